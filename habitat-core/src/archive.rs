@@ -1,0 +1,411 @@
+//! One pass over a package's xz-compressed tar: every member is checked against the safety
+//! rules of FORMATS.md ("Install layout"), small metadata files are collected, and each member
+//! is handed to a [`Sink`] (which writes it, or ignores it).
+//!
+//! The rules: paths must lie under `hab/pkgs/O/N/V/R/` (one leading `/` is stripped; parent
+//! directory entries above it are allowed); no `..`; no hard links, devices, fifos or other
+//! special entries; symbolic links must be relative and, followed through every other link of
+//! the archive, stay inside the package directory; nothing may be written through a link; no
+//! member appears twice (except directories); total size and entry count are bounded.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Component, Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::ident::FullyQualifiedIdent;
+use crate::metadata::{METADATA_FILES, PackageMetadata};
+
+/// Bounds on what one artifact may unpack to (decompression bombs).
+#[derive(Clone, Copy, Debug)]
+pub struct UnpackLimits {
+    /// Total bytes of all file members.
+    pub max_unpacked_bytes: u64,
+    /// Number of tar entries.
+    pub max_entries: u64,
+}
+
+impl Default for UnpackLimits {
+    fn default() -> Self {
+        Self {
+            max_unpacked_bytes: 16 << 30,
+            max_entries: 1_000_000,
+        }
+    }
+}
+
+/// The largest metadata file (IDENT, TDEPS, MANIFEST, ...) read into memory.
+pub(crate) const MAX_METADATA_FILE: u64 = 4 << 20;
+
+/// Symbolic links followed in a row before giving up, as the kernel does.
+const MAX_LINK_HOPS: usize = 40;
+
+/// Receives the checked members of a package, in archive order.
+pub(crate) trait Sink {
+    /// Called once, before any member, when the package directory is known.
+    fn begin(&mut self, ident: &FullyQualifiedIdent) -> Result<()>;
+    /// A directory (`rel` empty means the package directory itself).
+    fn directory(&mut self, rel: &Path, mode: u32) -> Result<()>;
+    /// A regular file.
+    fn file(&mut self, rel: &Path, mode: u32, mtime: u64, data: &mut dyn Read) -> Result<()>;
+    /// A symbolic link whose target has passed the lexical checks.
+    fn symlink(&mut self, rel: &Path, target: &Path) -> Result<()>;
+}
+
+/// A sink that keeps nothing: for reading metadata and checking safety only.
+pub(crate) struct Discard;
+
+impl Sink for Discard {
+    fn begin(&mut self, _: &FullyQualifiedIdent) -> Result<()> {
+        Ok(())
+    }
+    fn directory(&mut self, _: &Path, _: u32) -> Result<()> {
+        Ok(())
+    }
+    fn file(&mut self, _: &Path, _: u32, _: u64, _: &mut dyn Read) -> Result<()> {
+        Ok(())
+    }
+    fn symlink(&mut self, _: &Path, _: &Path) -> Result<()> {
+        Ok(())
+    }
+}
+
+fn unsafe_member(member: &str, reason: impl Into<String>) -> Error {
+    Error::UnsafeMember {
+        member: member.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Walks an xz-compressed tar payload, checking every member and handing it to `sink`.
+pub(crate) fn walk(
+    payload: &mut dyn Read,
+    limits: &UnpackLimits,
+    sink: &mut dyn Sink,
+) -> Result<PackageMetadata> {
+    let decoder = crate::xz::decoder(payload)?;
+    walk_tar(decoder, limits, sink)
+}
+
+fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Result<PackageMetadata> {
+    let mut archive = tar::Archive::new(tar);
+    let mut state = Walk::default();
+    for entry in archive.entries().map_err(Error::CorruptPayload)? {
+        let mut entry = entry.map_err(Error::CorruptPayload)?;
+        state.entries += 1;
+        if state.entries > limits.max_entries {
+            return Err(Error::ArchiveLimit {
+                what: "entries",
+                limit: limits.max_entries,
+            });
+        }
+        let raw_path = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let text = std::str::from_utf8(&raw_path)
+            .map_err(|_| unsafe_member(&shown, "the path is not UTF-8"))?;
+        let components = split_member_path(text)?;
+        let kind = entry.header().entry_type();
+
+        // Parent directory entries above the package directory: allowed, written by nobody.
+        if components.len() < 6 {
+            if !kind.is_dir() {
+                return Err(unsafe_member(
+                    &shown,
+                    "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/",
+                ));
+            }
+            state
+                .parents
+                .insert(components.iter().map(|c| (*c).to_owned()).collect());
+            continue;
+        }
+        if components[0] != "hab" || components[1] != "pkgs" {
+            return Err(unsafe_member(
+                &shown,
+                "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/",
+            ));
+        }
+        let prefix = &components[2..6];
+        match &state.prefix {
+            Some((known, _)) if known.iter().map(String::as_str).eq(prefix.iter().copied()) => {}
+            Some((_, ident)) => {
+                return Err(unsafe_member(
+                    &shown,
+                    format!("outside the package directory of {ident}"),
+                ));
+            }
+            None => {
+                let ident: FullyQualifiedIdent = prefix.join("/").parse().map_err(|e: Error| {
+                    unsafe_member(
+                        &shown,
+                        format!("the package directory is not an identifier: {e}"),
+                    )
+                })?;
+                sink.begin(&ident)?;
+                state.prefix = Some((prefix.iter().map(|c| (*c).to_owned()).collect(), ident));
+            }
+        }
+        let rel: PathBuf = components[6..].iter().collect();
+        state.check_not_through_link(&rel, &shown)?;
+        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
+
+        use tar::EntryType as T;
+        match kind {
+            T::Directory => {
+                if let Some(previous) = state.seen.get(&rel)
+                    && *previous != Seen::Directory
+                {
+                    return Err(unsafe_member(&shown, "appears twice"));
+                }
+                state.seen.insert(rel.clone(), Seen::Directory);
+                sink.directory(&rel, mode)?;
+            }
+            T::Regular | T::Continuous => {
+                state.claim(&rel, &shown, Seen::Other)?;
+                let size = entry.size();
+                state.bytes = state.bytes.saturating_add(size);
+                if state.bytes > limits.max_unpacked_bytes {
+                    return Err(Error::ArchiveLimit {
+                        what: "unpacked bytes",
+                        limit: limits.max_unpacked_bytes,
+                    });
+                }
+                let mtime = entry.header().mtime().unwrap_or(0);
+                let metadata_name = rel.to_str().filter(|n| METADATA_FILES.contains(n));
+                if let Some(name) = metadata_name {
+                    if size > MAX_METADATA_FILE {
+                        return Err(Error::Metadata {
+                            file: name.to_owned(),
+                            reason: format!("larger than {MAX_METADATA_FILE} bytes"),
+                        });
+                    }
+                    let mut content = Vec::with_capacity(size as usize);
+                    entry
+                        .read_to_end(&mut content)
+                        .map_err(Error::CorruptPayload)?;
+                    sink.file(&rel, mode, mtime, &mut &content[..])?;
+                    state.metadata.insert(name.to_owned(), content);
+                } else {
+                    sink.file(&rel, mode, mtime, &mut entry)?;
+                }
+            }
+            T::Symlink => {
+                state.claim(&rel, &shown, Seen::Other)?;
+                let target = entry
+                    .link_name_bytes()
+                    .ok_or_else(|| unsafe_member(&shown, "a symbolic link without a target"))?
+                    .into_owned();
+                let target = String::from_utf8(target)
+                    .map_err(|_| unsafe_member(&shown, "the link target is not UTF-8"))?;
+                let target = PathBuf::from(target);
+                check_link_lexically(&rel, &target, &shown)?;
+                sink.symlink(&rel, &target)?;
+                state.links.insert(rel, target);
+            }
+            T::Link => return Err(unsafe_member(&shown, "hard links are not allowed")),
+            T::Char | T::Block => {
+                return Err(unsafe_member(&shown, "device entries are not allowed"));
+            }
+            T::Fifo => return Err(unsafe_member(&shown, "fifo entries are not allowed")),
+            other => {
+                return Err(unsafe_member(
+                    &shown,
+                    format!("unsupported entry type {:?}", other.as_byte() as char),
+                ));
+            }
+        }
+    }
+    state.finish()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Seen {
+    Directory,
+    Other,
+}
+
+#[derive(Default)]
+struct Walk {
+    entries: u64,
+    bytes: u64,
+    /// The package directory's four components and its identifier.
+    prefix: Option<(Vec<String>, FullyQualifiedIdent)>,
+    /// Parent directory entries above the package directory, checked at the end.
+    parents: HashSet<Vec<String>>,
+    seen: HashMap<PathBuf, Seen>,
+    links: HashMap<PathBuf, PathBuf>,
+    metadata: BTreeMap<String, Vec<u8>>,
+}
+
+impl Walk {
+    fn claim(&mut self, rel: &Path, shown: &str, kind: Seen) -> Result<()> {
+        if rel.as_os_str().is_empty() {
+            return Err(unsafe_member(
+                shown,
+                "the package directory itself must be a directory",
+            ));
+        }
+        if self.seen.insert(rel.to_owned(), kind).is_some() {
+            return Err(unsafe_member(shown, "appears twice"));
+        }
+        Ok(())
+    }
+
+    /// Nothing may be written through a symbolic link the archive created earlier.
+    fn check_not_through_link(&self, rel: &Path, shown: &str) -> Result<()> {
+        for ancestor in rel.ancestors().skip(1) {
+            if self.links.contains_key(ancestor) {
+                return Err(unsafe_member(
+                    shown,
+                    format!("would be written through the link `{}`", ancestor.display()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<PackageMetadata> {
+        let (components, ident) = self.prefix.ok_or_else(|| {
+            unsafe_member(
+                "",
+                "the archive has no hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/ directory",
+            )
+        })?;
+        let full = ["hab", "pkgs"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(components)
+            .collect::<Vec<_>>();
+        for parent in &self.parents {
+            if !full.starts_with(parent) {
+                return Err(unsafe_member(
+                    &parent.join("/"),
+                    format!("outside the package directory of {ident}"),
+                ));
+            }
+        }
+        for (link, target) in &self.links {
+            resolve_inside(link, target, &self.links)?;
+        }
+        PackageMetadata::from_files(&ident, self.metadata)
+    }
+}
+
+/// Splits a member path into components: strips one leading `/`, drops empty and `.`
+/// components, and refuses absolute paths and `..`.
+fn split_member_path(path: &str) -> Result<Vec<&str>> {
+    let stripped = path.strip_prefix('/').unwrap_or(path);
+    if stripped.starts_with('/') {
+        return Err(unsafe_member(path, "absolute path"));
+    }
+    let components: Vec<&str> = stripped
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    if components.contains(&"..") {
+        return Err(unsafe_member(path, "`..` in the path"));
+    }
+    Ok(components)
+}
+
+/// A link target must be relative and must not climb above the package directory when read
+/// from the link's own directory.
+fn check_link_lexically(link: &Path, target: &Path, shown: &str) -> Result<()> {
+    if target.is_absolute() {
+        return Err(unsafe_member(
+            shown,
+            format!("links to the absolute path `{}`", target.display()),
+        ));
+    }
+    let mut depth = link.components().count() as i64 - 1;
+    for component in target.components() {
+        match component {
+            Component::ParentDir => depth -= 1,
+            Component::Normal(_) => depth += 1,
+            _ => {}
+        }
+        if depth < 0 {
+            return Err(unsafe_member(
+                shown,
+                format!("links to `{}`, outside the package", target.display()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Follows `link` through every link of the archive, as the kernel would once installed, and
+/// refuses it if the path ever leaves the package directory.
+fn resolve_inside(link: &Path, target: &Path, links: &HashMap<PathBuf, PathBuf>) -> Result<()> {
+    let escape = || {
+        unsafe_member(
+            &link.display().to_string(),
+            format!(
+                "links to `{}`, which leads outside the package",
+                target.display()
+            ),
+        )
+    };
+    let mut stack: Vec<&std::ffi::OsStr> = link
+        .parent()
+        .map(|p| p.components().filter_map(normal).collect())
+        .unwrap_or_default();
+    let mut pending: Vec<Component<'_>> = target.components().rev().collect();
+    let mut hops = 0;
+    while let Some(component) = pending.pop() {
+        match component {
+            Component::ParentDir => {
+                stack.pop().ok_or_else(escape)?;
+            }
+            Component::Normal(name) => {
+                stack.push(name);
+                let here: PathBuf = stack.iter().collect();
+                if let Some(next) = links.get(&here) {
+                    hops += 1;
+                    if hops > MAX_LINK_HOPS {
+                        return Err(unsafe_member(
+                            &link.display().to_string(),
+                            "too many levels of links",
+                        ));
+                    }
+                    stack.pop();
+                    if next.is_absolute() {
+                        return Err(escape());
+                    }
+                    pending.extend(next.components().rev());
+                }
+            }
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => return Err(escape()),
+        }
+    }
+    Ok(())
+}
+
+fn normal(component: Component<'_>) -> Option<&std::ffi::OsStr> {
+    match component {
+        Component::Normal(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// Reads the metadata of a package from its xz-compressed tar payload, checking every member,
+/// without writing anything.
+pub(crate) fn read_metadata(
+    payload: &mut dyn Read,
+    limits: &UnpackLimits,
+) -> Result<PackageMetadata> {
+    walk(payload, limits, &mut Discard)
+}
+
+/// Adapts an I/O error from a sink's write into the crate error.
+pub(crate) fn io_error<'a>(
+    action: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io {
+        action,
+        path: path.to_owned(),
+        source,
+    }
+}
