@@ -409,3 +409,10 @@ pub(crate) fn io_error<'a>(
         source,
     }
 }
+
+/// Checks an already decompressed tar against every safety rule and reads its metadata,
+/// writing nothing. The same checks run on upload and install; this entry point skips the xz
+/// layer (for tests and fuzzing).
+pub fn check_tar(tar: impl Read, limits: &UnpackLimits) -> Result<PackageMetadata> {
+    walk_tar(tar, limits, &mut Discard)
+}
