@@ -111,7 +111,7 @@ pub enum Error {
 
     /// The xz stream or the tar inside it cannot be read.
     #[error("corrupt payload: {0}")]
-    CorruptPayload(#[source] io::Error),
+    CorruptPayload(io::Error),
 
     /// A metadata file inside a package is missing or does not parse.
     #[error("package metadata file `{file}`: {reason}")]
@@ -131,16 +131,36 @@ pub enum Error {
         missing: Vec<FullyQualifiedIdent>,
     },
 
-    /// An I/O error, with the path it happened on.
-    #[error("{action} `{path}`: {source}")]
+    /// An artifact is signed by a key that is not its package's origin's.
+    #[error("{ident} is signed by `{signer}`, which is not a key of origin `{}`", ident.origin())]
+    ForeignSigner {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// The key that signed it.
+        signer: NamedRevision,
+    },
+
+    /// An artifact was built for another target than the one being installed for.
+    #[error("{ident} is built for `{found}`, not `{expected}`")]
+    WrongTarget {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        found: crate::PackageTarget,
+        /// The target being installed for.
+        expected: crate::PackageTarget,
+    },
+
+    /// An I/O error, with the path it happened on. The underlying error is part of the
+    /// message (not a separate source), so a chain printer does not repeat it.
+    #[error("{action} `{path}`: {error}")]
     Io {
         /// What was being done ("read", "create", ...).
         action: &'static str,
         /// The path.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
 }
 
@@ -162,10 +182,10 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for io::Result<T> {
     fn at(self, action: &'static str, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
+        self.map_err(|error| Error::Io {
             action,
             path: path.into(),
-            source,
+            error,
         })
     }
 }

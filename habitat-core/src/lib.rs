@@ -19,6 +19,7 @@ pub mod fs;
 pub mod hash;
 pub mod ident;
 pub mod install;
+pub mod install_set;
 pub mod keys;
 pub mod metadata;
 pub mod pack;

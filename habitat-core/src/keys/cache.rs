@@ -139,7 +139,7 @@ impl KeyCache {
 
 fn conflict(err: Error, path: &Path) -> Error {
     match err {
-        Error::Io { source, .. } if source.kind() == std::io::ErrorKind::AlreadyExists => {
+        Error::Io { error, .. } if error.kind() == std::io::ErrorKind::AlreadyExists => {
             Error::KeyConflict(path.to_owned())
         }
         other => other,

@@ -1,0 +1,56 @@
+//! `hab origin key ...`: generate, export and import signing keys.
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use habitat_core::keys::{KeyFile, SecretKey};
+
+use super::{KeyCommand, KeyType};
+use crate::{say, settings};
+
+/// A key file is tiny; stdin beyond this is not a key.
+const MAX_KEY_INPUT: u64 = 64 * 1024;
+
+pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
+    match command {
+        KeyCommand::Generate { origin, cache } => {
+            let origin = settings::origin(origin.as_ref())?;
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let secret = SecretKey::generate(&origin)?;
+            keys.write_public(&secret.public_key())?;
+            keys.write_secret(&secret)?;
+            say!(
+                "Generated origin key pair {} in {}",
+                secret.name(),
+                keys.dir().display()
+            );
+        }
+        KeyCommand::Export {
+            origin,
+            key_type,
+            cache,
+        } => {
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let text = match key_type {
+                KeyType::Public => keys.latest_public(origin.as_str())?.to_file_string(),
+                KeyType::Secret => keys.latest_secret(origin.as_str())?.to_file_string(),
+            };
+            println!("{text}");
+        }
+        KeyCommand::Import { cache } => {
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let mut text = String::new();
+            std::io::stdin()
+                .take(MAX_KEY_INPUT)
+                .read_to_string(&mut text)
+                .context("cannot read a key file from stdin")?;
+            let (kind, path) = match KeyFile::parse(&text).context("stdin is not a key file")? {
+                KeyFile::Public(key) => ("public", keys.write_public(&key)?),
+                KeyFile::Secret(key) => ("secret", keys.write_secret(&key)?),
+            };
+            say!("Imported {kind} origin key {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

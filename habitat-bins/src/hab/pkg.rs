@@ -1,0 +1,244 @@
+//! `hab pkg ...`: the local commands (sign, verify, header, info, hash, pack, install, path,
+//! list). Installing from a depot arrives with the depot client.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine;
+use habitat_core::install_set::{Outcome, install_all};
+use habitat_core::pack::{PackSpec, pack};
+use habitat_core::{
+    Artifact, Blake2bHash, FullyQualifiedIdent, PackageIdent, UnpackLimits, artifact, metadata,
+};
+
+use super::PkgCommand;
+use crate::{say, settings};
+
+pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
+    match command {
+        PkgCommand::Sign {
+            origin,
+            source,
+            destination,
+            cache,
+        } => {
+            let origin = settings::origin(origin.as_ref())?;
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let key = keys.latest_secret(origin.as_str())?;
+            artifact::sign(&source, &destination, &key)
+                .with_context(|| format!("cannot sign `{}`", source.display()))?;
+            say!("Signed {} with {}", destination.display(), key.name());
+        }
+        PkgCommand::Verify {
+            artifact: path,
+            cache,
+        } => {
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let verified = artifact::verify(&path, &keys)
+                .with_context(|| format!("`{}` does not verify", path.display()))?;
+            say!(
+                "Verified {} (signed by {})",
+                path.display(),
+                verified.signer()
+            );
+        }
+        PkgCommand::Header { artifact: path } => header(&path)?,
+        PkgCommand::Info {
+            artifact: path,
+            json,
+        } => info(&path, json)?,
+        PkgCommand::Hash { file } => println!("{}", Blake2bHash::of_file(&file)?),
+        PkgCommand::Pack {
+            source,
+            ident,
+            deps,
+            output,
+            target,
+            cache,
+        } => {
+            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+            let spec = pack_spec(ident, &deps, settings::target(target)?)?;
+            let key = keys.latest_secret(spec.ident.origin().as_str())?;
+            let hart = pack(&source, &output, &spec, &key)
+                .with_context(|| format!("cannot pack `{}`", source.display()))?;
+            say!("Packed {} signed by {}", spec.ident, key.name());
+            println!("{}", hart.display());
+        }
+        PkgCommand::Install { artifacts, cache } => {
+            install(&artifacts, cache.cache_key_path.as_deref())?
+        }
+        PkgCommand::Path { ident } => {
+            let root = settings::fs_root();
+            match root.latest_installed(&ident)? {
+                Some(found) => println!("{}", root.package_dir(&found).display()),
+                None => bail!(
+                    "`{ident}` is not installed under `{}`",
+                    root.path().display()
+                ),
+            }
+        }
+        PkgCommand::List { filter } => {
+            let query = filter.as_deref().map(parse_list_filter).transpose()?;
+            let root = settings::fs_root();
+            for ident in root.installed(None)? {
+                if query.as_ref().is_none_or(|q| q.matches(&ident)) {
+                    println!("{ident}");
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn header(path: &Path) -> Result<()> {
+    let artifact =
+        Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    let header = artifact.header();
+    println!("Package        : {}", path.display());
+    println!("Format Version : {}", artifact::FORMAT_VERSION);
+    println!("Key Name       : {}", header.signer());
+    println!("Hash Type      : {}", artifact::HASH_TYPE);
+    println!(
+        "Raw Signature  : {}",
+        base64::engine::general_purpose::STANDARD.encode(header.signed_message())
+    );
+    Ok(())
+}
+
+fn info(path: &Path, json: bool) -> Result<()> {
+    let metadata = metadata::read_metadata(path, &UnpackLimits::default())
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&metadata)?);
+        return Ok(());
+    }
+    let list = |idents: &[FullyQualifiedIdent]| {
+        idents
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("Ident          : {}", metadata.ident);
+    println!("Target         : {}", metadata.target);
+    println!("Deps           : {}", list(&metadata.deps));
+    println!("TDeps          : {}", list(&metadata.tdeps));
+    println!("Build Deps     : {}", list(&metadata.build_deps));
+    println!(
+        "Exposes        : {}",
+        metadata
+            .exposes
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    println!(
+        "Service        : {}",
+        if metadata.is_a_service() { "yes" } else { "no" }
+    );
+    if let Some(user) = &metadata.svc_user {
+        println!("Service User   : {user}");
+    }
+    if let Some(group) = &metadata.svc_group {
+        println!("Service Group  : {group}");
+    }
+    Ok(())
+}
+
+/// Resolves `--dep`s to installed packages and computes TDEPS, dependencies first.
+fn pack_spec(
+    ident: PackageIdent,
+    deps: &[PackageIdent],
+    target: habitat_core::PackageTarget,
+) -> Result<PackSpec> {
+    let version = ident
+        .version()
+        .context("--ident needs at least ORIGIN/NAME/VERSION")?;
+    let release = ident
+        .release()
+        .map_or_else(habitat_core::ident::release_now, str::to_owned);
+    let ident: FullyQualifiedIdent =
+        format!("{}/{}/{version}/{release}", ident.origin(), ident.name())
+            .parse()
+            .context("--ident")?;
+    let root = settings::fs_root();
+    let mut resolved = Vec::new();
+    let mut tdeps: Vec<FullyQualifiedIdent> = Vec::new();
+    for dep in deps {
+        let found = root.latest_installed(dep)?.with_context(|| {
+            format!(
+                "dependency `{dep}` is not installed under `{}`",
+                root.path().display()
+            )
+        })?;
+        for transitive in root
+            .installed_tdeps(&found)?
+            .into_iter()
+            .chain([found.clone()])
+        {
+            if !tdeps.contains(&transitive) {
+                tdeps.push(transitive);
+            }
+        }
+        resolved.push(found);
+    }
+    Ok(PackSpec {
+        ident,
+        target,
+        deps: resolved,
+        tdeps,
+    })
+}
+
+fn install(artifacts: &[String], cache_flag: Option<&Path>) -> Result<()> {
+    let mut files = Vec::new();
+    for arg in artifacts {
+        let path = PathBuf::from(arg);
+        if path.is_file() {
+            files.push(path);
+        } else if arg.ends_with(".hart") {
+            bail!("no such artifact `{arg}`");
+        } else {
+            bail!(
+                "`{arg}` is not a .hart file: installing from a depot is not available yet; \
+                 give the package's .hart file"
+            );
+        }
+    }
+    let keys = settings::key_cache(cache_flag)?;
+    let root = settings::fs_root();
+    let target = settings::target(None)?;
+    let outcomes = install_all(&root, &files, &keys, &UnpackLimits::default(), target)?;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Installed(ident) => say!("Installed {ident}"),
+            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
+        }
+    }
+    Ok(())
+}
+
+/// `hab pkg list` filter: an origin, or an identifier.
+enum ListFilter {
+    Origin(habitat_core::OriginName),
+    Ident(PackageIdent),
+}
+
+impl ListFilter {
+    fn matches(&self, ident: &FullyQualifiedIdent) -> bool {
+        match self {
+            Self::Origin(origin) => ident.origin() == origin,
+            Self::Ident(query) => query.satisfied_by(ident),
+        }
+    }
+}
+
+fn parse_list_filter(text: &str) -> Result<ListFilter> {
+    Ok(if text.contains('/') {
+        ListFilter::Ident(text.parse()?)
+    } else {
+        ListFilter::Origin(text.parse()?)
+    })
+}

@@ -1,0 +1,103 @@
+//! Settings resolved once, before any work (CLI.md, "Settings").
+//!
+//! Every setting comes from, in order: a command-line flag, an environment variable, the CLI
+//! settings file (`cli.toml`), a default. Empty environment values count as unset.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use habitat_core::{FsRoot, KeyCache, OriginName, PackageTarget};
+
+/// An environment variable, with empty values counting as unset.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Is this process running as root (which changes the default key cache and cli.toml)?
+pub fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
+
+/// The filesystem root: `FS_ROOT`, default `/`.
+pub fn fs_root() -> FsRoot {
+    FsRoot::new(env("FS_ROOT").unwrap_or_else(|| "/".into()))
+}
+
+fn home() -> Option<PathBuf> {
+    env("HOME").map(PathBuf::from)
+}
+
+/// The key cache: `--cache-key-path`, `HAB_CACHE_KEY_PATH`, then `$FS_ROOT/hab/cache/keys` for
+/// root and `$HOME/.hab/cache/keys` for everyone else.
+pub fn key_cache(flag: Option<&Path>) -> Result<KeyCache> {
+    if let Some(dir) = flag {
+        return Ok(KeyCache::new(dir));
+    }
+    if let Some(dir) = env("HAB_CACHE_KEY_PATH") {
+        return Ok(KeyCache::new(dir));
+    }
+    if is_root() {
+        return Ok(KeyCache::new(fs_root().key_cache()));
+    }
+    let home = home().context("HOME is not set: set HAB_CACHE_KEY_PATH or --cache-key-path")?;
+    Ok(KeyCache::new(home.join(".hab/cache/keys")))
+}
+
+/// The CLI settings file: `$FS_ROOT/hab/etc/cli.toml` for root, `~/.hab/etc/cli.toml` otherwise.
+pub fn cli_toml_path() -> Option<PathBuf> {
+    if is_root() {
+        Some(fs_root().path().join("hab/etc/cli.toml"))
+    } else {
+        home().map(|h| h.join(".hab/etc/cli.toml"))
+    }
+}
+
+/// A string value from cli.toml, if the file and the key exist. A file that exists but does not
+/// parse is an error, so a typo there is not silently ignored.
+pub fn cli_toml_value(key: &str) -> Result<Option<String>> {
+    let Some(path) = cli_toml_path() else {
+        return Ok(None);
+    };
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
+    };
+    let table: toml::Table = text
+        .parse()
+        .with_context(|| format!("`{}` is not valid TOML", path.display()))?;
+    Ok(table
+        .get(key)
+        .and_then(|v| v.as_str())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned))
+}
+
+/// The origin: the argument, `HAB_ORIGIN`, cli.toml `origin`.
+pub fn origin(arg: Option<&OriginName>) -> Result<OriginName> {
+    if let Some(origin) = arg {
+        return Ok(origin.clone());
+    }
+    let from_env = env("HAB_ORIGIN").map(|o| (o, "HAB_ORIGIN"));
+    let found = match from_env {
+        Some(found) => Some(found),
+        None => cli_toml_value("origin")?.map(|o| (o, "cli.toml")),
+    };
+    match found {
+        Some((value, source)) => value
+            .parse()
+            .with_context(|| format!("origin from {source}")),
+        None => bail!("no origin given: pass ORIGIN, or set HAB_ORIGIN"),
+    }
+}
+
+/// The package target: `-t/--target`, `HAB_PACKAGE_TARGET`, this machine's.
+pub fn target(flag: Option<PackageTarget>) -> Result<PackageTarget> {
+    if let Some(target) = flag {
+        return Ok(target);
+    }
+    if let Some(value) = env("HAB_PACKAGE_TARGET") {
+        return value.parse().context("HAB_PACKAGE_TARGET");
+    }
+    PackageTarget::active().context("this machine has no Habitat target: set HAB_PACKAGE_TARGET")
+}

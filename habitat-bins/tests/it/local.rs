@@ -1,0 +1,313 @@
+//! The local commands: keys, sign, verify, pack, install, path, list.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use super::support::Sandbox;
+
+fn flip_last_byte(src: &Path, dst: &Path) {
+    let mut bytes = fs::read(src).unwrap();
+    *bytes.last_mut().unwrap() ^= 0x01;
+    fs::write(dst, bytes).unwrap();
+}
+
+#[test]
+fn generated_keys_have_habitats_modes_and_export_import_between_machines() {
+    let a = Sandbox::new();
+    a.ok(&["origin", "key", "generate", "demo"]);
+    let files: Vec<_> = fs::read_dir(a.keys())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for file in &files {
+        let mode = fs::metadata(file).unwrap().permissions().mode() & 0o777;
+        let name = file.file_name().unwrap().to_str().unwrap();
+        let expected = if name.ends_with(".pub") { 0o444 } else { 0o400 };
+        assert_eq!(mode, expected, "{name}");
+        assert!(name.starts_with("demo-"), "{name}");
+    }
+
+    let public = a.ok(&["origin", "key", "export", "demo"]);
+    let secret = a.ok(&["origin", "key", "export", "demo", "-t", "secret"]);
+    assert!(public.starts_with("SIG-PUB-1\ndemo-"));
+    assert!(secret.starts_with("SIG-SEC-1\ndemo-"));
+
+    let b = Sandbox::new();
+    for text in [&public, &secret] {
+        let mut child = b
+            .hab()
+            .args(["origin", "key", "import"])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+    }
+    // b can now sign as demo, and a verifies b's artifact.
+    let hart = b.pack("demo/moved/1.0.0", &[]);
+    a.ok(&["pkg", "verify", hart.to_str().unwrap()]);
+}
+
+#[test]
+fn import_refuses_what_is_not_a_key() {
+    let s = Sandbox::new();
+    let mut child = s
+        .hab()
+        .args(["origin", "key", "import"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"BOX-PUB-1\ndemo-20160101000000\n\nAAAA")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported key kind `BOX-PUB-1`"));
+}
+
+#[test]
+fn verify_says_which_check_failed() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let hart = s.pack("demo/app/1.0.0", &[]);
+    let hart_str = hart.to_str().unwrap();
+    let err = s.ok(&["pkg", "verify", hart_str]);
+    assert_eq!(err, "", "verify prints nothing on stdout");
+
+    let tampered = s.path().join("tampered.hart");
+    flip_last_byte(&hart, &tampered);
+    let err = s.fails(&["pkg", "verify", tampered.to_str().unwrap()]);
+    assert!(
+        err.contains("payload hash") && err.contains("does not match signed hash"),
+        "{err}"
+    );
+    assert!(err.contains("hint: the artifact was altered"), "{err}");
+
+    let bytes = fs::read(&hart).unwrap();
+    let truncated = s.path().join("truncated.hart");
+    fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = s.fails(&["pkg", "verify", truncated.to_str().unwrap()]);
+    assert!(err.contains("does not match signed hash"), "{err}");
+    fs::write(&truncated, &bytes[..10]).unwrap();
+    let err = s.fails(&["pkg", "verify", truncated.to_str().unwrap()]);
+    assert!(err.contains("malformed artifact header at line 2"), "{err}");
+
+    // Missing key: a key cache without the signer.
+    let err = s.fails(&[
+        "pkg",
+        "verify",
+        hart_str,
+        "--cache-key-path",
+        s.path().join("empty").to_str().unwrap(),
+    ]);
+    assert!(err.contains("no key `demo-"), "{err}");
+    assert!(err.contains("hint: import the public key `demo-"), "{err}");
+
+    // Wrong key: another pair under the signer's exact name.
+    let other = Sandbox::new();
+    other.ok(&["origin", "key", "generate", "demo"]);
+    let other_pub = fs::read_dir(other.keys())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pub"))
+        .unwrap();
+    let signer = fs::read_dir(s.keys())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| n.ends_with(".pub"))
+        .unwrap();
+    let signer = signer.trim_end_matches(".pub");
+    let forged = fs::read_to_string(&other_pub).unwrap();
+    let other_name = other_pub.file_stem().unwrap().to_str().unwrap();
+    let wrong_dir = s.path().join("wrong");
+    fs::create_dir(&wrong_dir).unwrap();
+    fs::write(
+        wrong_dir.join(format!("{signer}.pub")),
+        forged.replace(other_name, signer),
+    )
+    .unwrap();
+    let err = s.fails(&[
+        "pkg",
+        "verify",
+        hart_str,
+        "--cache-key-path",
+        wrong_dir.to_str().unwrap(),
+    ]);
+    assert!(err.contains("signature does not verify"), "{err}");
+}
+
+#[test]
+fn header_info_and_hash() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let hart = s.pack("demo/app/1.0.0/20200102030405", &[]);
+    let hart_str = hart.to_str().unwrap();
+    assert!(
+        hart_str.ends_with("demo-app-1.0.0-20200102030405-x86_64-linux.hart"),
+        "{hart_str}"
+    );
+    let header = s.ok(&["pkg", "header", hart_str]);
+    assert!(header.contains("Format Version : HART-1"), "{header}");
+    assert!(header.contains("Hash Type      : BLAKE2b"), "{header}");
+    let json: serde_json::Value =
+        serde_json::from_str(&s.ok(&["pkg", "info", "-j", hart_str])).unwrap();
+    assert_eq!(json["ident"]["name"], "app");
+    assert_eq!(json["target"], "x86_64-linux");
+    let hash = s.ok(&["pkg", "hash", hart_str]);
+    assert_eq!(
+        hash.trim(),
+        habitat_core::Blake2bHash::of_file(&hart)
+            .unwrap()
+            .to_string()
+    );
+}
+
+#[test]
+fn sign_a_tarball_and_refuse_foreign_signers_at_install() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    s.ok(&["origin", "key", "generate", "other"]);
+    // A hand-made package of origin demo, signed with other's key.
+    let tree = s.path().join("tree");
+    let pkg = tree.join("hab/pkgs/demo/stray/1.0.0/20200101000000");
+    fs::create_dir_all(&pkg).unwrap();
+    fs::write(pkg.join("IDENT"), "demo/stray/1.0.0/20200101000000\n").unwrap();
+    fs::write(pkg.join("TARGET"), "x86_64-linux\n").unwrap();
+    let tarball = s.path().join("stray.tar.xz");
+    let status = std::process::Command::new("tar")
+        .args([
+            "-cJf",
+            tarball.to_str().unwrap(),
+            "-C",
+            tree.to_str().unwrap(),
+            "hab",
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let hart = s.path().join("stray.hart");
+    s.ok(&[
+        "pkg",
+        "sign",
+        "--origin",
+        "other",
+        tarball.to_str().unwrap(),
+        hart.to_str().unwrap(),
+    ]);
+    s.ok(&["pkg", "verify", hart.to_str().unwrap()]);
+    let err = s.fails(&["pkg", "install", hart.to_str().unwrap()]);
+    assert!(err.contains("is signed by `other-"), "{err}");
+    assert!(err.contains("not a key of origin `demo`"), "{err}");
+    assert!(
+        !s.fs_root().join("hab/pkgs/demo").exists(),
+        "nothing installed"
+    );
+}
+
+#[test]
+fn install_needs_dependencies_installed_or_given_together() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let lib = s.pack("demo/lib/1.0.0", &[]);
+    s.ok(&["pkg", "install", lib.to_str().unwrap()]);
+    let app = s.pack("demo/app/2.0.0", &["demo/lib"]);
+    // A fresh root has no lib: installing app alone is refused and installs nothing.
+    let fresh = Sandbox::new();
+    for key in fs::read_dir(s.keys()).unwrap() {
+        let key = key.unwrap().path();
+        fs::create_dir_all(fresh.keys()).unwrap();
+        fs::copy(&key, fresh.keys().join(key.file_name().unwrap())).unwrap();
+    }
+    let err = fresh.fails(&["pkg", "install", app.to_str().unwrap()]);
+    assert!(
+        err.contains("needs dependencies that are not installed: demo/lib/1.0.0/"),
+        "{err}"
+    );
+    assert!(
+        err.contains("hint: install the dependencies first"),
+        "{err}"
+    );
+    assert!(
+        !fresh.fs_root().join("hab/pkgs").exists(),
+        "nothing installed"
+    );
+    // Given together, in any order, both install (dependency first).
+    let out = fresh
+        .hab()
+        .args([
+            "pkg",
+            "install",
+            app.to_str().unwrap(),
+            lib.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lib_at = stderr.find("Installed demo/lib").unwrap();
+    let app_at = stderr.find("Installed demo/app").unwrap();
+    assert!(lib_at < app_at, "{stderr}");
+    let listed = fresh.ok(&["pkg", "list", "demo"]);
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    let path = fresh.ok(&["pkg", "path", "demo/app"]);
+    assert!(Path::new(path.trim()).join("bin/app").is_file());
+    // Installing again is not an error.
+    let again = fresh
+        .hab()
+        .args(["pkg", "install", app.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("is already installed"));
+}
+
+#[test]
+fn install_of_a_tampered_artifact_installs_nothing() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let hart = s.pack("demo/app/1.0.0", &[]);
+    let tampered = s.path().join("demo-app-tampered.hart");
+    flip_last_byte(&hart, &tampered);
+    let err = s.fails(&["pkg", "install", tampered.to_str().unwrap()]);
+    assert!(err.contains("does not match signed hash"), "{err}");
+    assert!(
+        !s.fs_root().join("hab/pkgs").exists(),
+        "no trace under FS_ROOT"
+    );
+}
+
+#[test]
+fn path_of_a_package_not_installed_is_an_error() {
+    let s = Sandbox::new();
+    let err = s.fails(&["pkg", "path", "demo/nothing"]);
+    assert!(err.contains("`demo/nothing` is not installed"), "{err}");
+    let err = s.fails(&["pkg", "install", "demo/nothing"]);
+    assert!(
+        err.contains("installing from a depot is not available yet"),
+        "{err}"
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    let s = Sandbox::new();
+    let out = s.ok(&["completions", "bash"]);
+    assert!(out.contains("hab"), "{out}");
+}

@@ -1,0 +1,89 @@
+//! Running the built `hab` in an isolated temp directory.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A temp directory with its own HOME, FS_ROOT and key cache.
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn fs_root(&self) -> PathBuf {
+        self.path().join("root")
+    }
+
+    pub fn keys(&self) -> PathBuf {
+        self.path().join("keys")
+    }
+
+    /// `hab` with a clean environment pointing at this sandbox.
+    pub fn hab(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_hab"));
+        cmd.current_dir(self.path())
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path().join("home"))
+            .env("FS_ROOT", self.fs_root())
+            .env("HAB_CACHE_KEY_PATH", self.keys());
+        cmd
+    }
+
+    /// Runs `hab ARGS` and returns its output, whatever the status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.hab().args(args).output().expect("hab runs")
+    }
+
+    /// Runs `hab ARGS`, which must succeed; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "hab {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// Runs `hab ARGS`, which must fail; returns stderr.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(!out.status.success(), "hab {args:?} should have failed");
+        String::from_utf8(out.stderr).expect("utf-8 stderr")
+    }
+
+    /// Writes a package source directory with one executable and returns its path.
+    pub fn package_source(&self, name: &str) -> PathBuf {
+        let dir = self.path().join(format!("src-{name}"));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(
+            dir.join("bin").join(name),
+            format!("#!/bin/sh\necho {name}\n"),
+        )
+        .unwrap();
+        dir
+    }
+
+    /// Packs `origin/name/version` from a fresh source dir; returns the .hart path.
+    pub fn pack(&self, ident: &str, deps: &[&str]) -> PathBuf {
+        let name = ident.split('/').nth(1).unwrap();
+        let src = self.package_source(name);
+        let mut args = vec!["pkg", "pack", src.to_str().unwrap(), "--ident", ident];
+        for dep in deps {
+            args.extend(["--dep", dep]);
+        }
+        self.path().join(self.ok(&args).trim())
+    }
+}
