@@ -100,6 +100,49 @@ impl Ord for Version<'_> {
     }
 }
 
+impl Version<'_> {
+    /// A byte string whose lexicographic (`memcmp`) order is this order, so that a database
+    /// index can answer "latest" without loading every release: equal versions get equal keys.
+    pub fn sort_key(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.raw.len() + 16);
+        match &self.key {
+            Key::Unparsed(raw) => {
+                out.push(0);
+                escape_into(&mut out, raw);
+            }
+            Key::Parsed { numbers, extension } => {
+                out.push(1);
+                for n in numbers {
+                    // A marker above the terminator, so a shorter list sorts first.
+                    out.push(1);
+                    out.extend_from_slice(&n.to_be_bytes());
+                }
+                out.push(0);
+                match extension {
+                    Extension::Some(bytes) => {
+                        out.push(0);
+                        escape_into(&mut out, bytes);
+                    }
+                    Extension::None => out.push(1),
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Appends `bytes` so that the result sorts like `bytes` and a shorter string sorts first:
+/// `0x00` becomes `0x00 0xff`, and `0x00 0x00` terminates.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xff);
+        }
+    }
+    out.extend_from_slice(&[0, 0]);
+}
+
 /// Compares two version strings by Habitat's rule.
 pub fn compare_versions(a: &str, b: &str) -> Ordering {
     Version::new(a).cmp(&Version::new(b))
@@ -160,6 +203,17 @@ mod tests {
     /// A regression the transitivity property found in the first draft: falling back to raw
     /// strings for a mixed pair made `1.2` < `1.2.` < `1.2.0` while `1.2` == `1.2.0`.
     #[test]
+    fn sort_keys_of_worked_results() {
+        let key = |v: &str| Version::new(v).sort_key();
+        assert!(key("1.10") > key("1.9"));
+        assert_eq!(key("1.2"), key("1.2.0"));
+        assert!(key("1.2.3") > key("1.2.3-rc1"));
+        assert!(key("1.2.3-rc10") < key("1.2.3-rc9"));
+        assert!(key("a\0b") > key("a"));
+        assert!(key("master") < key("0"));
+    }
+
+    #[test]
     fn mixed_pairs_stay_transitive() {
         check("1.2", Greater, "1.2.");
         check("1.2.0", Greater, "1.2.");
@@ -172,6 +226,7 @@ mod tests {
             "v?[0-9]{1,2}(\\.[0-9]{1,2}){0,2}(-?(rc|beta|alpha)?[0-9]{0,2})?",
             "[0-9.]{0,6}[a-z~+-]{0,3}",
             "\\PC{0,8}",
+            "[\\x00-\\x7f]{0,6}",
         ]
     }
 
@@ -200,6 +255,12 @@ mod tests {
             let (va, vb) = (Version::new(&a), Version::new(&b));
             prop_assert_eq!(va == vb, va.cmp(&vb) == Equal);
             prop_assert_eq!(Version::new(&a), Version::new(&a));
+        }
+
+        #[test]
+        fn sort_key_orders_like_versions(a in version_strategy(), b in version_strategy()) {
+            let (va, vb) = (Version::new(&a), Version::new(&b));
+            prop_assert_eq!(va.sort_key().cmp(&vb.sort_key()), va.cmp(&vb));
         }
 
         #[test]
