@@ -1,4 +1,5 @@
-//! The Habitat depot server as a library.
+//! The Habitat depot server as a library: the storage seam and its embedded implementations.
 //!
-//! Not built yet: this crate has no public items. The server arrives with the issue
-//! "hab-depot: the depot server, complete on an embedded store".
+//! The HTTP router and handlers are being built (issue "hab-depot: the depot server").
+
+pub mod store;

@@ -1,0 +1,486 @@
+//! The storage seam: [`MetadataStore`] (accounts, tokens, origins, members, invitations, keys,
+//! packages, channels, audit log) and [`ArtifactStore`] (the `.hart` files, by checksum).
+//!
+//! The embedded implementations are [`sqlite::SqliteStore`] and [`files::FileArtifacts`]. A
+//! handler never assumes one process: uniqueness and multi-row changes are the store's job,
+//! done in its transactions.
+
+use std::path::Path;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::io::AsyncRead;
+
+pub mod files;
+pub mod sqlite;
+
+/// What a store can fail with. Conflicts and absences the handlers must distinguish have their
+/// own variants; everything else is [`StoreError::Backend`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique value already exists (the string names it).
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A row the change needs does not exist (the string names it).
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The change is refused by a rule the store enforces (the string says which).
+    #[error("{0}")]
+    Refused(String),
+    /// The backend failed (database, file system, network).
+    #[error("storage backend: {0}")]
+    Backend(String),
+}
+
+/// Results of store operations.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// An origin role, lowest first; a route's minimum role passes for that role or higher.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May read private packages.
+    ReadonlyMember,
+    /// May upload packages.
+    Member,
+    /// May promote, demote, delete packages and invite.
+    Maintainer,
+    /// May upload keys and change roles.
+    Administrator,
+    /// Created the origin; may delete it and remove members.
+    Owner,
+}
+
+impl Role {
+    /// The role's name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadonlyMember => "readonly_member",
+            Self::Member => "member",
+            Self::Maintainer => "maintainer",
+            Self::Administrator => "administrator",
+            Self::Owner => "owner",
+        }
+    }
+
+    /// Parses a role name.
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::ReadonlyMember,
+            Self::Member,
+            Self::Maintainer,
+            Self::Administrator,
+            Self::Owner,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+    }
+}
+
+/// Package visibility.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    /// Anyone may read.
+    #[default]
+    Public,
+    /// Only members (readonly_member or higher) of the origin may read.
+    Private,
+}
+
+impl Visibility {
+    /// The name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+
+    /// Parses a visibility name.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "public" => Some(Self::Public),
+            "private" => Some(Self::Private),
+            _ => None,
+        }
+    }
+}
+
+/// An account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// Store id.
+    pub id: i64,
+    /// Unique account name.
+    pub name: String,
+    /// Optional e-mail address.
+    pub email: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A token's record; the secret itself is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenRecord {
+    /// Store id.
+    pub id: i64,
+    /// The account it authenticates.
+    pub account_id: i64,
+    /// A name chosen by its owner.
+    pub name: String,
+    /// BLAKE2b-256 of the secret.
+    pub hash: Blake2bHash,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+    /// Last time it authenticated a request (updated at most once a minute).
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it stops working, if ever.
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// An origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Origin {
+    /// Its name.
+    pub name: OriginName,
+    /// The owner's account name.
+    pub owner: String,
+    /// Visibility of new packages.
+    pub default_package_visibility: Visibility,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A member of an origin.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Account name.
+    pub name: String,
+    /// Role in the origin.
+    pub role: Role,
+}
+
+/// A pending invitation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invitation {
+    /// Store id.
+    pub id: i64,
+    /// The origin.
+    pub origin: OriginName,
+    /// The invitee's account name.
+    pub account: String,
+    /// Who sent it.
+    pub invited_by: String,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A public origin key as uploaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OriginKey {
+    /// The origin.
+    pub origin: OriginName,
+    /// 14-digit revision.
+    pub revision: String,
+    /// The key file's text.
+    pub body: String,
+    /// Upload time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A secret origin key, encrypted with the server key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SecretOriginKey {
+    /// The origin.
+    pub origin: OriginName,
+    /// 14-digit revision.
+    pub revision: String,
+    /// Nonce followed by ciphertext.
+    pub encrypted: Vec<u8>,
+}
+
+/// A stored package.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Package {
+    /// Store id.
+    pub id: i64,
+    /// Identifier.
+    pub ident: FullyQualifiedIdent,
+    /// Target.
+    pub target: PackageTarget,
+    /// BLAKE2b-256 of the whole .hart.
+    pub checksum: Blake2bHash,
+    /// Size of the .hart in bytes.
+    pub size: u64,
+    /// Visibility.
+    pub visibility: Visibility,
+    /// MANIFEST.
+    pub manifest: String,
+    /// default.toml.
+    pub config: String,
+    /// DEPS.
+    pub deps: Vec<FullyQualifiedIdent>,
+    /// TDEPS.
+    pub tdeps: Vec<FullyQualifiedIdent>,
+    /// BUILD_DEPS.
+    pub build_deps: Vec<FullyQualifiedIdent>,
+    /// BUILD_TDEPS.
+    pub build_tdeps: Vec<FullyQualifiedIdent>,
+    /// EXPOSES.
+    pub exposes: Vec<u16>,
+    /// Has SVC_USER.
+    pub is_a_service: bool,
+    /// The account that uploaded it.
+    pub owner: String,
+    /// Upload time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A package's membership in a channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelMembership {
+    /// Channel name.
+    pub name: ChannelName,
+    /// When it was promoted there.
+    pub promoted_at: OffsetDateTime,
+}
+
+/// A window of a list: offset and size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    /// 0-based offset.
+    pub offset: u64,
+    /// How many at most.
+    pub limit: u64,
+}
+
+/// One window of a list and the list's total size.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Paged<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The total count.
+    pub total: u64,
+}
+
+/// Which packages a listing or "latest" looks at.
+#[derive(Clone, Debug, Default)]
+pub struct PackageFilter {
+    /// Origin (always set for listings and latest; `None` for search).
+    pub origin: Option<OriginName>,
+    /// Package name.
+    pub name: Option<String>,
+    /// Version.
+    pub version: Option<String>,
+    /// Target.
+    pub target: Option<PackageTarget>,
+    /// Only packages in this channel.
+    pub channel: Option<ChannelName>,
+    /// Include private packages of these origins (the caller's memberships).
+    pub private_origins: Vec<OriginName>,
+}
+
+/// What blocks deleting an origin.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct OriginContents {
+    /// Packages.
+    pub packages: u64,
+    /// Members other than the owner.
+    pub members: u64,
+    /// Channels other than `unstable` and `stable`.
+    pub extra_channels: u64,
+}
+
+/// A promotion or demotion, for the audit log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChannelAction {
+    /// Added to a channel.
+    Promote,
+    /// Removed from a channel.
+    Demote,
+}
+
+/// Accounts, tokens, origins, members, invitations, keys, packages and channels.
+///
+/// Every method that changes several rows does so in one transaction.
+#[async_trait]
+pub trait MetadataStore: Send + Sync + 'static {
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Creates an account ([`StoreError::Conflict`] if the name is taken).
+    async fn create_account(&self, name: &str, email: Option<&str>) -> StoreResult<Account>;
+    /// An account by name.
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>>;
+    /// All accounts.
+    async fn accounts(&self) -> StoreResult<Vec<Account>>;
+
+    /// Stores a new token's hash.
+    async fn create_token(
+        &self,
+        account_id: i64,
+        name: &str,
+        hash: &Blake2bHash,
+        expires_at: Option<OffsetDateTime>,
+    ) -> StoreResult<TokenRecord>;
+    /// The token with this hash and its account; records the use.
+    async fn authenticate(&self, hash: &Blake2bHash)
+    -> StoreResult<Option<(TokenRecord, Account)>>;
+    /// An account's tokens.
+    async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>>;
+    /// Deletes one of an account's tokens; `false` if it has no such token.
+    async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool>;
+
+    /// Creates an origin with channels `unstable` and `stable`, its owner a member with role
+    /// owner, in one transaction.
+    async fn create_origin(
+        &self,
+        name: &OriginName,
+        owner_id: i64,
+        visibility: Visibility,
+    ) -> StoreResult<Origin>;
+    /// An origin.
+    async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>>;
+    /// Deletes an origin if it has nothing left but its owner and default channels; otherwise
+    /// returns what is left.
+    async fn delete_origin(&self, name: &OriginName) -> StoreResult<Result<(), OriginContents>>;
+    /// An account's role in an origin.
+    async fn role(&self, origin: &OriginName, account_id: i64) -> StoreResult<Option<Role>>;
+    /// Members of an origin.
+    async fn members(&self, origin: &OriginName) -> StoreResult<Vec<Member>>;
+    /// Sets a member's role (not to or from owner).
+    async fn set_role(&self, origin: &OriginName, account: &str, role: Role) -> StoreResult<()>;
+    /// Removes a member (not the owner).
+    async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()>;
+    /// Origins an account belongs to, with its role.
+    async fn account_origins(&self, account_id: i64) -> StoreResult<Vec<(OriginName, Role)>>;
+
+    /// Invites an account ([`StoreError::Conflict`] if already a member or invited).
+    async fn create_invitation(
+        &self,
+        origin: &OriginName,
+        account: &str,
+        invited_by: &str,
+    ) -> StoreResult<Invitation>;
+    /// An invitation by id.
+    async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>>;
+    /// Pending invitations of an origin.
+    async fn origin_invitations(&self, origin: &OriginName) -> StoreResult<Vec<Invitation>>;
+    /// Pending invitations addressed to an account.
+    async fn account_invitations(&self, account_id: i64) -> StoreResult<Vec<Invitation>>;
+    /// Accepts: the invitee becomes `member` and the invitation is gone, in one transaction.
+    async fn accept_invitation(&self, id: i64) -> StoreResult<()>;
+    /// Deletes an invitation (ignored or rescinded).
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()>;
+
+    /// Stores a public origin key ([`StoreError::Conflict`] if the revision exists).
+    async fn add_public_key(
+        &self,
+        origin: &OriginName,
+        revision: &str,
+        body: &str,
+    ) -> StoreResult<OriginKey>;
+    /// An origin's public keys, newest first.
+    async fn public_keys(&self, origin: &OriginName) -> StoreResult<Vec<OriginKey>>;
+    /// One public key.
+    async fn public_key(
+        &self,
+        origin: &OriginName,
+        revision: &str,
+    ) -> StoreResult<Option<OriginKey>>;
+    /// Stores (or replaces) an encrypted secret origin key.
+    async fn put_secret_key(&self, key: &SecretOriginKey) -> StoreResult<()>;
+    /// The newest secret key of an origin.
+    async fn latest_secret_key(&self, origin: &OriginName) -> StoreResult<Option<SecretOriginKey>>;
+
+    /// Inserts a package and its `unstable` membership in one transaction
+    /// ([`StoreError::Conflict`] if (ident, target) exists).
+    async fn insert_package(&self, package: &Package) -> StoreResult<Package>;
+    /// A package by ident and target.
+    async fn package(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+    ) -> StoreResult<Option<Package>>;
+    /// Packages matching `filter`, newest version first.
+    async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>>;
+    /// The newest package matching `filter` (version ordering, then release), from an index.
+    async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>>;
+    /// Packages whose origin, name or `origin/name` contains `query`; with `distinct`, one
+    /// row per origin/name.
+    async fn search(
+        &self,
+        query: &str,
+        distinct: bool,
+        private_origins: &[OriginName],
+        page: Page,
+    ) -> StoreResult<Paged<Package>>;
+    /// `origin/name` of packages whose TDEPS contain `origin/name` of any version.
+    async fn rdeps(
+        &self,
+        origin: &OriginName,
+        name: &str,
+        target: PackageTarget,
+    ) -> StoreResult<Vec<String>>;
+    /// Deletes a package unless it is in `stable` or another package depends on it.
+    async fn delete_package(&self, id: i64) -> StoreResult<()>;
+    /// Sets a package's visibility.
+    async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()>;
+    /// Every package (id, checksum, size), for fsck.
+    async fn package_checksums(
+        &self,
+    ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>>;
+
+    /// An origin's channels, by name.
+    async fn channels(&self, origin: &OriginName) -> StoreResult<Vec<ChannelName>>;
+    /// Creates a channel.
+    async fn create_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()>;
+    /// Deletes a channel (not `unstable` or `stable`) and its memberships.
+    async fn delete_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()>;
+    /// Names of every channel of every origin.
+    async fn all_channel_names(&self) -> StoreResult<Vec<ChannelName>>;
+    /// The channels a package is in.
+    async fn package_channels(&self, package_id: i64) -> StoreResult<Vec<ChannelMembership>>;
+    /// Adds a package to a channel (idempotent) or removes it, and records who did it.
+    async fn change_channel(
+        &self,
+        package_id: i64,
+        origin: &OriginName,
+        channel: &ChannelName,
+        action: ChannelAction,
+        account: &str,
+    ) -> StoreResult<()>;
+}
+
+/// A readable artifact: its total size and a reader positioned at the requested offset.
+pub struct ArtifactReader {
+    /// Size of the whole artifact.
+    pub size: u64,
+    /// The bytes from the requested offset on.
+    pub reader: Pin<Box<dyn AsyncRead + Send>>,
+}
+
+/// The `.hart` files, addressed by checksum.
+#[async_trait]
+pub trait ArtifactStore: Send + Sync + 'static {
+    /// Answers when the store is reachable.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Stores the file at `local` (already verified) under `checksum`, atomically: readers see
+    /// the whole artifact or nothing. Storing an existing checksum again is a no-op.
+    async fn put(&self, checksum: &Blake2bHash, local: &Path) -> StoreResult<()>;
+    /// Opens an artifact at byte `offset`; `None` if absent.
+    async fn open(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+    ) -> StoreResult<Option<ArtifactReader>>;
+    /// Deletes an artifact (absent is fine).
+    async fn delete(&self, checksum: &Blake2bHash) -> StoreResult<()>;
+    /// Every stored artifact's checksum and size.
+    async fn list(&self) -> StoreResult<Vec<(Blake2bHash, u64)>>;
+}
