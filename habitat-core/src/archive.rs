@@ -5,10 +5,11 @@
 //! The rules: paths must lie under `hab/pkgs/O/N/V/R/` (one leading `/` is stripped; parent
 //! directory entries above it are allowed); no `..`; no hard links, devices, fifos or other
 //! special entries; symbolic links must be relative and, followed through every other link of
-//! the archive, stay inside the package directory; nothing may be written through a link; no
-//! member appears twice (except directories); total size and entry count are bounded.
+//! the archive, stay inside the package directory; nothing may be written through a link or
+//! below a file; no member appears twice (except directories), nor replaces a directory that
+//! earlier members lie in; total size and entry count are bounded.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
@@ -116,7 +117,7 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
             }
             state
                 .parents
-                .insert(components.iter().map(|c| (*c).to_owned()).collect());
+                .push((components.iter().map(|c| (*c).to_owned()).collect(), shown));
             continue;
         }
         if components[0] != "hab" || components[1] != "pkgs" {
@@ -146,15 +147,13 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
             }
         }
         let rel: PathBuf = components[6..].iter().collect();
-        state.check_not_through_link(&rel, &shown)?;
+        state.check_parents(&rel, &shown)?;
         let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
 
         use tar::EntryType as T;
         match kind {
             T::Directory => {
-                if let Some(previous) = state.seen.get(&rel)
-                    && *previous != Seen::Directory
-                {
+                if let Some(Seen::Other) = state.seen.get(&rel) {
                     return Err(unsafe_member(&shown, "appears twice"));
                 }
                 state.seen.insert(rel.clone(), Seen::Directory);
@@ -200,6 +199,7 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
                 let target = PathBuf::from(target);
                 check_link_lexically(&rel, &target, &shown)?;
                 sink.symlink(&rel, &target)?;
+                state.link_members.push((rel.clone(), shown));
                 state.links.insert(rel, target);
             }
             T::Link => return Err(unsafe_member(&shown, "hard links are not allowed")),
@@ -221,6 +221,8 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Seen {
     Directory,
+    /// A directory the archive does not list but that holds earlier members.
+    Implied,
     Other,
 }
 
@@ -230,10 +232,13 @@ struct Walk {
     bytes: u64,
     /// The package directory's four components and its identifier.
     prefix: Option<(Vec<String>, FullyQualifiedIdent)>,
-    /// Parent directory entries above the package directory, checked at the end.
-    parents: HashSet<Vec<String>>,
+    /// Parent directory entries above the package directory, checked at the end, with the
+    /// member's path as it appears in the archive.
+    parents: Vec<(Vec<String>, String)>,
     seen: HashMap<PathBuf, Seen>,
     links: HashMap<PathBuf, PathBuf>,
+    /// The links in archive order, with the member's path as it appears in the archive.
+    link_members: Vec<(PathBuf, String)>,
     metadata: BTreeMap<String, Vec<u8>>,
 }
 
@@ -245,20 +250,40 @@ impl Walk {
                 "the package directory itself must be a directory",
             ));
         }
-        if self.seen.insert(rel.to_owned(), kind).is_some() {
-            return Err(unsafe_member(shown, "appears twice"));
+        match self.seen.insert(rel.to_owned(), kind) {
+            None => Ok(()),
+            Some(Seen::Implied) => Err(unsafe_member(
+                shown,
+                "earlier members lie inside it, so it must be a directory",
+            )),
+            Some(_) => Err(unsafe_member(shown, "appears twice")),
         }
-        Ok(())
     }
 
-    /// Nothing may be written through a symbolic link the archive created earlier.
-    fn check_not_through_link(&self, rel: &Path, shown: &str) -> Result<()> {
+    /// Nothing may be written through a symbolic link the archive created earlier, nor below
+    /// a file; the other parents of a member are directories from now on, listed or not.
+    fn check_parents(&mut self, rel: &Path, shown: &str) -> Result<()> {
         for ancestor in rel.ancestors().skip(1) {
+            if ancestor.as_os_str().is_empty() {
+                break;
+            }
             if self.links.contains_key(ancestor) {
                 return Err(unsafe_member(
                     shown,
                     format!("would be written through the link `{}`", ancestor.display()),
                 ));
+            }
+            match self.seen.get(ancestor) {
+                Some(Seen::Other) => {
+                    return Err(unsafe_member(
+                        shown,
+                        format!("would be written inside the file `{}`", ancestor.display()),
+                    ));
+                }
+                Some(Seen::Directory | Seen::Implied) => {}
+                None => {
+                    self.seen.insert(ancestor.to_owned(), Seen::Implied);
+                }
             }
         }
         Ok(())
@@ -276,16 +301,18 @@ impl Walk {
             .map(|s| s.to_string())
             .chain(components)
             .collect::<Vec<_>>();
-        for parent in &self.parents {
+        for (parent, shown) in &self.parents {
             if !full.starts_with(parent) {
                 return Err(unsafe_member(
-                    &parent.join("/"),
+                    shown,
                     format!("outside the package directory of {ident}"),
                 ));
             }
         }
-        for (link, target) in &self.links {
-            resolve_inside(link, target, &self.links)?;
+        for (link, shown) in &self.link_members {
+            if let Some(target) = self.links.get(link) {
+                resolve_inside(link, target, shown, &self.links)?;
+            }
         }
         PackageMetadata::from_files(&ident, self.metadata)
     }
@@ -336,10 +363,15 @@ fn check_link_lexically(link: &Path, target: &Path, shown: &str) -> Result<()> {
 
 /// Follows `link` through every link of the archive, as the kernel would once installed, and
 /// refuses it if the path ever leaves the package directory.
-fn resolve_inside(link: &Path, target: &Path, links: &HashMap<PathBuf, PathBuf>) -> Result<()> {
+fn resolve_inside(
+    link: &Path,
+    target: &Path,
+    shown: &str,
+    links: &HashMap<PathBuf, PathBuf>,
+) -> Result<()> {
     let escape = || {
         unsafe_member(
-            &link.display().to_string(),
+            shown,
             format!(
                 "links to `{}`, which leads outside the package",
                 target.display()
@@ -363,10 +395,7 @@ fn resolve_inside(link: &Path, target: &Path, links: &HashMap<PathBuf, PathBuf>)
                 if let Some(next) = links.get(&here) {
                     hops += 1;
                     if hops > MAX_LINK_HOPS {
-                        return Err(unsafe_member(
-                            &link.display().to_string(),
-                            "too many levels of links",
-                        ));
+                        return Err(unsafe_member(shown, "too many levels of links"));
                     }
                     stack.pop();
                     if next.is_absolute() {
@@ -403,10 +432,10 @@ pub(crate) fn io_error<'a>(
     action: &'static str,
     path: &'a Path,
 ) -> impl FnOnce(io::Error) -> Error + 'a {
-    move |source| Error::Io {
+    move |error| Error::Io {
         action,
         path: path.to_owned(),
-        source,
+        error,
     }
 }
 

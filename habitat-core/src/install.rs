@@ -206,25 +206,26 @@ impl StagedPackage {
     /// copy is dropped and the installed one is kept.
     pub fn commit(mut self) -> Result<FullyQualifiedIdent> {
         let dest = self.staging.dest.clone();
-        let dir = self.staging.dir.take().map(tempfile::TempDir::keep);
-        let Some(dir) = dir else {
+        let Some(dir) = self.staging.dir.as_ref().map(|d| d.path().to_owned()) else {
             return Ok(self.metadata.ident);
         };
+        // On failure the staged copy stays in `self.staging`, whose drop makes its directories
+        // writable before removing it (they may be read-only by now).
         match fs::rename(&dir, &dest) {
             Ok(()) => {
+                // The staged directory is the package now: nothing is left to remove.
+                if let Some(staged) = self.staging.dir.take() {
+                    let _ = staged.keep();
+                }
                 self.staging.created_parents.clear();
                 crate::fs::sync_dir(dest.parent().unwrap_or(Path::new("/")))?;
                 Ok(self.metadata.ident)
             }
             Err(_) if dest.join("IDENT").is_file() => {
                 self.staging.created_parents.clear();
-                fs::remove_dir_all(&dir).at("remove", &dir)?;
                 Ok(self.metadata.ident)
             }
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                Err(e).at("rename into", &dest)
-            }
+            Err(e) => Err(e).at("rename into", &dest),
         }
     }
 }

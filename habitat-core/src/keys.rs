@@ -127,7 +127,7 @@ impl<'de> Deserialize<'de> for NamedRevision {
 }
 
 /// The four lines of a key file, checked for shape; `kind` must equal `expected`.
-fn parse_key_file<'a>(text: &'a str, expected: &str) -> Result<(NamedRevision, Vec<u8>)> {
+fn parse_key_file(text: &str, expected: &str) -> Result<(NamedRevision, Vec<u8>)> {
     let text = text.strip_suffix('\n').unwrap_or(text);
     let mut lines = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
     let kind = lines.next().unwrap_or_default();

@@ -82,7 +82,7 @@ pub fn pack(src: &Path, out_dir: &Path, spec: &PackSpec, key: &SecretKey) -> Res
     let write_err = |e| Error::Io {
         action: "write",
         path: temp_path.clone(),
-        source: e,
+        error: e,
     };
     for dir in prefix
         .ancestors()
@@ -174,7 +174,7 @@ fn append_tree<W: Write>(
         let write_err = |e| Error::Io {
             action: "add to the archive",
             path: path.clone(),
-            source: e,
+            error: e,
         };
         let mut header = tar::Header::new_gnu();
         header.set_mode(mode);

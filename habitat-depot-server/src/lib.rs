@@ -1,5 +1,94 @@
-//! The Habitat depot server as a library: the storage seam and its embedded implementations.
+//! The Habitat depot server as a library: [`router`] builds the HTTP API of API.md over an
+//! [`AppState`] holding the two stores. `hab-depot` is a thin binary around it.
 //!
-//! The HTTP router and handlers are being built (issue "hab-depot: the depot server").
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use habitat_depot_server::{AppState, router, settings::Settings};
+//!
+//! let settings = Settings { data_dir: "/tmp/depot".into(), ..Settings::default() };
+//! let state = AppState::open_embedded(settings)?;
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:9636").await?;
+//! axum::serve(listener, router(state)).await?;
+//! # Ok(()) }
+//! ```
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub mod auth;
+pub mod crypto;
+pub mod error;
+pub mod json;
+mod routes;
+pub mod settings;
 pub mod store;
+
+pub use routes::router;
+
+use crypto::ServerKey;
+use settings::Settings;
+use store::files::FileArtifacts;
+use store::sqlite::SqliteStore;
+use store::{ArtifactStore, MetadataStore};
+
+/// What every handler shares: the stores, the server key and the settings.
+#[derive(Clone)]
+pub struct AppState {
+    /// Accounts, origins, packages, channels...
+    pub metadata: Arc<dyn MetadataStore>,
+    /// The `.hart` files.
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// Encrypts secret origin keys at rest.
+    pub server_key: Arc<ServerKey>,
+    /// The settings.
+    pub settings: Arc<Settings>,
+    /// Where uploads are streamed before they are checked (same file system as the artifacts).
+    pub tmp_dir: PathBuf,
+    /// Whether the server key was created by this start (first start).
+    pub first_start: bool,
+}
+
+/// Why the embedded store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open the data directory `{dir}`: {reason}")]
+pub struct OpenError {
+    /// The data directory.
+    pub dir: PathBuf,
+    /// What failed.
+    pub reason: String,
+}
+
+impl AppState {
+    /// Opens the embedded store in `settings.data_dir` (SQLite + artifact files), creating the
+    /// directory, the server key and the schema as needed, and removing temp files of
+    /// interrupted uploads.
+    pub fn open_embedded(settings: Settings) -> Result<Self, OpenError> {
+        let dir = settings.data_dir.clone();
+        let fail = |reason: String| OpenError {
+            dir: dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+        let (server_key, first_start) =
+            ServerKey::load_or_create(&dir).map_err(|e| fail(format!("server key: {e}")))?;
+        let tmp_dir = dir.join("tmp");
+        match std::fs::remove_dir_all(&tmp_dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fail(format!("cannot clean `{}`: {e}", tmp_dir.display()))),
+        }
+        std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
+        let metadata =
+            SqliteStore::open(&dir.join("depot.sqlite")).map_err(|e| fail(e.to_string()))?;
+        let artifacts =
+            FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            metadata: Arc::new(metadata),
+            artifacts: Arc::new(artifacts),
+            server_key: Arc::new(server_key),
+            settings: Arc::new(settings),
+            tmp_dir,
+            first_start,
+        })
+    }
+}

@@ -1,5 +1,8 @@
 //! End-to-end tests of the `hab` binary: each runs the built binary in a temp directory.
 
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
 mod local;
 mod readme;
 mod support;

@@ -550,12 +550,12 @@ impl MetadataStore for SqliteStore {
     ) -> StoreResult<Option<(TokenRecord, Account)>> {
         let hash = *hash;
         self.with(move |c| {
-            let sql = format!(
-                "SELECT t.id, t.account_id, t.name, t.hash, t.created_at, t.last_used_at, t.expires_at, \
-                 a.id, a.name, a.email, a.created_at FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1"
+            let sql = concat!(
+                "SELECT t.id, t.account_id, t.name, t.hash, t.created_at, t.last_used_at, t.expires_at, ",
+                "                 a.id, a.name, a.email, a.created_at FROM tokens t JOIN accounts a ON a.id = t.account_id WHERE t.hash = ?1"
             );
             let found = c
-                .query_row(&sql, [&hash.as_bytes()[..]], |row| {
+                .query_row(sql, [&hash.as_bytes()[..]], |row| {
                     let token = token_row(row)?;
                     let account = Account {
                         id: row.get(7)?,

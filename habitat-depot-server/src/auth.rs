@@ -1,0 +1,133 @@
+//! Tokens and the caller: who is asking, and what may they do in an origin.
+//!
+//! Tokens are 32 random bytes, shown once as `hab_<base64url>`, stored only as their BLAKE2b-256
+//! hash. A request without `Authorization` is anonymous; a malformed header or an unknown,
+//! expired token is 401 on every route, so a typo never silently downgrades to anonymous.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use habitat_core::{Blake2bHash, OriginName};
+use time::OffsetDateTime;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Account, Role};
+
+/// Prefix of every token, so that a leaked token is recognisable.
+pub const TOKEN_PREFIX: &str = "hab_";
+
+/// A new token: the secret (to show once) and the hash (to store).
+pub fn new_token() -> Result<(String, Blake2bHash), String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
+    let hash = token_hash(&secret);
+    Ok((secret, hash))
+}
+
+/// The stored form of a token.
+pub fn token_hash(secret: &str) -> Blake2bHash {
+    Blake2bHash::digest(secret.as_bytes())
+}
+
+/// The caller of a request: anonymous, or an account authenticated by a token.
+#[derive(Clone, Debug)]
+pub struct Caller(pub Option<Account>);
+
+impl Caller {
+    /// The account, or 401 for anonymous callers.
+    pub fn account(&self) -> ApiResult<&Account> {
+        self.0.as_ref().ok_or_else(|| {
+            ApiError::unauthorized("this request needs a token: Authorization: Bearer <token>")
+        })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(header) = parts.headers.get(AUTHORIZATION) else {
+            return Ok(Self(None));
+        };
+        let secret = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| {
+                ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
+            })?;
+        let hash = token_hash(secret);
+        let found = state.metadata.authenticate(&hash).await?;
+        let Some((token, account)) = found.filter(|(token, _)| token.hash.ct_eq(&hash)) else {
+            return Err(ApiError::unauthorized("unknown or revoked token"));
+        };
+        if token
+            .expires_at
+            .is_some_and(|at| at <= OffsetDateTime::now_utc())
+        {
+            return Err(ApiError::unauthorized(format!(
+                "token `{}` has expired",
+                token.name
+            )));
+        }
+        Ok(Self(Some(account)))
+    }
+}
+
+/// The caller's role in `origin` (`None` for anonymous callers and non-members); 404 if the
+/// origin does not exist.
+pub async fn role_in(
+    state: &AppState,
+    caller: &Caller,
+    origin: &OriginName,
+) -> ApiResult<Option<Role>> {
+    if state.metadata.origin(origin).await?.is_none() {
+        return Err(ApiError::not_found(format!("origin `{origin}` not found")));
+    }
+    match &caller.0 {
+        Some(account) => Ok(state.metadata.role(origin, account.id).await?),
+        None => Ok(None),
+    }
+}
+
+/// Requires a token and at least `min` in `origin`: 401 without a token, 404 for an unknown
+/// origin, 403 below `min`.
+pub async fn require_role(
+    state: &AppState,
+    caller: &Caller,
+    origin: &OriginName,
+    min: Role,
+) -> ApiResult<(Account, Role)> {
+    let account = caller.account()?.clone();
+    match role_in(state, caller, origin).await? {
+        Some(role) if role >= min => Ok((account, role)),
+        _ => Err(ApiError::forbidden(format!(
+            "`{}` needs role `{}` or higher in origin `{origin}`",
+            account.name,
+            min.as_str()
+        ))),
+    }
+}
+
+/// Origins whose private packages the caller may see.
+pub async fn private_origins(state: &AppState, caller: &Caller) -> ApiResult<Vec<OriginName>> {
+    match &caller.0 {
+        Some(account) => Ok(state
+            .metadata
+            .account_origins(account.id)
+            .await?
+            .into_iter()
+            .map(|(o, _)| o)
+            .collect()),
+        None => Ok(Vec::new()),
+    }
+}

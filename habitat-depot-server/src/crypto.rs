@@ -1,0 +1,109 @@
+//! The server key (32 random bytes in `<data>/server.key`, mode 0600, made on first start) and
+//! the encryption of secret origin keys at rest with it (ChaCha20-Poly1305, random nonce).
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+
+const KEY_FILE: &str = "server.key";
+const NONCE_LEN: usize = 12;
+
+/// The key that encrypts secrets at rest.
+pub struct ServerKey {
+    cipher: ChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ServerKey(..)")
+    }
+}
+
+impl ServerKey {
+    /// Loads `<data_dir>/server.key`, creating it (mode 0600) if absent. Returns the key and
+    /// whether it was created now.
+    pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Self, bool)> {
+        let path = data_dir.join(KEY_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let key: [u8; 32] = bytes.try_into().map_err(|_| {
+                    std::io::Error::other(format!(
+                        "`{}` is not a 32-byte server key",
+                        path.display()
+                    ))
+                })?;
+                Ok((Self::from_bytes(&key), false))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)?;
+                file.write_all(&key)?;
+                file.sync_all()?;
+                Ok((Self::from_bytes(&key), true))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn from_bytes(key: &[u8; 32]) -> Self {
+        Self {
+            cipher: ChaCha20Poly1305::new(key.into()),
+        }
+    }
+
+    /// Encrypts: nonce followed by ciphertext and tag.
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+        let sealed = self
+            .cipher
+            .encrypt(Nonce::from_slice(&nonce), plaintext)
+            .map_err(|e| e.to_string())?;
+        Ok([&nonce[..], &sealed].concat())
+    }
+
+    /// Decrypts what [`ServerKey::encrypt`] made.
+    pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+        if sealed.len() < NONCE_LEN {
+            return Err("ciphertext too short".into());
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        self.cipher
+            .decrypt(Nonce::from_slice(nonce), body)
+            .map_err(|_| "cannot decrypt: wrong server key or corrupt data".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let (key, created) = ServerKey::load_or_create(dir.path()).unwrap();
+        assert!(created);
+        let mode = std::fs::metadata(dir.path().join(KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let sealed = key.encrypt(b"secret").unwrap();
+        let (again, created) = ServerKey::load_or_create(dir.path()).unwrap();
+        assert!(!created);
+        assert_eq!(again.decrypt(&sealed).unwrap(), b"secret");
+        let mut tampered = sealed.clone();
+        tampered[20] ^= 1;
+        assert!(again.decrypt(&tampered).is_err());
+    }
+}

@@ -1,0 +1,121 @@
+//! Shapes shared by the routes: pagination, package JSON, query parameters.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use habitat_core::{ChannelName, PackageTarget};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{ApiError, ApiResult};
+use crate::store::{Package, Page, Paged};
+
+/// Default and largest page sizes.
+pub const DEFAULT_LIMIT: u64 = 50;
+/// The largest `?limit=`.
+pub const MAX_LIMIT: u64 = 500;
+
+/// RFC 3339, UTC.
+pub fn timestamp(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `?range=N&limit=N`.
+#[derive(Debug, Default, Deserialize)]
+pub struct PageQuery {
+    /// 0-based offset.
+    pub range: Option<u64>,
+    /// Page size (default 50, at most 500).
+    pub limit: Option<u64>,
+}
+
+impl PageQuery {
+    /// The window asked for.
+    pub fn page(&self) -> Page {
+        Page {
+            offset: self.range.unwrap_or(0),
+            limit: self.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PagedBody<T> {
+    range_start: u64,
+    range_end: u64,
+    total_count: u64,
+    data: Vec<T>,
+}
+
+/// A page as `{range_start, range_end, total_count, data}`: 206 while more remain, else 200.
+pub fn paged<T: Serialize, U>(page: Page, paged: Paged<U>, map: impl Fn(U) -> T) -> Response {
+    let count = paged.items.len() as u64;
+    let range_end = (page.offset + count).saturating_sub(1);
+    let more = page.offset + count < paged.total;
+    let body = PagedBody {
+        range_start: page.offset,
+        range_end,
+        total_count: paged.total,
+        data: paged.items.into_iter().map(map).collect(),
+    };
+    let status = if more {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(body)).into_response()
+}
+
+/// `?target=`: absent means `x86_64-linux`; an unknown target is 422.
+#[derive(Debug, Default, Deserialize)]
+pub struct TargetQuery {
+    /// The target string.
+    pub target: Option<String>,
+}
+
+impl TargetQuery {
+    /// The target asked for.
+    pub fn target(&self) -> ApiResult<PackageTarget> {
+        match self.target.as_deref().filter(|t| !t.is_empty()) {
+            None => Ok(PackageTarget::default()),
+            Some(t) => t.parse().map_err(|e: habitat_core::Error| {
+                ApiError::unprocessable("invalid_target", e.to_string())
+            }),
+        }
+    }
+}
+
+/// The package JSON of the API: what the stock client needs and more.
+pub fn package_json(package: &Package, channels: &[ChannelName]) -> Value {
+    json!({
+        "ident": package.ident,
+        "target": package.target,
+        "checksum": package.checksum.to_string(),
+        "manifest": package.manifest,
+        "config": package.config,
+        "deps": package.deps,
+        "tdeps": package.tdeps,
+        "build_deps": package.build_deps,
+        "build_tdeps": package.build_tdeps,
+        "exposes": package.exposes,
+        "visibility": package.visibility.as_str(),
+        "channels": channels,
+        "size": package.size,
+        "is_a_service": package.is_a_service,
+        "owner": package.owner,
+        "created_at": timestamp(package.created_at),
+    })
+}
+
+/// An invitation as the API shows it.
+pub fn invitation_json(invitation: &crate::store::Invitation) -> Value {
+    json!({
+        "id": invitation.id.to_string(),
+        "origin": invitation.origin,
+        "account": invitation.account,
+        "invited_by": invitation.invited_by,
+        "created_at": timestamp(invitation.created_at),
+    })
+}

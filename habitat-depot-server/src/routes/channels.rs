@@ -1,0 +1,9 @@
+//! Routes: channels (being built).
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+}

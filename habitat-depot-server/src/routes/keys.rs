@@ -1,0 +1,9 @@
+//! Routes: keys (being built).
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+}

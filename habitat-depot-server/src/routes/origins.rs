@@ -1,0 +1,9 @@
+//! Routes: origins (being built).
+
+use axum::Router;
+
+use crate::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+}

@@ -1,0 +1,134 @@
+//! The caller's own account: profile, access tokens, origins, invitations.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::auth::{Caller, new_token};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{invitation_json, timestamp};
+use crate::store::TokenRecord;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/profile", get(profile))
+        .route(
+            "/profile/access-tokens",
+            get(list_tokens).post(create_token),
+        )
+        .route("/profile/access-tokens/{id}", delete(delete_token))
+        .route("/user/origins", get(user_origins))
+        .route("/user/invitations", get(user_invitations))
+}
+
+async fn profile(caller: Caller) -> ApiResult<Json<Value>> {
+    let account = caller.account()?;
+    Ok(Json(json!({
+        "id": account.id.to_string(),
+        "name": account.name,
+        "email": account.email,
+        "created_at": timestamp(account.created_at),
+    })))
+}
+
+fn token_json(token: &TokenRecord) -> Value {
+    json!({
+        "id": token.id.to_string(),
+        "name": token.name,
+        "created_at": timestamp(token.created_at),
+        "last_used_at": token.last_used_at.map(timestamp),
+        "expires_at": token.expires_at.map(timestamp),
+    })
+}
+
+async fn list_tokens(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Vec<Value>>> {
+    let account = caller.account()?;
+    let tokens = state.metadata.tokens(account.id).await?;
+    Ok(Json(tokens.iter().map(token_json).collect()))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    name: Option<String>,
+    expires_in_days: Option<u32>,
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Option<Json<NewToken>>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let account = caller.account()?;
+    let request = body.map(|Json(b)| b).unwrap_or_default();
+    let name = request
+        .name
+        .filter(|n| !n.trim().is_empty())
+        .unwrap_or_else(|| "default".into());
+    if name.len() > 255 {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "a token name has at most 255 characters",
+        ));
+    }
+    let expires_at = match request.expires_in_days {
+        Some(0) => {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                "expires_in_days must be at least 1",
+            ));
+        }
+        Some(days) => Some(time::OffsetDateTime::now_utc() + time::Duration::days(days.into())),
+        None => None,
+    };
+    let (secret, hash) = new_token().map_err(ApiError::internal)?;
+    let token = state
+        .metadata
+        .create_token(account.id, &name, &hash, expires_at)
+        .await?;
+    let mut body = token_json(&token);
+    body["token"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+async fn delete_token(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let account = caller.account()?;
+    let not_found = || ApiError::not_found(format!("token `{id}` not found"));
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    if state.metadata.delete_token(account.id, id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found())
+    }
+}
+
+async fn user_origins(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Value>>> {
+    let account = caller.account()?;
+    let origins = state.metadata.account_origins(account.id).await?;
+    Ok(Json(
+        origins
+            .into_iter()
+            .map(|(name, role)| json!({"name": name, "role": role.as_str()}))
+            .collect(),
+    ))
+}
+
+async fn user_invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> ApiResult<Json<Vec<Value>>> {
+    let account = caller.account()?;
+    let invitations = state.metadata.account_invitations(account.id).await?;
+    Ok(Json(invitations.iter().map(invitation_json).collect()))
+}

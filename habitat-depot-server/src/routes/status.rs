@@ -1,0 +1,35 @@
+//! `GET/HEAD /v1/status`: 200 when both stores answer, else 503 naming the one that failed.
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/status", get(status))
+}
+
+async fn status(State(state): State<AppState>) -> ApiResult<StatusCode> {
+    let unavailable = |which: &str, e: crate::store::StoreError| {
+        tracing::warn!(store = which, error = %e, "status check failed");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            format!("the {which} store does not answer"),
+        )
+    };
+    state
+        .metadata
+        .ping()
+        .await
+        .map_err(|e| unavailable("metadata", e))?;
+    state
+        .artifacts
+        .ping()
+        .await
+        .map_err(|e| unavailable("artifact", e))?;
+    Ok(StatusCode::OK)
+}
