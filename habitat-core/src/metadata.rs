@@ -166,3 +166,14 @@ pub fn read_metadata(path: &Path, limits: &UnpackLimits) -> Result<PackageMetada
     let mut payload = Artifact::open(path)?.into_payload();
     archive::read_metadata(&mut payload, limits)
 }
+
+/// Verifies an artifact with `key` and reads its metadata in the same single pass over the
+/// payload (hashing feeds decompression), checking every member against the safety rules and
+/// writing nothing. What the depot runs on upload.
+pub fn verify_and_read(
+    path: &Path,
+    key: &crate::PublicKey,
+    limits: &UnpackLimits,
+) -> Result<(crate::VerifiedArtifact, PackageMetadata)> {
+    Artifact::open(path)?.verify_streaming(key, |payload| archive::read_metadata(payload, limits))
+}

@@ -4,9 +4,12 @@
 //! hash. A request without `Authorization` is anonymous; a malformed header or an unknown,
 //! expired token is 401 on every route, so a typo never silently downgrades to anonymous.
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::HeaderValue;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use habitat_core::{Blake2bHash, OriginName};
@@ -49,38 +52,45 @@ impl Caller {
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let Some(header) = parts.headers.get(AUTHORIZATION) else {
-            return Ok(Self(None));
-        };
-        let secret = header
-            .to_str()
-            .ok()
-            .and_then(|h| h.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
-            })?;
-        let hash = token_hash(secret);
-        let found = state.metadata.authenticate(&hash).await?;
-        let Some((token, account)) = found.filter(|(token, _)| token.hash.ct_eq(&hash)) else {
-            return Err(ApiError::unauthorized("unknown or revoked token"));
-        };
-        if token
-            .expires_at
-            .is_some_and(|at| at <= OffsetDateTime::now_utc())
-        {
-            return Err(ApiError::unauthorized(format!(
-                "token `{}` has expired",
-                token.name
-            )));
-        }
-        Ok(Self(Some(account)))
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| ApiError::internal("the authentication layer did not run"))
     }
+}
+
+/// Middleware on every route: resolves the `Authorization` header into a [`Caller`] stored in
+/// the request, or answers 401.
+pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    match caller_of(&state, request.headers().get(AUTHORIZATION)).await {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
+        Err(err) => err.into_response(),
+    }
+}
+
+async fn caller_of(state: &AppState, header: Option<&HeaderValue>) -> ApiResult<Caller> {
+    let Some(header) = header else { return Ok(Caller(None)) };
+    let secret = header
+        .to_str()
+        .ok()
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`"))?;
+    let hash = token_hash(secret);
+    let found = state.metadata.authenticate(&hash).await?;
+    let Some((token, account)) = found.filter(|(token, _)| token.hash.ct_eq(&hash)) else {
+        return Err(ApiError::unauthorized("unknown or revoked token"));
+    };
+    if token.expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
+        return Err(ApiError::unauthorized(format!("token `{}` has expired", token.name)));
+    }
+    Ok(Caller(Some(account)))
 }
 
 /// The caller's role in `origin` (`None` for anonymous callers and non-members); 404 if the
@@ -130,4 +140,11 @@ pub async fn private_origins(state: &AppState, caller: &Caller) -> ApiResult<Vec
             .collect()),
         None => Ok(Vec::new()),
     }
+}
+
+/// Creates a token for an account and returns its secret (shown once).
+pub async fn issue_token(state: &AppState, account: &Account, name: &str) -> ApiResult<String> {
+    let (secret, hash) = new_token().map_err(ApiError::internal)?;
+    state.metadata.create_token(account.id, name, &hash, None).await?;
+    Ok(secret)
 }

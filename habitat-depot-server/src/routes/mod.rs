@@ -12,6 +12,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::AppState;
 
 mod channels;
+mod common;
 mod keys;
 mod origins;
 mod packages;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }

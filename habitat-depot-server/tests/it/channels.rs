@@ -1,0 +1,1 @@
+//! Tests: channels (being built).

@@ -1,0 +1,1 @@
+//! Tests: keys (being built).

@@ -1,0 +1,12 @@
+//! API tests: each starts a real depot on 127.0.0.1:0 and talks HTTP to it.
+
+// Test code: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+mod channels;
+mod keys;
+mod origins;
+mod packages;
+mod profile;
+mod support;
+mod upload;

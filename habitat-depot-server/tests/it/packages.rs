@@ -1,0 +1,1 @@
+//! Tests: packages (being built).

@@ -1,0 +1,1 @@
+//! Tests: upload (being built).
