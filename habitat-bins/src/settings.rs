@@ -87,7 +87,9 @@ pub fn origin(arg: Option<&OriginName>) -> Result<OriginName> {
         Some((value, source)) => value
             .parse()
             .with_context(|| format!("origin from {source}")),
-        None => bail!("no origin given: pass ORIGIN, or set HAB_ORIGIN"),
+        None => bail!(
+            "no origin given: pass it (ORIGIN or --origin), set HAB_ORIGIN, or set `origin` in cli.toml"
+        ),
     }
 }
 

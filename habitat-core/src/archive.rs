@@ -4,8 +4,9 @@
 //!
 //! The rules: paths must lie under `hab/pkgs/O/N/V/R/` (one leading `/` is stripped; parent
 //! directory entries above it are allowed); no `..`; no hard links, devices, fifos or other
-//! special entries; symbolic links must be relative and, followed through every other link of
-//! the archive, stay inside the package directory; nothing may be written through a link or
+//! special entries; symbolic links must be relative (or absolute into the package's own
+//! `/hab/pkgs/O/N/V/R/`) and, followed through every other link of the archive, stay inside
+//! the package directory; pax global headers are skipped; nothing may be written through a link or
 //! below a file; no member appears twice (except directories), nor replaces a directory that
 //! earlier members lie in; total size and entry count are bounded.
 
@@ -99,6 +100,11 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
                 what: "entries",
                 limit: limits.max_entries,
             });
+        }
+        // A pax global header carries defaults for the whole archive (`git archive` writes
+        // one), not a member.
+        if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
+            continue;
         }
         let raw_path = entry.path_bytes().into_owned();
         let shown = String::from_utf8_lossy(&raw_path).into_owned();
@@ -197,10 +203,13 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
                 let target = String::from_utf8(target)
                     .map_err(|_| unsafe_member(&shown, "the link target is not UTF-8"))?;
                 let target = PathBuf::from(target);
-                check_link_lexically(&rel, &target, &shown)?;
+                // An absolute link into the package's own directory is checked as the
+                // equivalent relative link; the archive's spelling is what gets written.
+                let checked = own_relative(&rel, &target, prefix);
+                check_link_lexically(&rel, &checked, &shown)?;
                 sink.symlink(&rel, &target)?;
                 state.link_members.push((rel.clone(), shown));
-                state.links.insert(rel, target);
+                state.links.insert(rel, checked);
             }
             T::Link => return Err(unsafe_member(&shown, "hard links are not allowed")),
             T::Char | T::Block => {
@@ -333,6 +342,21 @@ fn split_member_path(path: &str) -> Result<Vec<&str>> {
         return Err(unsafe_member(path, "`..` in the path"));
     }
     Ok(components)
+}
+
+/// `/hab/pkgs/O/N/V/R/rest` (the package's own directory) as a path relative to the link's
+/// directory; any other target unchanged.
+fn own_relative(link: &Path, target: &Path, prefix: &[&str]) -> PathBuf {
+    let own: PathBuf = ["/hab", "pkgs"].iter().chain(prefix.iter()).collect();
+    match target.strip_prefix(&own) {
+        Ok(rest) if target.is_absolute() => {
+            let up = link.components().count().saturating_sub(1);
+            std::iter::repeat_n(Path::new(".."), up)
+                .collect::<PathBuf>()
+                .join(rest)
+        }
+        _ => target.to_owned(),
+    }
 }
 
 /// A link target must be relative and must not climb above the package directory when read

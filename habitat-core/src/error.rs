@@ -151,6 +151,25 @@ pub enum Error {
         expected: crate::PackageTarget,
     },
 
+    /// A directory cannot be packed as asked.
+    #[error("cannot pack `{path}`: {reason}")]
+    PackSource {
+        /// The offending path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+
+    /// An error about one artifact of several, naming it. The inner error is part of the
+    /// message; match on it with [`Error::innermost`].
+    #[error("`{path}`: {error}")]
+    InArtifact {
+        /// The artifact.
+        path: PathBuf,
+        /// What went wrong with it.
+        error: Box<Error>,
+    },
+
     /// An I/O error, with the path it happened on. The underlying error is part of the
     /// message (not a separate source), so a chain printer does not repeat it.
     #[error("{action} `{path}`: {error}")]
@@ -162,6 +181,16 @@ pub enum Error {
         /// The underlying error.
         error: io::Error,
     },
+}
+
+impl Error {
+    /// The error itself, or for [`Error::InArtifact`] the error inside it.
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Self::InArtifact { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
 }
 
 fn join(idents: &[FullyQualifiedIdent]) -> String {

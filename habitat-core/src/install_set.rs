@@ -32,7 +32,11 @@ pub fn install_all(
 ) -> Result<Vec<Outcome>> {
     let mut staged: Vec<StagedPackage> = Vec::with_capacity(artifacts.len());
     for path in artifacts {
-        let package = root.stage(path, keys, limits)?;
+        let in_artifact = |error| Error::InArtifact {
+            path: path.clone(),
+            error: Box::new(error),
+        };
+        let package = root.stage(path, keys, limits).map_err(in_artifact)?;
         let metadata = package.metadata();
         let signer = package.artifact().signer();
         if signer.name() != metadata.ident.origin().as_str() {

@@ -35,8 +35,8 @@ pub struct PackSpec {
 }
 
 fn bad_source(path: &Path, reason: impl Into<String>) -> Error {
-    Error::UnsafeMember {
-        member: path.display().to_string(),
+    Error::PackSource {
+        path: path.to_owned(),
         reason: reason.into(),
     }
 }
@@ -61,6 +61,20 @@ pub fn pack(src: &Path, out_dir: &Path, spec: &PackSpec, key: &SecretKey) -> Res
     let meta = src.metadata().at("read", src)?;
     if !meta.is_dir() {
         return Err(bad_source(src, "not a directory"));
+    }
+    // The artifact would pack itself (and earlier artifacts) into the package.
+    let (src_abs, out_abs) = (
+        src.canonicalize().at("read", src)?,
+        out_dir.canonicalize().at("read", out_dir)?,
+    );
+    if out_abs.starts_with(&src_abs) {
+        return Err(bad_source(
+            src,
+            format!(
+                "the output directory `{}` is inside it; write the .hart elsewhere",
+                out_dir.display()
+            ),
+        ));
     }
 
     let mut temp = tempfile::Builder::new()

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use habitat_core::keys::{KeyFile, SecretKey};
 
 use super::{KeyCommand, KeyType};
-use crate::{say, settings};
+use crate::{out, say, settings};
 
 /// A key file is tiny; stdin beyond this is not a key.
 const MAX_KEY_INPUT: u64 = 64 * 1024;
@@ -17,7 +17,12 @@ pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
         KeyCommand::Generate { origin, cache } => {
             let origin = settings::origin(origin.as_ref())?;
             let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let secret = SecretKey::generate(&origin)?;
+            let mut secret = SecretKey::generate(&origin)?;
+            // Revisions are by the second: a pair made within the same second waits for the next.
+            while keys.secret_key(secret.name()).is_ok() || keys.public_key(secret.name()).is_ok() {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                secret = SecretKey::generate(&origin)?;
+            }
             keys.write_public(&secret.public_key())?;
             keys.write_secret(&secret)?;
             say!(
@@ -36,7 +41,7 @@ pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
                 KeyType::Public => keys.latest_public(origin.as_str())?.to_file_string(),
                 KeyType::Secret => keys.latest_secret(origin.as_str())?.to_file_string(),
             };
-            println!("{text}");
+            out!("{text}");
         }
         KeyCommand::Import { cache } => {
             let keys = settings::key_cache(cache.cache_key_path.as_deref())?;

@@ -13,7 +13,7 @@ use habitat_core::{
 };
 
 use super::PkgCommand;
-use crate::{say, settings};
+use crate::{out, say, settings};
 
 pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
     match command {
@@ -48,7 +48,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             artifact: path,
             json,
         } => info(&path, json)?,
-        PkgCommand::Hash { file } => println!("{}", Blake2bHash::of_file(&file)?),
+        PkgCommand::Hash { file } => out!("{}", Blake2bHash::of_file(&file)?),
         PkgCommand::Pack {
             source,
             ident,
@@ -63,7 +63,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             let hart = pack(&source, &output, &spec, &key)
                 .with_context(|| format!("cannot pack `{}`", source.display()))?;
             say!("Packed {} signed by {}", spec.ident, key.name());
-            println!("{}", hart.display());
+            out!("{}", hart.display());
         }
         PkgCommand::Install { artifacts, cache } => {
             install(&artifacts, cache.cache_key_path.as_deref())?
@@ -71,7 +71,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
         PkgCommand::Path { ident } => {
             let root = settings::fs_root();
             match root.latest_installed(&ident)? {
-                Some(found) => println!("{}", root.package_dir(&found).display()),
+                Some(found) => out!("{}", root.package_dir(&found).display()),
                 None => bail!(
                     "`{ident}` is not installed under `{}`",
                     root.path().display()
@@ -83,7 +83,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             let root = settings::fs_root();
             for ident in root.installed(None)? {
                 if query.as_ref().is_none_or(|q| q.matches(&ident)) {
-                    println!("{ident}");
+                    out!("{ident}");
                 }
             }
         }
@@ -95,11 +95,11 @@ fn header(path: &Path) -> Result<()> {
     let artifact =
         Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let header = artifact.header();
-    println!("Package        : {}", path.display());
-    println!("Format Version : {}", artifact::FORMAT_VERSION);
-    println!("Key Name       : {}", header.signer());
-    println!("Hash Type      : {}", artifact::HASH_TYPE);
-    println!(
+    out!("Package        : {}", path.display());
+    out!("Format Version : {}", artifact::FORMAT_VERSION);
+    out!("Key Name       : {}", header.signer());
+    out!("Hash Type      : {}", artifact::HASH_TYPE);
+    out!(
         "Raw Signature  : {}",
         base64::engine::general_purpose::STANDARD.encode(header.signed_message())
     );
@@ -110,7 +110,7 @@ fn info(path: &Path, json: bool) -> Result<()> {
     let metadata = metadata::read_metadata(path, &UnpackLimits::default())
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&metadata)?);
+        out!("{}", serde_json::to_string_pretty(&metadata)?);
         return Ok(());
     }
     let list = |idents: &[FullyQualifiedIdent]| {
@@ -120,12 +120,12 @@ fn info(path: &Path, json: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    println!("Ident          : {}", metadata.ident);
-    println!("Target         : {}", metadata.target);
-    println!("Deps           : {}", list(&metadata.deps));
-    println!("TDeps          : {}", list(&metadata.tdeps));
-    println!("Build Deps     : {}", list(&metadata.build_deps));
-    println!(
+    out!("Ident          : {}", metadata.ident);
+    out!("Target         : {}", metadata.target);
+    out!("Deps           : {}", list(&metadata.deps));
+    out!("TDeps          : {}", list(&metadata.tdeps));
+    out!("Build Deps     : {}", list(&metadata.build_deps));
+    out!(
         "Exposes        : {}",
         metadata
             .exposes
@@ -134,15 +134,15 @@ fn info(path: &Path, json: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    println!(
+    out!(
         "Service        : {}",
         if metadata.is_a_service() { "yes" } else { "no" }
     );
     if let Some(user) = &metadata.svc_user {
-        println!("Service User   : {user}");
+        out!("Service User   : {user}");
     }
     if let Some(group) = &metadata.svc_group {
-        println!("Service Group  : {group}");
+        out!("Service Group  : {group}");
     }
     Ok(())
 }

@@ -311,3 +311,91 @@ fn completions_are_generated() {
     let out = s.ok(&["completions", "bash"]);
     assert!(out.contains("hab"), "{out}");
 }
+
+#[test]
+fn a_closed_stdout_pipe_is_not_a_crash() {
+    // Regression: `hab pkg list | head -1` panicked with a backtrace and exit 101.
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    for name in ["a", "b", "c"] {
+        let hart = s.pack(&format!("demo/{name}/1.0.0"), &[]);
+        s.ok(&["pkg", "install", hart.to_str().unwrap()]);
+    }
+    let mut child = s
+        .hab()
+        .args(["pkg", "list"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 1),
+        "{:?}",
+        out.status
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("panicked"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn pack_refuses_to_write_inside_its_own_source() {
+    // Regression: `hab pkg pack .` packed its own temporary .hart into the package.
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let src = s.package_source("self");
+    let out = s
+        .hab()
+        .current_dir(&src)
+        .args(["pkg", "pack", ".", "--ident", "demo/self/1.0.0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot pack `.`: the output directory `.` is inside it"),
+        "{err}"
+    );
+    assert_eq!(
+        fs::read_dir(&src).unwrap().count(),
+        1,
+        "nothing written into the source"
+    );
+}
+
+#[test]
+fn install_names_the_artifact_that_failed() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let good = s.pack("demo/good/1.0.0", &[]);
+    let bad = s.pack("demo/bad/1.0.0", &[]);
+    let tampered = s.path().join("bad-tampered.hart");
+    flip_last_byte(&bad, &tampered);
+    let err = s.fails(&[
+        "pkg",
+        "install",
+        good.to_str().unwrap(),
+        tampered.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(&format!("`{}`: payload hash", tampered.display())),
+        "{err}"
+    );
+    assert!(err.contains("hint: the artifact was altered"), "{err}");
+    assert!(
+        !s.fs_root().join("hab/pkgs/demo/good").exists(),
+        "all or nothing"
+    );
+}
+
+#[test]
+fn generating_keys_twice_in_a_second_gives_two_pairs() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    s.ok(&["origin", "key", "generate", "demo"]);
+    assert_eq!(fs::read_dir(s.keys()).unwrap().count(), 4);
+}

@@ -514,3 +514,39 @@ fn directory_listed_after_its_members_is_accepted() {
         .unwrap();
     assert!(world.root.path().join(PKG).join("sub/file").is_file());
 }
+
+#[test]
+fn absolute_link_into_the_own_package_is_accepted_and_escaping_ones_are_not() {
+    // Real packages carry links like `lib/libfoo.so -> /hab/pkgs/O/N/V/R/lib/libfoo.so.1`.
+    let own = format!("/{PKG}/bin/hello");
+    let tar = TarBytes::package()
+        .symlink(&member("lib/hello"), &own)
+        .finish();
+    check_tar(&tar[..], &UnpackLimits::default()).unwrap();
+    for target in [
+        format!("/{PKG}/../../../../../../etc/passwd"),
+        "/hab/pkgs/core/bar/1.0.0/20190101000000/x".into(),
+    ] {
+        let name = member("lib/hello");
+        let tar = TarBytes::package().symlink(&name, &target).finish();
+        let err = check_tar(&tar[..], &UnpackLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(&format!("`{name}`")), "{target}: {err}");
+    }
+}
+
+#[test]
+fn pax_global_header_is_not_a_member() {
+    // `git archive` and some tars start with a pax global header named `pax_global_header`.
+    let tar = TarBytes::package()
+        .entry(
+            EntryType::XGlobalHeader,
+            "pax_global_header",
+            "",
+            b"52 comment=abc\n",
+            0o644,
+        )
+        .finish();
+    check_tar(&tar[..], &UnpackLimits::default()).unwrap();
+}
