@@ -1,9 +1,10 @@
-//! The `hab` command-line tool: each binary's `main` only calls into these modules.
+//! The `hab` and `hab-depot` command-line tools: each binary's `main` only calls into these modules.
 //!
 //! `hab` keeps the command names, flags and environment variables of Habitat's own `hab` for
 //! what it shares with it (CLI.md). Settings are resolved once in [`settings`]; messages go to
 //! stderr and data to stdout ([`output`]).
 
+pub mod depot;
 pub mod hab;
 pub mod output;
 pub mod settings;

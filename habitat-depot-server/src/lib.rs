@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub mod auth;
 pub mod crypto;
 pub mod error;
+pub mod fsck;
 pub mod json;
 mod routes;
 pub mod settings;
@@ -59,9 +60,24 @@ pub struct OpenError {
 }
 
 impl AppState {
+    /// Removes temp files of uploads interrupted by a crash. Only the serving process may do
+    /// this, at start, before it accepts requests: admin commands run beside a live server.
+    pub fn clean_interrupted_uploads(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.tmp_dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path)?
+            } else {
+                std::fs::remove_file(&path)?
+            }
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Opens the embedded store in `settings.data_dir` (SQLite + artifact files), creating the
-    /// directory, the server key and the schema as needed, and removing temp files of
-    /// interrupted uploads.
+    /// directory, the server key and the schema as needed.
     pub fn open_embedded(settings: Settings) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
         let fail = |reason: String| OpenError {
@@ -72,11 +88,6 @@ impl AppState {
         let (server_key, first_start) =
             ServerKey::load_or_create(&dir).map_err(|e| fail(format!("server key: {e}")))?;
         let tmp_dir = dir.join("tmp");
-        match std::fs::remove_dir_all(&tmp_dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fail(format!("cannot clean `{}`: {e}", tmp_dir.display()))),
-        }
         std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
         let metadata =
             SqliteStore::open(&dir.join("depot.sqlite")).map_err(|e| fail(e.to_string()))?;

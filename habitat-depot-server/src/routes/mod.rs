@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use axum::Router;
+use axum::body::HttpBody;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
@@ -39,7 +40,10 @@ pub fn router(state: AppState) -> Router {
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), crate::auth::authenticate))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -55,6 +59,7 @@ async fn log_request(request: Request, next: Next) -> Response {
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        .or_else(|| response.body().size_hint().exact())
         .unwrap_or(0);
     tracing::info!(
         target: "hab_depot::request",

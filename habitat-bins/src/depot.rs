@@ -1,0 +1,292 @@
+//! `hab-depot` (CLI.md, "`hab-depot`"): serve the API, manage accounts offline, check the store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use habitat_depot_server::settings::Settings;
+use habitat_depot_server::{AppState, auth, fsck, router};
+
+use crate::{out, say};
+
+/// The Habitat depot: serves packages to `hab`, on an embedded store by default.
+#[derive(Parser, Debug)]
+#[command(
+    name = "hab-depot",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the data lives; every subcommand takes it.
+#[derive(Args, Debug, Clone)]
+struct DataArgs {
+    /// Data directory [default: HAB_DEPOT_DATA_DIR, else /hab/svc/hab-depot/data for root,
+    /// else ~/.hab/depot]
+    #[arg(long, value_name = "DIR", env = "HAB_DEPOT_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Settings file (TOML; unknown keys are errors).
+    #[arg(long, value_name = "FILE", env = "HAB_DEPOT_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serves the depot API until SIGINT or SIGTERM (in-flight requests finish first).
+    Start {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Address to listen on [default: 0.0.0.0:9636]
+        #[arg(long, value_name = "ADDR", env = "HAB_DEPOT_LISTEN")]
+        listen: Option<SocketAddr>,
+        /// Largest accepted upload in bytes [default: 4 GiB]
+        #[arg(long, value_name = "BYTES", env = "HAB_DEPOT_MAX_UPLOAD_BYTES")]
+        max_upload_bytes: Option<u64>,
+        /// Longest a request may take, in seconds [default: 3600]
+        #[arg(long, value_name = "SECONDS", env = "HAB_DEPOT_REQUEST_TIMEOUT_SECS")]
+        request_timeout_secs: Option<u64>,
+    },
+    /// Accounts, managed offline against the data directory.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Checks that every package has its artifact with the right checksum; reports orphans.
+    Fsck {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Removes orphan artifacts.
+        #[arg(long)]
+        repair: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum UserCommand {
+    /// Creates an account and prints its first token, alone on stdout.
+    Create {
+        /// Account name.
+        name: String,
+        /// E-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Lists accounts.
+    List {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Prints a new token for an account, alone on stdout.
+    Token {
+        /// Account name.
+        name: String,
+        /// A name for the token.
+        #[arg(long = "token-name", default_value = "cli")]
+        token_name: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+/// Parses the command line, runs it and reports any error.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            return crate::output::report(
+                &anyhow::Error::new(e).context("cannot start the runtime"),
+            );
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(err) => crate::output::report(&err),
+    }
+}
+
+/// Settings: the file (if any) under flags and `HAB_DEPOT_*` variables (clap reads both).
+fn settings(data: &DataArgs) -> Result<Settings> {
+    let mut settings = match &data.config {
+        Some(path) => Settings::from_file(path).map_err(anyhow::Error::msg)?,
+        None => Settings::default(),
+    };
+    if let Some(dir) = &data.data_dir {
+        settings.data_dir = dir.clone();
+    }
+    Ok(settings)
+}
+
+fn open(settings: Settings) -> Result<AppState> {
+    Ok(AppState::open_embedded(settings)?)
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Start {
+            data,
+            listen,
+            max_upload_bytes,
+            request_timeout_secs,
+        } => {
+            let mut settings = settings(&data)?;
+            settings.listen = listen.unwrap_or(settings.listen);
+            settings.max_upload_bytes = max_upload_bytes.unwrap_or(settings.max_upload_bytes);
+            settings.request_timeout_secs =
+                request_timeout_secs.unwrap_or(settings.request_timeout_secs);
+            start(settings).await
+        }
+        Command::User { command } => user(command).await,
+        Command::Fsck { data, repair } => {
+            let state = open(settings(&data)?)?;
+            let report = fsck::check(&state, repair).await?;
+            for problem in &report.problems {
+                out!("{problem}");
+            }
+            say!(
+                "checked {} packages and {} artifacts: {}",
+                report.packages,
+                report.artifacts,
+                if report.is_clean() {
+                    "clean"
+                } else {
+                    "problems found"
+                }
+            );
+            Ok(if report.is_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+    }
+}
+
+async fn start(settings: Settings) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let data_dir = settings.data_dir.clone();
+    let listen = settings.listen;
+    let state = open(settings)?;
+    let cleaned = state
+        .clean_interrupted_uploads()
+        .context("cannot clean interrupted uploads")?;
+    if cleaned > 0 {
+        tracing::info!(count = cleaned, "removed temp files of interrupted uploads");
+    }
+    if state.first_start || state.metadata.accounts().await?.is_empty() {
+        say!(
+            "hab-depot: new data directory {dir}; create the first account with\n  \
+             hab-depot user create NAME --data-dir {dir}",
+            dir = data_dir.display()
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let bound = listener.local_addr()?;
+    say!(
+        "hab-depot listening on http://{bound} (data in {})",
+        data_dir.display()
+    );
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    say!("hab-depot stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn user(command: UserCommand) -> Result<ExitCode> {
+    match command {
+        UserCommand::Create { name, email, data } => {
+            validate_account_name(&name)?;
+            let state = open(settings(&data)?)?;
+            let account = state
+                .metadata
+                .create_account(&name, email.as_deref())
+                .await?;
+            let token = auth::issue_token(&state, &account, "default")
+                .await
+                .map_err(api)?;
+            say!("created account `{name}`; its token (shown once) is on stdout");
+            out!("{token}");
+        }
+        UserCommand::List { data } => {
+            let state = open(settings(&data)?)?;
+            for account in state.metadata.accounts().await? {
+                out!("{}\t{}", account.name, account.email.unwrap_or_default());
+            }
+        }
+        UserCommand::Token {
+            name,
+            token_name,
+            data,
+        } => {
+            let state = open(settings(&data)?)?;
+            let account = state
+                .metadata
+                .account_by_name(&name)
+                .await?
+                .with_context(|| format!("no account `{name}`"))?;
+            let token = auth::issue_token(&state, &account, &token_name)
+                .await
+                .map_err(api)?;
+            out!("{token}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn api(err: habitat_depot_server::error::ApiError) -> anyhow::Error {
+    anyhow::anyhow!("{}", err.message)
+}
+
+/// Account names follow origin-name rules, so they are safe in URLs and logs.
+fn validate_account_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        bail!("invalid account name `{name}`: use 1 to 64 letters, digits, `_` or `-`");
+    }
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `hab-depot fsck`: every package row must have its artifact with the right checksum and size;
+//! artifacts no row refers to are orphans.
+
+use std::collections::HashSet;
+
+use habitat_core::hash::Hasher;
+use habitat_core::{Blake2bHash, FullyQualifiedIdent, PackageTarget};
+use tokio::io::AsyncReadExt;
+
+use crate::AppState;
+use crate::store::StoreResult;
+
+/// A problem fsck found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    /// A row whose artifact is absent.
+    Missing {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The checksum the row expects.
+        checksum: Blake2bHash,
+    },
+    /// A row whose artifact has other bytes than its checksum says.
+    Corrupt {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The checksum the row expects.
+        expected: Blake2bHash,
+        /// The checksum of the stored bytes.
+        actual: Blake2bHash,
+    },
+    /// An artifact no row refers to (left by an upload interrupted between the two steps).
+    Orphan {
+        /// Its checksum.
+        checksum: Blake2bHash,
+        /// Removed by `--repair`.
+        removed: bool,
+    },
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing {
+                ident,
+                target,
+                checksum,
+            } => {
+                write!(f, "missing: {ident} ({target}) has no artifact {checksum}")
+            }
+            Self::Corrupt {
+                ident,
+                target,
+                expected,
+                actual,
+            } => {
+                write!(
+                    f,
+                    "corrupt: {ident} ({target}) expects {expected}, the stored artifact hashes to {actual}"
+                )
+            }
+            Self::Orphan {
+                checksum,
+                removed: true,
+            } => write!(f, "orphan: artifact {checksum} (removed)"),
+            Self::Orphan {
+                checksum,
+                removed: false,
+            } => write!(f, "orphan: artifact {checksum}"),
+        }
+    }
+}
+
+/// What fsck saw.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Package rows checked.
+    pub packages: usize,
+    /// Artifacts in the store.
+    pub artifacts: usize,
+    /// What is wrong.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// Nothing wrong, or only orphans that were removed.
+    pub fn is_clean(&self) -> bool {
+        self.problems
+            .iter()
+            .all(|p| matches!(p, Problem::Orphan { removed: true, .. }))
+    }
+}
+
+/// Checks every package row against the artifact store (re-hashing every artifact), and with
+/// `repair` removes orphan artifacts.
+pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
+    let rows = state.metadata.package_checksums().await?;
+    let stored = state.artifacts.list().await?;
+    let mut report = Report {
+        packages: rows.len(),
+        artifacts: stored.len(),
+        problems: Vec::new(),
+    };
+    let mut referenced = HashSet::new();
+    for (_, ident, target, checksum, _) in rows {
+        referenced.insert(checksum);
+        let Some(mut opened) = state.artifacts.open(&checksum, 0).await? else {
+            report.problems.push(Problem::Missing {
+                ident,
+                target,
+                checksum,
+            });
+            continue;
+        };
+        let mut hasher = Hasher::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = opened.reader.read(&mut buf).await.map_err(|e| {
+                crate::store::StoreError::Backend(format!("cannot read artifact {checksum}: {e}"))
+            })?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+        }
+        let actual = hasher.finish();
+        if actual != checksum {
+            report.problems.push(Problem::Corrupt {
+                ident,
+                target,
+                expected: checksum,
+                actual,
+            });
+        }
+    }
+    for (checksum, _) in stored {
+        if !referenced.contains(&checksum) {
+            if repair {
+                state.artifacts.delete(&checksum).await?;
+            }
+            report.problems.push(Problem::Orphan {
+                checksum,
+                removed: repair,
+            });
+        }
+    }
+    Ok(report)
+}
