@@ -87,11 +87,12 @@ pub struct Report {
 }
 
 impl Report {
-    /// Nothing wrong, or only orphans that were removed.
+    /// Every row has its artifact with the right checksum. Orphans do not count: a crash
+    /// between storing an artifact and committing its row leaves one, harmlessly (nothing
+    /// refers to it, and a retried upload reuses it); they are reported and `--repair` removes
+    /// them.
     pub fn is_clean(&self) -> bool {
-        self.problems
-            .iter()
-            .all(|p| matches!(p, Problem::Orphan { removed: true, .. }))
+        self.problems.iter().all(|p| matches!(p, Problem::Orphan { .. }))
     }
 }
 
