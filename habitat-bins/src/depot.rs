@@ -51,6 +51,9 @@ enum Command {
         /// Longest a request may take, in seconds [default: 3600]
         #[arg(long, value_name = "SECONDS", env = "HAB_DEPOT_REQUEST_TIMEOUT_SECS")]
         request_timeout_secs: Option<u64>,
+        /// Seconds a connection may stay idle before it is closed [default: 60]
+        #[arg(long, value_name = "SECONDS", env = "HAB_DEPOT_IDLE_TIMEOUT_SECS")]
+        idle_timeout_secs: Option<u64>,
     },
     /// Accounts, managed offline against the data directory.
     User {
@@ -139,12 +142,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             listen,
             max_upload_bytes,
             request_timeout_secs,
+            idle_timeout_secs,
         } => {
             let mut settings = settings(&data)?;
             settings.listen = listen.unwrap_or(settings.listen);
             settings.max_upload_bytes = max_upload_bytes.unwrap_or(settings.max_upload_bytes);
             settings.request_timeout_secs =
                 request_timeout_secs.unwrap_or(settings.request_timeout_secs);
+            settings.idle_timeout_secs = idle_timeout_secs.unwrap_or(settings.idle_timeout_secs);
             start(settings).await
         }
         Command::User { command } => user(command).await,
@@ -205,9 +210,8 @@ async fn start(settings: Settings) -> Result<ExitCode> {
         "hab-depot listening on http://{bound} (data in {})",
         data_dir.display()
     );
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    let idle = state.settings.idle_timeout();
+    habitat_depot_server::serve::serve(listener, router(state), idle, shutdown_signal()).await;
     say!("hab-depot stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,7 @@ pub mod error;
 pub mod fsck;
 pub mod json;
 mod routes;
+pub mod serve;
 pub mod settings;
 pub mod store;
 

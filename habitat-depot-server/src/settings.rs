@@ -20,6 +20,8 @@ pub struct Settings {
     pub max_upload_bytes: u64,
     /// Longest time a whole request may take, in seconds (uploads included).
     pub request_timeout_secs: u64,
+    /// Seconds a connection may stay open without sending a request head.
+    pub idle_timeout_secs: u64,
     /// Targets accepted on upload (501 for others).
     pub targets: Vec<PackageTarget>,
 }
@@ -31,6 +33,7 @@ impl Default for Settings {
             data_dir: default_data_dir(),
             max_upload_bytes: 4 << 30,
             request_timeout_secs: 3600,
+            idle_timeout_secs: 60,
             targets: PackageTarget::ALL.to_vec(),
         }
     }
@@ -42,6 +45,11 @@ impl Settings {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
         toml::from_str(&text).map_err(|e| format!("`{}`: {}", path.display(), e.message()))
+    }
+
+    /// The idle timeout.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_secs(self.idle_timeout_secs)
     }
 
     /// The request timeout.

@@ -9,13 +9,24 @@ async fn status_answers_when_both_stores_do() {
     let depot = TestDepot::start().await;
     let response = depot.get("/status", None).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let head = depot.request(Method::HEAD, "/status", None).send().await.unwrap();
+    let head = depot
+        .request(Method::HEAD, "/status", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.status(), StatusCode::OK);
     // The artifact store disappears: 503 naming it.
     std::fs::remove_dir_all(depot.dir.path().join("data/artifacts")).unwrap();
-    let body = send(depot.request(Method::GET, "/status", None), StatusCode::SERVICE_UNAVAILABLE).await;
+    let body = send(
+        depot.request(Method::GET, "/status", None),
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
     assert_error(&body, "unavailable");
-    assert!(body["message"].as_str().unwrap().contains("artifact"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("artifact"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -33,7 +44,11 @@ async fn bad_tokens_are_401_everywhere_even_on_public_routes() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_error(&body, "unauthorized");
     }
-    let body = send(depot.request(Method::GET, "/profile", None), StatusCode::UNAUTHORIZED).await;
+    let body = send(
+        depot.request(Method::GET, "/profile", None),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
     assert_error(&body, "unauthorized");
 }
 
@@ -41,7 +56,11 @@ async fn bad_tokens_are_401_everywhere_even_on_public_routes() {
 async fn profile_and_token_lifecycle() {
     let depot = TestDepot::start().await;
     let token = depot.user("alice").await;
-    let profile = send(depot.request(Method::GET, "/profile", Some(&token)), StatusCode::OK).await;
+    let profile = send(
+        depot.request(Method::GET, "/profile", Some(&token)),
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(profile["name"], "alice");
     assert!(profile["id"].is_string());
 
@@ -55,34 +74,141 @@ async fn profile_and_token_lifecycle() {
     let second = created["token"].as_str().unwrap().to_owned();
     assert!(second.starts_with("hab_"));
     assert!(created["expires_at"].is_string());
-    let list = send(depot.request(Method::GET, "/profile/access-tokens", Some(&second)), StatusCode::OK).await;
+    let list = send(
+        depot.request(Method::GET, "/profile/access-tokens", Some(&second)),
+        StatusCode::OK,
+    )
+    .await;
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
-    assert!(list.iter().all(|t| t.get("token").is_none()), "secrets are never listed");
+    assert!(
+        list.iter().all(|t| t.get("token").is_none()),
+        "secrets are never listed"
+    );
 
     // Someone else's token id is 404; one's own is 204, and then that token is 401.
     let bob = depot.user("bob").await;
     let id = created["id"].as_str().unwrap();
-    send(depot.request(Method::DELETE, &format!("/profile/access-tokens/{id}"), Some(&bob)), StatusCode::NOT_FOUND).await;
-    send(depot.request(Method::DELETE, &format!("/profile/access-tokens/{id}"), Some(&token)), StatusCode::NO_CONTENT).await;
-    send(depot.request(Method::GET, "/profile", Some(&second)), StatusCode::UNAUTHORIZED).await;
+    send(
+        depot.request(
+            Method::DELETE,
+            &format!("/profile/access-tokens/{id}"),
+            Some(&bob),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    send(
+        depot.request(
+            Method::DELETE,
+            &format!("/profile/access-tokens/{id}"),
+            Some(&token),
+        ),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    send(
+        depot.request(Method::GET, "/profile", Some(&second)),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn expired_tokens_are_refused() {
     let depot = TestDepot::start().await;
     depot.user("carol").await;
-    let account = depot.state.metadata.account_by_name("carol").await.unwrap().unwrap();
+    let account = depot
+        .state
+        .metadata
+        .account_by_name("carol")
+        .await
+        .unwrap()
+        .unwrap();
     let (secret, hash) = habitat_depot_server::auth::new_token().unwrap();
     let past = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
-    depot.state.metadata.create_token(account.id, "old", &hash, Some(past)).await.unwrap();
-    let body = send(depot.request(Method::GET, "/profile", Some(&secret)), StatusCode::UNAUTHORIZED).await;
-    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+    depot
+        .state
+        .metadata
+        .create_token(account.id, "old", &hash, Some(past))
+        .await
+        .unwrap();
+    let body = send(
+        depot.request(Method::GET, "/profile", Some(&secret)),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert!(
+        body["message"].as_str().unwrap().contains("expired"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn unknown_routes_are_json_404() {
     let depot = TestDepot::start().await;
-    let body = send(depot.request(Method::GET, "/nothing/here", None), StatusCode::NOT_FOUND).await;
+    let body = send(
+        depot.request(Method::GET, "/nothing/here", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
     assert_error(&body, "not_found");
+}
+
+#[tokio::test]
+async fn idle_connections_are_closed() {
+    use tokio::io::AsyncReadExt;
+    let depot = TestDepot::start_with(|s| s.idle_timeout_secs = 1).await;
+    let addr = depot
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let mut idle = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut buf = [0u8; 64];
+    // The server closes the connection (read returns 0 or an error) within the timeout and a margin.
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), idle.read(&mut buf)).await;
+    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "{closed:?}");
+    // A real request still works.
+    assert_eq!(depot.get("/status", None).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let settings = habitat_depot_server::settings::Settings {
+        data_dir: dir.path().into(),
+        ..Default::default()
+    };
+    let state = habitat_depot_server::AppState::open_embedded(settings).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(habitat_depot_server::serve::serve(
+        listener,
+        habitat_depot_server::router(state),
+        std::time::Duration::from_secs(30),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    // A request whose head is sent but whose body is still arriving when shutdown starts.
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(b"POST /v1/profile/access-tokens HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    conn.write_all(b"}").await.unwrap();
+    let mut response = Vec::new();
+    conn.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 401"),
+        "the request was answered: {response}"
+    );
+    tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .unwrap()
+        .unwrap();
 }

@@ -28,20 +28,41 @@ impl TestDepot {
 
     pub async fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = Settings { data_dir: dir.path().join("data"), ..Settings::default() };
+        let mut settings = Settings {
+            data_dir: dir.path().join("data"),
+            ..Settings::default()
+        };
         configure(&mut settings);
         let state = AppState::open_embedded(settings).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Self { url: format!("http://{addr}/v1"), state, client: Client::new(), dir }
+        let idle = state.settings.idle_timeout();
+        tokio::spawn(habitat_depot_server::serve::serve(
+            listener,
+            app,
+            idle,
+            std::future::pending(),
+        ));
+        Self {
+            url: format!("http://{addr}/v1"),
+            state,
+            client: Client::new(),
+            dir,
+        }
     }
 
     /// Creates an account and returns a token for it.
     pub async fn user(&self, name: &str) -> String {
-        let account = self.state.metadata.create_account(name, None).await.unwrap();
-        auth::issue_token(&self.state, &account, "test").await.unwrap()
+        let account = self
+            .state
+            .metadata
+            .create_account(name, None)
+            .await
+            .unwrap();
+        auth::issue_token(&self.state, &account, "test")
+            .await
+            .unwrap()
     }
 
     /// A request to `path` (under /v1), with a token if given.
@@ -65,7 +86,11 @@ impl TestDepot {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED, "create origin {name}");
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "create origin {name}"
+        );
     }
 }
 
@@ -73,7 +98,11 @@ impl TestDepot {
 #[track_caller]
 pub fn expect_status(status: StatusCode, expected: StatusCode, body: &str) -> Value {
     assert_eq!(status, expected, "body: {body}");
-    if body.is_empty() { Value::Null } else { serde_json::from_str(body).unwrap_or(Value::String(body.to_owned())) }
+    if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_owned()))
+    }
 }
 
 /// Sends and checks the status; returns the JSON body.
@@ -88,7 +117,10 @@ pub async fn send(builder: RequestBuilder, expected: StatusCode) -> Value {
 #[track_caller]
 pub fn assert_error(body: &Value, code: &str) {
     assert_eq!(body["code"], code, "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
 }
 
 /// A signing key for an origin, its public key file text, and a key cache holding it.
@@ -103,7 +135,11 @@ pub fn origin_keys(dir: &Path, origin: &str) -> OriginKeys {
     let cache = KeyCache::new(dir.join(format!("keys-{origin}")));
     cache.write_public(&secret.public_key()).unwrap();
     cache.write_secret(&secret).unwrap();
-    OriginKeys { public_text: secret.public_key().to_file_string(), secret, cache }
+    OriginKeys {
+        public_text: secret.public_key().to_file_string(),
+        secret,
+        cache,
+    }
 }
 
 /// Packs a small package `ident` (fully qualified) with these TDEPS, signed by `key`.
@@ -115,7 +151,12 @@ pub fn artifact(dir: &Path, ident: &str, tdeps: &[&str], key: &SecretKey) -> Pat
     let out = dir.join("out");
     std::fs::create_dir_all(&out).unwrap();
     let tdeps: Vec<FullyQualifiedIdent> = tdeps.iter().map(|t| t.parse().unwrap()).collect();
-    let spec = PackSpec { ident, target: PackageTarget::X86_64Linux, deps: tdeps.clone(), tdeps };
+    let spec = PackSpec {
+        ident,
+        target: PackageTarget::X86_64Linux,
+        deps: tdeps.clone(),
+        tdeps,
+    };
     pack(&src, &out, &spec, key).unwrap()
 }
 

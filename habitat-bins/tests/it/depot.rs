@@ -1,0 +1,246 @@
+//! The real `hab-depot` process: crash safety under SIGKILL mid-upload.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use habitat_core::keys::SecretKey;
+use habitat_core::pack::{PackSpec, pack};
+use habitat_core::{FullyQualifiedIdent, PackageTarget};
+use reqwest::StatusCode;
+
+/// A `hab-depot start` child process on 127.0.0.1 with a random port.
+struct DepotProcess {
+    child: Child,
+    url: String,
+}
+
+impl DepotProcess {
+    fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+            .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("hab-depot announces its address");
+        Self {
+            child,
+            url: format!("{base}/v1"),
+        }
+    }
+
+    fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+fn user_create(data: &Path, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["user", "create", name, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// A package of `size` incompressible bytes, so that its upload takes a while.
+fn big_package(
+    dir: &Path,
+    key: &SecretKey,
+    name: &str,
+    size: usize,
+) -> (FullyQualifiedIdent, PathBuf) {
+    let ident: FullyQualifiedIdent = format!("crash/{name}/1.0.0/20200101000000")
+        .parse()
+        .unwrap();
+    let src = dir.join(format!("src-{name}"));
+    std::fs::create_dir_all(&src).unwrap();
+    let mut state = name.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| {
+        h.rotate_left(5) ^ u64::from(b)
+    });
+    let data: Vec<u8> = (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(src.join("blob"), data).unwrap();
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let spec = PackSpec {
+        ident: ident.clone(),
+        target: PackageTarget::X86_64Linux,
+        deps: vec![],
+        tdeps: vec![],
+    };
+    (ident, pack(&src, &out, &spec, key).unwrap())
+}
+
+/// Uploads in small chunks with pauses, so that a kill lands mid-body.
+async fn slow_upload(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    ident: &FullyQualifiedIdent,
+    hart: &Path,
+) -> Option<StatusCode> {
+    let bytes = bytes::Bytes::from(std::fs::read(hart).unwrap());
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> = bytes
+        .chunks(64 * 1024)
+        .map(|c| Ok(bytes::Bytes::copy_from_slice(c)))
+        .collect();
+    let stream = futures_util::stream::iter(chunks).then(|chunk| async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        chunk
+    });
+    let response = client
+        .post(format!("{url}/depot/pkgs/{ident}"))
+        .bearer_auth(token)
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .ok()?;
+    Some(response.status())
+}
+
+use futures_util::StreamExt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let token = user_create(&data, "alice");
+    let key = SecretKey::generate(&"crash".parse().unwrap()).unwrap();
+    let packages: Vec<(FullyQualifiedIdent, PathBuf)> = (0..6)
+        .map(|i| big_package(dir.path(), &key, &format!("pkg{i}"), 768 * 1024))
+        .collect();
+    let client = reqwest::Client::new();
+
+    let depot = DepotProcess::start(&data);
+    let origin = client
+        .post(format!("{}/depot/origins", depot.url))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "crash"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(origin.status(), StatusCode::CREATED);
+    let revision = key.name().revision().to_owned();
+    let uploaded_key = client
+        .post(format!("{}/depot/origins/crash/keys/{revision}", depot.url))
+        .bearer_auth(&token)
+        .body(key.public_key().to_file_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded_key.status(), StatusCode::CREATED);
+    depot.kill();
+
+    let mut acknowledged = std::collections::HashSet::new();
+    for round in 0..8u64 {
+        let depot = DepotProcess::start(&data);
+        let url = depot.url.clone();
+        let mut tasks = Vec::new();
+        for (ident, hart) in packages
+            .iter()
+            .filter(|(i, _)| !acknowledged.contains(i))
+            .cloned()
+        {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tasks.push(tokio::spawn(async move {
+                (
+                    ident.clone(),
+                    slow_upload(&client, &url, &token, &ident, &hart).await,
+                )
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(40 + 37 * round)).await;
+        depot.kill();
+        for task in tasks {
+            let (ident, status) = task.await.unwrap();
+            match status {
+                Some(StatusCode::CREATED) | Some(StatusCode::CONFLICT) => {
+                    acknowledged.insert(ident);
+                }
+                Some(other) => assert!(
+                    other.is_server_error() || other == StatusCode::REQUEST_TIMEOUT,
+                    "{ident}: {other}"
+                ),
+                None => {}
+            }
+        }
+
+        // After a restart: everything acknowledged is there, and everything visible is whole.
+        let depot = DepotProcess::start(&data);
+        assert!(
+            std::fs::read_dir(data.join("tmp"))
+                .unwrap()
+                .next()
+                .is_none(),
+            "temp files cleaned on start"
+        );
+        for (ident, hart) in &packages {
+            let response = client
+                .get(format!("{}/depot/pkgs/{ident}/download", depot.url))
+                .send()
+                .await
+                .unwrap();
+            match response.status() {
+                StatusCode::OK => {
+                    let body = response.bytes().await.unwrap();
+                    assert!(
+                        body[..] == std::fs::read(hart).unwrap()[..],
+                        "{ident} downloads byte-identical"
+                    );
+                }
+                StatusCode::NOT_FOUND => assert!(
+                    !acknowledged.contains(ident),
+                    "{ident} was acknowledged, then lost"
+                ),
+                other => panic!("{ident}: {other}"),
+            }
+        }
+        depot.kill();
+    }
+
+    let fsck = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["fsck", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        fsck.status.success(),
+        "fsck: {}{}",
+        String::from_utf8_lossy(&fsck.stdout),
+        String::from_utf8_lossy(&fsck.stderr)
+    );
+}
