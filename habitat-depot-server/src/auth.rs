@@ -63,7 +63,11 @@ impl FromRequestParts<AppState> for Caller {
 
 /// Middleware on every route: resolves the `Authorization` header into a [`Caller`] stored in
 /// the request, or answers 401.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     match caller_of(&state, request.headers().get(AUTHORIZATION)).await {
         Ok(caller) => {
             request.extensions_mut().insert(caller);
@@ -74,21 +78,31 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
 }
 
 async fn caller_of(state: &AppState, header: Option<&HeaderValue>) -> ApiResult<Caller> {
-    let Some(header) = header else { return Ok(Caller(None)) };
+    let Some(header) = header else {
+        return Ok(Caller(None));
+    };
     let secret = header
         .to_str()
         .ok()
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
+        })?;
     let hash = token_hash(secret);
     let found = state.metadata.authenticate(&hash).await?;
     let Some((token, account)) = found.filter(|(token, _)| token.hash.ct_eq(&hash)) else {
         return Err(ApiError::unauthorized("unknown or revoked token"));
     };
-    if token.expires_at.is_some_and(|at| at <= OffsetDateTime::now_utc()) {
-        return Err(ApiError::unauthorized(format!("token `{}` has expired", token.name)));
+    if token
+        .expires_at
+        .is_some_and(|at| at <= OffsetDateTime::now_utc())
+    {
+        return Err(ApiError::unauthorized(format!(
+            "token `{}` has expired",
+            token.name
+        )));
     }
     Ok(Caller(Some(account)))
 }
@@ -145,6 +159,9 @@ pub async fn private_origins(state: &AppState, caller: &Caller) -> ApiResult<Vec
 /// Creates a token for an account and returns its secret (shown once).
 pub async fn issue_token(state: &AppState, account: &Account, name: &str) -> ApiResult<String> {
     let (secret, hash) = new_token().map_err(ApiError::internal)?;
-    state.metadata.create_token(account.id, name, &hash, None).await?;
+    state
+        .metadata
+        .create_token(account.id, name, &hash, None)
+        .await?;
     Ok(secret)
 }

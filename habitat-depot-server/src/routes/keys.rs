@@ -1,9 +1,329 @@
-//! Routes: keys (being built).
+//! Origin keys (API.md, "Origin keys"): public keys anyone may read, uploaded by
+//! administrators; secret keys stored encrypted with the server key. The seed-era
+//! `/depot/views/{c}/origins/{o}/keys[/{rev}]` routes answer exactly like their twins.
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, LOCATION};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Json, Router};
+use habitat_core::OriginName;
+use habitat_core::keys::{NamedRevision, PublicKey, SecretKey};
+use serde::Deserialize;
+use serde_json::{Value, json};
 
+use super::common::{self, require_origin};
 use crate::AppState;
+use crate::auth::{Caller, require_role, role_in};
+use crate::error::{ApiError, ApiResult};
+use crate::store::{OriginKey, Role, SecretOriginKey};
+
+/// Key files are a few hundred bytes; anything this large is not one.
+const KEY_BODY_LIMIT: usize = 64 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
+    let list: MethodRouter<AppState> = get(list_keys);
+    let latest: MethodRouter<AppState> = get(latest_key);
+    let one: MethodRouter<AppState> = get(public_key)
+        .post(upload_public_key)
+        .layer(DefaultBodyLimit::max(KEY_BODY_LIMIT));
     Router::new()
+        .route("/depot/origins/{origin}/keys", list.clone())
+        .route("/depot/origins/{origin}/keys/latest", latest.clone())
+        .route("/depot/origins/{origin}/keys/{revision}", one.clone())
+        .route("/depot/views/{channel}/origins/{origin}/keys", list)
+        .route(
+            "/depot/views/{channel}/origins/{origin}/keys/latest",
+            latest,
+        )
+        .route(
+            "/depot/views/{channel}/origins/{origin}/keys/{revision}",
+            one,
+        )
+        .route(
+            "/depot/origins/{origin}/secret_keys/latest",
+            get(latest_secret_key),
+        )
+        .route(
+            "/depot/origins/{origin}/secret_keys/{revision}",
+            post(upload_secret_key).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)),
+        )
+}
+
+/// The path of every key route; `channel` is there only on the seed-era `views` aliases.
+#[derive(Deserialize)]
+struct KeyPath {
+    channel: Option<String>,
+    origin: String,
+    revision: Option<String>,
+}
+
+impl KeyPath {
+    /// The origin (422 when invalid). The seed-era channel segment is validated the same way
+    /// but otherwise ignored: keys belong to origins, not channels.
+    fn origin(&self) -> ApiResult<OriginName> {
+        if let Some(name) = &self.channel {
+            common::channel(name)?;
+        }
+        common::origin(&self.origin)
+    }
+
+    /// The revision segment (422 unless 14 digits).
+    fn revision(&self) -> ApiResult<&str> {
+        revision(self.revision.as_deref().unwrap_or_default())
+    }
+}
+
+/// A key revision from a path segment: 14 digits, `YYYYMMDDhhmmss` (422 otherwise).
+fn revision(text: &str) -> ApiResult<&str> {
+    if text.len() == 14 && text.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(text)
+    } else {
+        Err(ApiError::unprocessable(
+            "invalid_value",
+            format!("`{text}` is not a key revision: expected 14 digits (YYYYMMDDhhmmss)"),
+        ))
+    }
+}
+
+/// One entry of the key list, as the stock client reads it.
+fn key_json(key: &OriginKey) -> Value {
+    json!({
+        "origin": key.origin,
+        "revision": key.revision,
+        "location": format!("/origins/{}/keys/{}", key.origin, key.revision),
+    })
+}
+
+/// A key file as a download: the stock client saves it under the name in `X-Filename`.
+fn key_file(file_name: String, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{file_name}\"");
+    (
+        [
+            (CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (CONTENT_DISPOSITION, disposition),
+        ],
+        [("x-filename", file_name)],
+        body,
+    )
+        .into_response()
+}
+
+/// A buffered request body: 413 past `limit` bytes (the route's `DefaultBodyLimit`), 400 when
+/// it cannot be read.
+pub(super) fn read_body(body: Result<Bytes, BytesRejection>, limit: usize) -> ApiResult<Bytes> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {} KiB", limit / 1024),
+            )
+        } else {
+            ApiError::bad_request(format!(
+                "cannot read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })
+}
+
+/// The body of a key upload as text: 413 past [`KEY_BODY_LIMIT`], 422 when not UTF-8.
+fn key_text(body: Result<Bytes, BytesRejection>) -> ApiResult<String> {
+    let bytes = read_body(body, KEY_BODY_LIMIT)?;
+    String::from_utf8(bytes.into())
+        .map_err(|_| ApiError::unprocessable("invalid_key", "the key file is not UTF-8 text"))
+}
+
+fn invalid_key(err: habitat_core::Error) -> ApiError {
+    ApiError::unprocessable("invalid_key", err.to_string())
+}
+
+/// The key's name and revision must be the ones in the URL.
+fn check_name(name: &NamedRevision, origin: &OriginName, revision: &str) -> ApiResult<()> {
+    if name.name() == origin.as_str() && name.revision() == revision {
+        Ok(())
+    } else {
+        Err(ApiError::unprocessable(
+            "key_mismatch",
+            format!("the key is `{name}`, but the URL names `{origin}-{revision}`"),
+        ))
+    }
+}
+
+async fn list_keys(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<KeyPath>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let origin = path.origin()?;
+    require_origin(&state, &caller, &origin).await?;
+    let keys = state.metadata.public_keys(&origin).await?;
+    Ok(Json(keys.iter().map(key_json).collect()))
+}
+
+async fn latest_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<KeyPath>,
+) -> ApiResult<Response> {
+    let origin = path.origin()?;
+    require_origin(&state, &caller, &origin).await?;
+    // `public_keys` is newest first.
+    let key = state
+        .metadata
+        .public_keys(&origin)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` has no public key")))?;
+    Ok(key_file(format!("{origin}-{}.pub", key.revision), key.body))
+}
+
+async fn public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<KeyPath>,
+) -> ApiResult<Response> {
+    let origin = path.origin()?;
+    let revision = path.revision()?;
+    require_origin(&state, &caller, &origin).await?;
+    let key = state
+        .metadata
+        .public_key(&origin, revision)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("key `{origin}-{revision}` not found")))?;
+    Ok(key_file(format!("{origin}-{revision}.pub"), key.body))
+}
+
+async fn upload_public_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<KeyPath>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let origin = path.origin()?;
+    let revision = path.revision()?;
+    caller.account()?;
+    let role = role_in(&state, &caller, &origin).await?;
+    if role.is_none_or(|r| r < Role::Administrator) {
+        // The stock client uploads the public key before every package upload and treats 409 as
+        // "already there", so a member (who may upload packages but not keys) learns that.
+        if role.is_some_and(|r| r >= Role::Member)
+            && state
+                .metadata
+                .public_key(&origin, revision)
+                .await?
+                .is_some()
+        {
+            return Err(ApiError::conflict(format!(
+                "key `{origin}-{revision}` already exists"
+            )));
+        }
+        require_role(&state, &caller, &origin, Role::Administrator).await?;
+    }
+    let text = key_text(body)?;
+    let key = PublicKey::parse(&text).map_err(invalid_key)?;
+    check_name(key.name(), &origin, revision)?;
+    let stored = state
+        .metadata
+        .add_public_key(&origin, revision, &key.to_file_string())
+        .await?;
+    let location = format!("/v1/depot/origins/{origin}/keys/{revision}");
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        Json(key_json(&stored)),
+    )
+        .into_response())
+}
+
+async fn upload_secret_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin_text, revision_text)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Value>> {
+    let origin = common::origin(&origin_text)?;
+    let revision = revision(&revision_text)?;
+    require_role(&state, &caller, &origin, Role::Administrator).await?;
+    let text = key_text(body)?;
+    let key = SecretKey::parse(&text).map_err(invalid_key)?;
+    check_name(key.name(), &origin, revision)?;
+    // When the public half of this revision is already here, the secret key must match it, or
+    // packages signed with it would not verify.
+    if let Some(public) = state.metadata.public_key(&origin, revision).await?
+        && PublicKey::parse(&public.body).ok() != Some(key.public_key())
+    {
+        return Err(ApiError::unprocessable(
+            "key_mismatch",
+            format!("the secret key does not match the public key `{origin}-{revision}`"),
+        ));
+    }
+    let encrypted = state
+        .server_key
+        .encrypt(key.to_file_string().as_bytes())
+        .map_err(ApiError::internal)?;
+    let revision = revision.to_owned();
+    let stored = SecretOriginKey {
+        origin: origin.clone(),
+        revision: revision.clone(),
+        encrypted,
+    };
+    state.metadata.put_secret_key(&stored).await?;
+    // The stock client accepts only 200 here.
+    Ok(Json(json!({ "origin": origin, "revision": revision })))
+}
+
+async fn latest_secret_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(origin_text): Path<String>,
+) -> ApiResult<Response> {
+    let origin = common::origin(&origin_text)?;
+    require_role(&state, &caller, &origin, Role::Administrator).await?;
+    let stored = state
+        .metadata
+        .latest_secret_key(&origin)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` has no secret key")))?;
+    let plain = state.server_key.decrypt(&stored.encrypted).map_err(|e| {
+        ApiError::internal(format!("secret key `{origin}-{}`: {e}", stored.revision))
+    })?;
+    let text = String::from_utf8(plain).map_err(|_| {
+        ApiError::internal(format!(
+            "secret key `{origin}-{}` is not UTF-8",
+            stored.revision
+        ))
+    })?;
+    let mut response = key_file(format!("{origin}-{}.sig.key", stored.revision), text);
+    // A secret: no cache on the way may keep a copy.
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revisions() {
+        assert!(revision("20160509190508").is_ok());
+        for bad in [
+            "",
+            "latest",
+            "2016050919050",
+            "201605091905089",
+            "2016050919050x",
+            "-0160509190508",
+        ] {
+            let err = revision(bad).unwrap_err();
+            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
+        }
+    }
 }

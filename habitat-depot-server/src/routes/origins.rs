@@ -1,9 +1,416 @@
-//! Routes: origins (being built).
+//! Origins, their members and invitations (API.md, "Origins, members, invitations").
+//!
+//! Rules about *who* may be changed (the owner, oneself) are answered 403, like any other
+//! permission; 422 is kept for values that do not parse.
 
-use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header::LOCATION;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use habitat_core::OriginName;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
+use super::common::{self, require_origin};
 use crate::AppState;
+use crate::auth::{Caller, require_role};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{invitation_json, timestamp};
+use crate::store::{Invitation, Origin, OriginContents, Role, Visibility};
+
+/// The router's `DefaultBodyLimit` for these JSON bodies, named in 413 messages.
+const JSON_BODY_LIMIT: usize = 1 << 20;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/depot/origins", post(create_origin))
+        .route(
+            "/depot/origins/{origin}",
+            get(show_origin).delete(delete_origin),
+        )
+        .route("/depot/origins/{origin}/users", get(members))
+        .route(
+            "/depot/origins/{origin}/users/{account}",
+            delete(remove_member),
+        )
+        .route(
+            "/depot/origins/{origin}/users/{account}/role",
+            get(member_role).put(set_role),
+        )
+        .route(
+            "/depot/origins/{origin}/users/{account}/invitations",
+            post(invite),
+        )
+        .route("/depot/origins/{origin}/invitations", get(invitations))
+        .route(
+            "/depot/origins/{origin}/invitations/{id}",
+            put(accept_invitation).delete(rescind_invitation),
+        )
+        .route(
+            "/depot/origins/{origin}/invitations/{id}/ignore",
+            put(ignore_invitation),
+        )
+}
+
+fn origin_json(origin: &Origin) -> Value {
+    json!({
+        "name": origin.name,
+        "owner": origin.owner,
+        "default_package_visibility": origin.default_package_visibility.as_str(),
+        "created_at": timestamp(origin.created_at),
+    })
+}
+
+/// A JSON body whatever its `Content-Type`: 400 when it is not JSON, 422 when its fields are
+/// wrong; `None` when the body is empty.
+fn json_body<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<Option<T>> {
+    let bytes = super::keys::read_body(body, JSON_BODY_LIMIT)?;
+    if bytes.trim_ascii().is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        if e.is_data() {
+            ApiError::unprocessable("invalid_value", format!("invalid request body: {e}"))
+        } else {
+            ApiError::bad_request(format!("the request body is not JSON: {e}"))
+        }
+    })
+}
+
+#[derive(Deserialize)]
+struct NewOrigin {
+    name: String,
+    default_package_visibility: Option<String>,
+}
+
+async fn create_origin(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let account = caller.account()?;
+    let request: NewOrigin = json_body(body)?.ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_value",
+            "expected a JSON body `{\"name\": \"<origin>\"}`",
+        )
+    })?;
+    let name: OriginName = request.name.parse()?;
+    let visibility = match request.default_package_visibility.as_deref() {
+        None => Visibility::default(),
+        Some(text) => Visibility::parse(text).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_value",
+                format!("`{text}` is not a package visibility: expected `public` or `private`"),
+            )
+        })?,
+    };
+    // One transaction makes the origin, its `unstable` and `stable` channels and the owner.
+    let origin = state
+        .metadata
+        .create_origin(&name, account.id, visibility)
+        .await?;
+    let location = format!("/v1/depot/origins/{name}");
+    Ok((
+        StatusCode::CREATED,
+        [(LOCATION, location)],
+        Json(origin_json(&origin)),
+    )
+        .into_response())
+}
+
+async fn show_origin(
+    State(state): State<AppState>,
+    Path(origin): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let origin = common::origin(&origin)?;
+    let found = state
+        .metadata
+        .origin(&origin)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` not found")))?;
+    Ok(Json(origin_json(&found)))
+}
+
+/// "2 packages, 1 member besides the owner": what keeps an origin from being deleted.
+fn contents_text(contents: &OriginContents) -> String {
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts = Vec::new();
+    if contents.packages > 0 {
+        parts.push(plural(contents.packages, "package", "packages"));
+    }
+    if contents.members > 0 {
+        parts.push(plural(contents.members, "member", "members") + " besides the owner");
+    }
+    if contents.extra_channels > 0 {
+        parts.push(
+            plural(contents.extra_channels, "channel", "channels")
+                + " besides `unstable` and `stable`",
+        );
+    }
+    parts.join(", ")
+}
+
+async fn delete_origin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(origin): Path<String>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::Owner).await?;
+    match state.metadata.delete_origin(&origin).await? {
+        Ok(()) => Ok(StatusCode::NO_CONTENT),
+        Err(contents) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "origin_not_empty",
+            format!("origin `{origin}` still has {}", contents_text(&contents)),
+        )),
+    }
+}
+
+async fn members(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(origin): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::ReadonlyMember).await?;
+    let members = state.metadata.members(&origin).await?;
+    let members: Vec<Value> = members
+        .iter()
+        .map(|m| json!({ "name": m.name, "role": m.role.as_str() }))
+        .collect();
+    Ok(Json(json!({ "origin": origin, "members": members })))
+}
+
+/// The owner's account name (the origin is known to exist).
+async fn owner_of(state: &AppState, origin: &OriginName) -> ApiResult<String> {
+    let found = state.metadata.origin(origin).await?;
+    found
+        .map(|o| o.owner)
+        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` not found")))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, account)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::Owner).await?;
+    if owner_of(&state, &origin).await? == account {
+        return Err(ApiError::forbidden(format!(
+            "`{account}` owns origin `{origin}` and cannot be removed"
+        )));
+    }
+    // The store refuses to remove the owner too, and answers 404 for non-members.
+    state.metadata.remove_member(&origin, &account).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The role of `account` in `origin`: 404 for unknown accounts and non-members.
+async fn role_of(state: &AppState, origin: &OriginName, account: &str) -> ApiResult<Role> {
+    let not_member =
+        || ApiError::not_found(format!("`{account}` is not a member of origin `{origin}`"));
+    let found = state
+        .metadata
+        .account_by_name(account)
+        .await?
+        .ok_or_else(not_member)?;
+    state
+        .metadata
+        .role(origin, found.id)
+        .await?
+        .ok_or_else(not_member)
+}
+
+async fn member_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, account)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::Member).await?;
+    let role = role_of(&state, &origin, &account).await?;
+    Ok(Json(json!({ "role": role.as_str() })))
+}
+
+/// `{"role": ...}` in the body (API.md) or `?role=` (what the stock `hab` client sends).
+#[derive(Deserialize, Default)]
+struct RoleRequest {
+    role: Option<String>,
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, account)): Path<(String, String)>,
+    query: Result<Query<RoleRequest>, QueryRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    let (me, _) = require_role(&state, &caller, &origin, Role::Administrator).await?;
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let body: RoleRequest = json_body(body)?.unwrap_or_default();
+    let text = match (body.role, query.role) {
+        (Some(a), Some(b)) if a != b => {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                format!("the body asks for role `{a}` but `?role=` for `{b}`"),
+            ));
+        }
+        (Some(role), _) | (None, Some(role)) => role,
+        (None, None) => {
+            return Err(ApiError::unprocessable(
+                "invalid_value",
+                "expected a role: `{\"role\": \"<role>\"}` or `?role=<role>`",
+            ));
+        }
+    };
+    let role = Role::parse(&text).ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_value",
+            format!(
+                "`{text}` is not a role: expected `readonly_member`, `member`, `maintainer` or \
+                 `administrator`"
+            ),
+        )
+    })?;
+    // Who may be changed is a permission rule, so 403 (see the module docs), not 422.
+    if role == Role::Owner {
+        return Err(ApiError::forbidden(format!(
+            "nobody can be made owner of origin `{origin}` by a role change"
+        )));
+    }
+    if account == me.name {
+        return Err(ApiError::forbidden(format!(
+            "`{account}` cannot change their own role in origin `{origin}`"
+        )));
+    }
+    if role_of(&state, &origin, &account).await? == Role::Owner {
+        return Err(ApiError::forbidden(format!(
+            "`{account}` owns origin `{origin}`; the owner's role cannot be changed"
+        )));
+    }
+    state.metadata.set_role(&origin, &account, role).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, account)): Path<(String, String)>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let origin = common::origin(&origin)?;
+    let (me, _) = require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    // The store answers 404 for an unknown account and 409 for a member or a second invitation.
+    let invitation = state
+        .metadata
+        .create_invitation(&origin, &account, &me.name)
+        .await?;
+    Ok((StatusCode::CREATED, Json(invitation_json(&invitation))))
+}
+
+async fn invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(origin): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::ReadonlyMember).await?;
+    let pending = state.metadata.origin_invitations(&origin).await?;
+    let pending: Vec<Value> = pending.iter().map(invitation_json).collect();
+    Ok(Json(json!({ "origin": origin, "invitations": pending })))
+}
+
+/// Invitation `id` of `origin`; 404 when there is none, including one of another origin.
+async fn find_invitation(state: &AppState, origin: &OriginName, id: &str) -> ApiResult<Invitation> {
+    let not_found =
+        || ApiError::not_found(format!("invitation `{id}` of origin `{origin}` not found"));
+    let id: i64 = id.parse().map_err(|_| not_found())?;
+    let found = state.metadata.invitation(id).await?;
+    found.filter(|i| &i.origin == origin).ok_or_else(not_found)
+}
+
+/// The invitation, if the caller is its invitee: only they may accept or ignore it.
+async fn own_invitation(
+    state: &AppState,
+    caller: &Caller,
+    origin: &str,
+    id: &str,
+    action: &str,
+) -> ApiResult<Invitation> {
+    let origin = common::origin(origin)?;
+    let account = caller.account()?;
+    require_origin(state, caller, &origin).await?;
+    let invitation = find_invitation(state, &origin, id).await?;
+    if invitation.account != account.name {
+        return Err(ApiError::forbidden(format!(
+            "only its invitee may {action} invitation `{id}` of origin `{origin}`"
+        )));
+    }
+    Ok(invitation)
+}
+
+async fn accept_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let invitation = own_invitation(&state, &caller, &origin, &id, "accept").await?;
+    // One transaction: the invitee becomes `member` and the invitation is gone.
+    state.metadata.accept_invitation(invitation.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn ignore_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let invitation = own_invitation(&state, &caller, &origin, &id, "ignore").await?;
+    state.metadata.delete_invitation(invitation.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn rescind_invitation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    let invitation = find_invitation(&state, &origin, &id).await?;
+    state.metadata.delete_invitation(invitation.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contents_name_what_is_left() {
+        let text = |packages, members, extra_channels| {
+            contents_text(&OriginContents {
+                packages,
+                members,
+                extra_channels,
+            })
+        };
+        assert_eq!(text(1, 0, 0), "1 package");
+        assert_eq!(
+            text(2, 1, 3),
+            "2 packages, 1 member besides the owner, 3 channels besides `unstable` and `stable`"
+        );
+        assert_eq!(
+            text(0, 2, 1),
+            "2 members besides the owner, 1 channel besides `unstable` and `stable`"
+        );
+    }
 }

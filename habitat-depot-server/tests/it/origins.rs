@@ -1,1 +1,1037 @@
-//! Tests: origins (being built).
+//! Origins, members, invitations: every route with its statuses, and who may call it.
+
+use habitat_core::{Blake2bHash, OriginName, PackageTarget};
+use habitat_depot_server::store::{Package, Role, Visibility};
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use super::support::*;
+
+/// A token that looks right but authenticates nobody.
+pub const BAD_TOKEN: &str = "hab_not-a-real-token";
+
+/// Origin `core` owned by alice, one account of each lower role, and an outsider.
+pub struct Team {
+    pub depot: TestDepot,
+    pub owner: String,
+    pub administrator: String,
+    pub maintainer: String,
+    pub member: String,
+    pub readonly: String,
+    pub outsider: String,
+}
+
+/// Every role below owner, lowest first, with its account name in [`Team`].
+const LADDER: [(Role, &str); 4] = [
+    (Role::ReadonlyMember, "rob"),
+    (Role::Member, "mel"),
+    (Role::Maintainer, "max"),
+    (Role::Administrator, "ada"),
+];
+
+impl Team {
+    pub async fn start() -> Self {
+        let depot = TestDepot::start().await;
+        let owner = depot.user("alice").await;
+        depot.origin(&owner, "core").await;
+        let mut tokens = Vec::new();
+        for (role, name) in LADDER {
+            tokens.push(join(&depot, "core", name, role).await);
+        }
+        let outsider = depot.user("otto").await;
+        let [readonly, member, maintainer, administrator] = tokens.try_into().unwrap();
+        Self {
+            depot,
+            owner,
+            administrator,
+            maintainer,
+            member,
+            readonly,
+            outsider,
+        }
+    }
+
+    /// The token of the account holding `role` in `core`.
+    pub fn token(&self, role: Role) -> &str {
+        match role {
+            Role::ReadonlyMember => &self.readonly,
+            Role::Member => &self.member,
+            Role::Maintainer => &self.maintainer,
+            Role::Administrator => &self.administrator,
+            Role::Owner => &self.owner,
+        }
+    }
+
+    /// Asserts that a route whose minimum role is `min` refuses: no token and a bad token
+    /// (401), an outsider and every role below `min` (403). `prepare` adds the body.
+    pub async fn assert_denied(
+        &self,
+        method: Method,
+        path: &str,
+        min: Role,
+        prepare: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) {
+        let request =
+            |token: Option<&str>| prepare(self.depot.request(method.clone(), path, token));
+        for token in [None, Some(BAD_TOKEN)] {
+            let body = send(request(token), StatusCode::UNAUTHORIZED).await;
+            assert_error(&body, "unauthorized");
+        }
+        let mut refused = vec![("outsider", self.outsider.as_str())];
+        refused.extend(
+            LADDER
+                .iter()
+                .filter(|(role, _)| *role < min)
+                .map(|(role, _)| (role.as_str(), self.token(*role))),
+        );
+        for (who, token) in refused {
+            let response = request(Some(token)).send().await.unwrap();
+            assert_eq!(
+                response.status(),
+                StatusCode::FORBIDDEN,
+                "{who} on {method} {path}"
+            );
+            assert_error(&response.json().await.unwrap(), "forbidden");
+        }
+    }
+}
+
+/// Makes `name` (a new account) a member of `origin` with `role`; returns its token.
+pub async fn join(depot: &TestDepot, origin: &str, name: &str, role: Role) -> String {
+    let token = depot.user(name).await;
+    let origin: OriginName = origin.parse().unwrap();
+    let store = &depot.state.metadata;
+    let invitation = store
+        .create_invitation(&origin, name, "alice")
+        .await
+        .unwrap();
+    store.accept_invitation(invitation.id).await.unwrap();
+    if role != Role::Member {
+        store.set_role(&origin, name, role).await.unwrap();
+    }
+    token
+}
+
+/// `{name: role}` of `core`'s members, read through the API as the owner.
+async fn roles(team: &Team) -> Value {
+    let body = send(
+        team.depot
+            .request(Method::GET, "/depot/origins/core/users", Some(&team.owner)),
+        StatusCode::OK,
+    )
+    .await;
+    let members = body["members"].as_array().unwrap();
+    members
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_owned(), m["role"].clone()))
+        .collect()
+}
+
+/// Account names with a pending invitation to `core`.
+async fn pending(team: &Team) -> Vec<String> {
+    let body = send(
+        team.depot.request(
+            Method::GET,
+            "/depot/origins/core/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["origin"], "core");
+    body["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["account"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn creating_an_origin_makes_the_caller_owner_with_default_channels() {
+    let depot = TestDepot::start().await;
+    let alice = depot.user("alice").await;
+    let response = depot
+        .request(Method::POST, "/depot/origins", Some(&alice))
+        .json(&json!({"name": "core"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(response.headers()["location"], "/v1/depot/origins/core");
+    let created: Value = response.json().await.unwrap();
+    assert_eq!(created["name"], "core");
+    assert_eq!(created["owner"], "alice");
+    assert_eq!(created["default_package_visibility"], "public");
+    assert!(
+        created["created_at"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z')),
+        "{created}"
+    );
+
+    // Anyone reads it back, the same.
+    let shown = send(
+        depot.request(Method::GET, "/depot/origins/core", None),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(shown, created);
+    let mine = send(
+        depot.request(Method::GET, "/user/origins", Some(&alice)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(mine, json!([{"name": "core", "role": "owner"}]));
+    let channels = depot
+        .state
+        .metadata
+        .channels(&"core".parse().unwrap())
+        .await
+        .unwrap();
+    let channels: Vec<String> = channels.iter().map(ToString::to_string).collect();
+    assert_eq!(channels, ["stable", "unstable"]);
+
+    // The visibility may be chosen; the body's Content-Type does not matter.
+    let private = send(
+        depot
+            .request(Method::POST, "/depot/origins", Some(&alice))
+            .body(r#"{"name": "secret", "default_package_visibility": "private"}"#),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(private["default_package_visibility"], "private");
+}
+
+#[tokio::test]
+async fn creating_an_origin_refuses_bad_requests() {
+    let depot = TestDepot::start().await;
+    let alice = depot.user("alice").await;
+    let bob = depot.user("bob").await;
+    depot.origin(&alice, "core").await;
+    let create = |token: Option<&str>, body: &str| {
+        depot
+            .request(Method::POST, "/depot/origins", token)
+            .body(body.to_owned())
+    };
+
+    for token in [None, Some(BAD_TOKEN)] {
+        let body = send(
+            create(token, r#"{"name": "fresh"}"#),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+        assert_error(&body, "unauthorized");
+    }
+    let body = send(
+        create(Some(&bob), r#"{"name": "core"}"#),
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_error(&body, "conflict");
+    assert!(
+        body["message"].as_str().unwrap().contains("`core`"),
+        "{body}"
+    );
+    for bad in [
+        r#"{"name": "Bad Name!"}"#,
+        r#"{"name": ""}"#,
+        r#"{"name": "ok", "default_package_visibility": "hidden"}"#,
+        "{}",
+        "",
+    ] {
+        let body = send(create(Some(&bob), bad), StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_error(&body, "invalid_value");
+    }
+    let body = send(create(Some(&bob), "{name"), StatusCode::BAD_REQUEST).await;
+    assert_error(&body, "bad_request");
+
+    // Nothing was made, and `core` is still alice's.
+    for name in ["fresh", "ok"] {
+        send(
+            depot.request(Method::GET, &format!("/depot/origins/{name}"), None),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    let core = send(
+        depot.request(Method::GET, "/depot/origins/core", None),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(core["owner"], "alice");
+    let bobs = send(
+        depot.request(Method::GET, "/user/origins", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bobs, json!([]));
+}
+
+#[tokio::test]
+async fn showing_an_origin() {
+    let depot = TestDepot::start().await;
+    let alice = depot.user("alice").await;
+    depot.origin(&alice, "core").await;
+    send(
+        depot.request(Method::GET, "/depot/origins/core", Some(&alice)),
+        StatusCode::OK,
+    )
+    .await;
+    let body = send(
+        depot.request(Method::GET, "/depot/origins/nope", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+    assert!(
+        body["message"].as_str().unwrap().contains("`nope`"),
+        "{body}"
+    );
+    let body = send(
+        depot.request(Method::GET, "/depot/origins/Not%20Valid", None),
+        StatusCode::UNPROCESSABLE_ENTITY,
+    )
+    .await;
+    assert_error(&body, "invalid_value");
+    let body = send(
+        depot.request(Method::GET, "/depot/origins/core", Some(BAD_TOKEN)),
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_error(&body, "unauthorized");
+}
+
+#[tokio::test]
+async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let core: OriginName = "core".parse().unwrap();
+    let store = &depot.state.metadata;
+    let package = store
+        .insert_package(&Package {
+            id: 0,
+            ident: "core/tool/1.0.0/20240101000000".parse().unwrap(),
+            target: PackageTarget::X86_64Linux,
+            checksum: Blake2bHash::digest(b"tool"),
+            size: 4,
+            visibility: Visibility::Public,
+            manifest: String::new(),
+            config: String::new(),
+            deps: Vec::new(),
+            tdeps: Vec::new(),
+            build_deps: Vec::new(),
+            build_tdeps: Vec::new(),
+            exposes: Vec::new(),
+            is_a_service: false,
+            owner: "alice".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+        })
+        .await
+        .unwrap();
+    store
+        .create_channel(&core, &"beta".parse().unwrap())
+        .await
+        .unwrap();
+
+    team.assert_denied(Method::DELETE, "/depot/origins/core", Role::Owner, |b| b)
+        .await;
+    send(
+        depot.request(Method::GET, "/depot/origins/core", None),
+        StatusCode::OK,
+    )
+    .await;
+    let body = send(
+        depot.request(Method::DELETE, "/depot/origins/nope", Some(&team.owner)),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+
+    // 409 naming what is left: the package, the four members besides the owner, the channel.
+    let delete = || depot.request(Method::DELETE, "/depot/origins/core", Some(&team.owner));
+    let body = send(delete(), StatusCode::CONFLICT).await;
+    assert_error(&body, "origin_not_empty");
+    let message = body["message"].as_str().unwrap();
+    for part in ["1 package", "4 members", "1 channel"] {
+        assert!(message.contains(part), "{message} lacks {part}");
+    }
+    store.delete_package(package.id).await.unwrap();
+    store
+        .delete_channel(&core, &"beta".parse().unwrap())
+        .await
+        .unwrap();
+    let body = send(delete(), StatusCode::CONFLICT).await;
+    assert_eq!(
+        body["message"],
+        "origin `core` still has 4 members besides the owner"
+    );
+    for (_, name) in LADDER {
+        send(
+            depot.request(
+                Method::DELETE,
+                &format!("/depot/origins/core/users/{name}"),
+                Some(&team.owner),
+            ),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    }
+    send(delete(), StatusCode::NO_CONTENT).await;
+    send(
+        depot.request(Method::GET, "/depot/origins/core", None),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    // The name is free again.
+    depot.origin(&team.outsider, "core").await;
+}
+
+#[tokio::test]
+async fn listing_members_needs_readonly_member() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let body = send(
+        depot.request(
+            Method::GET,
+            "/depot/origins/core/users",
+            Some(&team.readonly),
+        ),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        body,
+        json!({"origin": "core", "members": [
+            {"name": "ada", "role": "administrator"},
+            {"name": "alice", "role": "owner"},
+            {"name": "max", "role": "maintainer"},
+            {"name": "mel", "role": "member"},
+            {"name": "rob", "role": "readonly_member"},
+        ]})
+    );
+    for token in [None, Some(BAD_TOKEN)] {
+        send(
+            depot.request(Method::GET, "/depot/origins/core/users", token),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    let body = send(
+        depot.request(
+            Method::GET,
+            "/depot/origins/core/users",
+            Some(&team.outsider),
+        ),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_error(&body, "forbidden");
+    let body = send(
+        depot.request(Method::GET, "/depot/origins/nope/users", Some(&team.owner)),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+}
+
+#[tokio::test]
+async fn removing_members_needs_the_owner() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let before = roles(&team).await;
+    team.assert_denied(
+        Method::DELETE,
+        "/depot/origins/core/users/mel",
+        Role::Owner,
+        |b| b,
+    )
+    .await;
+    assert_eq!(
+        roles(&team).await,
+        before,
+        "a denied request changes nothing"
+    );
+
+    send(
+        depot.request(
+            Method::DELETE,
+            "/depot/origins/core/users/mel",
+            Some(&team.owner),
+        ),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let after = roles(&team).await;
+    assert!(after.get("mel").is_none(), "{after}");
+    assert_eq!(after.as_object().unwrap().len(), 4);
+    // mel lost access with the membership.
+    send(
+        depot.request(Method::GET, "/depot/origins/core/users", Some(&team.member)),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+
+    let body = send(
+        depot.request(
+            Method::DELETE,
+            "/depot/origins/core/users/alice",
+            Some(&team.owner),
+        ),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    assert_error(&body, "forbidden");
+    assert!(body["message"].as_str().unwrap().contains("owns"), "{body}");
+    for name in ["mel", "otto", "nobody"] {
+        let body = send(
+            depot.request(
+                Method::DELETE,
+                &format!("/depot/origins/core/users/{name}"),
+                Some(&team.owner),
+            ),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(&body, "not_found");
+    }
+    send(
+        depot.request(
+            Method::DELETE,
+            "/depot/origins/nope/users/mel",
+            Some(&team.owner),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(roles(&team).await, after);
+}
+
+#[tokio::test]
+async fn reading_a_role_needs_member() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let path = "/depot/origins/core/users/ada/role";
+    let body = send(
+        depot.request(Method::GET, path, Some(&team.member)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body, json!({"role": "administrator"}));
+    let body = send(
+        depot.request(
+            Method::GET,
+            "/depot/origins/core/users/alice/role",
+            Some(&team.member),
+        ),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body, json!({"role": "owner"}));
+    for token in [None, Some(BAD_TOKEN)] {
+        send(
+            depot.request(Method::GET, path, token),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    for token in [&team.outsider, &team.readonly] {
+        let body = send(
+            depot.request(Method::GET, path, Some(token)),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert_error(&body, "forbidden");
+    }
+    for name in ["otto", "nobody"] {
+        let body = send(
+            depot.request(
+                Method::GET,
+                &format!("/depot/origins/core/users/{name}/role"),
+                Some(&team.member),
+            ),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(&body, "not_found");
+    }
+    send(
+        depot.request(
+            Method::GET,
+            "/depot/origins/nope/users/ada/role",
+            Some(&team.member),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn changing_a_role_needs_administrator() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let path = "/depot/origins/core/users/mel/role";
+    let put = |token: &str| depot.request(Method::PUT, path, Some(token));
+
+    team.assert_denied(Method::PUT, path, Role::Administrator, |b| {
+        b.json(&json!({"role": "maintainer"}))
+    })
+    .await;
+    assert_eq!(
+        roles(&team).await["mel"],
+        "member",
+        "a denied request changes nothing"
+    );
+
+    // The body of API.md, and `?role=` as the stock client sends it.
+    send(
+        put(&team.administrator).json(&json!({"role": "maintainer"})),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    assert_eq!(roles(&team).await["mel"], "maintainer");
+    send(
+        put(&team.owner).query(&[("role", "readonly_member")]),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    assert_eq!(roles(&team).await["mel"], "readonly_member");
+    send(
+        put(&team.administrator)
+            .query(&[("role", "administrator")])
+            .json(&json!({"role": "administrator"})),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    assert_eq!(roles(&team).await["mel"], "administrator");
+
+    let before = roles(&team).await;
+    // Nobody becomes owner this way, changes their own role, or changes the owner's.
+    for (token, target, role) in [
+        (&team.owner, "mel", "owner"),
+        (&team.administrator, "ada", "member"),
+        (&team.owner, "alice", "member"),
+        (&team.administrator, "alice", "member"),
+    ] {
+        let body = send(
+            depot
+                .request(
+                    Method::PUT,
+                    &format!("/depot/origins/core/users/{target}/role"),
+                    Some(token),
+                )
+                .json(&json!({"role": role})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+        assert_error(&body, "forbidden");
+    }
+    // Values that do not parse.
+    for request in [
+        put(&team.owner).json(&json!({"role": "king"})),
+        put(&team.owner),
+        put(&team.owner)
+            .json(&json!({"role": "member"}))
+            .query(&[("role", "maintainer")]),
+        put(&team.owner).json(&json!({"role": 3})),
+    ] {
+        let body = send(request, StatusCode::UNPROCESSABLE_ENTITY).await;
+        assert_error(&body, "invalid_value");
+    }
+    let body = send(put(&team.owner).body("{role"), StatusCode::BAD_REQUEST).await;
+    assert_error(&body, "bad_request");
+    // Not members.
+    for name in ["otto", "nobody"] {
+        let body = send(
+            depot
+                .request(
+                    Method::PUT,
+                    &format!("/depot/origins/core/users/{name}/role"),
+                    Some(&team.owner),
+                )
+                .json(&json!({"role": "member"})),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(&body, "not_found");
+    }
+    assert_eq!(roles(&team).await, before);
+}
+
+/// The flow of API.md: invite, list, only the invitee accepts, then a member.
+#[tokio::test]
+async fn invitation_flow() {
+    let depot = TestDepot::start().await;
+    let alice = depot.user("alice").await;
+    let bob = depot.user("bob").await;
+    let carol = depot.user("carol").await;
+    depot.origin(&alice, "core").await;
+
+    let invitation = send(
+        depot.request(
+            Method::POST,
+            "/depot/origins/core/users/bob/invitations",
+            Some(&alice),
+        ),
+        StatusCode::CREATED,
+    )
+    .await;
+    let id = invitation["id"]
+        .as_str()
+        .expect("ids are strings")
+        .to_owned();
+    assert_eq!(invitation["origin"], "core");
+    assert_eq!(invitation["account"], "bob");
+    assert_eq!(invitation["invited_by"], "alice");
+    assert!(invitation["created_at"].is_string());
+
+    let bobs = send(
+        depot.request(Method::GET, "/user/invitations", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bobs, json!([invitation.clone()]));
+    let listed = send(
+        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(
+        listed,
+        json!({"origin": "core", "invitations": [invitation.clone()]})
+    );
+
+    // Neither carol nor the owner may answer bob's invitation; it stays pending.
+    for token in [&carol, &alice] {
+        for suffix in ["", "/ignore"] {
+            let body = send(
+                depot.request(
+                    Method::PUT,
+                    &format!("/depot/origins/core/invitations/{id}{suffix}"),
+                    Some(token),
+                ),
+                StatusCode::FORBIDDEN,
+            )
+            .await;
+            assert_error(&body, "forbidden");
+        }
+    }
+    for token in [None, Some(BAD_TOKEN)] {
+        send(
+            depot.request(
+                Method::PUT,
+                &format!("/depot/origins/core/invitations/{id}"),
+                token,
+            ),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    let carols = send(
+        depot.request(Method::GET, "/user/origins", Some(&carol)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(carols, json!([]));
+    let bobs = send(
+        depot.request(Method::GET, "/user/invitations", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bobs.as_array().unwrap().len(), 1);
+
+    send(
+        depot.request(
+            Method::PUT,
+            &format!("/depot/origins/core/invitations/{id}"),
+            Some(&bob),
+        ),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let members = send(
+        depot.request(Method::GET, "/depot/origins/core/users", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert!(
+        members["members"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"name": "bob", "role": "member"})),
+        "{members}"
+    );
+    let bobs = send(
+        depot.request(Method::GET, "/user/origins", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bobs, json!([{"name": "core", "role": "member"}]));
+    let bobs = send(
+        depot.request(Method::GET, "/user/invitations", Some(&bob)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(bobs, json!([]));
+    let listed = send(
+        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(listed["invitations"], json!([]));
+    // It is gone: accepting again is 404.
+    let body = send(
+        depot.request(
+            Method::PUT,
+            &format!("/depot/origins/core/invitations/{id}"),
+            Some(&bob),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+}
+
+#[tokio::test]
+async fn inviting_needs_maintainer() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    depot.user("bob").await;
+    let path = "/depot/origins/core/users/bob/invitations";
+    team.assert_denied(Method::POST, path, Role::Maintainer, |b| b)
+        .await;
+    assert!(
+        pending(&team).await.is_empty(),
+        "a denied request changes nothing"
+    );
+
+    send(
+        depot.request(Method::POST, path, Some(&team.maintainer)),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(pending(&team).await, ["bob"]);
+    // Already invited, already a member: 409.
+    for name in ["bob", "mel", "alice"] {
+        let body = send(
+            depot.request(
+                Method::POST,
+                &format!("/depot/origins/core/users/{name}/invitations"),
+                Some(&team.owner),
+            ),
+            StatusCode::CONFLICT,
+        )
+        .await;
+        assert_error(&body, "conflict");
+    }
+    let body = send(
+        depot.request(
+            Method::POST,
+            "/depot/origins/core/users/nobody/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+    assert!(
+        body["message"].as_str().unwrap().contains("`nobody`"),
+        "{body}"
+    );
+    send(
+        depot.request(
+            Method::POST,
+            "/depot/origins/nope/users/bob/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(pending(&team).await, ["bob"]);
+}
+
+#[tokio::test]
+async fn listing_invitations_needs_readonly_member() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    depot.user("bob").await;
+    send(
+        depot.request(
+            Method::POST,
+            "/depot/origins/core/users/bob/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::CREATED,
+    )
+    .await;
+    let path = "/depot/origins/core/invitations";
+    let body = send(
+        depot.request(Method::GET, path, Some(&team.readonly)),
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["invitations"][0]["account"], "bob");
+    for token in [None, Some(BAD_TOKEN)] {
+        send(
+            depot.request(Method::GET, path, token),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    send(
+        depot.request(Method::GET, path, Some(&team.outsider)),
+        StatusCode::FORBIDDEN,
+    )
+    .await;
+    send(
+        depot.request(
+            Method::GET,
+            "/depot/origins/nope/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn rescinding_needs_maintainer_and_ignoring_needs_the_invitee() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let bob = depot.user("bob").await;
+    let invite = |name: &str| {
+        depot.request(
+            Method::POST,
+            &format!("/depot/origins/core/users/{name}/invitations"),
+            Some(&team.owner),
+        )
+    };
+    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/depot/origins/core/invitations/{id}");
+
+    team.assert_denied(Method::DELETE, &path, Role::Maintainer, |b| b)
+        .await;
+    assert_eq!(
+        pending(&team).await,
+        ["bob"],
+        "a denied request changes nothing"
+    );
+    send(
+        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    assert!(pending(&team).await.is_empty());
+    let body = send(
+        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_error(&body, "not_found");
+
+    // Ignoring: only bob; then it is gone and bob is no member.
+    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let ignore = format!("/depot/origins/core/invitations/{id}/ignore");
+    for token in [None, Some(BAD_TOKEN)] {
+        send(
+            depot.request(Method::PUT, &ignore, token),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    }
+    for token in [&team.owner, &team.outsider] {
+        send(
+            depot.request(Method::PUT, &ignore, Some(token)),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    }
+    assert_eq!(pending(&team).await, ["bob"]);
+    send(
+        depot.request(Method::PUT, &ignore, Some(&bob)),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    assert!(pending(&team).await.is_empty());
+    assert!(roles(&team).await.get("bob").is_none());
+    send(
+        depot.request(Method::PUT, &ignore, Some(&bob)),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_invitation_of_another_origin_is_not_found() {
+    let team = Team::start().await;
+    let depot = &team.depot;
+    let bob = depot.user("bob").await;
+    depot.origin(&team.outsider, "other").await;
+    let id = send(
+        depot.request(
+            Method::POST,
+            "/depot/origins/core/users/bob/invitations",
+            Some(&team.owner),
+        ),
+        StatusCode::CREATED,
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Through `other`, whose owner is otto: no accepting, ignoring or rescinding core's invitation.
+    for (method, suffix, token) in [
+        (Method::PUT, "", &bob),
+        (Method::PUT, "/ignore", &bob),
+        (Method::DELETE, "", &team.outsider),
+    ] {
+        let body = send(
+            depot.request(
+                method,
+                &format!("/depot/origins/other/invitations/{id}{suffix}"),
+                Some(token),
+            ),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        assert_error(&body, "not_found");
+    }
+    // Ids that are no invitation at all.
+    for id in ["999", "abc", "-1"] {
+        send(
+            depot.request(
+                Method::PUT,
+                &format!("/depot/origins/core/invitations/{id}"),
+                Some(&bob),
+            ),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+        send(
+            depot.request(
+                Method::DELETE,
+                &format!("/depot/origins/core/invitations/{id}"),
+                Some(&team.owner),
+            ),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    }
+    // An unknown origin is 404 before anything else.
+    send(
+        depot.request(
+            Method::PUT,
+            &format!("/depot/origins/nope/invitations/{id}"),
+            Some(&bob),
+        ),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(pending(&team).await, ["bob"]);
+}
