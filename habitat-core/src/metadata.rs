@@ -167,13 +167,18 @@ pub fn read_metadata(path: &Path, limits: &UnpackLimits) -> Result<PackageMetada
     archive::read_metadata(&mut payload, limits)
 }
 
-/// Verifies an artifact with `key` and reads its metadata in the same single pass over the
-/// payload (hashing feeds decompression), checking every member against the safety rules and
-/// writing nothing. What the depot runs on upload.
+/// Verifies an artifact with `key`, then reads its metadata, checking every member against
+/// the safety rules and writing nothing: what the depot runs on upload.
+///
+/// Two passes on purpose: the signature and payload hash are checked first (a cheap read), so a
+/// payload nobody signed is never decompressed. A one-pass check would let anyone holding a
+/// genuine header make the depot decompress a bomb before the hash comparison fails.
 pub fn verify_and_read(
     path: &Path,
     key: &crate::PublicKey,
     limits: &UnpackLimits,
 ) -> Result<(crate::VerifiedArtifact, PackageMetadata)> {
-    Artifact::open(path)?.verify_streaming(key, |payload| archive::read_metadata(payload, limits))
+    let verified = Artifact::open(path)?.verify(key)?;
+    let metadata = read_metadata(path, limits)?;
+    Ok((verified, metadata))
 }
