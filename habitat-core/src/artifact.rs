@@ -58,7 +58,7 @@ impl ArtifactHeader {
     }
 
     /// Reads and checks a header; the first failing line gives the error. At most
-    /// [`MAX_HEADER_LINE`] bytes are read for any line, so a file with no newline is not read
+    /// 1 KiB are read for any line, so a file with no newline is not read
     /// into memory.
     pub fn read(reader: &mut impl BufRead) -> Result<Self> {
         let mut len = 0u64;

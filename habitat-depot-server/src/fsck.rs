@@ -92,7 +92,9 @@ impl Report {
     /// refers to it, and a retried upload reuses it); they are reported and `--repair` removes
     /// them.
     pub fn is_clean(&self) -> bool {
-        self.problems.iter().all(|p| matches!(p, Problem::Orphan { .. }))
+        self.problems
+            .iter()
+            .all(|p| matches!(p, Problem::Orphan { .. }))
     }
 }
 

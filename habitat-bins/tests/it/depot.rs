@@ -171,12 +171,9 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         let depot = DepotProcess::start(&data);
         let url = depot.url.clone();
         let mut tasks = Vec::new();
-        for (ident, hart) in packages
-            .iter()
-            .filter(|(i, _)| !acknowledged.contains(i))
-            .cloned()
-        {
+        for (ident, hart) in packages.iter().filter(|(i, _)| !acknowledged.contains(i)) {
             let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            let (ident, hart) = (ident.clone(), hart.clone());
             tasks.push(tokio::spawn(async move {
                 (
                     ident.clone(),
@@ -235,9 +232,18 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
     }
 
     // The test only means something if kills landed mid-upload and some uploads got through.
-    eprintln!("{interrupted} uploads interrupted by SIGKILL, {} acknowledged", acknowledged.len());
-    assert!(interrupted > 0, "no upload was interrupted: the kills came too late");
-    assert!(!acknowledged.is_empty(), "no upload completed: the kills came too early");
+    eprintln!(
+        "{interrupted} uploads interrupted by SIGKILL, {} acknowledged",
+        acknowledged.len()
+    );
+    assert!(
+        interrupted > 0,
+        "no upload was interrupted: the kills came too late"
+    );
+    assert!(
+        !acknowledged.is_empty(),
+        "no upload completed: the kills came too early"
+    );
 
     let fsck = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
         .args(["fsck", "--data-dir"])

@@ -1,9 +1,284 @@
-//! Routes: channels (being built).
+//! Channels (API.md, "Channels") and the seed-era views ("Seed-era views"): a view is a
+//! channel, and every view route shares its handler with its channel twin, so they cannot
+//! drift apart. The `/depot/views/{c}/origins/{o}/keys…` aliases live with the keys.
 
-use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use habitat_core::{ChannelName, OriginName};
+use serde_json::{Value, json};
 
+use super::common::{self, find_package, package_body, require_origin};
+use super::packages::{
+    Params, PkgPath, Segments, latest_package, list_packages, maintained_package, optional_target,
+};
 use crate::AppState;
+use crate::auth::{Caller, require_role};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{PageQuery, TargetQuery};
+use crate::store::{ChannelAction, Package, Role};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        .route("/depot/channels/{origin}", get(list_channels))
+        .route(
+            "/depot/channels/{origin}/{channel}",
+            post(create_channel).delete(delete_channel),
+        )
+        .route("/depot/channels/{origin}/{channel}/pkgs", get(list))
+        .route("/depot/channels/{origin}/{channel}/pkgs/{name}", get(list))
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/latest",
+            get(latest),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}",
+            get(list),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}/latest",
+            get(latest),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}/{release}",
+            get(show),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}/{release}/download",
+            get(download),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}/{release}/promote",
+            put(promote),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/{name}/{version}/{release}/demote",
+            put(demote),
+        )
+        // Seed-era views: the same handlers, the channel first in the path.
+        .route("/depot/views", get(views))
+        .route(
+            "/depot/views/{channel}/pkgs/{origin}/{name}/latest",
+            get(latest),
+        )
+        .route(
+            "/depot/views/{channel}/pkgs/{origin}/{name}/{version}/latest",
+            get(latest),
+        )
+        .route(
+            "/depot/views/{channel}/pkgs/{origin}/{name}/{version}/{release}",
+            get(show),
+        )
+        .route(
+            "/depot/views/{channel}/pkgs/{origin}/{name}/{version}/{release}/download",
+            get(download),
+        )
+        .route(
+            "/depot/views/{channel}/pkgs/{origin}/{name}/{version}/{release}/promote",
+            post(promote),
+        )
+}
+
+/// 404 unless the origin exists and has this channel.
+async fn require_channel(
+    state: &AppState,
+    caller: &Caller,
+    origin: &OriginName,
+    channel: &ChannelName,
+) -> ApiResult<()> {
+    require_origin(state, caller, origin).await?;
+    if state.metadata.channels(origin).await?.contains(channel) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(format!(
+            "channel `{channel}` of origin `{origin}` not found"
+        )))
+    }
+}
+
+async fn list_channels(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let origin = path.origin()?;
+    require_origin(&state, &caller, &origin).await?;
+    let channels = state.metadata.channels(&origin).await?;
+    Ok(Json(
+        channels
+            .into_iter()
+            .map(|name| json!({ "name": name }))
+            .collect(),
+    ))
+}
+
+async fn create_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let (origin, channel) = (path.origin()?, path.channel()?);
+    require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    state.metadata.create_channel(&origin, &channel).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "name": channel, "origin": origin })),
+    ))
+}
+
+/// `unstable` and `stable` exist in every origin, always.
+fn is_default_channel(channel: &ChannelName) -> bool {
+    *channel == ChannelName::unstable() || *channel == ChannelName::stable()
+}
+
+async fn delete_channel(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+) -> ApiResult<StatusCode> {
+    let (origin, channel) = (path.origin()?, path.channel()?);
+    require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    if is_default_channel(&channel) {
+        return Err(ApiError::forbidden(format!(
+            "channel `{channel}` cannot be deleted"
+        )));
+    }
+    state.metadata.delete_channel(&origin, &channel).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(page): Params<PageQuery>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Response> {
+    let mut filter = path.filter()?;
+    let channel = path.channel()?;
+    filter.target = optional_target(&target)?;
+    require_channel(&state, &caller, &path.origin()?, &channel).await?;
+    filter.channel = Some(channel);
+    list_packages(&state, &caller, filter, page.page()).await
+}
+
+/// The latest in the channel: what `hab pkg install` resolves.
+async fn latest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    let mut filter = path.filter()?;
+    let channel = path.channel()?;
+    let target = target.target()?;
+    require_channel(&state, &caller, &path.origin()?, &channel).await?;
+    filter.channel = Some(channel);
+    latest_package(&state, &caller, filter, target).await
+}
+
+/// The package if the caller may see it and it is in the channel; 404 otherwise.
+async fn in_channel(
+    state: &AppState,
+    caller: &Caller,
+    path: &PkgPath,
+    target: &TargetQuery,
+) -> ApiResult<Package> {
+    let (ident, channel, target) = (path.ident()?, path.channel()?, target.target()?);
+    let package = find_package(state, caller, &ident, target).await?;
+    let memberships = state.metadata.package_channels(package.id).await?;
+    if memberships.iter().any(|m| m.name == channel) {
+        Ok(package)
+    } else {
+        Err(ApiError::not_found(format!(
+            "package {ident} for {target} is not in channel `{channel}`"
+        )))
+    }
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    let package = in_channel(&state, &caller, &path, &target).await?;
+    package_body(&state, &package).await
+}
+
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let package = in_channel(&state, &caller, &path, &target).await?;
+    common::download(&state, &package, &headers).await
+}
+
+/// Adds the package to the channel (200 also when it is there already); recorded in the
+/// audit log by the store.
+async fn promote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<StatusCode> {
+    let channel = path.channel()?;
+    let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
+    // An unknown channel is the store's NotFound: 404.
+    state
+        .metadata
+        .change_channel(
+            package.id,
+            package.ident.origin(),
+            &channel,
+            ChannelAction::Promote,
+            &account,
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Removes the package from the channel (never from `unstable`, where every upload lives);
+/// recorded in the audit log by the store.
+async fn demote(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<StatusCode> {
+    let channel = path.channel()?;
+    let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
+    if channel == ChannelName::unstable() {
+        return Err(ApiError::forbidden(format!(
+            "packages cannot be demoted from `{channel}`"
+        )));
+    }
+    // Not in the channel, or no such channel: the store's NotFound, 404.
+    state
+        .metadata
+        .change_channel(
+            package.id,
+            package.ident.origin(),
+            &channel,
+            ChannelAction::Demote,
+            &account,
+        )
+        .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Seed-era `GET /views`: the names of every channel of every origin.
+async fn views(State(state): State<AppState>) -> ApiResult<Json<Vec<Value>>> {
+    let names = state.metadata.all_channel_names().await?;
+    Ok(Json(
+        names
+            .into_iter()
+            .map(|name| json!({ "name": name }))
+            .collect(),
+    ))
 }

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::body::Body;
 use axum::http::header::{
-    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, IF_NONE_MATCH, RANGE,
+    ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG,
+    IF_NONE_MATCH, RANGE,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -30,12 +31,21 @@ pub(super) fn channel(text: &str) -> ApiResult<ChannelName> {
 }
 
 /// A fully qualified ident from four path segments (422 when invalid).
-pub(super) fn ident(origin: &str, name: &str, version: &str, release: &str) -> ApiResult<FullyQualifiedIdent> {
+pub(super) fn ident(
+    origin: &str,
+    name: &str,
+    version: &str,
+    release: &str,
+) -> ApiResult<FullyQualifiedIdent> {
     Ok(format!("{origin}/{name}/{version}/{release}").parse()?)
 }
 
 /// May the caller see packages of `origin` that are private? (readonly_member or higher.)
-pub(super) async fn sees_private(state: &AppState, caller: &Caller, origin: &OriginName) -> ApiResult<bool> {
+pub(super) async fn sees_private(
+    state: &AppState,
+    caller: &Caller,
+    origin: &OriginName,
+) -> ApiResult<bool> {
     match &caller.0 {
         Some(account) => Ok(state.metadata.role(origin, account.id).await?.is_some()),
         None => Ok(false),
@@ -43,8 +53,13 @@ pub(super) async fn sees_private(state: &AppState, caller: &Caller, origin: &Ori
 }
 
 /// Whether the caller may see this package: private ones exist only for members.
-pub(super) async fn visible(state: &AppState, caller: &Caller, package: &Package) -> ApiResult<bool> {
-    Ok(package.visibility == Visibility::Public || sees_private(state, caller, package.ident.origin()).await?)
+pub(super) async fn visible(
+    state: &AppState,
+    caller: &Caller,
+    package: &Package,
+) -> ApiResult<bool> {
+    Ok(package.visibility == Visibility::Public
+        || sees_private(state, caller, package.ident.origin()).await?)
 }
 
 /// The package (ident, target) if it exists and the caller may see it; 404 otherwise.
@@ -55,27 +70,52 @@ pub(super) async fn find_package(
     target: PackageTarget,
 ) -> ApiResult<Package> {
     let not_found = || ApiError::not_found(format!("package {ident} for {target} not found"));
-    let package = state.metadata.package(ident, target).await?.ok_or_else(not_found)?;
-    if visible(state, caller, &package).await? { Ok(package) } else { Err(not_found()) }
+    let package = state
+        .metadata
+        .package(ident, target)
+        .await?
+        .ok_or_else(not_found)?;
+    if visible(state, caller, &package).await? {
+        Ok(package)
+    } else {
+        Err(not_found())
+    }
 }
 
 /// The package's JSON, with its channels.
 pub(super) async fn package_body(state: &AppState, package: &Package) -> ApiResult<Json<Value>> {
-    let channels: Vec<ChannelName> =
-        state.metadata.package_channels(package.id).await?.into_iter().map(|m| m.name).collect();
+    let channels: Vec<ChannelName> = state
+        .metadata
+        .package_channels(package.id)
+        .await?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
     Ok(Json(package_json(package, &channels)))
 }
 
 /// 404 unless the origin exists (for routes that name one).
-pub(super) async fn require_origin(state: &AppState, caller: &Caller, origin: &OriginName) -> ApiResult<()> {
+pub(super) async fn require_origin(
+    state: &AppState,
+    caller: &Caller,
+    origin: &OriginName,
+) -> ApiResult<()> {
     role_in(state, caller, origin).await.map(|_| ())
 }
 
 /// The `.hart` bytes of a package, streamed from the artifact store, with the exact headers of
 /// the API: `X-Filename`, `Content-Disposition`, `ETag`, and 206 for a satisfiable `Range`.
-pub(super) async fn download(state: &AppState, package: &Package, headers: &HeaderMap) -> ApiResult<Response> {
+pub(super) async fn download(
+    state: &AppState,
+    package: &Package,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let etag = format!("\"{}\"", package.checksum);
-    if headers.get(IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag)) {
+    if headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
         return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response());
     }
     let size = package.size;
@@ -83,10 +123,15 @@ pub(super) async fn download(state: &AppState, package: &Package, headers: &Head
         Some(value) => match parse_range(value, size) {
             Some(range) => Some(range),
             None => {
-                let mut response =
-                    ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable", "the requested range is not satisfiable")
-                        .into_response();
-                response.headers_mut().insert(CONTENT_RANGE, header(&format!("bytes */{size}")));
+                let mut response = ApiError::new(
+                    StatusCode::RANGE_NOT_SATISFIABLE,
+                    "range_not_satisfiable",
+                    "the requested range is not satisfiable",
+                )
+                .into_response();
+                response
+                    .headers_mut()
+                    .insert(CONTENT_RANGE, header(&format!("bytes */{size}")));
                 return Ok(response);
             }
         },
@@ -94,22 +139,41 @@ pub(super) async fn download(state: &AppState, package: &Package, headers: &Head
     };
     let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end - start + 1 };
-    let opened = state.artifacts.open(&package.checksum, start).await?.ok_or_else(|| {
-        ApiError::internal(format!("artifact {} of {} is missing from the store", package.checksum, package.ident))
-    })?;
-    let body = Body::from_stream(ReaderStream::with_capacity(opened.reader.take(length), 256 * 1024));
+    let opened = state
+        .artifacts
+        .open(&package.checksum, start)
+        .await?
+        .ok_or_else(|| {
+            ApiError::internal(format!(
+                "artifact {} of {} is missing from the store",
+                package.checksum, package.ident
+            ))
+        })?;
+    let body = Body::from_stream(ReaderStream::with_capacity(
+        opened.reader.take(length),
+        256 * 1024,
+    ));
 
     let filename = package.ident.archive_name(package.target);
     let mut response = Response::new(body);
     let h = response.headers_mut();
-    h.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     h.insert(CONTENT_LENGTH, header(&length.to_string()));
     h.insert("x-filename", header(&filename));
-    h.insert(CONTENT_DISPOSITION, header(&format!("attachment; filename=\"{filename}\"")));
+    h.insert(
+        CONTENT_DISPOSITION,
+        header(&format!("attachment; filename=\"{filename}\"")),
+    );
     h.insert(ETAG, header(&etag));
     h.insert(ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     if range.is_some() {
-        h.insert(CONTENT_RANGE, header(&format!("bytes {start}-{end}/{size}")));
+        h.insert(
+            CONTENT_RANGE,
+            header(&format!("bytes {start}-{end}/{size}")),
+        );
         *response.status_mut() = StatusCode::PARTIAL_CONTENT;
     }
     Ok(response)

@@ -1,9 +1,511 @@
-//! Routes: packages (being built).
+//! Packages (API.md, "Packages"): show, download, channels, delete, visibility, listings,
+//! latest, versions, search and reverse dependencies. The upload itself lives in `upload.rs`;
+//! this module only registers it on the package path.
+//!
+//! The extractors and helpers marked `pub(super)` are shared with `channels.rs`, whose routes
+//! answer the same questions restricted to one channel.
 
-use axum::Router;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, patch};
+use axum::{Json, Router};
+use habitat_core::{
+    ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageName, PackageTarget,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
 
+use super::common::{self, find_package, package_body, require_origin, sees_private};
 use crate::AppState;
+use crate::auth::{Caller, private_origins, require_role};
+use crate::error::{ApiError, ApiResult};
+use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
+use crate::store::{Package, PackageFilter, Page, Role, Visibility};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
+        // Static segments win over parameters at the same position (matchit), so `search`,
+        // `latest` and `versions` are never taken for an origin, a version or a release.
+        // A catch-all: a query for `origin/name` may arrive with its `/` unescaped.
+        .route("/depot/pkgs/search/{*query}", get(search))
+        .route("/depot/pkgs/{origin}", get(list))
+        .route("/depot/pkgs/{origin}/{name}", get(list))
+        .route("/depot/pkgs/{origin}/{name}/latest", get(latest))
+        .route("/depot/pkgs/{origin}/{name}/versions", get(versions))
+        .route("/depot/pkgs/{origin}/{name}/{version}", get(list))
+        .route("/depot/pkgs/{origin}/{name}/{version}/latest", get(latest))
+        .route(
+            "/depot/pkgs/{origin}/{name}/{version}/{release}",
+            get(show).post(super::upload::upload).delete(delete_package),
+        )
+        .route(
+            "/depot/pkgs/{origin}/{name}/{version}/{release}/download",
+            get(download),
+        )
+        .route(
+            "/depot/pkgs/{origin}/{name}/{version}/{release}/channels",
+            get(channels),
+        )
+        .route(
+            "/depot/pkgs/{origin}/{name}/{version}/{release}/public",
+            patch(make_public),
+        )
+        .route(
+            "/depot/pkgs/{origin}/{name}/{version}/{release}/private",
+            patch(make_private),
+        )
+        .route("/rdeps/{origin}/{name}", get(rdeps))
+}
+
+/// Path parameters, with a JSON error instead of axum's plain-text rejection.
+pub(super) struct Segments<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Segments<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            // A route whose parameters do not fit its handler is our bug, not the client's.
+            Err(e) if e.status().is_server_error() => Err(ApiError::internal(e.body_text())),
+            Err(e) => Err(ApiError::unprocessable("invalid_value", e.body_text())),
+        }
+    }
+}
+
+/// Query parameters, with a JSON 422 instead of axum's plain-text 400 (`?range=abc`).
+pub(super) struct Params<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Params<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(value)| Self(value))
+            .map_err(|e| ApiError::unprocessable("invalid_value", e.body_text()))
+    }
+}
+
+/// The segments of every package and channel route; which ones are present depends on the
+/// route. Named, so that the seed-era views (`/views/{channel}/pkgs/{origin}/…`) and the
+/// channel routes (`/channels/{origin}/{channel}/pkgs/…`) share their handlers.
+#[derive(Debug, Deserialize)]
+pub(super) struct PkgPath {
+    origin: String,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    release: Option<String>,
+}
+
+impl PkgPath {
+    fn missing(what: &str) -> ApiError {
+        ApiError::internal(format!("route without a `{what}` segment"))
+    }
+
+    /// The origin (422 when invalid).
+    pub(super) fn origin(&self) -> ApiResult<OriginName> {
+        common::origin(&self.origin)
+    }
+
+    /// The channel (422 when invalid).
+    pub(super) fn channel(&self) -> ApiResult<ChannelName> {
+        common::channel(
+            self.channel
+                .as_deref()
+                .ok_or_else(|| Self::missing("channel"))?,
+        )
+    }
+
+    /// The fully qualified ident (422 when invalid).
+    pub(super) fn ident(&self) -> ApiResult<FullyQualifiedIdent> {
+        fn part<'a>(segment: &'a Option<String>, what: &str) -> ApiResult<&'a str> {
+            segment.as_deref().ok_or_else(|| PkgPath::missing(what))
+        }
+        common::ident(
+            &self.origin,
+            part(&self.name, "name")?,
+            part(&self.version, "version")?,
+            part(&self.release, "release")?,
+        )
+    }
+
+    /// A filter on origin and, where present, name and version (422 when one is invalid).
+    pub(super) fn filter(&self) -> ApiResult<PackageFilter> {
+        let origin = self.origin()?;
+        let mut filter = PackageFilter {
+            origin: Some(origin.clone()),
+            ..PackageFilter::default()
+        };
+        if let Some(name) = &self.name {
+            let name: PackageName = name.parse()?;
+            if let Some(version) = &self.version {
+                // Parsing the partial ident checks the version as a path segment.
+                let ident: PackageIdent = format!("{origin}/{name}/{version}").parse()?;
+                filter.version = ident.version().map(str::to_owned);
+            }
+            filter.name = Some(name.to_string());
+        }
+        Ok(filter)
+    }
+}
+
+/// `?target=` where absent means "every target" (listings), not the default target.
+pub(super) fn optional_target(query: &TargetQuery) -> ApiResult<Option<PackageTarget>> {
+    match query.target.as_deref() {
+        None | Some("") => Ok(None),
+        Some(_) => query.target().map(Some),
+    }
+}
+
+/// A listed package: its ident object, plus its target so that releases of several targets
+/// can be told apart.
+pub(super) fn ident_item(package: Package) -> Value {
+    let mut item = json!(package.ident);
+    item["target"] = json!(package.target);
+    item
+}
+
+/// Lets the filter see the origin's private packages when the caller is a member of it.
+pub(super) async fn with_visibility(
+    state: &AppState,
+    caller: &Caller,
+    mut filter: PackageFilter,
+) -> ApiResult<PackageFilter> {
+    if let Some(origin) = filter.origin.clone()
+        && sees_private(state, caller, &origin).await?
+    {
+        filter.private_origins = vec![origin];
+    }
+    Ok(filter)
+}
+
+/// One page of the packages matching `filter` (whose origin must exist), newest first.
+pub(super) async fn list_packages(
+    state: &AppState,
+    caller: &Caller,
+    filter: PackageFilter,
+    page: Page,
+) -> ApiResult<Response> {
+    let filter = with_visibility(state, caller, filter).await?;
+    let found = state.metadata.packages(&filter, page).await?;
+    Ok(paged(page, found, ident_item))
+}
+
+/// The newest package matching `filter` for `target`; 404 when none is visible to the caller.
+pub(super) async fn latest_visible(
+    state: &AppState,
+    caller: &Caller,
+    mut filter: PackageFilter,
+    target: PackageTarget,
+) -> ApiResult<Package> {
+    filter.target = Some(target);
+    let filter = with_visibility(state, caller, filter).await?;
+    if let Some(package) = state.metadata.latest(&filter).await? {
+        return Ok(package);
+    }
+    let mut what = filter.origin.map(|o| o.to_string()).unwrap_or_default();
+    for part in [&filter.name, &filter.version].into_iter().flatten() {
+        what = format!("{what}/{part}");
+    }
+    let place = match &filter.channel {
+        Some(channel) => format!(" in channel `{channel}`"),
+        None => String::new(),
+    };
+    Err(ApiError::not_found(format!(
+        "no package {what} for {target}{place}"
+    )))
+}
+
+/// The package JSON of [`latest_visible`].
+pub(super) async fn latest_package(
+    state: &AppState,
+    caller: &Caller,
+    filter: PackageFilter,
+    target: PackageTarget,
+) -> ApiResult<Json<Value>> {
+    let package = latest_visible(state, caller, filter, target).await?;
+    package_body(state, &package).await
+}
+
+async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(page): Params<PageQuery>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Response> {
+    let mut filter = path.filter()?;
+    filter.target = optional_target(&target)?;
+    require_origin(&state, &caller, &path.origin()?).await?;
+    list_packages(&state, &caller, filter, page.page()).await
+}
+
+async fn latest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    let filter = path.filter()?;
+    let target = target.target()?;
+    require_origin(&state, &caller, &path.origin()?).await?;
+    latest_package(&state, &caller, filter, target).await
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
+    package_body(&state, &package).await
+}
+
+async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
+    common::download(&state, &package, &headers).await
+}
+
+async fn channels(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
+    let memberships = state.metadata.package_channels(package.id).await?;
+    Ok(Json(
+        memberships
+            .into_iter()
+            .map(|m| json!({"name": m.name, "promoted_at": timestamp(m.promoted_at)}))
+            .collect(),
+    ))
+}
+
+/// The package a maintainer acts on: 422 invalid ident or target, 401 no token, 404 unknown
+/// origin, 403 below maintainer, 404 unknown package. Authorization comes before the lookup,
+/// so that nobody learns whether a private package exists from a refusal.
+pub(super) async fn maintained_package(
+    state: &AppState,
+    caller: &Caller,
+    path: &PkgPath,
+    target: &TargetQuery,
+) -> ApiResult<(String, Package)> {
+    let ident = path.ident()?;
+    let target = target.target()?;
+    let (account, _) = require_role(state, caller, ident.origin(), Role::Maintainer).await?;
+    let package = state
+        .metadata
+        .package(&ident, target)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("package {ident} for {target} not found")))?;
+    Ok((account.name, package))
+}
+
+async fn delete_package(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<StatusCode> {
+    let (_, package) = maintained_package(&state, &caller, &path, &target).await?;
+    // The store refuses (409) a package in `stable` or one another package depends on.
+    state.metadata.delete_package(package.id).await?;
+    // The row goes first, so a row never points at a missing file; a file left behind by a
+    // failure here is an orphan that `hab-depot fsck --repair` removes.
+    if let Err(e) = state.artifacts.delete(&package.checksum).await {
+        tracing::warn!(ident = %package.ident, checksum = %package.checksum, error = %e,
+            "package deleted but its artifact was not");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_visibility(
+    state: AppState,
+    caller: Caller,
+    path: PkgPath,
+    target: TargetQuery,
+    visibility: Visibility,
+) -> ApiResult<Json<Value>> {
+    let (_, package) = maintained_package(&state, &caller, &path, &target).await?;
+    state
+        .metadata
+        .set_visibility(package.id, visibility)
+        .await?;
+    package_body(
+        &state,
+        &Package {
+            visibility,
+            ..package
+        },
+    )
+    .await
+}
+
+async fn make_public(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    set_visibility(state, caller, path, target, Visibility::Public).await
+}
+
+async fn make_private(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    set_visibility(state, caller, path, target, Visibility::Private).await
+}
+
+/// One version of a package in `GET …/versions`.
+struct VersionSummary {
+    version: String,
+    releases: Vec<String>,
+    platforms: Vec<PackageTarget>,
+}
+
+async fn versions(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let filter = path.filter()?;
+    let origin = path.origin()?;
+    require_origin(&state, &caller, &origin).await?;
+    let filter = with_visibility(&state, &caller, filter).await?;
+    // The store lists newest version first, so the summaries come out in that order.
+    let mut summaries: Vec<VersionSummary> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let page = Page {
+            offset,
+            limit: MAX_LIMIT,
+        };
+        let found = state.metadata.packages(&filter, page).await?;
+        let count = found.items.len() as u64;
+        for package in found.items {
+            let version = package.ident.version();
+            let index = match summaries.iter().position(|s| s.version == version) {
+                Some(index) => index,
+                None => {
+                    summaries.push(VersionSummary {
+                        version: version.to_owned(),
+                        releases: Vec::new(),
+                        platforms: Vec::new(),
+                    });
+                    summaries.len() - 1
+                }
+            };
+            let summary = &mut summaries[index];
+            let release = package.ident.release().to_owned();
+            if !summary.releases.contains(&release) {
+                summary.releases.push(release);
+            }
+            if !summary.platforms.contains(&package.target) {
+                summary.platforms.push(package.target);
+            }
+        }
+        offset += count;
+        if count == 0 || offset >= found.total {
+            break;
+        }
+    }
+    Ok(Json(
+        summaries
+            .into_iter()
+            .map(|mut s| {
+                s.platforms.sort();
+                json!({
+                    "origin": origin,
+                    "name": filter.name,
+                    "version": s.version,
+                    "release_count": s.releases.len(),
+                    "latest": s.releases.iter().max(),
+                    "platforms": s.platforms,
+                })
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct SearchQuery {
+    distinct: Option<bool>,
+}
+
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(query): Segments<String>,
+    Params(page): Params<PageQuery>,
+    Params(search): Params<SearchQuery>,
+) -> ApiResult<Response> {
+    let query = query.trim();
+    if query.is_empty() {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            "the search query is empty",
+        ));
+    }
+    let distinct = search.distinct.unwrap_or(false);
+    let private = private_origins(&state, &caller).await?;
+    let page = page.page();
+    let found = state
+        .metadata
+        .search(query, distinct, &private, page)
+        .await?;
+    Ok(paged(page, found, |package| {
+        if distinct {
+            // One row per origin/name, as Builder answers: a partial ident.
+            json!({"origin": package.ident.origin(), "name": package.ident.name()})
+        } else {
+            ident_item(package)
+        }
+    }))
+}
+
+async fn rdeps(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+) -> ApiResult<Json<Value>> {
+    let filter = path.filter()?;
+    let target = target.target()?;
+    let origin = path.origin()?;
+    require_origin(&state, &caller, &origin).await?;
+    let name = filter.name.clone().unwrap_or_default();
+    // A package the caller may not see does not exist for them (404), as everywhere.
+    latest_visible(&state, &caller, filter, target).await?;
+    let rdeps = state.metadata.rdeps(&origin, &name, target).await?;
+    Ok(Json(
+        json!({"origin": origin, "name": name, "rdeps": rdeps}),
+    ))
 }

@@ -1086,9 +1086,12 @@ impl MetadataStore for SqliteStore {
             let q = values.len();
             let mut where_sql = format!("{visible} AND instr(p.origin || '/' || p.name, ?{q}) > 0");
             if distinct {
+                // The newest release the caller may see: a private newest release must not
+                // hide the package's visible ones.
+                let visible2 = visible.replace("p.", "p2.");
                 where_sql = format!(
                     "{where_sql} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin AND p2.name = p.name \
-                     ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)"
+                     AND {visible2} ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)"
                 );
             }
             page_of(c, &where_sql, values, page)
