@@ -39,6 +39,13 @@ impl Default for UnpackLimits {
 /// The largest metadata file (IDENT, TDEPS, MANIFEST, ...) read into memory.
 pub(crate) const MAX_METADATA_FILE: u64 = 4 << 20;
 
+/// The longest file name the usual file systems allow.
+const MAX_NAME_BYTES: usize = 255;
+
+/// The longest member path or link target accepted, leaving room for the install root under
+/// the kernel's 4096-byte limit.
+const MAX_PATH_BYTES: usize = 3072;
+
 /// Symbolic links followed in a row before giving up, as the kernel does.
 const MAX_LINK_HOPS: usize = 40;
 
@@ -202,6 +209,12 @@ fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Resul
                     .into_owned();
                 let target = String::from_utf8(target)
                     .map_err(|_| unsafe_member(&shown, "the link target is not UTF-8"))?;
+                if target.contains('\0') || target.len() > MAX_PATH_BYTES {
+                    return Err(unsafe_member(
+                        &shown,
+                        "the link target has a NUL byte or is too long",
+                    ));
+                }
                 let target = PathBuf::from(target);
                 // An absolute link into the package's own directory is checked as the
                 // equivalent relative link; the archive's spelling is what gets written.
@@ -340,6 +353,23 @@ fn split_member_path(path: &str) -> Result<Vec<&str>> {
         .collect();
     if components.contains(&"..") {
         return Err(unsafe_member(path, "`..` in the path"));
+    }
+    // What no file system can create is refused here, so that the depot never accepts an
+    // artifact that cannot be installed.
+    if path.contains('\0') {
+        return Err(unsafe_member(path, "a NUL byte in the path"));
+    }
+    if components.iter().any(|c| c.len() > MAX_NAME_BYTES) {
+        return Err(unsafe_member(
+            path,
+            format!("a path component is longer than {MAX_NAME_BYTES} bytes"),
+        ));
+    }
+    if path.len() > MAX_PATH_BYTES {
+        return Err(unsafe_member(
+            path,
+            format!("the path is longer than {MAX_PATH_BYTES} bytes"),
+        ));
     }
     Ok(components)
 }

@@ -320,6 +320,8 @@ impl Sink for StagingSink {
 
     fn directory(&mut self, rel: &Path, mode: u32) -> Result<()> {
         let path = self.target(rel);
+        // Parent directories may be missing from the archive (FORMATS.md).
+        create_parent(&path)?;
         match fs::create_dir(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => {}
@@ -346,8 +348,11 @@ impl Sink for StagingSink {
         })?;
         file.set_permissions(fs::Permissions::from_mode(mode))
             .at("set mode of", &path)?;
-        let modified = SystemTime::UNIX_EPOCH + Duration::from_secs(mtime);
-        file.set_modified(modified).at("set the time of", &path)?;
+        // A time past what the platform represents (base-256 tar fields allow it) is left
+        // as the time of writing.
+        if let Some(modified) = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(mtime)) {
+            file.set_modified(modified).at("set the time of", &path)?;
+        }
         Ok(())
     }
 

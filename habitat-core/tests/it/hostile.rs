@@ -550,3 +550,88 @@ fn pax_global_header_is_not_a_member() {
         .finish();
     check_tar(&tar[..], &UnpackLimits::default()).unwrap();
 }
+
+/// Builds a member whose name comes from a GNU long-name entry, so it may hold any byte.
+fn long_named_member(name: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut tar = TarBytes::package().finish();
+    tar.truncate(tar.len() - 1024); // drop the end-of-archive blocks
+    let mut long = tar::Header::new_gnu();
+    long.set_entry_type(EntryType::GNULongName);
+    long.set_size(name.len() as u64 + 1);
+    long.as_old_mut().name[..13].copy_from_slice(b"././@LongLink");
+    long.set_cksum();
+    tar.extend_from_slice(long.as_bytes());
+    let mut body = name.to_vec();
+    body.push(0);
+    body.resize(body.len().div_ceil(512) * 512, 0);
+    tar.extend_from_slice(&body);
+    let mut file = tar::Header::new_gnu();
+    file.set_entry_type(EntryType::Regular);
+    file.set_mode(0o644);
+    file.set_size(data.len() as u64);
+    file.as_old_mut().name[..5].copy_from_slice(b"dummy");
+    file.set_cksum();
+    tar.extend_from_slice(file.as_bytes());
+    let mut data = data.to_vec();
+    data.resize(data.len().div_ceil(512) * 512, 0);
+    tar.extend_from_slice(&data);
+    tar.extend_from_slice(&[0; 1024]);
+    tar
+}
+
+#[test]
+fn names_no_file_system_can_hold_are_refused_on_upload_too() {
+    // Regression (fuzz findings safe_install-1 and -4): the upload check accepted a NUL in a
+    // path and a 256-byte name, which install then failed to create.
+    let nul = long_named_member(format!("{PKG}/bin/a\0b").as_bytes(), b"x");
+    let err = check_tar(&nul[..], &UnpackLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("a NUL byte in the path"), "{err}");
+    let long = long_named_member(format!("{PKG}/{}", "n".repeat(256)).as_bytes(), b"x");
+    let err = check_tar(&long[..], &UnpackLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("longer than 255 bytes"), "{err}");
+    let ok = long_named_member(format!("{PKG}/{}", "n".repeat(255)).as_bytes(), b"x");
+    check_tar(&ok[..], &UnpackLimits::default()).unwrap();
+}
+
+#[test]
+fn a_directory_whose_parent_is_not_listed_installs() {
+    // Regression (fuzz finding safe_install-2): `a/b/` without `a/` passed the upload check
+    // and failed to install.
+    let tar = TarBytes::package().dir(&member("a/b")).finish();
+    check_tar(&tar[..], &UnpackLimits::default()).unwrap();
+    let world = World::new();
+    let hart = world.sign(&tar, "nested-dir.hart");
+    let ident = world
+        .stage(&hart, &UnpackLimits::default())
+        .unwrap()
+        .commit()
+        .unwrap();
+    assert!(world.root.package_dir(&ident).join("a/b").is_dir());
+}
+
+#[test]
+fn a_time_beyond_the_platform_range_does_not_panic() {
+    // Regression (fuzz finding safe_install-3): a base-256 mtime overflowed SystemTime and
+    // panicked before the payload hash was even compared.
+    let mut tar = TarBytes::package().finish();
+    // The third member (bin/hello) gets an mtime of 2^88 seconds in base-256 form.
+    let header = &mut tar[2 * 1024..2 * 1024 + 512];
+    header[136..148].copy_from_slice(&[
+        0x80, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    ]);
+    let mut fixed = tar::Header::from_byte_slice(header).clone();
+    fixed.set_cksum();
+    header.copy_from_slice(fixed.as_bytes());
+    let world = World::new();
+    let hart = world.sign(&tar, "future.hart");
+    let ident = world
+        .stage(&hart, &UnpackLimits::default())
+        .unwrap()
+        .commit()
+        .unwrap();
+    assert!(world.root.package_dir(&ident).join("bin/hello").is_file());
+}
