@@ -29,10 +29,10 @@ pub struct Cli {
 struct DataArgs {
     /// Data directory [default: HAB_DEPOT_DATA_DIR, else /hab/svc/hab-depot/data for root,
     /// else ~/.hab/depot]
-    #[arg(long, value_name = "DIR", env = "HAB_DEPOT_DATA_DIR")]
+    #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Settings file (TOML; unknown keys are errors).
-    #[arg(long, value_name = "FILE", env = "HAB_DEPOT_CONFIG")]
+    #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
@@ -43,16 +43,16 @@ enum Command {
         #[command(flatten)]
         data: DataArgs,
         /// Address to listen on [default: 0.0.0.0:9636]
-        #[arg(long, value_name = "ADDR", env = "HAB_DEPOT_LISTEN")]
+        #[arg(long, value_name = "ADDR")]
         listen: Option<SocketAddr>,
         /// Largest accepted upload in bytes [default: 4 GiB]
-        #[arg(long, value_name = "BYTES", env = "HAB_DEPOT_MAX_UPLOAD_BYTES")]
+        #[arg(long, value_name = "BYTES")]
         max_upload_bytes: Option<u64>,
         /// Longest a request may take, in seconds [default: 3600]
-        #[arg(long, value_name = "SECONDS", env = "HAB_DEPOT_REQUEST_TIMEOUT_SECS")]
+        #[arg(long, value_name = "SECONDS")]
         request_timeout_secs: Option<u64>,
         /// Seconds a connection may stay idle before it is closed [default: 60]
-        #[arg(long, value_name = "SECONDS", env = "HAB_DEPOT_IDLE_TIMEOUT_SECS")]
+        #[arg(long, value_name = "SECONDS")]
         idle_timeout_secs: Option<u64>,
     },
     /// Accounts, managed offline against the data directory.
@@ -119,16 +119,42 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// Settings: the file (if any) under flags and `HAB_DEPOT_*` variables (clap reads both).
+/// Settings: the file (if any), under `HAB_DEPOT_*` variables, under flags. Empty variables
+/// count as unset.
 fn settings(data: &DataArgs) -> Result<Settings> {
-    let mut settings = match &data.config {
+    let config = data
+        .config
+        .clone()
+        .or_else(|| crate::settings::env("HAB_DEPOT_CONFIG").map(PathBuf::from));
+    let mut settings = match &config {
         Some(path) => Settings::from_file(path).map_err(anyhow::Error::msg)?,
         None => Settings::default(),
     };
-    if let Some(dir) = &data.data_dir {
-        settings.data_dir = dir.clone();
+    if let Some(dir) = data
+        .data_dir
+        .clone()
+        .or_else(|| crate::settings::env("HAB_DEPOT_DATA_DIR").map(PathBuf::from))
+    {
+        settings.data_dir = dir;
     }
     Ok(settings)
+}
+
+/// A flag's value, else the environment variable's (empty counts as unset), parsed.
+fn pick<T: std::str::FromStr>(flag: Option<T>, variable: &str) -> Result<Option<T>>
+where
+    T::Err: std::fmt::Display,
+{
+    if flag.is_some() {
+        return Ok(flag);
+    }
+    crate::settings::env(variable)
+        .map(|value| {
+            value
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{variable}=`{value}`: {e}"))
+        })
+        .transpose()
 }
 
 fn open(settings: Settings) -> Result<AppState> {
@@ -145,11 +171,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             idle_timeout_secs,
         } => {
             let mut settings = settings(&data)?;
-            settings.listen = listen.unwrap_or(settings.listen);
-            settings.max_upload_bytes = max_upload_bytes.unwrap_or(settings.max_upload_bytes);
+            settings.listen = pick(listen, "HAB_DEPOT_LISTEN")?.unwrap_or(settings.listen);
+            settings.max_upload_bytes = pick(max_upload_bytes, "HAB_DEPOT_MAX_UPLOAD_BYTES")?
+                .unwrap_or(settings.max_upload_bytes);
             settings.request_timeout_secs =
-                request_timeout_secs.unwrap_or(settings.request_timeout_secs);
-            settings.idle_timeout_secs = idle_timeout_secs.unwrap_or(settings.idle_timeout_secs);
+                pick(request_timeout_secs, "HAB_DEPOT_REQUEST_TIMEOUT_SECS")?
+                    .unwrap_or(settings.request_timeout_secs);
+            settings.idle_timeout_secs = pick(idle_timeout_secs, "HAB_DEPOT_IDLE_TIMEOUT_SECS")?
+                .unwrap_or(settings.idle_timeout_secs);
             start(settings).await
         }
         Command::User { command } => user(command).await,

@@ -8,7 +8,8 @@ use std::path::Path;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 
-const KEY_FILE: &str = "server.key";
+/// The server key's file name in the data directory.
+pub const KEY_FILE: &str = "server.key";
 const NONCE_LEN: usize = 12;
 
 /// The key that encrypts secrets at rest.

@@ -109,7 +109,7 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
         problems: Vec::new(),
     };
     let mut referenced = HashSet::new();
-    for (_, ident, target, checksum, _) in rows {
+    for (_, ident, target, checksum, size) in rows {
         referenced.insert(checksum);
         let Some(mut opened) = state.artifacts.open(&checksum, 0).await? else {
             report.problems.push(Problem::Missing {
@@ -120,6 +120,7 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
             continue;
         };
         let mut hasher = Hasher::new();
+        let mut read = 0u64;
         let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = opened.reader.read(&mut buf).await.map_err(|e| {
@@ -129,9 +130,10 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
                 break;
             }
             hasher.update(&buf[..n]);
+            read += n as u64;
         }
         let actual = hasher.finish();
-        if actual != checksum {
+        if actual != checksum || read != size {
             report.problems.push(Problem::Corrupt {
                 ident,
                 target,

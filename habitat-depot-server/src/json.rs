@@ -17,9 +17,12 @@ pub const DEFAULT_LIMIT: u64 = 50;
 /// The largest `?limit=`.
 pub const MAX_LIMIT: u64 = 500;
 
-/// RFC 3339, UTC.
+/// RFC 3339, UTC, in whole seconds.
 pub fn timestamp(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 /// `?range=N&limit=N`.

@@ -33,6 +33,9 @@ use store::files::FileArtifacts;
 use store::sqlite::SqliteStore;
 use store::{ArtifactStore, MetadataStore};
 
+/// The embedded metadata store's file in the data directory.
+const DATABASE: &str = "depot.sqlite";
+
 /// What every handler shares: the stores, the server key and the settings.
 #[derive(Clone)]
 pub struct AppState {
@@ -85,13 +88,28 @@ impl AppState {
             dir: dir.clone(),
             reason,
         };
-        std::fs::create_dir_all(&dir).map_err(|e| fail(e.to_string()))?;
+        let existing = dir.join(DATABASE).exists();
+        if !dir.exists() {
+            // Private packages and secrets live here: only the depot's user may read it.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| fail(e.to_string()))?;
+        }
+        if existing && !dir.join(crypto::KEY_FILE).exists() {
+            return Err(fail(format!(
+                "`{}` is missing but the data directory has a database: restore it from a backup \
+                 (uploaded secret origin keys cannot be decrypted without it)",
+                crypto::KEY_FILE
+            )));
+        }
         let (server_key, first_start) =
             ServerKey::load_or_create(&dir).map_err(|e| fail(format!("server key: {e}")))?;
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
-        let metadata =
-            SqliteStore::open(&dir.join("depot.sqlite")).map_err(|e| fail(e.to_string()))?;
+        let metadata = SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?;
         let artifacts =
             FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
         Ok(Self {

@@ -257,3 +257,33 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         String::from_utf8_lossy(&fsck.stderr)
     );
 }
+
+#[test]
+fn empty_depot_variables_count_as_unset() {
+    // Regression: `HAB_DEPOT_DATA_DIR=` made every command fail with "a value is required".
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["user", "list", "--data-dir"])
+        .arg(dir.path())
+        .env("HAB_DEPOT_DATA_DIR", "")
+        .env("HAB_DEPOT_CONFIG", "")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["start", "--data-dir"])
+        .arg(dir.path())
+        .env("HAB_DEPOT_LISTEN", "nowhere")
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("HAB_DEPOT_LISTEN=`nowhere`"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

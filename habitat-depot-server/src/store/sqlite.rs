@@ -24,13 +24,13 @@ const POOL_SIZE: usize = 4;
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[r#"
 CREATE TABLE accounts (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     email TEXT,
     created_at TEXT NOT NULL
 );
 CREATE TABLE tokens (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
     hash BLOB NOT NULL UNIQUE,
@@ -40,7 +40,7 @@ CREATE TABLE tokens (
 );
 CREATE INDEX tokens_account ON tokens (account_id);
 CREATE TABLE origins (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     owner_id INTEGER NOT NULL REFERENCES accounts(id),
     default_visibility TEXT NOT NULL,
@@ -54,7 +54,7 @@ CREATE TABLE members (
 );
 CREATE INDEX members_account ON members (account_id);
 CREATE TABLE invitations (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
     account_id INTEGER NOT NULL REFERENCES accounts(id),
     invited_by TEXT NOT NULL,
@@ -75,7 +75,7 @@ CREATE TABLE secret_keys (
     PRIMARY KEY (origin_id, revision)
 );
 CREATE TABLE packages (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     origin TEXT NOT NULL,
     name TEXT NOT NULL,
     version TEXT NOT NULL,
@@ -108,7 +108,7 @@ CREATE INDEX package_tdeps_name ON package_tdeps (dep_origin, dep_name);
 CREATE INDEX package_tdeps_ident ON package_tdeps (dep_ident);
 CREATE INDEX package_tdeps_package ON package_tdeps (package_id);
 CREATE TABLE channels (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
     name TEXT NOT NULL,
     created_at TEXT NOT NULL,
@@ -122,7 +122,7 @@ CREATE TABLE channel_packages (
 );
 CREATE INDEX channel_packages_package ON channel_packages (package_id);
 CREATE TABLE audit (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     at TEXT NOT NULL,
     account TEXT NOT NULL,
     action TEXT NOT NULL,
@@ -160,8 +160,12 @@ fn now() -> OffsetDateTime {
         .unwrap_or_else(|_| OffsetDateTime::now_utc())
 }
 
+/// RFC 3339 in whole seconds, whatever the caller passed.
 fn ts(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
 }
 
 fn parse_ts(text: &str) -> rusqlite::Result<OffsetDateTime> {
@@ -258,6 +262,13 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     let applied: usize = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .map_err(backend)?;
+    if applied > MIGRATIONS.len() {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {applied}, newer than this hab-depot knows ({}): \
+             run a newer hab-depot",
+            MIGRATIONS.len()
+        )));
+    }
     for migration in MIGRATIONS.iter().skip(applied) {
         tx.execute_batch(migration).map_err(backend)?;
     }

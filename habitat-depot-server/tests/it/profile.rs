@@ -212,3 +212,98 @@ async fn shutdown_lets_requests_in_flight_finish() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn errors_made_outside_handlers_are_json_too() {
+    let depot = TestDepot::start().await;
+    let token = depot.user("dora").await;
+    // A body the extractor refuses (not JSON), and a method the route does not have.
+    let response = depot
+        .request(Method::POST, "/profile/access-tokens", Some(&token))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(status.is_client_error(), "{status}");
+    assert!(
+        body["code"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
+    let response = depot
+        .request(Method::PUT, "/status", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert!(response.headers().contains_key("allow"), "headers are kept");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_error(&body, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn token_ids_are_never_reused() {
+    // Regression: a deleted row's id came back, so a stale id could name another token.
+    let depot = TestDepot::start().await;
+    let token = depot.user("erin").await;
+    let create = || {
+        depot
+            .request(Method::POST, "/profile/access-tokens", Some(&token))
+            .json(&serde_json::json!({"name": "x"}))
+    };
+    let first = send(create(), StatusCode::CREATED).await;
+    let id = first["id"].as_str().unwrap().to_owned();
+    send(
+        depot.request(
+            Method::DELETE,
+            &format!("/profile/access-tokens/{id}"),
+            Some(&token),
+        ),
+        StatusCode::NO_CONTENT,
+    )
+    .await;
+    let second = send(create(), StatusCode::CREATED).await;
+    assert_ne!(second["id"], first["id"]);
+    assert!(
+        !second["created_at"].as_str().unwrap().contains('.'),
+        "whole seconds: {second}"
+    );
+}
+
+#[test]
+fn a_lost_server_key_is_an_error_not_a_new_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = || habitat_depot_server::settings::Settings {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    drop(habitat_depot_server::AppState::open_embedded(settings()).unwrap());
+    std::fs::remove_file(dir.path().join("data/server.key")).unwrap();
+    let err = habitat_depot_server::AppState::open_embedded(settings())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("`server.key` is missing"), "{err}");
+    assert!(!dir.path().join("data/server.key").exists());
+}
+
+#[test]
+fn a_database_from_a_newer_depot_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("depot.sqlite");
+    drop(habitat_depot_server::store::sqlite::SqliteStore::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = habitat_depot_server::store::sqlite::SqliteStore::open(&path)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("schema version 99, newer than this hab-depot knows"),
+        "{err}"
+    );
+}
