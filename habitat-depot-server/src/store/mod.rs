@@ -401,6 +401,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Inserts a package and its `unstable` membership in one transaction
     /// ([`StoreError::Conflict`] if (ident, target) exists).
     async fn insert_package(&self, package: &Package) -> StoreResult<Package>;
+    /// Inserts many packages (each with its `unstable` membership) in one transaction: all or
+    /// none. For moving a depot between stores and for loading benchmarks.
+    async fn import_packages(&self, packages: &[Package]) -> StoreResult<()>;
     /// A package by ident and target.
     async fn package(
         &self,

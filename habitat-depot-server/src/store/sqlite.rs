@@ -474,6 +474,54 @@ fn page_of(
     })
 }
 
+/// Inserts one package row, its TDEPS and its `unstable` membership in the caller's transaction.
+fn insert_package_in(tx: &Connection, package: &Package) -> StoreResult<i64> {
+    let ident = &package.ident;
+    let version_key = Version::new(ident.version()).sort_key();
+    tx.execute(
+        "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, size, visibility, \
+         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            ident.origin().as_str(),
+            ident.name().as_str(),
+            ident.version(),
+            ident.release(),
+            package.target.as_str(),
+            version_key,
+            package.checksum.to_string(),
+            package.size as i64,
+            package.visibility.as_str(),
+            package.manifest,
+            package.config,
+            join_idents(&package.deps),
+            join_idents(&package.tdeps),
+            join_idents(&package.build_deps),
+            join_idents(&package.build_tdeps),
+            package.exposes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            package.is_a_service,
+            package.owner,
+            ts(package.created_at),
+        ],
+    )
+    .map_err(conflict_as(format!("package {ident} for {}", package.target)))?;
+    let id = tx.last_insert_rowid();
+    for dep in &package.tdeps {
+        tx.execute(
+            "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) VALUES (?1, ?2, ?3, ?4)",
+            params![id, dep.origin().as_str(), dep.name().as_str(), dep.to_string()],
+        )
+        .map_err(backend)?;
+    }
+    let unstable = channel_id(tx, ident.origin(), &ChannelName::unstable())?;
+    tx.execute(
+        "INSERT INTO channel_packages (channel_id, package_id, promoted_at) VALUES (?1, ?2, ?3)",
+        params![unstable, id, ts(package.created_at)],
+    )
+    .map_err(backend)?;
+    Ok(id)
+}
+
 #[async_trait]
 impl MetadataStore for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
@@ -991,50 +1039,19 @@ impl MetadataStore for SqliteStore {
     async fn insert_package(&self, package: &Package) -> StoreResult<Package> {
         let package = package.clone();
         self.write(move |tx| {
-            let ident = &package.ident;
-            let version_key = Version::new(ident.version()).sort_key();
-            tx.execute(
-                "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, size, visibility, \
-                 manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
-                params![
-                    ident.origin().as_str(),
-                    ident.name().as_str(),
-                    ident.version(),
-                    ident.release(),
-                    package.target.as_str(),
-                    version_key,
-                    package.checksum.to_string(),
-                    package.size as i64,
-                    package.visibility.as_str(),
-                    package.manifest,
-                    package.config,
-                    join_idents(&package.deps),
-                    join_idents(&package.tdeps),
-                    join_idents(&package.build_deps),
-                    join_idents(&package.build_tdeps),
-                    package.exposes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
-                    package.is_a_service,
-                    package.owner,
-                    ts(package.created_at),
-                ],
-            )
-            .map_err(conflict_as(format!("package {ident} for {}", package.target)))?;
-            let id = tx.last_insert_rowid();
-            for dep in &package.tdeps {
-                tx.execute(
-                    "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, dep.origin().as_str(), dep.name().as_str(), dep.to_string()],
-                )
-                .map_err(backend)?;
-            }
-            let unstable = channel_id(tx, ident.origin(), &ChannelName::unstable())?;
-            tx.execute(
-                "INSERT INTO channel_packages (channel_id, package_id, promoted_at) VALUES (?1, ?2, ?3)",
-                params![unstable, id, ts(package.created_at)],
-            )
-            .map_err(backend)?;
+            let id = insert_package_in(tx, &package)?;
             Ok(Package { id, ..package })
+        })
+        .await
+    }
+
+    async fn import_packages(&self, packages: &[Package]) -> StoreResult<()> {
+        let packages = packages.to_vec();
+        self.write(move |tx| {
+            for package in &packages {
+                insert_package_in(tx, package)?;
+            }
+            Ok(())
         })
         .await
     }

@@ -8,5 +8,6 @@ mod keys;
 mod origins;
 mod packages;
 mod profile;
+mod store;
 mod support;
 mod upload;

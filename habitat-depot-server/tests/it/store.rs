@@ -1,0 +1,49 @@
+//! The metadata store directly: what the routes do not show.
+
+use habitat_core::{Blake2bHash, PackageTarget};
+use habitat_depot_server::store::{Package, PackageFilter, Page, Visibility};
+
+use super::support::*;
+
+fn package(ident: &str) -> Package {
+    Package {
+        id: 0,
+        ident: ident.parse().unwrap(),
+        target: PackageTarget::X86_64Linux,
+        checksum: Blake2bHash::digest(ident.as_bytes()),
+        size: 1,
+        visibility: Visibility::Public,
+        manifest: String::new(),
+        config: String::new(),
+        deps: vec![],
+        tdeps: vec![],
+        build_deps: vec![],
+        build_tdeps: vec![],
+        exposes: vec![],
+        is_a_service: false,
+        owner: "alice".into(),
+        created_at: time::OffsetDateTime::now_utc(),
+    }
+}
+
+#[tokio::test]
+async fn import_is_all_or_nothing_and_latest_uses_the_version_order() {
+    let depot = TestDepot::start().await;
+    let token = depot.user("alice").await;
+    depot.origin(&token, "bulk").await;
+    let store = &depot.state.metadata;
+    let batch: Vec<Package> = ["1.9", "1.10", "1.2.3-rc1", "1.2.3"]
+        .iter()
+        .map(|v| package(&format!("bulk/app/{v}/20200101000000")))
+        .collect();
+    // A duplicate inside the batch: nothing at all is stored.
+    let mut bad = batch.clone();
+    bad.push(batch[0].clone());
+    assert!(store.import_packages(&bad).await.is_err());
+    let filter = PackageFilter { origin: Some("bulk".parse().unwrap()), ..Default::default() };
+    assert_eq!(store.packages(&filter, Page { offset: 0, limit: 10 }).await.unwrap().total, 0);
+    store.import_packages(&batch).await.unwrap();
+    assert_eq!(store.packages(&filter, Page { offset: 0, limit: 10 }).await.unwrap().total, 4);
+    let latest = store.latest(&PackageFilter { name: Some("app".into()), ..filter }).await.unwrap().unwrap();
+    assert_eq!(latest.ident.version(), "1.10");
+}
