@@ -40,10 +40,46 @@ async fn import_is_all_or_nothing_and_latest_uses_the_version_order() {
     let mut bad = batch.clone();
     bad.push(batch[0].clone());
     assert!(store.import_packages(&bad).await.is_err());
-    let filter = PackageFilter { origin: Some("bulk".parse().unwrap()), ..Default::default() };
-    assert_eq!(store.packages(&filter, Page { offset: 0, limit: 10 }).await.unwrap().total, 0);
+    let filter = PackageFilter {
+        origin: Some("bulk".parse().unwrap()),
+        ..Default::default()
+    };
+    assert_eq!(
+        store
+            .packages(
+                &filter,
+                Page {
+                    offset: 0,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .total,
+        0
+    );
     store.import_packages(&batch).await.unwrap();
-    assert_eq!(store.packages(&filter, Page { offset: 0, limit: 10 }).await.unwrap().total, 4);
-    let latest = store.latest(&PackageFilter { name: Some("app".into()), ..filter }).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .packages(
+                &filter,
+                Page {
+                    offset: 0,
+                    limit: 10
+                }
+            )
+            .await
+            .unwrap()
+            .total,
+        4
+    );
+    let latest = store
+        .latest(&PackageFilter {
+            name: Some("app".into()),
+            ..filter
+        })
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(latest.ident.version(), "1.10");
 }
