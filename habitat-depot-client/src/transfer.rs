@@ -1,0 +1,547 @@
+//! Artifact transfers: uploads streamed from a file, downloads streamed into a temp file
+//! beside their destination (resumed with `Range` when a partial file is there), both with a
+//! progress callback and the client's retries.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use futures_util::TryStreamExt;
+use habitat_core::hash::Hasher;
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, PackageTarget};
+use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, ETAG, HeaderMap, RANGE};
+use reqwest::{Body, Method, Response, StatusCode, Url};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio_util::io::ReaderStream;
+
+use crate::api::packages::{with_query, with_target};
+use crate::blocking;
+use crate::client::Client;
+use crate::error::{Error, Result};
+use crate::retry::{Attempts, Next, Retry};
+
+/// Bytes read from the file per chunk of an upload.
+const UPLOAD_CHUNK: usize = 128 << 10;
+
+/// How long the depot gets to refuse an upload before its body (see [`Client::upload`]): its
+/// early checks are a few lookups.
+const EARLY_ANSWER_WAIT: Duration = Duration::from_secs(3);
+
+/// Bytes gathered before one write of a download.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// How far a transfer has come: called after every chunk, `done` never decreasing within an
+/// attempt (a retried upload starts again from 0; a resumed download from what it has).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes transferred (for a resumed download, including those already on disk).
+    pub done: u64,
+    /// The whole size, when known.
+    pub total: Option<u64>,
+}
+
+/// What an upload achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UploadOutcome {
+    /// The depot stored it (201), or a retried upload met its own earlier success.
+    Created,
+    /// The depot already had this very file (same checksum); nothing was stored. This is what
+    /// `hab pkg upload` skips.
+    AlreadyPresent,
+}
+
+/// A finished download.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Downloaded {
+    /// The file, named as the depot's `X-Filename` says, in the destination directory.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub size: u64,
+    /// BLAKE2b-256 of the whole file (checked against the depot's `ETag` when it sends one).
+    pub checksum: Blake2bHash,
+    /// Bytes that were already on disk from an interrupted download (0: a fresh one).
+    pub resumed_from: u64,
+}
+
+impl Client {
+    /// `POST /v1/depot/pkgs/{o}/{n}/{v}/{r}?checksum=&target=&forced=`: uploads the artifact
+    /// at `path`, streamed from disk (never read into memory), calling `progress` as it goes.
+    ///
+    /// `checksum` is the file's BLAKE2b-256; when `None` it is computed first (one more read
+    /// of the file). Unless `forced`, the depot is asked first whether it holds the package,
+    /// and the identical file is not sent again: [`UploadOutcome::AlreadyPresent`], as is a
+    /// 409 for the identical file. Uploads are retried like reads (re-sent from the file); a
+    /// retry that meets 409 with the same checksum met its own earlier attempt:
+    /// [`UploadOutcome::Created`].
+    ///
+    /// A depot refuses some uploads before reading their body (no token, no role, an
+    /// existing package, too large) and closes the connection, which can cut the answer off.
+    /// When a transfer is cut off, the depot is asked again with the same request but a body
+    /// that never comes: its early answer, if it has one, is the result.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; 401 without a token; 403 below `member` or
+    /// for an unknown origin; 409 when the depot holds another file under this ident
+    /// (published artifacts are immutable); 413 past the depot's limit; 422 with code
+    /// `unknown_signing_key` (upload the public key first), `checksum_mismatch`,
+    /// `invalid_signature`, `ident_mismatch` ...; 501 for a target the depot does not accept.
+    pub async fn upload<P: FnMut(Progress)>(
+        &self,
+        path: &Path,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        checksum: Option<Blake2bHash>,
+        forced: bool,
+        mut progress: P,
+    ) -> Result<UploadOutcome> {
+        let size = tokio::fs::metadata(path)
+            .await
+            .map_err(Error::io("read", path))?
+            .len();
+        let checksum = match checksum {
+            Some(checksum) => checksum,
+            None => {
+                let owned = path.to_owned();
+                blocking(path.to_owned(), move || Ok(Blake2bHash::of_file(&owned)?)).await?
+            }
+        };
+        // Another file under this ident is refused before the body is read: no need to send it.
+        let mut refused_first = false;
+        if !forced {
+            match self.package(ident, target).await {
+                Ok(there) if there.checksum == checksum => {
+                    return Ok(UploadOutcome::AlreadyPresent);
+                }
+                Ok(_) => refused_first = true,
+                Err(err) if err.is_not_found() => {}
+                Err(err) => return Err(err),
+            }
+        }
+
+        let checksum_text = checksum.to_string();
+        let mut query = vec![
+            ("checksum", checksum_text.as_str()),
+            ("target", target.as_str()),
+        ];
+        if forced {
+            query.push(("forced", "true"));
+        }
+        let url = with_query(self.package_url(ident, &[]), &query);
+        let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
+        // Whether an earlier attempt may have reached the depot whole.
+        let mut cut_off = false;
+        loop {
+            attempts.start();
+            let early = if refused_first {
+                self.early_answer(&url, size).await
+            } else {
+                None
+            };
+            refused_first = false;
+            let result = match early {
+                Some(response) => Ok(response),
+                None => match self.send_file(&url, path, size, &mut progress).await? {
+                    Err(err) if !err.is_connect() => {
+                        cut_off = true;
+                        match self.early_answer(&url, size).await {
+                            Some(response) => Ok(response),
+                            None => Err(err),
+                        }
+                    }
+                    other => other,
+                },
+            };
+            let response = match attempts.after(result).await? {
+                Next::Retry => continue,
+                Next::Response(response) => response,
+            };
+            let status = response.status();
+            if status.is_success() {
+                return Ok(UploadOutcome::Created);
+            }
+            let err = self.http_error(&Method::POST, response).await;
+            if status != StatusCode::CONFLICT {
+                return Err(err);
+            }
+            return match self.package(ident, target).await {
+                Ok(there) if there.checksum == checksum && cut_off => Ok(UploadOutcome::Created),
+                Ok(there) if there.checksum == checksum => Ok(UploadOutcome::AlreadyPresent),
+                _ => Err(err),
+            };
+        }
+    }
+
+    /// The depot's answer to an upload request before any of its body: sends the headers of
+    /// the upload with a body that never comes, and waits [`EARLY_ANSWER_WAIT`]. `None` when
+    /// the depot waits for the body (its early checks pass) or cannot be reached. Harmless: a
+    /// depot stores nothing before the whole body has arrived.
+    async fn early_answer(&self, url: &Url, size: u64) -> Option<Response> {
+        let never = futures_util::stream::pending::<std::result::Result<Bytes, std::io::Error>>();
+        let request = self
+            .request(Method::POST, url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(Body::wrap_stream(never));
+        match tokio::time::timeout(EARLY_ANSWER_WAIT, request.send()).await {
+            Ok(Ok(response)) if !response.status().is_success() => Some(response),
+            _ => None,
+        }
+    }
+
+    /// One attempt at sending the file; progress is reported from here, on the caller's task,
+    /// as the body stream (owned by the HTTP client) reads the file.
+    async fn send_file<P: FnMut(Progress)>(
+        &self,
+        url: &Url,
+        path: &Path,
+        size: u64,
+        progress: &mut P,
+    ) -> Result<std::result::Result<Response, reqwest::Error>> {
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(Error::io("open", path))?;
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<u64>();
+        let mut sent = 0u64;
+        let body = ReaderStream::with_capacity(file, UPLOAD_CHUNK).map_ok(move |chunk| {
+            sent += chunk.len() as u64;
+            // The receiver outlives the request unless the caller dropped the upload.
+            let _ = sender.send(sent);
+            chunk
+        });
+        let request = self
+            .request(Method::POST, url.clone())
+            .header(CONTENT_TYPE, "application/octet-stream")
+            .header(CONTENT_LENGTH, size)
+            .body(Body::wrap_stream(body));
+        let total = Some(size);
+        progress(Progress { done: 0, total });
+        let send = request.send();
+        tokio::pin!(send);
+        let result = loop {
+            tokio::select! {
+                result = &mut send => break result,
+                Some(done) = receiver.recv() => progress(Progress { done, total }),
+            }
+        };
+        while let Ok(done) = receiver.try_recv() {
+            progress(Progress { done, total });
+        }
+        Ok(result)
+    }
+
+    /// Downloads the artifact of `ident` for `target` (from `channel`, if given: then it must
+    /// be in that channel) into `dest_dir`, calling `progress` as it goes. Returns the file,
+    /// named by the depot's `X-Filename`.
+    ///
+    /// The bytes stream into `dest_dir/.<archive name>.part`, which is renamed into place only
+    /// once complete and, when the depot sends an `ETag`, checked against it. A broken
+    /// connection is retried from where it stopped (`Range`), and so is a later call after an
+    /// interrupted one.
+    ///
+    /// # Errors
+    /// 404 when the package does not exist (in that channel) or the caller may not see it;
+    /// [`Error::UnsafeFileName`] for an `X-Filename` with `/` or `..` or not ending in
+    /// `.hart`; [`Error::ChecksumMismatch`]; [`Error::Io`] naming the file.
+    pub async fn download<P: FnMut(Progress)>(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        channel: Option<&ChannelName>,
+        dest_dir: &Path,
+        mut progress: P,
+    ) -> Result<Downloaded> {
+        let url = match channel {
+            Some(channel) => self.channel_package_url(ident, channel, &["download"]),
+            None => self.package_url(ident, &["download"]),
+        };
+        let url = with_target(url, target);
+        let archive_name = ident.archive_name(target);
+        tokio::fs::create_dir_all(dest_dir)
+            .await
+            .map_err(Error::io("create directory", dest_dir))?;
+        let part = dest_dir.join(format!(".{archive_name}.part"));
+        let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
+        // A partial file is discarded at most once (stale, or refused by the depot).
+        let mut discarded = false;
+        loop {
+            attempts.start();
+            let offset = match tokio::fs::metadata(&part).await {
+                Ok(meta) => meta.len(),
+                Err(_) => 0,
+            };
+            let mut request = self.request(Method::GET, url.clone());
+            if offset > 0 {
+                request = request.header(RANGE, format!("bytes={offset}-"));
+            }
+            let mut response = match attempts.after(request.send().await).await? {
+                Next::Retry => continue,
+                Next::Response(response) => response,
+            };
+            let status = response.status();
+            if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && !discarded {
+                discarded = true;
+                remove(&part).await?;
+                continue;
+            }
+            if !status.is_success() {
+                return Err(self.http_error(&Method::GET, response).await);
+            }
+            let name = file_name(response.headers(), &url, &archive_name)?;
+            let announced = etag(response.headers());
+            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
+                match content_range(response.headers()) {
+                    Some((start, total)) if start == offset => (start, total),
+                    // Not the range asked for: start over, once.
+                    _ if !discarded => {
+                        discarded = true;
+                        remove(&part).await?;
+                        continue;
+                    }
+                    _ => {
+                        return Err(Error::Decode {
+                            url: url.to_string(),
+                            reason: format!("a 206 answer without the range `bytes={offset}-`"),
+                        });
+                    }
+                }
+            } else {
+                (0, response.content_length())
+            };
+
+            let (mut file, hasher) = open_part(&part, start).await?;
+            let mut hasher = hasher;
+            let mut done = start;
+            progress(Progress { done, total });
+            let broken = loop {
+                match response.chunk().await {
+                    Ok(Some(chunk)) => {
+                        file.write_all(&chunk)
+                            .await
+                            .map_err(Error::io("write", &part))?;
+                        hasher.update(&chunk);
+                        done += chunk.len() as u64;
+                        progress(Progress { done, total });
+                    }
+                    Ok(None) => break None,
+                    Err(err) => break Some(err),
+                }
+            };
+            file.flush().await.map_err(Error::io("write", &part))?;
+            if let Some(err) = broken {
+                // Keep what arrived: the next attempt resumes from it.
+                drop(file);
+                attempts.broken(err).await?;
+                continue;
+            }
+            if let Some(total) = total.filter(|t| *t != done) {
+                drop(file);
+                let reason = format!("the body ended after {done} of {total} bytes");
+                attempts.failed(false, reason.into()).await?;
+                continue;
+            }
+            file.get_ref()
+                .sync_all()
+                .await
+                .map_err(Error::io("sync", &part))?;
+            drop(file);
+            let found = hasher.finish();
+            if let Some(expected) = announced.filter(|e| *e != found) {
+                remove(&part).await?;
+                if start > 0 && !discarded {
+                    // The bytes kept from before were not this artifact's.
+                    discarded = true;
+                    continue;
+                }
+                return Err(Error::ChecksumMismatch {
+                    path: part,
+                    expected,
+                    found,
+                });
+            }
+            let path = dest_dir.join(name);
+            tokio::fs::rename(&part, &path)
+                .await
+                .map_err(Error::io("rename into place", &path))?;
+            return Ok(Downloaded {
+                path,
+                size: done,
+                checksum: found,
+                resumed_from: start,
+            });
+        }
+    }
+}
+
+/// Opens the partial file: truncated when starting from 0, else hashed up to `start` and
+/// positioned there for appending.
+async fn open_part(part: &Path, start: u64) -> Result<(BufWriter<tokio::fs::File>, Hasher)> {
+    let mut hasher = Hasher::new();
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true);
+    if start == 0 {
+        options.create(true).truncate(true);
+    } else {
+        options.read(true);
+    }
+    let mut file = options.open(part).await.map_err(Error::io("open", part))?;
+    if start > 0 {
+        let mut buffer = vec![0u8; 256 << 10];
+        let mut read = 0u64;
+        while read < start {
+            let want = buffer.len().min((start - read) as usize);
+            let n = file
+                .read(&mut buffer[..want])
+                .await
+                .map_err(Error::io("read", part))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buffer[..n]);
+            read += n as u64;
+        }
+        if read != start {
+            return Err(Error::Io {
+                action: "resume from",
+                path: part.to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!("it shrank to {read} bytes"),
+                ),
+            });
+        }
+        // Writes go at `start`, whatever the file held past it.
+        file.set_len(start)
+            .await
+            .map_err(Error::io("truncate", part))?;
+    }
+    Ok((BufWriter::with_capacity(WRITE_BUFFER, file), hasher))
+}
+
+async fn remove(path: &Path) -> Result<()> {
+    match tokio::fs::remove_file(path).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::io("remove", path)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// `X-Filename`, which must be a plain `.hart` file name; the archive name when absent.
+fn file_name(headers: &HeaderMap, url: &Url, fallback: &str) -> Result<String> {
+    let Some(value) = headers.get("x-filename") else {
+        return Ok(fallback.to_owned());
+    };
+    let name = String::from_utf8_lossy(value.as_bytes()).into_owned();
+    match unsafe_name(&name) {
+        None => Ok(name),
+        Some(reason) => Err(Error::UnsafeFileName {
+            url: url.to_string(),
+            name,
+            reason,
+        }),
+    }
+}
+
+/// Why `name` cannot be a download's file name, if it cannot.
+fn unsafe_name(name: &str) -> Option<&'static str> {
+    if name.contains('/') || name.contains('\\') {
+        Some("it holds a path separator")
+    } else if name.contains("..") {
+        Some("it holds `..`")
+    } else if name.starts_with('.') {
+        Some("it is hidden")
+    } else if name.chars().any(char::is_control) {
+        Some("it holds control characters")
+    } else if !name.ends_with(".hart") || name.len() == ".hart".len() {
+        Some("it is not a `.hart` file name")
+    } else if name.len() > 255 {
+        Some("it is longer than 255 bytes")
+    } else {
+        None
+    }
+}
+
+/// The checksum in `ETag: "<checksum>"`, when there is one.
+fn etag(headers: &HeaderMap) -> Option<Blake2bHash> {
+    let value = headers.get(ETAG)?.to_str().ok()?;
+    let value = value.trim().trim_start_matches("W/").trim_matches('"');
+    value.parse().ok()
+}
+
+/// `Content-Range: bytes START-END/TOTAL` as (START, TOTAL).
+fn content_range(headers: &HeaderMap) -> Option<(u64, Option<u64>)> {
+    let value = headers.get(CONTENT_RANGE)?.to_str().ok()?;
+    let (range, total) = value.trim().strip_prefix("bytes ")?.split_once('/')?;
+    let (start, _end) = range.split_once('-')?;
+    let total = match total {
+        "*" => None,
+        total => Some(total.parse().ok()?),
+    };
+    Some((start.parse().ok()?, total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use reqwest::header::HeaderValue;
+
+    /// Callers run transfers on spawned tasks (parallel installs): the futures must be `Send`.
+    #[test]
+    fn futures_are_send() {
+        fn send<T: Send>(_: T) {}
+        let client = Client::new("http://127.0.0.1:9".parse().unwrap(), None).unwrap();
+        let ident: FullyQualifiedIdent = "core/redis/4.0.14/20190319155852".parse().unwrap();
+        let target = PackageTarget::X86_64Linux;
+        let dir = Path::new("/nonexistent");
+        send(client.download(&ident, target, None, dir, |_| {}));
+        send(client.upload(dir, &ident, target, None, false, |_| {}));
+        send(client.status());
+        let origin = ident.origin().clone();
+        send(client.all_packages(&crate::PackageListing::origin(origin.clone())));
+        let cache = habitat_core::KeyCache::new(dir);
+        send(client.download_public_key(&origin, None, &cache));
+        send(client.latest(ident.as_ident(), target, None));
+    }
+
+    #[test]
+    fn file_names() {
+        assert_eq!(
+            unsafe_name("core-redis-4.0.14-20190319155852-x86_64-linux.hart"),
+            None
+        );
+        for (name, reason) in [
+            ("../evil.hart", "path separator"),
+            ("/etc/passwd", "path separator"),
+            ("a\\b.hart", "path separator"),
+            ("core-..-1-2.hart", "`..`"),
+            (".hidden.hart", "hidden"),
+            ("core-redis.tar", "not a `.hart`"),
+            (".hart", "hidden"),
+            ("a\nb.hart", "control"),
+        ] {
+            let found = unsafe_name(name).unwrap_or_else(|| panic!("{name:?} accepted"));
+            assert!(found.contains(reason), "{name:?}: {found}");
+        }
+    }
+
+    #[test]
+    fn headers() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_RANGE,
+            HeaderValue::from_static("bytes 100-999/1000"),
+        );
+        assert_eq!(content_range(&headers), Some((100, Some(1000))));
+        headers.insert(CONTENT_RANGE, HeaderValue::from_static("bytes 5-9/*"));
+        assert_eq!(content_range(&headers), Some((5, None)));
+        headers.insert(CONTENT_RANGE, HeaderValue::from_static("items 5-9/10"));
+        assert_eq!(content_range(&headers), None);
+
+        let hash = Blake2bHash::digest(b"x");
+        let quoted = HeaderValue::from_str(&format!("\"{hash}\"")).unwrap();
+        headers.insert(ETAG, quoted);
+        assert_eq!(etag(&headers), Some(hash));
+        headers.insert(ETAG, HeaderValue::from_static("\"abc\""));
+        assert_eq!(etag(&headers), None);
+    }
+}

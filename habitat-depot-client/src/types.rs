@@ -1,0 +1,485 @@
+//! What the depot answers, as typed values. Field names are the JSON's (API.md); fields the
+//! API does not promise on every depot are optional or default to empty.
+
+use std::fmt;
+use std::str::FromStr;
+
+use habitat_core::{
+    Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget,
+};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use crate::token::Token;
+
+/// An origin role, low to high (`Ord` follows the ranking of API.md, "Roles").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Role {
+    /// Reads private packages.
+    ReadonlyMember,
+    /// Uploads packages.
+    Member,
+    /// Deletes packages, manages channels, invites.
+    Maintainer,
+    /// Manages keys and roles.
+    Administrator,
+    /// Created the origin.
+    Owner,
+}
+
+impl Role {
+    /// The API's name of the role.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ReadonlyMember => "readonly_member",
+            Self::Member => "member",
+            Self::Maintainer => "maintainer",
+            Self::Administrator => "administrator",
+            Self::Owner => "owner",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing a [`Role`] or a [`Visibility`]: the text given.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not a {what}: expected {expected}")]
+pub struct ParseEnumError {
+    what: &'static str,
+    text: String,
+    expected: &'static str,
+}
+
+impl FromStr for Role {
+    type Err = ParseEnumError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        [
+            Self::ReadonlyMember,
+            Self::Member,
+            Self::Maintainer,
+            Self::Administrator,
+            Self::Owner,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == text)
+        .ok_or_else(|| ParseEnumError {
+            what: "role",
+            text: text.to_owned(),
+            expected: "`readonly_member`, `member`, `maintainer`, `administrator` or `owner`",
+        })
+    }
+}
+
+/// Who may see a package.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Visibility {
+    /// Everyone.
+    #[default]
+    Public,
+    /// Members of its origin only.
+    Private,
+}
+
+impl Visibility {
+    /// The API's name of the visibility.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Public => "public",
+            Self::Private => "private",
+        }
+    }
+}
+
+impl fmt::Display for Visibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Visibility {
+    type Err = ParseEnumError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "public" => Ok(Self::Public),
+            "private" => Ok(Self::Private),
+            _ => Err(ParseEnumError {
+                what: "package visibility",
+                text: text.to_owned(),
+                expected: "`public` or `private`",
+            }),
+        }
+    }
+}
+
+/// `GET /v1/profile`: the caller's account.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Profile {
+    /// Account id.
+    pub id: String,
+    /// Account name.
+    pub name: String,
+    /// E-mail address, if known.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// When the account was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// One of the caller's access tokens (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AccessToken {
+    /// Token id, for [`delete_access_token`](crate::Client::delete_access_token).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// When it was made.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// When it was last used, if ever.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_used_at: Option<OffsetDateTime>,
+    /// When it expires, if ever.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// A token just made: the only time its secret is available.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct NewAccessToken {
+    /// The token's record.
+    #[serde(flatten)]
+    pub info: AccessToken,
+    /// The secret (shown as `hab_…***` by `Debug`).
+    pub token: Token,
+}
+
+/// An origin the caller belongs to, with their role.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct UserOrigin {
+    /// The origin.
+    pub name: OriginName,
+    /// The caller's role in it.
+    pub role: Role,
+}
+
+/// An origin.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Origin {
+    /// Its name.
+    pub name: OriginName,
+    /// The owner's account name.
+    pub owner: String,
+    /// The visibility new packages get.
+    pub default_package_visibility: Visibility,
+    /// When it was created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A member of an origin.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Member {
+    /// Account name.
+    pub name: String,
+    /// Role in the origin.
+    pub role: Role,
+}
+
+/// An invitation to join an origin.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Invitation {
+    /// Invitation id, for accept, ignore and rescind.
+    pub id: String,
+    /// The origin.
+    pub origin: OriginName,
+    /// The invitee's account name.
+    pub account: String,
+    /// Who invited them.
+    pub invited_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+}
+
+/// A public origin key in a key listing (newest first).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct KeyInfo {
+    /// The origin.
+    pub origin: OriginName,
+    /// Its 14-digit revision.
+    pub revision: String,
+    /// The key's path, as Builder gives it (`/origins/<o>/keys/<rev>`).
+    #[serde(default)]
+    pub location: String,
+}
+
+/// One page of a listing: `{range_start, range_end, total_count, data}` (API.md,
+/// "Conventions").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Page<T> {
+    /// Offset of the first item.
+    pub range_start: u64,
+    /// Offset of the last item.
+    pub range_end: u64,
+    /// Items in the whole listing.
+    pub total_count: u64,
+    /// The items.
+    pub data: Vec<T>,
+}
+
+impl<T> Page<T> {
+    /// Where the next page starts, or `None` when this was the last.
+    pub fn next_start(&self) -> Option<u64> {
+        let next = self.range_start.saturating_add(self.data.len() as u64);
+        (!self.data.is_empty() && next < self.total_count).then_some(next)
+    }
+}
+
+/// Which page of a listing to ask for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// 0-based offset (`?range=`).
+    pub start: u64,
+    /// Page size (`?limit=`; the depot's default is 50, its maximum 500).
+    pub limit: Option<u64>,
+}
+
+impl PageRequest {
+    /// The page starting at `start`, of the depot's default size.
+    pub fn at(start: u64) -> Self {
+        Self { start, limit: None }
+    }
+
+    /// This page with `limit` items at most.
+    pub fn with_limit(self, limit: u64) -> Self {
+        Self {
+            limit: Some(limit),
+            ..self
+        }
+    }
+}
+
+/// A package in a listing or search: its ident and target.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[non_exhaustive]
+pub struct ListedPackage {
+    /// The package.
+    #[serde(flatten)]
+    pub ident: FullyQualifiedIdent,
+    /// Its target (Builder's listings do not say: then the default target).
+    #[serde(default)]
+    pub target: PackageTarget,
+}
+
+/// A package: what `show`, `latest` and the visibility routes answer.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct Package {
+    /// The package.
+    pub ident: FullyQualifiedIdent,
+    /// Its target.
+    pub target: PackageTarget,
+    /// BLAKE2b-256 of the whole `.hart` file.
+    #[serde(deserialize_with = "from_str")]
+    pub checksum: Blake2bHash,
+    /// MANIFEST.
+    pub manifest: String,
+    /// default.toml.
+    pub config: String,
+    /// DEPS.
+    pub deps: Vec<FullyQualifiedIdent>,
+    /// TDEPS, dependencies before dependents.
+    pub tdeps: Vec<FullyQualifiedIdent>,
+    /// BUILD_DEPS.
+    #[serde(default)]
+    pub build_deps: Vec<FullyQualifiedIdent>,
+    /// BUILD_TDEPS.
+    #[serde(default)]
+    pub build_tdeps: Vec<FullyQualifiedIdent>,
+    /// EXPOSES.
+    pub exposes: Vec<u16>,
+    /// Who may see it.
+    #[serde(default)]
+    pub visibility: Visibility,
+    /// The channels it is in.
+    #[serde(default)]
+    pub channels: Vec<ChannelName>,
+    /// Size of the `.hart` in bytes (0 when the depot does not say).
+    #[serde(default)]
+    pub size: u64,
+    /// Whether it runs as a service (has SVC_USER).
+    #[serde(default)]
+    pub is_a_service: bool,
+    /// The account that uploaded it.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Upload time (`None` when the depot does not send RFC 3339).
+    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    pub created_at: Option<OffsetDateTime>,
+}
+
+/// A channel a package is in.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct PackageChannel {
+    /// The channel.
+    pub name: ChannelName,
+    /// When the package was promoted into it.
+    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    pub promoted_at: Option<OffsetDateTime>,
+}
+
+/// One version of a package in `GET …/versions`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct VersionInfo {
+    /// The version.
+    pub version: String,
+    /// How many releases it has.
+    pub release_count: u64,
+    /// Its latest release.
+    pub latest: String,
+    /// Targets it is built for.
+    #[serde(default)]
+    pub platforms: Vec<PackageTarget>,
+}
+
+/// `{origin, name, rdeps}` of `GET /v1/rdeps/{o}/{n}`.
+#[derive(Deserialize)]
+pub(crate) struct Rdeps {
+    pub(crate) rdeps: Vec<String>,
+}
+
+/// `{origin, members}` of `GET …/users`.
+#[derive(Deserialize)]
+pub(crate) struct Members {
+    pub(crate) members: Vec<Member>,
+}
+
+/// `{origin, invitations}` of `GET …/invitations`.
+#[derive(Deserialize)]
+pub(crate) struct Invitations {
+    pub(crate) invitations: Vec<Invitation>,
+}
+
+/// `{name}` of the channel listings.
+#[derive(Deserialize)]
+pub(crate) struct Named {
+    pub(crate) name: ChannelName,
+}
+
+/// `{role}`.
+#[derive(Deserialize)]
+pub(crate) struct RoleBody {
+    pub(crate) role: Role,
+}
+
+/// Parses an `origin/name` of the rdeps listing.
+pub(crate) fn partial_ident(text: &str) -> Result<PackageIdent, habitat_core::Error> {
+    text.parse()
+}
+
+fn from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: FromStr,
+    T::Err: fmt::Display,
+{
+    String::deserialize(deserializer)?
+        .parse()
+        .map_err(serde::de::Error::custom)
+}
+
+/// RFC 3339, or `None` for anything else (Builder's timestamps have no offset).
+fn lenient_rfc3339<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<OffsetDateTime>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    Ok(text.and_then(|t| {
+        OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_rank_and_parse() {
+        assert!(Role::Owner > Role::Administrator);
+        assert!(Role::Member > Role::ReadonlyMember);
+        for role in [
+            "readonly_member",
+            "member",
+            "maintainer",
+            "administrator",
+            "owner",
+        ] {
+            assert_eq!(role.parse::<Role>().unwrap().as_str(), role);
+        }
+        let err = "admin".parse::<Role>().unwrap_err();
+        assert!(
+            err.to_string().starts_with("`admin` is not a role"),
+            "{err}"
+        );
+        assert_eq!("private".parse::<Visibility>(), Ok(Visibility::Private));
+    }
+
+    #[test]
+    fn pages_know_what_follows() {
+        let page = |start, len: usize, total| Page {
+            range_start: start,
+            range_end: start + len as u64 - 1,
+            total_count: total,
+            data: vec![(); len],
+        };
+        assert_eq!(page(0, 50, 120).next_start(), Some(50));
+        assert_eq!(page(100, 20, 120).next_start(), None);
+        let empty: Page<()> = Page {
+            range_start: 0,
+            range_end: 0,
+            total_count: 10,
+            data: vec![],
+        };
+        assert_eq!(empty.next_start(), None);
+    }
+
+    #[test]
+    fn builder_style_package_json() {
+        // The fields Builder always sends, with its offset-less timestamp.
+        let json = r#"{
+            "ident": {"origin":"core","name":"redis","version":"4.0.14","release":"20190319155852"},
+            "target": "x86_64-linux",
+            "checksum": "0000000000000000000000000000000000000000000000000000000000000000",
+            "manifest": "", "config": "", "deps": [], "tdeps": [], "exposes": [6379],
+            "created_at": "2019-03-19T15:58:52.123456"
+        }"#;
+        let package: Package = serde_json::from_str(json).unwrap();
+        assert_eq!(
+            package.ident.to_string(),
+            "core/redis/4.0.14/20190319155852"
+        );
+        assert_eq!(package.exposes, vec![6379]);
+        assert_eq!(package.created_at, None);
+        assert_eq!(package.visibility, Visibility::Public);
+    }
+}
