@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod channels;
+mod concurrency;
 mod keys;
 mod origins;
 mod packages;
