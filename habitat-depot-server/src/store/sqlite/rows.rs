@@ -1,0 +1,259 @@
+//! Mapping rows to the store's types, and the SQL shared by several operations.
+
+use habitat_core::version::Version;
+use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+
+use super::{backend, conflict_as, conversion, parse_col, parse_ts, ts};
+use crate::store::*;
+
+pub(super) fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        email: row.get(2)?,
+        created_at: parse_ts(&row.get::<_, String>(3)?)?,
+    })
+}
+
+pub(super) const TOKEN_COLS: &str =
+    "id, account_id, name, hash, created_at, last_used_at, expires_at";
+
+pub(super) fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let hash: Vec<u8> = row.get(3)?;
+    let hash: [u8; 32] = hash
+        .try_into()
+        .map_err(|_| conversion("token hash is not 32 bytes"))?;
+    let opt_ts = |i| -> rusqlite::Result<Option<OffsetDateTime>> {
+        row.get::<_, Option<String>>(i)?
+            .map(|t| parse_ts(&t))
+            .transpose()
+    };
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        account_id: row.get(1)?,
+        name: row.get(2)?,
+        hash: Blake2bHash::from_bytes(hash),
+        created_at: parse_ts(&row.get::<_, String>(4)?)?,
+        last_used_at: opt_ts(5)?,
+        expires_at: opt_ts(6)?,
+    })
+}
+
+pub(super) fn origin_id(tx: &Connection, origin: &OriginName) -> StoreResult<i64> {
+    tx.query_row(
+        "SELECT id FROM origins WHERE name = ?1",
+        [origin.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or_else(|| StoreError::NotFound(format!("origin `{origin}`")))
+}
+
+pub(super) fn account_id(tx: &Connection, name: &str) -> StoreResult<i64> {
+    tx.query_row("SELECT id FROM accounts WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(backend)?
+    .ok_or_else(|| StoreError::NotFound(format!("account `{name}`")))
+}
+
+pub(super) fn channel_id(
+    tx: &Connection,
+    origin: &OriginName,
+    channel: &ChannelName,
+) -> StoreResult<i64> {
+    tx.query_row(
+        "SELECT c.id FROM channels c JOIN origins o ON o.id = c.origin_id WHERE o.name = ?1 AND c.name = ?2",
+        [origin.as_str(), channel.as_str()],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(backend)?
+    .ok_or_else(|| StoreError::NotFound(format!("channel `{channel}` of origin `{origin}`")))
+}
+
+pub(super) const INVITATION_SELECT: &str = "SELECT i.id, o.name, a.name, i.invited_by, i.created_at \
+     FROM invitations i JOIN origins o ON o.id = i.origin_id JOIN accounts a ON a.id = i.account_id";
+
+pub(super) fn invitation_row(row: &Row<'_>) -> rusqlite::Result<Invitation> {
+    Ok(Invitation {
+        id: row.get(0)?,
+        origin: parse_col(&row.get::<_, String>(1)?)?,
+        account: row.get(2)?,
+        invited_by: row.get(3)?,
+        created_at: parse_ts(&row.get::<_, String>(4)?)?,
+    })
+}
+
+pub(super) const PACKAGE_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
+     p.visibility, p.manifest, p.config, p.deps, p.tdeps, p.build_deps, p.build_tdeps, p.exposes, \
+     p.is_a_service, p.owner, p.created_at";
+
+pub(super) fn idents(text: &str) -> rusqlite::Result<Vec<FullyQualifiedIdent>> {
+    text.lines()
+        .filter(|l| !l.is_empty())
+        .map(parse_col)
+        .collect()
+}
+
+pub(super) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
+    idents
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
+    let text = |i| row.get::<_, String>(i);
+    let ident = format!("{}/{}/{}/{}", text(1)?, text(2)?, text(3)?, text(4)?);
+    Ok(Package {
+        id: row.get(0)?,
+        ident: parse_col(&ident)?,
+        target: parse_col(&text(5)?)?,
+        checksum: parse_col(&text(6)?)?,
+        size: row.get::<_, i64>(7)? as u64,
+        visibility: Visibility::parse(&text(8)?).ok_or_else(|| conversion("bad visibility"))?,
+        manifest: text(9)?,
+        config: text(10)?,
+        deps: idents(&text(11)?)?,
+        tdeps: idents(&text(12)?)?,
+        build_deps: idents(&text(13)?)?,
+        build_tdeps: idents(&text(14)?)?,
+        exposes: text(15)?
+            .split_whitespace()
+            .map(parse_col)
+            .collect::<rusqlite::Result<_>>()?,
+        is_a_service: row.get(16)?,
+        owner: text(17)?,
+        created_at: parse_ts(&text(18)?)?,
+    })
+}
+
+/// `WHERE` clause and parameters for a package filter (table alias `p`).
+pub(super) fn filter_sql(filter: &PackageFilter) -> (String, Vec<Value>) {
+    let mut clauses = Vec::new();
+    let mut values: Vec<Value> = Vec::new();
+    let mut push = |clause: &str, value: String| {
+        values.push(Value::Text(value));
+        clauses.push(clause.replace('?', &format!("?{}", values.len())));
+    };
+    if let Some(origin) = &filter.origin {
+        push("p.origin = ?", origin.to_string());
+    }
+    if let Some(name) = &filter.name {
+        push("p.name = ?", name.clone());
+    }
+    if let Some(version) = &filter.version {
+        push("p.version = ?", version.clone());
+    }
+    if let Some(target) = filter.target {
+        push("p.target = ?", target.to_string());
+    }
+    if let Some(channel) = &filter.channel {
+        // The origin is always set with a channel (channels belong to an origin).
+        let origin = filter
+            .origin
+            .as_ref()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        values.push(Value::Text(origin));
+        values.push(Value::Text(channel.to_string()));
+        let (o, c) = (values.len() - 1, values.len());
+        clauses.push(format!(
+            "p.id IN (SELECT cp.package_id FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             JOIN origins o ON o.id = c.origin_id WHERE o.name = ?{o} AND c.name = ?{c})"
+        ));
+    }
+    let mut visible = vec!["p.visibility = 'public'".to_owned()];
+    for origin in &filter.private_origins {
+        values.push(Value::Text(origin.to_string()));
+        visible.push(format!("p.origin = ?{}", values.len()));
+    }
+    clauses.push(format!("({})", visible.join(" OR ")));
+    (clauses.join(" AND "), values)
+}
+
+pub(super) const NEWEST_FIRST: &str = "p.version_key DESC, p.release DESC, p.version DESC";
+
+pub(super) fn page_of(
+    conn: &Connection,
+    where_sql: &str,
+    values: Vec<Value>,
+    page: Page,
+) -> StoreResult<Paged<Package>> {
+    let total: i64 = conn
+        .query_row(
+            &format!("SELECT count(*) FROM packages p WHERE {where_sql}"),
+            params_from_iter(&values),
+            |r| r.get(0),
+        )
+        .map_err(backend)?;
+    let sql = format!(
+        "SELECT {PACKAGE_COLS} FROM packages p WHERE {where_sql} ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target \
+         LIMIT {} OFFSET {}",
+        page.limit, page.offset
+    );
+    let mut stmt = conn.prepare(&sql).map_err(backend)?;
+    let items = stmt
+        .query_map(params_from_iter(&values), package_row)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<Vec<_>>>()
+        .map_err(backend)?;
+    Ok(Paged {
+        items,
+        total: total as u64,
+    })
+}
+
+/// Inserts one package row, its TDEPS and its `unstable` membership in the caller's transaction.
+pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResult<i64> {
+    let ident = &package.ident;
+    let version_key = Version::new(ident.version()).sort_key();
+    tx.execute(
+        "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, size, visibility, \
+         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+        params![
+            ident.origin().as_str(),
+            ident.name().as_str(),
+            ident.version(),
+            ident.release(),
+            package.target.as_str(),
+            version_key,
+            package.checksum.to_string(),
+            package.size as i64,
+            package.visibility.as_str(),
+            package.manifest,
+            package.config,
+            join_idents(&package.deps),
+            join_idents(&package.tdeps),
+            join_idents(&package.build_deps),
+            join_idents(&package.build_tdeps),
+            package.exposes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            package.is_a_service,
+            package.owner,
+            ts(package.created_at),
+        ],
+    )
+    .map_err(conflict_as(format!("package {ident} for {}", package.target)))?;
+    let id = tx.last_insert_rowid();
+    for dep in &package.tdeps {
+        tx.execute(
+            "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) VALUES (?1, ?2, ?3, ?4)",
+            params![id, dep.origin().as_str(), dep.name().as_str(), dep.to_string()],
+        )
+        .map_err(backend)?;
+    }
+    let unstable = channel_id(tx, ident.origin(), &ChannelName::unstable())?;
+    tx.execute(
+        "INSERT INTO channel_packages (channel_id, package_id, promoted_at) VALUES (?1, ?2, ?3)",
+        params![unstable, id, ts(package.created_at)],
+    )
+    .map_err(backend)?;
+    Ok(id)
+}

@@ -1,0 +1,115 @@
+//! The schema of the embedded store, as migrations applied in order.
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. A published
+/// migration is never edited: changes come as new entries.
+pub(super) const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    email TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tokens (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    hash BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_used_at TEXT,
+    expires_at TEXT
+);
+CREATE INDEX tokens_account ON tokens (account_id);
+CREATE TABLE origins (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    owner_id INTEGER NOT NULL REFERENCES accounts(id),
+    default_visibility TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE members (
+    origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    role TEXT NOT NULL,
+    PRIMARY KEY (origin_id, account_id)
+);
+CREATE INDEX members_account ON members (account_id);
+CREATE TABLE invitations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts(id),
+    invited_by TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (origin_id, account_id)
+);
+CREATE TABLE public_keys (
+    origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
+    revision TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (origin_id, revision)
+);
+CREATE TABLE secret_keys (
+    origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
+    revision TEXT NOT NULL,
+    encrypted BLOB NOT NULL,
+    PRIMARY KEY (origin_id, revision)
+);
+CREATE TABLE packages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    name TEXT NOT NULL,
+    version TEXT NOT NULL,
+    release TEXT NOT NULL,
+    target TEXT NOT NULL,
+    version_key BLOB NOT NULL,
+    checksum TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    visibility TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    config TEXT NOT NULL,
+    deps TEXT NOT NULL,
+    tdeps TEXT NOT NULL,
+    build_deps TEXT NOT NULL,
+    build_tdeps TEXT NOT NULL,
+    exposes TEXT NOT NULL,
+    is_a_service INTEGER NOT NULL,
+    owner TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (origin, name, version, release, target)
+);
+CREATE INDEX packages_latest ON packages (origin, name, target, version_key, release, version);
+CREATE TABLE package_tdeps (
+    package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    dep_origin TEXT NOT NULL,
+    dep_name TEXT NOT NULL,
+    dep_ident TEXT NOT NULL
+);
+CREATE INDEX package_tdeps_name ON package_tdeps (dep_origin, dep_name);
+CREATE INDEX package_tdeps_ident ON package_tdeps (dep_ident);
+CREATE INDEX package_tdeps_package ON package_tdeps (package_id);
+CREATE TABLE channels (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin_id INTEGER NOT NULL REFERENCES origins(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (origin_id, name)
+);
+CREATE TABLE channel_packages (
+    channel_id INTEGER NOT NULL REFERENCES channels(id) ON DELETE CASCADE,
+    package_id INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    promoted_at TEXT NOT NULL,
+    PRIMARY KEY (channel_id, package_id)
+);
+CREATE INDEX channel_packages_package ON channel_packages (package_id);
+CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    account TEXT NOT NULL,
+    action TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    package_id INTEGER NOT NULL,
+    ident TEXT NOT NULL,
+    target TEXT NOT NULL
+);
+"#];
