@@ -103,3 +103,53 @@ pub fn target(flag: Option<PackageTarget>) -> Result<PackageTarget> {
     }
     PackageTarget::active().context("this machine has no Habitat target: set HAB_PACKAGE_TARGET")
 }
+
+/// The depot when nothing else names one.
+const DEFAULT_DEPOT_URL: &str = "http://localhost:9636";
+
+/// The depot URL: `-u/--url`, `HAB_BLDR_URL`, `HAB_DEPOT_URL` (seed era), cli.toml `bldr_url`,
+/// default `http://localhost:9636`.
+pub fn depot_url(flag: Option<&str>) -> Result<habitat_depot_client::DepotUrl> {
+    let (value, source) = if let Some(url) = flag.filter(|u| !u.is_empty()) {
+        (url.to_owned(), "--url")
+    } else if let Some(url) = env("HAB_BLDR_URL") {
+        (url, "HAB_BLDR_URL")
+    } else if let Some(url) = env("HAB_DEPOT_URL") {
+        (url, "HAB_DEPOT_URL")
+    } else if let Some(url) = cli_toml_value("bldr_url")? {
+        (url, "cli.toml `bldr_url`")
+    } else {
+        (DEFAULT_DEPOT_URL.to_owned(), "the default")
+    };
+    value
+        .parse()
+        .with_context(|| format!("depot URL from {source}"))
+}
+
+/// The auth token: `-z/--auth`, `HAB_AUTH_TOKEN`, cli.toml `auth_token`; none means anonymous.
+/// Errors never show the token, only where it came from.
+pub fn auth_token(flag: Option<&str>) -> Result<Option<habitat_depot_client::Token>> {
+    let (value, source) = if let Some(token) = flag.filter(|t| !t.is_empty()) {
+        (token.to_owned(), "--auth")
+    } else if let Some(token) = env("HAB_AUTH_TOKEN") {
+        (token, "HAB_AUTH_TOKEN")
+    } else if let Some(token) = cli_toml_value("auth_token")? {
+        (token, "cli.toml `auth_token`")
+    } else {
+        return Ok(None);
+    };
+    habitat_depot_client::Token::new(value.trim())
+        .map(Some)
+        .with_context(|| format!("auth token from {source}"))
+}
+
+/// The channel: `-c/--channel`, `HAB_BLDR_CHANNEL`, default `stable`.
+pub fn channel(flag: Option<habitat_core::ChannelName>) -> Result<habitat_core::ChannelName> {
+    if let Some(channel) = flag {
+        return Ok(channel);
+    }
+    match env("HAB_BLDR_CHANNEL") {
+        Some(value) => value.parse().context("channel from HAB_BLDR_CHANNEL"),
+        None => Ok(habitat_core::ChannelName::stable()),
+    }
+}

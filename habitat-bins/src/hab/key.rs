@@ -14,6 +14,9 @@ const MAX_KEY_INPUT: u64 = 64 * 1024;
 
 pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
     match command {
+        command @ (KeyCommand::Upload { .. } | KeyCommand::Download { .. }) => {
+            return super::origin::key_remote(command);
+        }
         KeyCommand::Generate { origin, cache } => {
             let origin = settings::origin(origin.as_ref())?;
             let keys = settings::key_cache(cache.cache_key_path.as_deref())?;

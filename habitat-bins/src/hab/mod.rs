@@ -5,10 +5,13 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use habitat_core::{OriginName, PackageIdent, PackageTarget};
+use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget};
 
 mod key;
+mod origin;
 mod pkg;
+mod remote;
+mod upload;
 
 /// Habitat packages and origin keys.
 #[derive(Parser, Debug)]
@@ -36,6 +39,11 @@ enum Command {
         #[command(subcommand)]
         command: PkgCommand,
     },
+    /// Depot administration: channels.
+    Bldr {
+        #[command(subcommand)]
+        command: BldrCommand,
+    },
     /// Prints shell completions for `hab`.
     Completions {
         /// The shell.
@@ -45,10 +53,134 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum OriginCommand {
+    /// Creates an origin on the depot, owned by you (one you have already is fine).
+    Create {
+        /// The origin.
+        origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Shows an origin on the depot.
+    Info {
+        /// The origin.
+        origin: OriginName,
+        /// Prints JSON.
+        #[arg(short = 'j', long)]
+        json: bool,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
     /// Origin signing keys.
     Key {
         #[command(subcommand)]
         command: KeyCommand,
+    },
+    /// Invitations to join an origin.
+    Invitations {
+        #[command(subcommand)]
+        command: InvitationCommand,
+    },
+}
+
+/// Which depot, as whom.
+#[derive(Args, Debug, Clone)]
+struct DepotArgs {
+    /// The depot URL [default: HAB_BLDR_URL, HAB_DEPOT_URL, cli.toml `bldr_url`,
+    /// http://localhost:9636]
+    #[arg(short = 'u', long = "url", value_name = "URL")]
+    url: Option<String>,
+    /// The auth token [default: HAB_AUTH_TOKEN, cli.toml `auth_token`]
+    #[arg(short = 'z', long = "auth", value_name = "TOKEN")]
+    auth: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum InvitationCommand {
+    /// Invites an account to join an origin.
+    Send {
+        /// The origin.
+        origin: OriginName,
+        /// The account invited.
+        account: String,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Lists the invitations addressed to you.
+    List {
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Lists an origin's pending invitations.
+    Pending {
+        /// The origin.
+        origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Accepts an invitation addressed to you: you join the origin as a member.
+    Accept {
+        /// The origin.
+        origin: OriginName,
+        /// The invitation id.
+        id: String,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Declines an invitation addressed to you.
+    Ignore {
+        /// The origin.
+        origin: OriginName,
+        /// The invitation id.
+        id: String,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Withdraws an invitation.
+    Rescind {
+        /// The origin.
+        origin: OriginName,
+        /// The invitation id.
+        id: String,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BldrCommand {
+    /// An origin's channels.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ChannelCommand {
+    /// Creates a channel.
+    Create {
+        /// The origin.
+        origin: OriginName,
+        /// The channel.
+        channel: ChannelName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Deletes a channel (not `stable` or `unstable`).
+    Destroy {
+        /// The origin.
+        origin: OriginName,
+        /// The channel.
+        channel: ChannelName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Lists an origin's channels.
+    List {
+        /// The origin.
+        origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
     },
 }
 
@@ -84,6 +216,41 @@ enum KeyCommand {
     Import {
         #[command(flatten)]
         cache: KeyCacheArg,
+    },
+    /// Uploads the origin's latest public key (or --pubfile) to the depot, and with
+    /// --secret the latest secret key (or --secfile).
+    Upload {
+        /// The origin whose latest cached key is uploaded.
+        #[arg(required_unless_present = "pubfile")]
+        origin: Option<OriginName>,
+        /// A public key file to upload instead.
+        #[arg(long, value_name = "FILE", conflicts_with = "origin")]
+        pubfile: Option<PathBuf>,
+        /// Also uploads the origin's latest secret key.
+        #[arg(short = 's', long)]
+        secret: bool,
+        /// A secret key file to upload as well.
+        #[arg(long, value_name = "FILE")]
+        secfile: Option<PathBuf>,
+        #[command(flatten)]
+        cache: KeyCacheArg,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Downloads an origin's public keys (all, or one REVISION), or with --secret its latest
+    /// secret key, into the key cache.
+    Download {
+        /// The origin.
+        origin: OriginName,
+        /// One revision (YYYYMMDDhhmmss) [default: all]
+        revision: Option<String>,
+        /// Downloads the latest secret key instead (administrators only).
+        #[arg(short = 's', long, conflicts_with = "revision")]
+        secret: bool,
+        #[command(flatten)]
+        cache: KeyCacheArg,
+        #[command(flatten)]
+        depot: DepotArgs,
     },
 }
 
@@ -175,6 +342,65 @@ enum PkgCommand {
         /// ORIGIN or ORIGIN/NAME[/VERSION[/RELEASE]].
         filter: Option<String>,
     },
+    /// Uploads .hart files to the depot, with the TDEPS it lacks found beside each file;
+    /// skips what the depot already has. Never uploads a key.
+    Upload {
+        /// .hart files.
+        #[arg(required = true)]
+        artifacts: Vec<PathBuf>,
+        /// Also promotes each uploaded package to this channel (created when missing).
+        #[arg(short = 'c', long)]
+        channel: Option<ChannelName>,
+        /// Uploads even when the depot has the package (only an identical file is accepted).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Adds a package to a channel, creating the channel when it does not exist.
+    Promote {
+        /// ORIGIN/NAME/VERSION/RELEASE.
+        ident: FullyQualifiedIdent,
+        /// The channel.
+        channel: ChannelName,
+        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
+        #[arg(short = 't', long)]
+        target: Option<PackageTarget>,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Removes a package from a channel.
+    Demote {
+        /// ORIGIN/NAME/VERSION/RELEASE.
+        ident: FullyQualifiedIdent,
+        /// The channel.
+        channel: ChannelName,
+        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
+        #[arg(short = 't', long)]
+        target: Option<PackageTarget>,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Lists the channels a package is in.
+    Channels {
+        /// ORIGIN/NAME/VERSION/RELEASE.
+        ident: FullyQualifiedIdent,
+        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
+        #[arg(short = 't', long)]
+        target: Option<PackageTarget>,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Searches the depot for packages whose origin or name contains TERM.
+    Search {
+        /// The search term.
+        term: String,
+        /// At most this many results.
+        #[arg(short = 'l', long, default_value_t = 50)]
+        limit: u64,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
 }
 
 /// Parses the command line, runs it and reports any error.
@@ -189,10 +415,11 @@ pub fn main() -> ExitCode {
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Origin {
-            command: OriginCommand::Key { command },
-        } => key::run(command),
+        Command::Origin { command } => origin::run(command),
         Command::Pkg { command } => pkg::run(command),
+        Command::Bldr {
+            command: BldrCommand::Channel { command },
+        } => remote::channel(command),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

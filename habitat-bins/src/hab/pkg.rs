@@ -1,5 +1,5 @@
 //! `hab pkg ...`: the local commands (sign, verify, header, info, hash, pack, install, path,
-//! list). Installing from a depot arrives with the depot client.
+//! list); the depot commands are in `upload.rs` and `remote.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -77,6 +77,32 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
                     root.path().display()
                 ),
             }
+        }
+        PkgCommand::Upload {
+            artifacts,
+            channel,
+            force,
+            depot,
+        } => return super::upload::run(&artifacts, channel.as_ref(), force, &depot),
+        PkgCommand::Promote {
+            ident,
+            channel,
+            target,
+            depot,
+        } => return super::remote::run_promote(&ident, &channel, target, &depot),
+        PkgCommand::Demote {
+            ident,
+            channel,
+            target,
+            depot,
+        } => return super::remote::run_demote(&ident, &channel, target, &depot),
+        PkgCommand::Channels {
+            ident,
+            target,
+            depot,
+        } => return super::remote::run_channels(&ident, target, &depot),
+        PkgCommand::Search { term, limit, depot } => {
+            return super::remote::run_search(&term, limit, &depot);
         }
         PkgCommand::List { filter } => {
             let query = filter.as_deref().map(parse_list_filter).transpose()?;

@@ -1,8 +1,7 @@
 //! The real `hab-depot` process: crash safety under SIGKILL mid-upload.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use habitat_core::keys::SecretKey;
@@ -10,65 +9,7 @@ use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{FullyQualifiedIdent, PackageTarget};
 use reqwest::StatusCode;
 
-/// A `hab-depot start` child process on 127.0.0.1 with a random port.
-struct DepotProcess {
-    child: Child,
-    url: String,
-}
-
-impl DepotProcess {
-    fn start(data: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-            .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(url);
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("hab-depot announces its address");
-        Self {
-            child,
-            url: format!("{base}/v1"),
-        }
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
-}
-
-fn user_create(data: &Path, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-        .args(["user", "create", name, "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
+use crate::support::{DepotProcess, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
 fn big_package(

@@ -6,4 +6,5 @@
 mod depot;
 mod local;
 mod readme;
+mod remote;
 mod support;

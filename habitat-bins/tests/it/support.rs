@@ -1,7 +1,9 @@
 //! Running the built `hab` in an isolated temp directory.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
 
 /// A temp directory with its own HOME, FS_ROOT and key cache.
 pub struct Sandbox {
@@ -86,4 +88,75 @@ impl Sandbox {
         }
         self.path().join(self.ok(&args).trim())
     }
+}
+
+/// A `hab-depot start` child process on 127.0.0.1 with a random port.
+pub struct DepotProcess {
+    child: Child,
+    /// The API root, `http://127.0.0.1:PORT/v1`.
+    pub url: String,
+}
+
+impl DepotProcess {
+    pub fn start(data: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+            .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned();
+                    let _ = tx.send(url);
+                }
+            }
+        });
+        let base = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("hab-depot announces its address");
+        Self {
+            child,
+            url: format!("{base}/v1"),
+        }
+    }
+
+    /// SIGKILL, no goodbye.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for DepotProcess {
+    fn drop(&mut self) {
+        // A failed test must not leave a server behind; after `kill` both calls just fail.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `hab-depot user create NAME`: the new account's token.
+pub fn user_create(data: &Path, name: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["user", "create", name, "--data-dir"])
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }

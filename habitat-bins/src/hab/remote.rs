@@ -1,0 +1,203 @@
+//! What every depot command shares (a client, an async runtime), and the channel commands:
+//! `hab pkg promote|demote|channels|search`, `hab bldr channel ...`.
+
+use std::future::Future;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_depot_client::{Client, PageRequest};
+
+use super::{ChannelCommand, DepotArgs};
+use crate::{out, say, settings};
+
+/// A client for the depot and token the settings name (CLI.md, "Settings").
+pub(super) fn client(depot: &DepotArgs) -> Result<Client> {
+    let url = settings::depot_url(depot.url.as_deref())?;
+    let token = settings::auth_token(depot.auth.as_deref())?;
+    Client::builder(url)
+        .token(token)
+        .user_agent(concat!("hab/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .context("cannot set up the depot client")
+}
+
+/// Runs one command's depot work to completion. The calls are sequential, so one thread will do.
+pub(super) fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(work)
+}
+
+/// Adds `ident` to `channel`, creating the channel first when the origin does not have it.
+pub(super) async fn promote(
+    client: &Client,
+    ident: &FullyQualifiedIdent,
+    target: PackageTarget,
+    channel: &ChannelName,
+) -> Result<()> {
+    let origin = ident.origin();
+    let channels = client
+        .channels(origin)
+        .await
+        .with_context(|| format!("cannot list the channels of `{origin}`"))?;
+    if !channels.contains(channel) {
+        match client.create_channel(origin, channel).await {
+            Ok(()) => say!("Created channel {channel} in {origin}"),
+            // Someone else made it meanwhile: just as good.
+            Err(err) if err.is_conflict() => {}
+            Err(err) => {
+                return Err(err)
+                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"));
+            }
+        }
+    }
+    client
+        .promote(ident, target, channel)
+        .await
+        .with_context(|| format!("cannot promote `{ident}` to `{channel}`"))?;
+    say!("Promoted {ident} ({target}) to {channel}");
+    Ok(())
+}
+
+/// `hab pkg promote IDENT CHANNEL`.
+pub(super) fn run_promote(
+    ident: &FullyQualifiedIdent,
+    channel: &ChannelName,
+    target: Option<PackageTarget>,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let target = settings::target(target)?;
+    let client = client(depot)?;
+    block_on(promote(&client, ident, target, channel))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg demote IDENT CHANNEL`.
+pub(super) fn run_demote(
+    ident: &FullyQualifiedIdent,
+    channel: &ChannelName,
+    target: Option<PackageTarget>,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let target = settings::target(target)?;
+    let client = client(depot)?;
+    block_on(async {
+        client
+            .demote(ident, target, channel)
+            .await
+            .with_context(|| format!("cannot demote `{ident}` from `{channel}`"))
+    })?;
+    say!("Demoted {ident} ({target}) from {channel}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg channels IDENT`: one channel a line on stdout.
+pub(super) fn run_channels(
+    ident: &FullyQualifiedIdent,
+    target: Option<PackageTarget>,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let target = settings::target(target)?;
+    let client = client(depot)?;
+    let channels = block_on(async {
+        client
+            .package_channels(ident, target)
+            .await
+            .with_context(|| format!("cannot list the channels of `{ident}`"))
+    })?;
+    for channel in channels {
+        out!("{}", channel.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg search TERM [-l LIMIT]`: one package a line on stdout.
+pub(super) fn run_search(term: &str, limit: u64, depot: &DepotArgs) -> Result<ExitCode> {
+    let client = client(depot)?;
+    let mut found = Vec::new();
+    let mut total = 0;
+    block_on(async {
+        let mut page = PageRequest::at(0);
+        while (found.len() as u64) < limit {
+            let remaining = limit - found.len() as u64;
+            let answer = client
+                .search(term, page.with_limit(remaining.min(500)))
+                .await
+                .with_context(|| format!("cannot search for `{term}`"))?;
+            total = answer.total_count;
+            let next = answer.next_start();
+            found.extend(answer.data);
+            match next {
+                Some(start) => page = PageRequest::at(start),
+                None => break,
+            }
+        }
+        Ok(())
+    })?;
+    found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    for package in &found {
+        out!("{}", package.ident);
+    }
+    if found.is_empty() {
+        say!("No packages match `{term}`");
+    } else if total > found.len() as u64 {
+        say!(
+            "Showing {} of {total} packages (see -l/--limit)",
+            found.len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab bldr channel create|destroy|list`.
+pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
+    match command {
+        ChannelCommand::Create {
+            origin,
+            channel,
+            depot,
+        } => {
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .create_channel(&origin, &channel)
+                    .await
+                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"))
+            })?;
+            say!("Created channel {channel} in {origin}");
+        }
+        ChannelCommand::Destroy {
+            origin,
+            channel,
+            depot,
+        } => {
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .delete_channel(&origin, &channel)
+                    .await
+                    .with_context(|| format!("cannot destroy channel `{channel}` in `{origin}`"))
+            })?;
+            say!("Destroyed channel {channel} in {origin}");
+        }
+        ChannelCommand::List { origin, depot } => {
+            for channel in list_channels(&origin, &depot)? {
+                out!("{channel}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_channels(origin: &OriginName, depot: &DepotArgs) -> Result<Vec<ChannelName>> {
+    let client = client(depot)?;
+    block_on(async {
+        client
+            .channels(origin)
+            .await
+            .with_context(|| format!("cannot list the channels of `{origin}`"))
+    })
+}

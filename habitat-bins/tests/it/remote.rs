@@ -1,0 +1,277 @@
+//! `hab` against a real `hab-depot` process: origins, keys, uploads with their dependencies,
+//! channels, and the errors a user meets on the way.
+
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::{DepotProcess, Sandbox, user_create};
+
+/// `hab ARGS` with the depot URL and token in the environment.
+fn remote(sandbox: &Sandbox, url: &str, token: &str, args: &[&str]) -> Output {
+    sandbox
+        .hab()
+        .env("HAB_BLDR_URL", url)
+        .env("HAB_AUTH_TOKEN", token)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[track_caller]
+fn succeeds(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[track_caller]
+fn fails(out: &Output, what: &str) -> String {
+    assert!(!out.status.success(), "{what} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `demo/name/1.0.0/REL` from `demo-name-1.0.0-REL-x86_64-linux.hart`.
+fn ident_of(hart: &Path) -> String {
+    let name = hart.file_name().unwrap().to_str().unwrap();
+    name.splitn(5, '-').take(4).collect::<Vec<_>>().join("/")
+}
+
+#[test]
+fn upload_needs_the_public_key_then_brings_dependencies_along_and_promotes() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.path().join("depot-data");
+    let token = user_create(&data, "alice");
+    let bob = user_create(&data, "bob");
+    let depot = DepotProcess::start(&data);
+    let url = depot.url.as_str();
+    let hab = |args: &[&str]| remote(&sandbox, url, &token, args);
+
+    let first = succeeds(&hab(&["origin", "create", "demo"]), "origin create");
+    assert!(first.contains("Created origin demo"), "{first}");
+    let again = succeeds(&hab(&["origin", "create", "demo"]), "second origin create");
+    assert!(again.contains("already exists"), "{again}");
+    // Someone else's origin is not success.
+    let taken = fails(
+        &remote(&sandbox, url, &bob, &["origin", "create", "demo"]),
+        "creating someone else's origin",
+    );
+    assert!(taken.contains("belongs to someone else"), "{taken}");
+    let info = hab(&["origin", "info", "demo", "-j"]);
+    succeeds(&info, "origin info");
+    let json: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(json["owner"], "alice");
+
+    // Three packages: libc depends on libb, which depends on liba; all beside each other.
+    sandbox.ok(&["origin", "key", "generate", "demo"]);
+    let liba = sandbox.pack("demo/liba/1.0.0", &[]);
+    sandbox.ok(&["pkg", "install", liba.to_str().unwrap()]);
+    let libb = sandbox.pack("demo/libb/1.0.0", &["demo/liba"]);
+    sandbox.ok(&["pkg", "install", libb.to_str().unwrap()]);
+    let libc = sandbox.pack("demo/libc/1.0.0", &["demo/libb"]);
+    let libc_path = libc.to_str().unwrap();
+
+    // No public key on the depot: refused, and the key is not uploaded behind the user's back.
+    let refused = fails(&hab(&["pkg", "upload", libc_path]), "upload without a key");
+    assert!(refused.contains("error: cannot upload"), "{refused}");
+    assert!(
+        refused.contains("hint: upload the public key first: hab origin key upload demo"),
+        "{refused}"
+    );
+    assert!(!refused.contains("answered 422"), "{refused}");
+
+    // The key, with --url instead of HAB_BLDR_URL; twice is fine.
+    let upload_key = || {
+        sandbox
+            .hab()
+            .env("HAB_AUTH_TOKEN", &token)
+            .args(["origin", "key", "upload", "demo", "--url", url])
+            .output()
+            .unwrap()
+    };
+    let uploaded = succeeds(&upload_key(), "key upload");
+    assert!(
+        uploaded.contains("Uploaded public origin key demo-"),
+        "{uploaded}"
+    );
+    let again = succeeds(&upload_key(), "second key upload");
+    assert!(again.contains("already on the depot"), "{again}");
+
+    // A dependency neither on the depot nor beside the file is named, and nothing is sent.
+    let alone = sandbox.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let lonely = alone.join(libc.file_name().unwrap());
+    std::fs::copy(&libc, &lonely).unwrap();
+    let missing = fails(
+        &hab(&["pkg", "upload", lonely.to_str().unwrap()]),
+        "upload without its dependencies",
+    );
+    assert!(
+        missing.contains(&format!("its dependency `{}`", ident_of(&liba))),
+        "{missing}"
+    );
+    assert!(!missing.contains("Uploaded"), "{missing}");
+
+    // Only the top package is named: its TDEPS come along from beside it.
+    let uploaded = succeeds(&hab(&["pkg", "upload", libc_path]), "upload");
+    for hart in [&liba, &libb, &libc] {
+        assert!(
+            uploaded.contains(&format!("Uploaded {}", ident_of(hart))),
+            "{uploaded}"
+        );
+    }
+    let found = hab(&["pkg", "search", "lib"]);
+    succeeds(&found, "search");
+    assert_eq!(stdout(&found).lines().count(), 3, "{}", stdout(&found));
+    let limited = hab(&["pkg", "search", "lib", "-l", "1"]);
+    succeeds(&limited, "search -l 1");
+    assert_eq!(stdout(&limited).lines().count(), 1);
+
+    // Again: nothing to send.
+    let skipped = succeeds(&hab(&["pkg", "upload", libc_path]), "re-upload");
+    assert!(
+        skipped.contains("already on the depot, skipping"),
+        "{skipped}"
+    );
+    assert!(!skipped.contains("Uploaded"), "{skipped}");
+
+    // Promote into a channel that does not exist yet: it is created.
+    let libc_ident = ident_of(&libc);
+    let promoted = succeeds(
+        &hab(&["pkg", "promote", &libc_ident, "beta"]),
+        "promote to a new channel",
+    );
+    assert!(promoted.contains("Created channel beta"), "{promoted}");
+    let channels = hab(&["pkg", "channels", &libc_ident]);
+    succeeds(&channels, "channels");
+    let listed: Vec<String> = stdout(&channels).lines().map(str::to_owned).collect();
+    assert!(listed.contains(&"beta".to_owned()), "{listed:?}");
+    assert!(listed.contains(&"unstable".to_owned()), "{listed:?}");
+    let origin_channels = hab(&["bldr", "channel", "list", "demo"]);
+    succeeds(&origin_channels, "bldr channel list");
+    assert!(stdout(&origin_channels).lines().any(|l| l == "beta"));
+
+    succeeds(&hab(&["pkg", "demote", &libc_ident, "beta"]), "demote");
+    let channels = hab(&["pkg", "channels", &libc_ident]);
+    assert!(!stdout(&channels).lines().any(|l| l == "beta"));
+
+    // `upload -c` promotes what the depot already has too.
+    let libb_path = libb.to_str().unwrap();
+    succeeds(
+        &hab(&["pkg", "upload", libb_path, "-c", "stable"]),
+        "upload -c",
+    );
+    let channels = hab(&["pkg", "channels", &ident_of(&libb)]);
+    assert!(stdout(&channels).lines().any(|l| l == "stable"));
+
+    // The public key can come back into another cache.
+    let other_keys = sandbox.path().join("other-keys");
+    let other = other_keys.to_str().unwrap();
+    succeeds(
+        &hab(&[
+            "origin",
+            "key",
+            "download",
+            "demo",
+            "--cache-key-path",
+            other,
+        ]),
+        "key download",
+    );
+    assert_eq!(std::fs::read_dir(&other_keys).unwrap().count(), 1);
+
+    // cli.toml `bldr_url` and `auth_token`, when neither flag nor environment gives them.
+    // Where cli.toml is depends on who runs the tests: root reads it under FS_ROOT.
+    let settings = format!("bldr_url = \"{url}\"\nauth_token = \"{token}\"\n");
+    for etc in [
+        sandbox.path().join("home/.hab/etc"),
+        sandbox.fs_root().join("hab/etc"),
+    ] {
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::write(etc.join("cli.toml"), &settings).unwrap();
+    }
+    let from_toml = sandbox
+        .hab()
+        .args(["bldr", "channel", "create", "demo", "gamma"])
+        .output()
+        .unwrap();
+    succeeds(&from_toml, "channel create with cli.toml settings");
+    // -z/--auth wins over cli.toml.
+    let overridden = sandbox
+        .hab()
+        .args([
+            "bldr",
+            "channel",
+            "destroy",
+            "demo",
+            "gamma",
+            "-z",
+            "hab_wrong",
+        ])
+        .output()
+        .unwrap();
+    assert!(fails(&overridden, "a wrong --auth").contains("unknown or revoked token"));
+
+    // A wrong token: the depot's message, a hint, and the token itself never shown.
+    let bogus = "hab_bm90LWEtcmVhbC10b2tlbi1hdC1hbGwtbm90LWF0LWFsbA";
+    let refused = fails(
+        &remote(&sandbox, url, bogus, &["origin", "create", "other"]),
+        "a bad token",
+    );
+    assert!(refused.contains("unknown or revoked token"), "{refused}");
+    assert!(
+        refused.contains("hint: check HAB_AUTH_TOKEN (or --auth)"),
+        "{refused}"
+    );
+    assert!(!refused.contains("bm90LWEt"), "{refused}");
+}
+
+#[test]
+fn an_unreachable_depot_is_reported_with_its_url() {
+    let sandbox = Sandbox::new();
+    // A port nobody listens on: bound, then closed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let out = sandbox
+        .hab()
+        .args(["pkg", "search", "core", "--url", &url])
+        .output()
+        .unwrap();
+    let stderr = fails(&out, "search against a closed port");
+    assert!(
+        stderr.contains(&format!(
+            "error: cannot search for `core`: cannot reach `{url}/v1/"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!("hint: is a depot running at `{url}`?")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn empty_depot_variables_count_as_unset() {
+    // HAB_BLDR_URL= falls through to HAB_DEPOT_URL; an empty token is no token.
+    let sandbox = Sandbox::new();
+    let out = sandbox
+        .hab()
+        .env("HAB_BLDR_URL", "")
+        .env("HAB_DEPOT_URL", "not a url")
+        .env("HAB_AUTH_TOKEN", "")
+        .args(["origin", "info", "core"])
+        .output()
+        .unwrap();
+    let stderr = fails(&out, "a bad HAB_DEPOT_URL");
+    assert!(stderr.contains("depot URL from HAB_DEPOT_URL"), "{stderr}");
+}
