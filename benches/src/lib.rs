@@ -15,6 +15,7 @@
 //! `cargo bench -p habitat-benches` runs the criterion benchmarks.
 
 pub mod data;
+pub mod depot;
 pub mod package;
 
 pub use package::{

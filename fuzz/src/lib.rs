@@ -18,6 +18,7 @@ use liblzma::stream::{Check, Filters, LzmaOptions, Stream};
 pub const LIMITS: UnpackLimits = UnpackLimits {
     max_unpacked_bytes: 64 << 20,
     max_entries: 10_000,
+    decoder_threading_memory: 64 << 20,
 };
 
 const BLOCK: usize = 512;

@@ -25,6 +25,10 @@ pub struct UnpackLimits {
     pub max_unpacked_bytes: u64,
     /// Number of tar entries.
     pub max_entries: u64,
+    /// Memory the xz decoder may use to decode blocks on several threads; past it, it decodes
+    /// on one thread (each thread holds a whole block, 24 MiB for Habitat's artifacts). A
+    /// server checking many uploads at once wants this small; an install wants it large.
+    pub decoder_threading_memory: u64,
 }
 
 impl Default for UnpackLimits {
@@ -32,6 +36,7 @@ impl Default for UnpackLimits {
         Self {
             max_unpacked_bytes: 16 << 30,
             max_entries: 1_000_000,
+            decoder_threading_memory: 512 << 20,
         }
     }
 }
@@ -92,7 +97,7 @@ pub(crate) fn walk(
     limits: &UnpackLimits,
     sink: &mut dyn Sink,
 ) -> Result<PackageMetadata> {
-    let decoder = crate::xz::decoder(payload)?;
+    let decoder = crate::xz::decoder(payload, limits.decoder_threading_memory)?;
     walk_tar(decoder, limits, sink)
 }
 

@@ -7,19 +7,21 @@ use liblzma::stream::{Check, MtStreamBuilder, Stream};
 
 use crate::error::{Error, Result};
 
-/// Memory the decoder may use for parallel decoding before it falls back to one thread.
-const DECODER_THREADING_MEMLIMIT: u64 = 512 << 20;
+/// Memory no decoder may exceed, whatever the stream declares (its dictionary size): a stream
+/// needing more is refused. Habitat's preset 6 needs 9 MiB on one thread.
+const DECODER_MEMORY_STOP: u64 = 1 << 30;
 
 fn threads() -> u32 {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(8) as u32)
 }
 
-/// A decoder over an xz stream, decoding blocks in parallel where the stream allows it.
-pub(crate) fn decoder<R: Read>(input: R) -> Result<impl Read> {
+/// A decoder over an xz stream, decoding blocks in parallel where the stream allows it and
+/// `threading_memory` suffices.
+pub(crate) fn decoder<R: Read>(input: R, threading_memory: u64) -> Result<impl Read> {
     let stream: Stream = MtStreamBuilder::new()
         .threads(threads())
-        .memlimit_threading(DECODER_THREADING_MEMLIMIT)
-        .memlimit_stop(u64::MAX)
+        .memlimit_threading(threading_memory.min(DECODER_MEMORY_STOP))
+        .memlimit_stop(DECODER_MEMORY_STOP)
         .decoder()
         .map_err(|e| Error::CorruptPayload(e.into()))?;
     Ok(liblzma::read::XzDecoder::new_stream(input, stream))

@@ -174,9 +174,16 @@ async fn latest(
     let mut filter = path.filter()?;
     let channel = path.channel()?;
     let target = target.target()?;
-    require_channel(&state, &caller, &path.origin()?, &channel).await?;
-    filter.channel = Some(channel);
-    latest_package(&state, &caller, filter, target).await
+    let origin = path.origin()?;
+    filter.channel = Some(channel.clone());
+    match latest_package(&state, &caller, filter, target).await {
+        // Only a miss needs to know whether the origin and channel exist (for the right 404).
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            require_channel(&state, &caller, &origin, &channel).await?;
+            Err(e)
+        }
+        answer => answer,
+    }
 }
 
 /// The package if the caller may see it and it is in the channel; 404 otherwise.

@@ -217,10 +217,38 @@ pub(super) async fn latest_visible(
 ) -> ApiResult<Package> {
     filter.target = Some(target);
     let filter = with_visibility(state, caller, filter).await?;
-    if let Some(package) = state.metadata.latest(&filter).await? {
-        return Ok(package);
+    match state.metadata.latest(&filter).await? {
+        Some(package) => Ok(package),
+        None => Err(no_latest(&filter, target)),
     }
-    let mut what = filter.origin.map(|o| o.to_string()).unwrap_or_default();
+}
+
+/// The package JSON of the newest package matching `filter` that the caller may see, with its
+/// channels, in one store call (install asks this on every resolution).
+pub(super) async fn latest_package(
+    state: &AppState,
+    caller: &Caller,
+    mut filter: PackageFilter,
+    target: PackageTarget,
+) -> ApiResult<Json<Value>> {
+    filter.target = Some(target);
+    let filter = with_visibility(state, caller, filter).await?;
+    match state.metadata.latest_with_channels(&filter).await? {
+        Some((package, channels)) => {
+            let names: Vec<_> = channels.into_iter().map(|c| c.name).collect();
+            Ok(Json(crate::json::package_json(&package, &names)))
+        }
+        None => Err(no_latest(&filter, target)),
+    }
+}
+
+/// 404 for a `latest` that found nothing.
+fn no_latest(filter: &PackageFilter, target: PackageTarget) -> ApiError {
+    let mut what = filter
+        .origin
+        .as_ref()
+        .map(|o| o.to_string())
+        .unwrap_or_default();
     for part in [&filter.name, &filter.version].into_iter().flatten() {
         what = format!("{what}/{part}");
     }
@@ -228,20 +256,7 @@ pub(super) async fn latest_visible(
         Some(channel) => format!(" in channel `{channel}`"),
         None => String::new(),
     };
-    Err(ApiError::not_found(format!(
-        "no package {what} for {target}{place}"
-    )))
-}
-
-/// The package JSON of [`latest_visible`].
-pub(super) async fn latest_package(
-    state: &AppState,
-    caller: &Caller,
-    filter: PackageFilter,
-    target: PackageTarget,
-) -> ApiResult<Json<Value>> {
-    let package = latest_visible(state, caller, filter, target).await?;
-    package_body(state, &package).await
+    ApiError::not_found(format!("no package {what} for {target}{place}"))
 }
 
 async fn list(
@@ -265,8 +280,15 @@ async fn latest(
 ) -> ApiResult<Json<Value>> {
     let filter = path.filter()?;
     let target = target.target()?;
-    require_origin(&state, &caller, &path.origin()?).await?;
-    latest_package(&state, &caller, filter, target).await
+    let origin = path.origin()?;
+    match latest_package(&state, &caller, filter, target).await {
+        // Only a miss needs to know whether the origin exists (for the right 404).
+        Err(e) if e.status == StatusCode::NOT_FOUND => {
+            require_origin(&state, &caller, &origin).await?;
+            Err(e)
+        }
+        answer => answer,
+    }
 }
 
 async fn show(

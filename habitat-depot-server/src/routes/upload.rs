@@ -351,7 +351,7 @@ async fn check_artifact(
 
     let owned = path.to_owned();
     let (verified, metadata) =
-        blocking(move || verify_and_read(&owned, &key, &UnpackLimits::default())).await?;
+        blocking(move || verify_and_read(&owned, &key, &UPLOAD_LIMITS)).await?;
 
     if metadata.ident != *ident {
         return Err(ApiError::unprocessable(
@@ -391,6 +391,14 @@ async fn check_artifact(
 }
 
 /// Runs blocking artifact work (file reads, hashing, decompression) off the async threads.
+/// Checks run on one decoder thread (each extra thread holds a whole 24 MiB xz block): many
+/// uploads may be checked at once, and the server's memory must not grow with them.
+const UPLOAD_LIMITS: UnpackLimits = UnpackLimits {
+    max_unpacked_bytes: 16 << 30,
+    max_entries: 1_000_000,
+    decoder_threading_memory: 32 << 20,
+};
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> habitat_core::Result<T> + Send + 'static,
 ) -> ApiResult<T> {

@@ -414,6 +414,20 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>>;
     /// The newest package matching `filter` (version ordering, then release), from an index.
     async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>>;
+    /// The newest package matching `filter` and the channels it is in, in one call: what
+    /// install asks on every resolution.
+    async fn latest_with_channels(
+        &self,
+        filter: &PackageFilter,
+    ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
+        match self.latest(filter).await? {
+            Some(package) => {
+                let channels = self.package_channels(package.id).await?;
+                Ok(Some((package, channels)))
+            }
+            None => Ok(None),
+        }
+    }
     /// Packages whose origin, name or `origin/name` contains `query`; with `distinct`, one
     /// row per origin/name.
     async fn search(

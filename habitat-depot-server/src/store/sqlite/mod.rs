@@ -40,6 +40,8 @@ fn connect(path: &Path) -> StoreResult<Connection> {
     let conn = Connection::open(path).map_err(backend)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(backend)?;
+    // Room for every statement the hot paths reuse (their SQL varies with the filter).
+    conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )
@@ -185,6 +187,25 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
     tx.pragma_update(None, "user_version", MIGRATIONS.len())
         .map_err(backend)?;
     tx.commit().map_err(backend)
+}
+
+/// The channels a package is in, by name (a cached statement: `latest` asks on every call).
+fn channels_of(c: &Connection, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             WHERE cp.package_id = ?1 ORDER BY c.name",
+        )
+        .map_err(backend)?;
+    stmt.query_map([package_id], |row| {
+        Ok(ChannelMembership {
+            name: parse_col(&row.get::<_, String>(0)?)?,
+            promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
+        })
+    })
+    .map_err(backend)?
+    .collect::<rusqlite::Result<_>>()
+    .map_err(backend)
 }
 
 #[async_trait]
@@ -366,9 +387,12 @@ impl MetadataStore for SqliteStore {
     async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>> {
         let name = name.clone();
         self.with(move |c| {
-            c.query_row(
+            c.prepare_cached(
                 "SELECT a.name, o.default_visibility, o.created_at FROM origins o JOIN accounts a ON a.id = o.owner_id \
                  WHERE o.name = ?1",
+            )
+            .map_err(backend)?
+            .query_row(
                 [name.as_str()],
                 |row| {
                     Ok(Origin {
@@ -756,7 +780,32 @@ impl MetadataStore for SqliteStore {
         self.with(move |c| {
             let (where_sql, values) = filter_sql(&filter);
             let sql = format!("SELECT {PACKAGE_COLS} FROM packages p WHERE {where_sql} ORDER BY {NEWEST_FIRST} LIMIT 1");
-            c.query_row(&sql, params_from_iter(&values), package_row).optional().map_err(backend)
+            c.prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.query_row(params_from_iter(&values), package_row).optional())
+                .map_err(backend)
+        })
+        .await
+    }
+
+    async fn latest_with_channels(
+        &self,
+        filter: &PackageFilter,
+    ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
+        let filter = filter.clone();
+        self.with(move |c| {
+            let (where_sql, values) = filter_sql(&filter);
+            let sql = format!("SELECT {PACKAGE_COLS} FROM packages p WHERE {where_sql} ORDER BY {NEWEST_FIRST} LIMIT 1");
+            let found = c
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| stmt.query_row(params_from_iter(&values), package_row).optional())
+                .map_err(backend)?;
+            match found {
+                Some(package) => {
+                    let channels = channels_of(c, package.id)?;
+                    Ok(Some((package, channels)))
+                }
+                None => Ok(None),
+            }
         })
         .await
     }
@@ -949,24 +998,7 @@ impl MetadataStore for SqliteStore {
     }
 
     async fn package_channels(&self, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
-        self.with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
-                     WHERE cp.package_id = ?1 ORDER BY c.name",
-                )
-                .map_err(backend)?;
-            stmt.query_map([package_id], |row| {
-                Ok(ChannelMembership {
-                    name: parse_col(&row.get::<_, String>(0)?)?,
-                    promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
-                })
-            })
-            .map_err(backend)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(backend)
-        })
-        .await
+        self.with(move |c| channels_of(c, package_id)).await
     }
 
     async fn change_channel(
