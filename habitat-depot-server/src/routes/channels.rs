@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 
 use super::common::{self, find_package, package_body, require_origin};
 use super::packages::{
-    Params, PkgPath, Segments, latest_package, list_packages, maintained_package, optional_target,
+    Params, PkgPath, Segments, explain_miss, latest_package, list_packages, maintained_package,
+    optional_target,
 };
 use crate::AppState;
 use crate::auth::{Caller, require_role};
@@ -176,14 +177,8 @@ async fn latest(
     let target = target.target()?;
     let origin = path.origin()?;
     filter.channel = Some(channel.clone());
-    match latest_package(&state, &caller, filter, target).await {
-        // Only a miss needs to know whether the origin and channel exist (for the right 404).
-        Err(e) if e.status == StatusCode::NOT_FOUND => {
-            require_channel(&state, &caller, &origin, &channel).await?;
-            Err(e)
-        }
-        answer => answer,
-    }
+    let found = latest_package(&state, &caller, filter, target).await;
+    explain_miss(found, require_channel(&state, &caller, &origin, &channel)).await
 }
 
 /// The package if the caller may see it and it is in the channel; 404 otherwise.

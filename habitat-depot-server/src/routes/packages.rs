@@ -281,11 +281,20 @@ async fn latest(
     let filter = path.filter()?;
     let target = target.target()?;
     let origin = path.origin()?;
-    match latest_package(&state, &caller, filter, target).await {
-        // Only a miss needs to know whether the origin exists (for the right 404).
-        Err(e) if e.status == StatusCode::NOT_FOUND => {
-            require_origin(&state, &caller, &origin).await?;
-            Err(e)
+    let found = latest_package(&state, &caller, filter, target).await;
+    explain_miss(found, require_origin(&state, &caller, &origin)).await
+}
+
+/// A `latest` answer; on a miss, the 404 of `exists` if what the route names does not exist
+/// (an unknown origin or channel), else the miss. Only a miss pays for that check.
+pub(super) async fn explain_miss(
+    found: ApiResult<Json<Value>>,
+    exists: impl Future<Output = ApiResult<()>>,
+) -> ApiResult<Json<Value>> {
+    match found {
+        Err(miss) if miss.status == StatusCode::NOT_FOUND => {
+            exists.await?;
+            Err(miss)
         }
         answer => answer,
     }
