@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget};
 
+mod install;
 mod key;
 mod origin;
 mod pkg;
@@ -34,7 +35,7 @@ enum Command {
         #[command(subcommand)]
         command: OriginCommand,
     },
-    /// Packages: sign, verify, inspect, pack, install.
+    /// Packages: sign, verify, inspect, pack, install, download.
     Pkg {
         #[command(subcommand)]
         command: PkgCommand,
@@ -323,14 +324,38 @@ enum PkgCommand {
         #[command(flatten)]
         cache: KeyCacheArg,
     },
-    /// Installs packages from .hart files under FS_ROOT: all are verified before any is
-    /// installed, and every TDEPS entry must be installed already or be given too.
+    /// Installs packages under FS_ROOT: each IDENT not installed yet is resolved to its latest
+    /// release in the channel and fetched from the depot with every TDEPS entry not installed
+    /// and the public keys they need; .hart files join the same set. All are verified before
+    /// any is installed.
     Install {
-        /// .hart files.
-        #[arg(required = true)]
+        /// ORIGIN/NAME[/VERSION[/RELEASE]] identifiers and .hart files.
+        #[arg(required = true, value_name = "IDENT|HART")]
         artifacts: Vec<String>,
+        /// The channel [default: HAB_BLDR_CHANNEL, else stable; a view URL's channel wins]
+        #[arg(short = 'c', long)]
+        channel: Option<ChannelName>,
         #[command(flatten)]
         cache: KeyCacheArg,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Fetches the latest release of each IDENT in the channel, with all its TDEPS, and the
+    /// public keys they need, without installing; prints the artifacts' paths.
+    Download {
+        /// ORIGIN/NAME[/VERSION[/RELEASE]].
+        #[arg(required = true)]
+        idents: Vec<PackageIdent>,
+        /// Where the artifacts go [default: $FS_ROOT/hab/cache/artifacts]
+        #[arg(long, value_name = "DIR")]
+        download_directory: Option<PathBuf>,
+        /// The channel [default: HAB_BLDR_CHANNEL, else stable; a view URL's channel wins]
+        #[arg(short = 'c', long)]
+        channel: Option<ChannelName>,
+        #[command(flatten)]
+        cache: KeyCacheArg,
+        #[command(flatten)]
+        depot: DepotArgs,
     },
     /// Prints the directory of the newest installed package that satisfies IDENT.
     Path {

@@ -1,12 +1,11 @@
 //! `hab pkg ...`: the local commands (sign, verify, header, info, hash, pack, install, path,
 //! list); the depot commands are in `upload.rs` and `remote.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine;
-use habitat_core::install_set::{Outcome, install_all};
 use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{
     Artifact, Blake2bHash, FullyQualifiedIdent, PackageIdent, UnpackLimits, artifact, metadata,
@@ -65,8 +64,26 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             say!("Packed {} signed by {}", spec.ident, key.name());
             out!("{}", hart.display());
         }
-        PkgCommand::Install { artifacts, cache } => {
-            install(&artifacts, cache.cache_key_path.as_deref())?
+        PkgCommand::Install {
+            artifacts,
+            channel,
+            cache,
+            depot,
+        } => return super::install::run_install(&artifacts, channel, &cache, &depot),
+        PkgCommand::Download {
+            idents,
+            download_directory,
+            channel,
+            cache,
+            depot,
+        } => {
+            return super::install::run_download(
+                &idents,
+                download_directory,
+                channel,
+                &cache,
+                &depot,
+            );
         }
         PkgCommand::Path { ident } => {
             let root = settings::fs_root();
@@ -216,34 +233,6 @@ fn pack_spec(
         deps: resolved,
         tdeps,
     })
-}
-
-fn install(artifacts: &[String], cache_flag: Option<&Path>) -> Result<()> {
-    let mut files = Vec::new();
-    for arg in artifacts {
-        let path = PathBuf::from(arg);
-        if path.is_file() {
-            files.push(path);
-        } else if arg.ends_with(".hart") {
-            bail!("no such artifact `{arg}`");
-        } else {
-            bail!(
-                "`{arg}` is not a .hart file: installing from a depot is not available yet; \
-                 give the package's .hart file"
-            );
-        }
-    }
-    let keys = settings::key_cache(cache_flag)?;
-    let root = settings::fs_root();
-    let target = settings::target(None)?;
-    let outcomes = install_all(&root, &files, &keys, &UnpackLimits::default(), target)?;
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Installed(ident) => say!("Installed {ident}"),
-            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
-        }
-    }
-    Ok(())
 }
 
 /// `hab pkg list` filter: an origin, or an identifier.

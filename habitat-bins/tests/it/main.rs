@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod depot;
+mod install;
 mod local;
 mod readme;
 mod remote;

@@ -1,0 +1,280 @@
+//! `hab pkg install IDENT|HART…` and `hab pkg download IDENT…` (CLI.md; ARCHITECTURE.md,
+//! "Install"): resolve the latest release in the channel, fetch it and its TDEPS (in parallel,
+//! bounded) into a directory, fetch the public keys the artifacts' headers name, and for
+//! install hand the whole set to `install_all`, which verifies everything before it installs
+//! anything.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use habitat_core::install_set::{Outcome, install_all};
+use habitat_core::{
+    Artifact, Blake2bHash, ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent,
+    PackageTarget, UnpackLimits, metadata,
+};
+use habitat_depot_client::Client;
+
+use super::remote::{block_on, client};
+use super::{DepotArgs, KeyCacheArg};
+use crate::output::Hinted;
+use crate::{out, say, settings};
+
+/// At most this many artifacts are fetched at once.
+const PARALLEL_DOWNLOADS: usize = 8;
+
+/// An artifact to have in the download directory.
+struct Wanted {
+    ident: FullyQualifiedIdent,
+    /// The depot's checksum, when the resolution already told it.
+    checksum: Option<Blake2bHash>,
+    /// The channel it must be downloaded from (the requested package); dependencies come by
+    /// their fully qualified identifier, whatever their channels.
+    channel: Option<ChannelName>,
+}
+
+/// `hab pkg install IDENT|HART…`.
+pub(super) fn run_install(
+    args: &[String],
+    channel: Option<ChannelName>,
+    cache: &KeyCacheArg,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let mut files = Vec::new();
+    let mut idents = Vec::new();
+    for arg in args {
+        let path = Path::new(arg);
+        if path.is_file() {
+            files.push(path.to_owned());
+        } else if arg.ends_with(".hart") {
+            bail!("no such artifact `{arg}`");
+        } else {
+            let ident: PackageIdent = arg.parse().with_context(|| {
+                format!(
+                    "`{arg}` is neither a .hart file nor a package identifier \
+                     (ORIGIN/NAME[/VERSION[/RELEASE]])"
+                )
+            })?;
+            idents.push(ident);
+        }
+    }
+    let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+    let root = settings::fs_root();
+    let target = settings::target(None)?;
+
+    let mut needed = Vec::new();
+    for ident in idents {
+        match root.latest_installed(&ident)? {
+            Some(found) => say!("{found} is already installed"),
+            None => needed.push(ident),
+        }
+    }
+    if !needed.is_empty() {
+        let client = client(depot)?;
+        let channel = settings::channel(channel)?;
+        let dir = root.artifact_cache();
+        let fetched = block_on(async {
+            let channel = client.channel_or(&channel);
+            let wanted = resolve(&client, &needed, target, channel, Some(&root)).await?;
+            fetch(&client, &wanted, target, &dir, &keys).await
+        })?;
+        files.extend(fetched.into_iter().map(|(_, path)| path));
+    }
+    if files.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcomes = install_all(&root, &files, &keys, &UnpackLimits::default(), target)?;
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Installed(ident) => say!("Installed {ident}"),
+            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg download IDENT…`: the artifacts' paths on stdout, one a line.
+pub(super) fn run_download(
+    idents: &[PackageIdent],
+    dir: Option<PathBuf>,
+    channel: Option<ChannelName>,
+    cache: &KeyCacheArg,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+    let target = settings::target(None)?;
+    let dir = dir.unwrap_or_else(|| settings::fs_root().artifact_cache());
+    let client = client(depot)?;
+    let channel = settings::channel(channel)?;
+    let fetched = block_on(async {
+        let channel = client.channel_or(&channel);
+        let wanted = resolve(&client, idents, target, channel, None).await?;
+        fetch(&client, &wanted, target, &dir, &keys).await
+    })?;
+    for (_, path) in fetched {
+        out!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The latest package satisfying each of `idents` in `channel`, after its TDEPS (those not
+/// installed under `root`, when given), without duplicates.
+async fn resolve(
+    client: &Client,
+    idents: &[PackageIdent],
+    target: PackageTarget,
+    channel: &ChannelName,
+    root: Option<&FsRoot>,
+) -> Result<Vec<Wanted>> {
+    let mut wanted: Vec<Wanted> = Vec::new();
+    let mut add = |item: Wanted| {
+        if !wanted.iter().any(|w| w.ident == item.ident) {
+            wanted.push(item);
+        }
+    };
+    for ident in idents {
+        let package = match client.latest(ident, target, Some(channel)).await {
+            Ok(package) => package,
+            Err(err) if err.is_not_found() => {
+                return Err(anyhow::Error::new(err).context(Hinted {
+                    what: format!(
+                        "no package satisfies `{ident}` ({target}) in channel `{channel}`"
+                    ),
+                    hint: format!(
+                        "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, \
+                         or a view URL); `hab pkg search {}` lists what the depot has",
+                        ident.name()
+                    ),
+                }));
+            }
+            Err(err) => {
+                return Err(err).with_context(|| {
+                    format!("cannot resolve `{ident}` ({target}) in channel `{channel}`")
+                });
+            }
+        };
+        if !ident.satisfied_by(&package.ident) || package.target != target {
+            bail!(
+                "the depot answered `{}` ({}) for `{ident}` ({target}) in channel `{channel}`",
+                package.ident,
+                package.target
+            );
+        }
+        for dep in &package.tdeps {
+            if root.is_none_or(|root| !root.is_installed(dep)) {
+                add(Wanted {
+                    ident: dep.clone(),
+                    checksum: None,
+                    channel: None,
+                });
+            }
+        }
+        add(Wanted {
+            ident: package.ident,
+            checksum: Some(package.checksum),
+            channel: Some(channel.clone()),
+        });
+    }
+    Ok(wanted)
+}
+
+/// Fetches `wanted` into `dir` (in parallel, bounded), then the public keys their headers name
+/// into `keys`, and checks that each artifact is the package asked for. Returns the files in
+/// the order of `wanted`.
+async fn fetch(
+    client: &Client,
+    wanted: &[Wanted],
+    target: PackageTarget,
+    dir: &Path,
+    keys: &KeyCache,
+) -> Result<Vec<(FullyQualifiedIdent, PathBuf)>> {
+    let fetched: Vec<(FullyQualifiedIdent, PathBuf)> = stream::iter(wanted)
+        .map(|item| fetch_one(client, item, target, dir))
+        .buffered(PARALLEL_DOWNLOADS)
+        .try_collect()
+        .await?;
+    let mut known = Vec::new();
+    for (ident, path) in &fetched {
+        let artifact =
+            Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+        let signer = artifact.header().signer().clone();
+        if signer.name() != ident.origin().as_str() {
+            bail!(
+                "`{}` is signed by `{signer}`, which is not a key of `{ident}`'s origin `{}`",
+                path.display(),
+                ident.origin()
+            );
+        }
+        if known.contains(&signer) || keys.public_key(&signer).is_ok() {
+            continue;
+        }
+        say!("Downloading public key {signer}");
+        client
+            .download_public_key(ident.origin(), Some(signer.revision()), keys)
+            .await
+            .with_context(|| format!("cannot fetch the public key `{signer}`"))?;
+        known.push(signer);
+    }
+    for (ident, path) in &fetched {
+        let found = metadata::read_metadata(path, &UnpackLimits::default())
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        if &found.ident != ident || found.target != target {
+            bail!(
+                "`{}` holds `{}` ({}), not `{ident}` ({target})",
+                path.display(),
+                found.ident,
+                found.target
+            );
+        }
+    }
+    Ok(fetched)
+}
+
+/// Has `item` in `dir`: the cached file when its checksum is the depot's, else a fresh
+/// download (which replaces a cached file that differs).
+async fn fetch_one(
+    client: &Client,
+    item: &Wanted,
+    target: PackageTarget,
+    dir: &Path,
+) -> Result<(FullyQualifiedIdent, PathBuf)> {
+    let ident = &item.ident;
+    let checksum = match item.checksum {
+        Some(checksum) => checksum,
+        None => {
+            client
+                .package(ident, target)
+                .await
+                .with_context(|| format!("cannot look up `{ident}` ({target}) on the depot"))?
+                .checksum
+        }
+    };
+    let archive = ident.archive_name(target);
+    let cached = dir.join(&archive);
+    if cached.is_file() {
+        if Blake2bHash::of_file(&cached)? == checksum {
+            say!("Using {} from {}", archive, dir.display());
+            return Ok((ident.clone(), cached));
+        }
+        say!(
+            "{} differs from the depot's artifact: downloading it again",
+            cached.display()
+        );
+    }
+    say!("Downloading {archive}");
+    let downloaded = client
+        .download(ident, target, item.channel.as_ref(), dir, |_| {})
+        .await
+        .with_context(|| format!("cannot download `{ident}` ({target})"))?;
+    if downloaded.checksum != checksum {
+        // Do not leave a file that the next run would have to check again.
+        let _ = std::fs::remove_file(&downloaded.path);
+        bail!(
+            "the artifact downloaded for `{ident}` ({target}) has checksum `{}`, the depot \
+             lists `{checksum}`",
+            downloaded.checksum
+        );
+    }
+    Ok((ident.clone(), downloaded.path))
+}
