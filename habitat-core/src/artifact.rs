@@ -311,7 +311,6 @@ pub(crate) fn write_header(
 /// Signs a compressed tarball: writes `dst` as a `.hart` whose payload is the bytes of `src`,
 /// atomically (nothing appears at `dst` unless the whole artifact was written).
 pub fn sign(src: &Path, dst: &Path, key: &SecretKey) -> Result<Blake2bHash> {
-    let payload_hash = Blake2bHash::of_file(src)?;
     let dir = dst
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -323,8 +322,12 @@ pub fn sign(src: &Path, dst: &Path, key: &SecretKey) -> Result<Blake2bHash> {
     temp.as_file_mut()
         .seek(SeekFrom::Start(header_len(key.name())))
         .at("seek", temp.path())?;
-    let mut source = File::open(src).at("open", src)?;
-    io::copy(&mut source, temp.as_file_mut()).at("copy payload into", temp.path())?;
+    // One pass: the payload is hashed as it is copied after the header's (fixed-size) gap,
+    // and the header is written into the gap last.
+    let source = File::open(src).at("open", src)?;
+    let mut hashing = HashingReader::new(source);
+    io::copy(&mut hashing, temp.as_file_mut()).at("copy payload into", temp.path())?;
+    let (payload_hash, _) = hashing.finish().at("read", src)?;
     write_header(temp.as_file_mut(), key, &payload_hash).at("write", temp.path())?;
     finish_file(temp, dst)?;
     Ok(payload_hash)

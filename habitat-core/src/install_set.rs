@@ -20,18 +20,38 @@ pub enum Outcome {
     AlreadyInstalled(FullyQualifiedIdent),
 }
 
+/// One artifact to install, and the package it must hold when the caller knows (a package
+/// resolved on a depot): checked while staging, so no extra pass over the artifact.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The `.hart` file.
+    pub path: PathBuf,
+    /// The identifier its IDENT must equal, if any.
+    pub expected: Option<FullyQualifiedIdent>,
+}
+
+impl From<PathBuf> for Request {
+    fn from(path: PathBuf) -> Self {
+        Self {
+            path,
+            expected: None,
+        }
+    }
+}
+
 /// Verifies and installs `artifacts` under `root` for `target`, all or nothing: if any
 /// artifact fails verification, is signed by a key of another origin, is for another target,
-/// or needs a dependency that is neither installed nor in the set, nothing is installed.
+/// holds another package than expected, or needs a dependency that is neither installed nor in
+/// the set, nothing is installed.
 pub fn install_all(
     root: &FsRoot,
-    artifacts: &[PathBuf],
+    artifacts: &[Request],
     keys: &KeyCache,
     limits: &UnpackLimits,
     target: PackageTarget,
 ) -> Result<Vec<Outcome>> {
     let mut staged: Vec<StagedPackage> = Vec::with_capacity(artifacts.len());
-    for path in artifacts {
+    for Request { path, expected } in artifacts {
         let in_artifact = |error| Error::InArtifact {
             path: path.clone(),
             error: Box::new(error),
@@ -44,6 +64,12 @@ pub fn install_all(
                 ident: metadata.ident.clone(),
                 signer: signer.clone(),
             });
+        }
+        if let Some(expected) = expected.as_ref().filter(|e| **e != metadata.ident) {
+            return Err(in_artifact(Error::Metadata {
+                file: "IDENT".into(),
+                reason: format!("says `{}`, but `{expected}` was asked for", metadata.ident),
+            }));
         }
         if metadata.target != target {
             return Err(Error::WrongTarget {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use habitat_core::install_set::{Outcome, install_all};
+use habitat_core::install_set::{Outcome, Request, install_all};
 use habitat_core::{
     Artifact, Blake2bHash, ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent,
     PackageTarget, UnpackLimits, metadata,
@@ -46,7 +46,7 @@ pub(super) fn run_install(
     for arg in args {
         let path = Path::new(arg);
         if path.is_file() {
-            files.push(path.to_owned());
+            files.push(Request::from(path.to_owned()));
         } else if arg.ends_with(".hart") {
             bail!("no such artifact `{arg}`");
         } else {
@@ -79,7 +79,11 @@ pub(super) fn run_install(
             let wanted = resolve(&client, &needed, target, channel, Some(&root)).await?;
             fetch(&client, &wanted, target, &dir, &keys).await
         })?;
-        files.extend(fetched.into_iter().map(|(_, path)| path));
+        // install_all checks each artifact holds what was resolved, while staging it.
+        files.extend(fetched.into_iter().map(|(ident, path)| Request {
+            path,
+            expected: Some(ident),
+        }));
     }
     if files.is_empty() {
         return Ok(ExitCode::SUCCESS);
@@ -112,6 +116,20 @@ pub(super) fn run_download(
         let wanted = resolve(&client, idents, target, channel, None).await?;
         fetch(&client, &wanted, target, &dir, &keys).await
     })?;
+    // Nothing is installed here, so nothing else reads these artifacts: check each holds
+    // what was resolved (install checks the same while staging).
+    for (ident, path) in &fetched {
+        let found = metadata::read_metadata(path, &UnpackLimits::default())
+            .with_context(|| format!("cannot read `{}`", path.display()))?;
+        if &found.ident != ident || found.target != target {
+            bail!(
+                "`{}` holds `{}` ({}), not `{ident}` ({target})",
+                path.display(),
+                found.ident,
+                found.target
+            );
+        }
+    }
     for (_, path) in fetched {
         out!("{}", path.display());
     }
@@ -215,18 +233,6 @@ async fn fetch(
             .await
             .with_context(|| format!("cannot fetch the public key `{signer}`"))?;
         known.push(signer);
-    }
-    for (ident, path) in &fetched {
-        let found = metadata::read_metadata(path, &UnpackLimits::default())
-            .with_context(|| format!("cannot read `{}`", path.display()))?;
-        if &found.ident != ident || found.target != target {
-            bail!(
-                "`{}` holds `{}` ({}), not `{ident}` ({target})",
-                path.display(),
-                found.ident,
-                found.target
-            );
-        }
     }
     Ok(fetched)
 }

@@ -271,3 +271,43 @@ fn second_install_of_a_package_with_a_read_only_directory_leaves_nothing() {
         fs::set_permissions(doc, fs::Permissions::from_mode(0o755)).unwrap();
     }
 }
+
+#[test]
+fn install_all_refuses_an_artifact_holding_another_package_than_asked() {
+    use habitat_core::install_set::{Request, install_all};
+    let world = World::new();
+    let hart = packed(&world, "core/hello/1.2.3/20200102030405");
+    let before = snapshot(world.path());
+    let asked: FullyQualifiedIdent = "core/hello/1.2.3/20990101000000".parse().unwrap();
+    let request = Request {
+        path: hart.clone(),
+        expected: Some(asked),
+    };
+    let target = habitat_core::PackageTarget::X86_64Linux;
+    let err = install_all(
+        &world.root,
+        &[request],
+        &world.keys,
+        &UnpackLimits::default(),
+        target,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("IDENT") && err.contains("`core/hello/1.2.3/20990101000000` was asked for"),
+        "{err}"
+    );
+    assert_unchanged(&before, &snapshot(world.path()));
+    let right = Request {
+        path: hart,
+        expected: Some("core/hello/1.2.3/20200102030405".parse().unwrap()),
+    };
+    install_all(
+        &world.root,
+        &[right],
+        &world.keys,
+        &UnpackLimits::default(),
+        target,
+    )
+    .unwrap();
+}
