@@ -305,6 +305,55 @@ pub enum ChannelAction {
     Demote,
 }
 
+/// The tables of a metadata store, parents before children: the order a [`Dump`] lists them in
+/// and a restore inserts them in. Both SQL stores use these table and column names.
+pub const DUMP_TABLES: &[&str] = &[
+    "accounts",
+    "tokens",
+    "origins",
+    "members",
+    "invitations",
+    "public_keys",
+    "secret_keys",
+    "packages",
+    "package_tdeps",
+    "channels",
+    "channel_packages",
+    "audit",
+];
+
+/// One value in a [`DumpTable`] row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DumpValue {
+    /// SQL NULL.
+    Null,
+    /// An integer (ids, sizes, flags).
+    Int(i64),
+    /// Text (names, timestamps in RFC 3339, JSON documents).
+    Text(String),
+    /// Bytes (token hashes, version sort keys, encrypted secret keys).
+    Blob(Vec<u8>),
+}
+
+/// Every row of one table, with ids kept, for moving a depot from one store to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpTable {
+    /// The table's name, one of [`DUMP_TABLES`].
+    pub name: String,
+    /// Its columns, in the order of each row's values.
+    pub columns: Vec<String>,
+    /// The rows, ordered by primary key.
+    pub rows: Vec<Vec<DumpValue>>,
+}
+
+/// Everything a metadata store holds: one [`DumpTable`] for each of [`DUMP_TABLES`], in that
+/// order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dump {
+    /// The tables.
+    pub tables: Vec<DumpTable>,
+}
+
 /// Accounts, tokens, origins, members, invitations, keys, packages and channels.
 ///
 /// Every method that changes several rows does so in one transaction.
@@ -472,6 +521,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         action: ChannelAction,
         account: &str,
     ) -> StoreResult<()>;
+
+    /// Every row of every table, read in one transaction (a consistent snapshot).
+    async fn dump(&self) -> StoreResult<Dump>;
+    /// Inserts a dump's rows, ids kept, in one transaction: rows whose key is already present
+    /// are left as they are (so restoring the same dump twice changes nothing), and id
+    /// sequences move past the largest id restored.
+    async fn restore(&self, dump: &Dump) -> StoreResult<()>;
 }
 
 /// A readable artifact: its total size and a reader positioned at the requested offset.

@@ -83,3 +83,46 @@ async fn import_is_all_or_nothing_and_latest_uses_the_version_order() {
         .unwrap();
     assert_eq!(latest.ident.version(), "1.10");
 }
+
+#[tokio::test]
+async fn a_dump_restores_into_an_empty_store_identically_and_twice_is_harmless() {
+    let source = TestDepot::start().await;
+    let token = source.user("alice").await;
+    source.origin(&token, "moved").await;
+    let mut with_deps = package("moved/app/1.0.0/20200101000000");
+    with_deps.tdeps = vec!["moved/lib/1.0.0/20200101000000".parse().unwrap()];
+    source
+        .state
+        .metadata
+        .import_packages(&[package("moved/lib/1.0.0/20200101000000"), with_deps])
+        .await
+        .unwrap();
+    let dump = source.state.metadata.dump().await.unwrap();
+    let names: Vec<&str> = dump.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, habitat_depot_server::store::DUMP_TABLES);
+    let rows = |table: &str| {
+        dump.tables
+            .iter()
+            .find(|t| t.name == table)
+            .map(|t| t.rows.len())
+            .unwrap()
+    };
+    assert_eq!(
+        (rows("accounts"), rows("packages"), rows("package_tdeps")),
+        (1, 2, 1)
+    );
+
+    let target = TestDepot::start().await;
+    target.state.metadata.restore(&dump).await.unwrap();
+    assert_eq!(target.state.metadata.dump().await.unwrap(), dump);
+    target.state.metadata.restore(&dump).await.unwrap();
+    assert_eq!(target.state.metadata.dump().await.unwrap(), dump);
+
+    // The moved token still signs its owner in.
+    let body = send(
+        target.request(reqwest::Method::GET, "/profile", Some(&token)),
+        reqwest::StatusCode::OK,
+    )
+    .await;
+    assert_eq!(body["name"], "alice");
+}

@@ -18,6 +18,7 @@ use tokio::sync::Semaphore;
 
 use super::*;
 
+mod dump;
 mod rows;
 mod schema;
 
@@ -1044,5 +1045,14 @@ impl MetadataStore for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn dump(&self) -> StoreResult<Dump> {
+        self.with(dump::dump).await
+    }
+
+    async fn restore(&self, dump: &Dump) -> StoreResult<()> {
+        let dump = dump.clone();
+        self.write(move |tx| dump::restore(tx, &dump)).await
     }
 }
