@@ -7,4 +7,5 @@
 pub mod depot;
 pub mod hab;
 pub mod output;
+pub mod progress;
 pub mod settings;

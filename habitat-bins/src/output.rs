@@ -21,10 +21,10 @@ impl std::fmt::Display for Hinted {
     }
 }
 
-/// A line of progress or information, on stderr (stdout is for data).
+/// A line of progress or information, on stderr (stdout is for data), above any progress bars.
 #[macro_export]
 macro_rules! say {
-    ($($arg:tt)*) => { eprintln!($($arg)*) };
+    ($($arg:tt)*) => { $crate::progress::say_line(format_args!($($arg)*)) };
 }
 
 /// A line of data on stdout. A closed pipe (`hab pkg list | head -1`) ends the program quietly

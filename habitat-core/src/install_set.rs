@@ -50,6 +50,19 @@ pub fn install_all(
     limits: &UnpackLimits,
     target: PackageTarget,
 ) -> Result<Vec<Outcome>> {
+    install_all_reporting(root, artifacts, keys, limits, target, |_| {})
+}
+
+/// [`install_all`], calling `staged` with each artifact's package once it is verified and
+/// unpacked beside its destination (the long part), before anything is installed.
+pub fn install_all_reporting(
+    root: &FsRoot,
+    artifacts: &[Request],
+    keys: &KeyCache,
+    limits: &UnpackLimits,
+    target: PackageTarget,
+    mut staged_one: impl FnMut(&FullyQualifiedIdent),
+) -> Result<Vec<Outcome>> {
     let mut staged: Vec<StagedPackage> = Vec::with_capacity(artifacts.len());
     for Request { path, expected } in artifacts {
         let in_artifact = |error| Error::InArtifact {
@@ -78,6 +91,7 @@ pub fn install_all(
                 expected: target,
             });
         }
+        staged_one(&metadata.ident);
         if !staged.iter().any(|s| s.metadata().ident == metadata.ident) {
             staged.push(package);
         }

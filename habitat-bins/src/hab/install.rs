@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use habitat_core::install_set::{Outcome, Request, install_all};
+use habitat_core::install_set::{Outcome, Request, install_all_reporting};
 use habitat_core::{
     Artifact, Blake2bHash, ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent,
     PackageTarget, UnpackLimits, metadata,
@@ -19,6 +19,7 @@ use habitat_depot_client::Client;
 use super::remote::{block_on, client};
 use super::{DepotArgs, KeyCacheArg};
 use crate::output::Hinted;
+use crate::progress::{Steps, Transfer};
 use crate::{out, say, settings};
 
 /// At most this many artifacts are fetched at once.
@@ -88,7 +89,7 @@ pub(super) fn run_install(
     if files.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
-    let outcomes = install_all(&root, &files, &keys, &UnpackLimits::default(), target)?;
+    let outcomes = install_with_progress(&root, &files, &keys, target)?;
     for outcome in outcomes {
         match outcome {
             Outcome::Installed(ident) => say!("Installed {ident}"),
@@ -269,10 +270,20 @@ async fn fetch_one(
         );
     }
     say!("Downloading {archive}");
+    let bar = Transfer::start(&ident.to_string(), None);
     let downloaded = client
-        .download(ident, target, item.channel.as_ref(), dir, |_| {})
-        .await
-        .with_context(|| format!("cannot download `{ident}` ({target})"))?;
+        .download(ident, target, item.channel.as_ref(), dir, |p| {
+            bar.update(p.done, p.total)
+        })
+        .await;
+    let rate = bar.finish(
+        downloaded
+            .as_ref()
+            .map(|d| d.size - d.resumed_from)
+            .unwrap_or(0),
+    );
+    let downloaded = downloaded.with_context(|| format!("cannot download `{ident}` ({target})"))?;
+    say!("Downloaded {archive}: {rate}");
     if downloaded.checksum != checksum {
         // Do not leave a file that the next run would have to check again.
         let _ = std::fs::remove_file(&downloaded.path);
@@ -283,4 +294,30 @@ async fn fetch_one(
         );
     }
     Ok((ident.clone(), downloaded.path))
+}
+
+/// Verifies and installs `files` all or nothing, with a bar when there are several.
+fn install_with_progress(
+    root: &FsRoot,
+    files: &[Request],
+    keys: &KeyCache,
+    target: PackageTarget,
+) -> Result<Vec<Outcome>> {
+    let steps = (files.len() > 1).then(|| Steps::start("Verifying", files.len() as u64));
+    let outcomes = install_all_reporting(
+        root,
+        files,
+        keys,
+        &UnpackLimits::default(),
+        target,
+        |ident| {
+            if let Some(steps) = &steps {
+                steps.step(ident.to_string());
+            }
+        },
+    );
+    if let Some(steps) = steps {
+        steps.finish();
+    }
+    Ok(outcomes?)
 }

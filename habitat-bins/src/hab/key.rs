@@ -5,12 +5,31 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use habitat_core::keys::{KeyFile, SecretKey};
+use habitat_core::{KeyCache, OriginName};
 
 use super::{KeyCommand, KeyType};
 use crate::{out, say, settings};
 
 /// A key file is tiny; stdin beyond this is not a key.
 const MAX_KEY_INPUT: u64 = 64 * 1024;
+
+/// Generates a key pair for `origin` into `keys` and says so.
+pub(super) fn generate(origin: &OriginName, keys: &KeyCache) -> Result<()> {
+    let mut secret = SecretKey::generate(origin)?;
+    // Revisions are by the second: a pair made within the same second waits for the next.
+    while keys.secret_key(secret.name()).is_ok() || keys.public_key(secret.name()).is_ok() {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        secret = SecretKey::generate(origin)?;
+    }
+    keys.write_public(&secret.public_key())?;
+    keys.write_secret(&secret)?;
+    say!(
+        "Generated origin key pair {} in {}",
+        secret.name(),
+        keys.dir().display()
+    );
+    Ok(())
+}
 
 pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
     match command {
@@ -20,19 +39,7 @@ pub(super) fn run(command: KeyCommand) -> Result<ExitCode> {
         KeyCommand::Generate { origin, cache } => {
             let origin = settings::origin(origin.as_ref())?;
             let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let mut secret = SecretKey::generate(&origin)?;
-            // Revisions are by the second: a pair made within the same second waits for the next.
-            while keys.secret_key(secret.name()).is_ok() || keys.public_key(secret.name()).is_ok() {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                secret = SecretKey::generate(&origin)?;
-            }
-            keys.write_public(&secret.public_key())?;
-            keys.write_secret(&secret)?;
-            say!(
-                "Generated origin key pair {} in {}",
-                secret.name(),
-                keys.dir().display()
-            );
+            generate(&origin, &keys)?;
         }
         KeyCommand::Export {
             origin,

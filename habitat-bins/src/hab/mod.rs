@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget};
 
+mod cli_setup;
 mod install;
 mod key;
 mod origin;
@@ -45,11 +46,23 @@ enum Command {
         #[command(subcommand)]
         command: BldrCommand,
     },
+    /// Settings of `hab` itself.
+    Cli {
+        #[command(subcommand)]
+        command: CliCommand,
+    },
     /// Prints shell completions for `hab`.
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum CliCommand {
+    /// Asks for the depot URL, the default origin and the auth token and saves them to
+    /// cli.toml; offers to generate the origin's signing key.
+    Setup,
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,6 +94,53 @@ enum OriginCommand {
         #[command(subcommand)]
         command: InvitationCommand,
     },
+    /// Members' roles in an origin.
+    Rbac {
+        #[command(subcommand)]
+        command: RbacCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum RbacCommand {
+    /// Lists an origin's members with their roles, or shows one member's role.
+    Show {
+        /// The origin.
+        origin: OriginName,
+        /// One member.
+        member: Option<String>,
+        /// Prints JSON.
+        #[arg(short = 'j', long)]
+        json: bool,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Sets a member's role (administrators; nobody can grant `owner` or change their own
+    /// role).
+    Set {
+        /// The origin.
+        origin: OriginName,
+        /// The member.
+        member: String,
+        /// The new role.
+        role: RoleArg,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+}
+
+/// An origin role, lowest first.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+#[value(rename_all = "snake_case")]
+enum RoleArg {
+    /// Reads private packages.
+    ReadonlyMember,
+    /// Uploads packages.
+    Member,
+    /// Promotes, demotes and deletes packages, manages channels, invites.
+    Maintainer,
+    /// Manages keys and roles.
+    Administrator,
 }
 
 /// Which depot, as whom.
@@ -445,6 +505,9 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bldr {
             command: BldrCommand::Channel { command },
         } => remote::channel(command),
+        Command::Cli {
+            command: CliCommand::Setup,
+        } => cli_setup::run(),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

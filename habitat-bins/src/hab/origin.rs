@@ -1,4 +1,4 @@
-//! `hab origin ...` against a depot: create, info, key upload/download, invitations. The
+//! `hab origin ...` against a depot: create, info, key upload/download, invitations, rbac. The
 //! local key commands live in `key.rs`.
 
 use std::path::Path;
@@ -7,11 +7,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use habitat_core::OriginName;
 use habitat_core::keys::{PublicKey, SecretKey};
-use habitat_depot_client::{Client, UploadOutcome};
+use habitat_depot_client::{Client, Role, UploadOutcome};
 use time::format_description::well_known::Rfc3339;
 
 use super::remote::{block_on, client};
-use super::{DepotArgs, InvitationCommand, KeyCommand, OriginCommand};
+use super::{DepotArgs, InvitationCommand, KeyCommand, OriginCommand, RbacCommand, RoleArg};
 use crate::{out, say, settings};
 
 /// A key file is tiny; anything larger is not one.
@@ -27,6 +27,7 @@ pub(super) fn run(command: OriginCommand) -> Result<ExitCode> {
         } => info(&origin, json, &depot)?,
         OriginCommand::Key { command } => return super::key::run(command),
         OriginCommand::Invitations { command } => invitations(command)?,
+        OriginCommand::Rbac { command } => rbac(command)?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -284,6 +285,79 @@ fn invitations(command: InvitationCommand) -> Result<()> {
                     .with_context(|| format!("cannot rescind invitation `{id}` to `{origin}`"))
             })?;
             say!("Rescinded invitation {id} to {origin}");
+        }
+    }
+    Ok(())
+}
+
+fn rbac(command: RbacCommand) -> Result<()> {
+    match command {
+        RbacCommand::Show {
+            origin,
+            member: Some(member),
+            json,
+            depot,
+        } => {
+            let client = client(&depot)?;
+            let role = block_on(async {
+                client
+                    .member_role(&origin, &member)
+                    .await
+                    .with_context(|| format!("cannot show the role of `{member}` in `{origin}`"))
+            })?;
+            if json {
+                let value = serde_json::json!({ "name": member, "role": role.as_str() });
+                out!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                out!("{member}\t{role}");
+            }
+        }
+        RbacCommand::Show {
+            origin,
+            member: None,
+            json,
+            depot,
+        } => {
+            let client = client(&depot)?;
+            let members = block_on(async {
+                client
+                    .members(&origin)
+                    .await
+                    .with_context(|| format!("cannot list the members of `{origin}`"))
+            })?;
+            if json {
+                let list: Vec<_> = members
+                    .iter()
+                    .map(|m| serde_json::json!({ "name": m.name, "role": m.role.as_str() }))
+                    .collect();
+                let value = serde_json::json!({ "origin": origin.as_str(), "members": list });
+                out!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                for member in members {
+                    out!("{}\t{}", member.name, member.role);
+                }
+            }
+        }
+        RbacCommand::Set {
+            origin,
+            member,
+            role,
+            depot,
+        } => {
+            let role = match role {
+                RoleArg::ReadonlyMember => Role::ReadonlyMember,
+                RoleArg::Member => Role::Member,
+                RoleArg::Maintainer => Role::Maintainer,
+                RoleArg::Administrator => Role::Administrator,
+            };
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .set_member_role(&origin, &member, role)
+                    .await
+                    .with_context(|| format!("cannot make `{member}` {role} of `{origin}`"))
+            })?;
+            say!("{member} is now {role} of {origin}");
         }
     }
     Ok(())

@@ -2,7 +2,6 @@
 //! beside the file, upload, optionally promote (CLI.md). It never uploads a key: publishing a
 //! key is a deliberate act (`hab origin key upload`).
 
-use std::io::IsTerminal;
 use std::path::Path;
 use std::process::ExitCode;
 
@@ -13,6 +12,7 @@ use habitat_depot_client::{Client, Progress, UploadOutcome};
 use super::DepotArgs;
 use super::remote::{block_on, client, promote};
 use crate::output::Hinted;
+use crate::progress::Transfer;
 use crate::say;
 
 pub(super) fn run(
@@ -104,29 +104,16 @@ async fn send(
     force: bool,
 ) -> Result<()> {
     say!("Uploading {}", path.display());
-    let terminal = std::io::stderr().is_terminal();
-    let mut shown = 0;
-    let progress = |p: Progress| {
-        // A terminal gets a line that updates in place; a pipe or log only the start and end.
-        if !terminal {
-            return;
-        }
-        let percent = p.total.filter(|t| *t > 0).map(|t| p.done * 100 / t);
-        if let Some(percent) = percent
-            && percent != shown
-        {
-            shown = percent;
-            eprint!("\r  {percent:>3}% of {} bytes", p.total.unwrap_or_default());
-        }
-    };
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let bar = Transfer::start(&format!("{ident}"), size);
     let outcome = client
-        .upload(path, ident, target, checksum, force, progress)
+        .upload(path, ident, target, checksum, force, |p: Progress| {
+            bar.update(p.done, p.total)
+        })
         .await;
-    if terminal {
-        eprint!("\r\x1b[2K");
-    }
+    let rate = bar.finish(size.unwrap_or_default());
     match outcome {
-        Ok(UploadOutcome::Created) => say!("Uploaded {ident} ({target})"),
+        Ok(UploadOutcome::Created) => say!("Uploaded {ident} ({target}): {rate}"),
         Ok(UploadOutcome::AlreadyPresent) => {
             say!("{ident} ({target}) is already on the depot, skipping");
         }

@@ -275,3 +275,119 @@ fn empty_depot_variables_count_as_unset() {
     let stderr = fails(&out, "a bad HAB_DEPOT_URL");
     assert!(stderr.contains("depot URL from HAB_DEPOT_URL"), "{stderr}");
 }
+
+#[test]
+fn an_invited_account_joins_and_its_role_is_shown_and_changed() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.path().join("depot-data");
+    let alice = user_create(&data, "alice");
+    let bob = user_create(&data, "bob");
+    let depot = DepotProcess::start(&data);
+    let url = depot.url.as_str();
+    let as_alice = |args: &[&str]| remote(&sandbox, url, &alice, args);
+    let as_bob = |args: &[&str]| remote(&sandbox, url, &bob, args);
+
+    succeeds(&as_alice(&["origin", "create", "team"]), "origin create");
+    let sent = as_alice(&["origin", "invitations", "send", "team", "bob"]);
+    succeeds(&sent, "invitations send");
+    let id = stdout(&sent).trim().to_owned();
+    assert!(!id.is_empty());
+    let pending = as_alice(&["origin", "invitations", "pending", "team"]);
+    assert!(stdout(&pending).contains(&format!("{id}\tbob\talice")), "{}", stdout(&pending));
+    let mine = as_bob(&["origin", "invitations", "list"]);
+    assert!(stdout(&mine).contains(&format!("{id}\tteam\talice")), "{}", stdout(&mine));
+    // Only the invitee accepts.
+    fails(
+        &as_alice(&["origin", "invitations", "accept", "team", &id]),
+        "accepting someone else's invitation",
+    );
+    succeeds(&as_bob(&["origin", "invitations", "accept", "team", &id]), "accept");
+
+    let shown = as_bob(&["origin", "rbac", "show", "team"]);
+    succeeds(&shown, "rbac show");
+    assert_eq!(stdout(&shown), "alice\towner\nbob\tmember\n");
+    let set = as_alice(&["origin", "rbac", "set", "team", "bob", "maintainer"]);
+    let said = succeeds(&set, "rbac set");
+    assert!(said.contains("bob is now maintainer of team"), "{said}");
+    let one = as_alice(&["origin", "rbac", "show", "team", "bob", "-j"]);
+    succeeds(&one, "rbac show one");
+    let json: serde_json::Value = serde_json::from_slice(&one.stdout).unwrap();
+    assert_eq!(json["role"], "maintainer");
+    // A maintainer cannot change roles, and `owner` is not a role one can grant.
+    let refused = fails(
+        &as_bob(&["origin", "rbac", "set", "team", "alice", "member"]),
+        "a maintainer changing roles",
+    );
+    assert!(refused.contains("cannot make `alice` member of `team`"), "{refused}");
+    let not_a_role = fails(
+        &as_alice(&["origin", "rbac", "set", "team", "bob", "owner"]),
+        "granting owner",
+    );
+    assert!(not_a_role.contains("invalid value 'owner'"), "{not_a_role}");
+}
+
+#[test]
+fn cli_setup_writes_the_settings_that_later_commands_use() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.path().join("depot-data");
+    let token = user_create(&data, "alice");
+    let depot = DepotProcess::start(&data);
+    let answers = format!("{}\nsetup\n{token}\ny\n", depot.url);
+    let mut child = sandbox
+        .hab()
+        .env_remove("HAB_CACHE_KEY_PATH")
+        .args(["cli", "setup"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(answers.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let said = succeeds(&out, "cli setup");
+    assert!(said.contains("Generated origin key pair setup-"), "{said}");
+    assert!(!said.contains(&token), "the token is echoed: {said}");
+    // root keeps it under FS_ROOT, everyone else in HOME.
+    let file = if rustix::process::geteuid().is_root() {
+        sandbox.fs_root().join("hab/etc/cli.toml")
+    } else {
+        sandbox.path().join("home/.hab/etc/cli.toml")
+    };
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // No flags and no variables: cli.toml names the depot, the token and the origin.
+    let hab = |args: &[&str]| {
+        sandbox
+            .hab()
+            .env_remove("HAB_CACHE_KEY_PATH")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    succeeds(&hab(&["origin", "create", "setup"]), "origin create");
+    succeeds(&hab(&["origin", "key", "upload", "setup"]), "key upload");
+
+    // Running it again with empty answers keeps everything.
+    let mut again = sandbox
+        .hab()
+        .env_remove("HAB_CACHE_KEY_PATH")
+        .args(["cli", "setup"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    succeeds(&again, "cli setup again");
+    again.stdout.clear();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&format!("auth_token = \"{token}\"")), "{text}");
+    assert!(text.contains("origin = \"setup\""), "{text}");
+}
