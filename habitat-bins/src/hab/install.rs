@@ -22,8 +22,20 @@ use crate::output::Hinted;
 use crate::progress::{Steps, Transfer};
 use crate::{out, say, settings};
 
-/// At most this many artifacts are fetched at once.
+/// At most this many artifacts are fetched at once, unless `HAB_DOWNLOAD_CONCURRENCY` says
+/// otherwise (1 fetches one at a time).
 const PARALLEL_DOWNLOADS: usize = 8;
+
+/// How many artifacts are fetched at once.
+fn download_concurrency() -> Result<usize> {
+    match settings::env("HAB_DOWNLOAD_CONCURRENCY") {
+        None => Ok(PARALLEL_DOWNLOADS),
+        Some(value) => match value.parse::<usize>() {
+            Ok(n @ 1..=64) => Ok(n),
+            _ => bail!("HAB_DOWNLOAD_CONCURRENCY must be a number from 1 to 64, not `{value}`"),
+        },
+    }
+}
 
 /// An artifact to have in the download directory.
 struct Wanted {
@@ -210,7 +222,7 @@ async fn fetch(
 ) -> Result<Vec<(FullyQualifiedIdent, PathBuf)>> {
     let fetched: Vec<(FullyQualifiedIdent, PathBuf)> = stream::iter(wanted)
         .map(|item| fetch_one(client, item, target, dir))
-        .buffered(PARALLEL_DOWNLOADS)
+        .buffered(download_concurrency()?)
         .try_collect()
         .await?;
     let mut known = Vec::new();

@@ -375,7 +375,7 @@ enum PkgCommand {
         /// A runtime dependency, resolved to the newest installed package that satisfies it.
         #[arg(long = "dep", value_name = "IDENT")]
         deps: Vec<PackageIdent>,
-        /// Directory for the .hart.
+        /// Directory for the .hart (created when missing).
         #[arg(short = 'o', long, default_value = ".")]
         output: PathBuf,
         /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]

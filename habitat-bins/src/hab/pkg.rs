@@ -59,6 +59,8 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
             let spec = pack_spec(ident, &deps, settings::target(target)?)?;
             let key = keys.latest_secret(spec.ident.origin().as_str())?;
+            std::fs::create_dir_all(&output)
+                .with_context(|| format!("cannot create `{}`", output.display()))?;
             let hart = pack(&source, &output, &spec, &key)
                 .with_context(|| format!("cannot pack `{}`", source.display()))?;
             say!("Packed {} signed by {}", spec.ident, key.name());
