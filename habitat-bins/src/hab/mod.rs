@@ -12,6 +12,7 @@ mod key;
 mod origin;
 mod pkg;
 mod remote;
+mod start;
 mod upload;
 
 /// Habitat packages and origin keys.
@@ -45,6 +46,10 @@ enum Command {
         #[command(subcommand)]
         command: BldrCommand,
     },
+    /// Installs a package if needed and runs it as a supervised service in the foreground:
+    /// renders its hooks and configuration, runs `init` once then `run`, restarts it when it
+    /// dies, and with --strategy at-once moves it to the channel's newer releases.
+    Start(start::StartArgs),
     /// Prints shell completions for `hab`.
     Completions {
         /// The shell.
@@ -445,6 +450,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bldr {
             command: BldrCommand::Channel { command },
         } => remote::channel(command),
+        Command::Start(args) => start::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
