@@ -46,8 +46,9 @@ enum Command {
         #[command(subcommand)]
         command: BldrCommand,
     },
-    /// Installs a package if needed and runs it as a supervised service in the foreground:
-    /// renders its hooks and configuration, runs `init` once then `run`, restarts it when it
+    /// Runs a package as a supervised service in the foreground, installing it if needed.
+    ///
+    /// Renders its hooks and configuration, runs `init` once then `run`, restarts it when it
     /// dies, and with --strategy at-once moves it to the channel's newer releases.
     Start(start::StartArgs),
     /// Prints shell completions for `hab`.
