@@ -83,25 +83,17 @@ pub(super) fn run_install(
             None => needed.push(ident),
         }
     }
-    if !needed.is_empty() {
+    let outcomes = if !needed.is_empty() {
         let client = client(depot)?;
         let channel = settings::channel(channel)?;
-        let dir = root.artifact_cache();
-        let fetched = block_on(async {
-            let channel = client.channel_or(&channel);
-            let wanted = resolve(&client, &needed, target, channel, Some(&root)).await?;
-            fetch(&client, &wanted, target, &dir, &keys).await
-        })?;
-        // install_all checks each artifact holds what was resolved, while staging it.
-        files.extend(fetched.into_iter().map(|(ident, path)| Request {
-            path,
-            expected: Some(ident),
-        }));
-    }
-    if files.is_empty() {
+        block_on(install_from_depot(
+            &client, &channel, &needed, files, &root, &keys, target,
+        ))?
+    } else if files.is_empty() {
         return Ok(ExitCode::SUCCESS);
-    }
-    let outcomes = install_with_progress(&root, &files, &keys, target)?;
+    } else {
+        install_with_progress(&root, &files, &keys, target)?
+    };
     for outcome in outcomes {
         match outcome {
             Outcome::Installed(ident) => say!("Installed {ident}"),
@@ -109,6 +101,37 @@ pub(super) fn run_install(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Installs `idents` from the depot, with the artifacts `files`, as one set under `root`: each
+/// identifier is resolved to its latest release in `channel` (a view URL's channel wins), then
+/// it and every TDEPS entry not installed yet are fetched into the artifact cache, with the
+/// public keys their headers name, and everything is verified before anything is installed
+/// (`install_all_reporting`, run off the async threads). Returns what happened to each package,
+/// dependencies first.
+pub(super) async fn install_from_depot(
+    client: &Client,
+    channel: &ChannelName,
+    idents: &[PackageIdent],
+    mut files: Vec<Request>,
+    root: &FsRoot,
+    keys: &KeyCache,
+    target: PackageTarget,
+) -> Result<Vec<Outcome>> {
+    let channel = client.channel_or(channel);
+    let wanted = resolve(client, idents, target, channel, Some(root)).await?;
+    let fetched = fetch(client, &wanted, target, &root.artifact_cache(), keys).await?;
+    // install_all checks each artifact holds what was resolved, while staging it.
+    files.extend(fetched.into_iter().map(|(ident, path)| Request {
+        path,
+        expected: Some(ident),
+    }));
+    let (root, keys) = (root.clone(), keys.clone());
+    let outcomes =
+        tokio::task::spawn_blocking(move || install_with_progress(&root, &files, &keys, target))
+            .await
+            .context("the install task failed")??;
+    Ok(outcomes)
 }
 
 /// `hab pkg download IDENT…`: the artifacts' paths on stdout, one a line.

@@ -13,6 +13,7 @@ mod key;
 mod origin;
 mod pkg;
 mod remote;
+mod start;
 mod upload;
 
 /// Habitat packages and origin keys.
@@ -51,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: CliCommand,
     },
+    /// Runs a package as a supervised service in the foreground, installing it if needed.
+    ///
+    /// Renders its hooks and configuration, runs `init` once then `run`, restarts it when it
+    /// dies, and with --strategy at-once moves it to the channel's newer releases.
+    Start(start::StartArgs),
     /// Prints shell completions for `hab`.
     Completions {
         /// The shell.
@@ -508,6 +514,7 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Cli {
             command: CliCommand::Setup,
         } => cli_setup::run(),
+        Command::Start(args) => start::run(args),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "hab", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)

@@ -8,4 +8,5 @@ mod install;
 mod local;
 mod readme;
 mod remote;
+mod start;
 mod support;

@@ -293,15 +293,26 @@ fn an_invited_account_joins_and_its_role_is_shown_and_changed() {
     let id = stdout(&sent).trim().to_owned();
     assert!(!id.is_empty());
     let pending = as_alice(&["origin", "invitations", "pending", "team"]);
-    assert!(stdout(&pending).contains(&format!("{id}\tbob\talice")), "{}", stdout(&pending));
+    assert!(
+        stdout(&pending).contains(&format!("{id}\tbob\talice")),
+        "{}",
+        stdout(&pending)
+    );
     let mine = as_bob(&["origin", "invitations", "list"]);
-    assert!(stdout(&mine).contains(&format!("{id}\tteam\talice")), "{}", stdout(&mine));
+    assert!(
+        stdout(&mine).contains(&format!("{id}\tteam\talice")),
+        "{}",
+        stdout(&mine)
+    );
     // Only the invitee accepts.
     fails(
         &as_alice(&["origin", "invitations", "accept", "team", &id]),
         "accepting someone else's invitation",
     );
-    succeeds(&as_bob(&["origin", "invitations", "accept", "team", &id]), "accept");
+    succeeds(
+        &as_bob(&["origin", "invitations", "accept", "team", &id]),
+        "accept",
+    );
 
     let shown = as_bob(&["origin", "rbac", "show", "team"]);
     succeeds(&shown, "rbac show");
@@ -318,7 +329,10 @@ fn an_invited_account_joins_and_its_role_is_shown_and_changed() {
         &as_bob(&["origin", "rbac", "set", "team", "alice", "member"]),
         "a maintainer changing roles",
     );
-    assert!(refused.contains("cannot make `alice` member of `team`"), "{refused}");
+    assert!(
+        refused.contains("cannot make `alice` member of `team`"),
+        "{refused}"
+    );
     let not_a_role = fails(
         &as_alice(&["origin", "rbac", "set", "team", "bob", "owner"]),
         "granting owner",
@@ -388,6 +402,9 @@ fn cli_setup_writes_the_settings_that_later_commands_use() {
     succeeds(&again, "cli setup again");
     again.stdout.clear();
     let text = std::fs::read_to_string(&file).unwrap();
-    assert!(text.contains(&format!("auth_token = \"{token}\"")), "{text}");
+    assert!(
+        text.contains(&format!("auth_token = \"{token}\"")),
+        "{text}"
+    );
     assert!(text.contains("origin = \"setup\""), "{text}");
 }

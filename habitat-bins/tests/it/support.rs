@@ -160,3 +160,107 @@ pub fn user_create(data: &Path, name: &str) -> String {
     );
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
+
+/// Polls `check` every 50 ms until it holds; panics naming `what` after `timeout`.
+#[track_caller]
+pub fn wait_for(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !check() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A long-running command (`hab start`) with its stdout and stderr in files. Dropping it sends
+/// SIGTERM and waits (bounded), then SIGKILL, so a failed test leaves no process behind.
+pub struct Background {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+    status: Option<std::process::ExitStatus>,
+}
+
+impl Background {
+    /// Spawns `command` with its output going to `DIR/NAME.stdout` and `DIR/NAME.stderr`.
+    pub fn spawn(mut command: Command, dir: &Path, name: &str) -> Self {
+        let stdout = dir.join(format!("{name}.stdout"));
+        let stderr = dir.join(format!("{name}.stderr"));
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(&stdout).unwrap())
+            .stderr(std::fs::File::create(&stderr).unwrap())
+            .spawn()
+            .unwrap();
+        Self {
+            child,
+            stdout,
+            stderr,
+            status: None,
+        }
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What it wrote on stdout so far.
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// What it wrote on stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    /// Sends `signal` to the process.
+    pub fn signal(&self, signal: rustix::process::Signal) {
+        let pid = rustix::process::Pid::from_raw(self.id() as i32).unwrap();
+        rustix::process::kill_process(pid, signal).unwrap();
+    }
+
+    /// Its exit status if it ended within `timeout`.
+    pub fn wait_timeout(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        while self.status.is_none() {
+            self.status = self.child.try_wait().unwrap();
+            if self.status.is_none() {
+                if std::time::Instant::now() >= deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.status
+    }
+
+    /// Its exit status; panics (with its stderr) if it does not end within `timeout`.
+    #[track_caller]
+    pub fn exits_within(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        match self.wait_timeout(timeout) {
+            Some(status) => status,
+            None => panic!(
+                "still running after {timeout:?}; stderr:\n{}",
+                self.stderr()
+            ),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        if self.wait_timeout(Duration::ZERO).is_some() {
+            return;
+        }
+        let _ = rustix::process::Pid::from_raw(self.id() as i32)
+            .map(|pid| rustix::process::kill_process(pid, rustix::process::Signal::TERM));
+        if self.wait_timeout(Duration::from_secs(15)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
