@@ -3,12 +3,14 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod backends;
 mod channels;
 mod concurrency;
 mod keys;
 mod origins;
 mod packages;
 mod profile;
+mod s3;
 mod store;
 mod support;
 mod upload;
