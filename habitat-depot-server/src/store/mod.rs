@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
 pub mod files;
+pub mod postgres;
 pub mod sqlite;
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their

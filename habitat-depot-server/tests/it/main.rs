@@ -3,11 +3,13 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod backends;
 mod channels;
 mod concurrency;
 mod keys;
 mod origins;
 mod packages;
+mod postgres;
 mod profile;
 mod store;
 mod support;

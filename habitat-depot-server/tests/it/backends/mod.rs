@@ -1,0 +1,3 @@
+//! Real backing services for store tests, started once per test process.
+
+pub mod postgres;
