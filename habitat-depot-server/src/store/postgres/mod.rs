@@ -74,6 +74,7 @@ macro_rules! read {
 
 mod accounts;
 mod dump;
+mod insert;
 mod origins;
 mod packages;
 mod rows;

@@ -2,6 +2,7 @@
 
 use habitat_core::Blake2bHash;
 
+use super::insert::insert_packages;
 use super::rows::*;
 use super::*;
 
@@ -10,9 +11,9 @@ pub(super) async fn insert_package(
     package: &Package,
 ) -> StoreResult<Package> {
     transaction!(store, |tx| {
-        let id = insert_package_in(&tx, package).await?;
+        let ids = insert_packages(&tx, std::slice::from_ref(package)).await?;
         Package {
-            id,
+            id: ids.first().copied().unwrap_or_default(),
             ..package.clone()
         }
     })
@@ -23,9 +24,7 @@ pub(super) async fn import_packages(
     packages: &[Package],
 ) -> StoreResult<()> {
     transaction!(store, |tx| {
-        for package in packages {
-            insert_package_in(&tx, package).await?;
-        }
+        insert_packages(&tx, packages).await?;
     })
 }
 
@@ -84,13 +83,7 @@ pub(super) async fn latest_with_channels(
 ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
     read!(async {
         let client = store.client().await?;
-        match latest_in(&client, filter).await? {
-            Some(package) => {
-                let channels = channels_of(&client, package.id).await?;
-                Ok(Some((package, channels)))
-            }
-            None => Ok(None),
-        }
+        latest_with_channels_in(&client, filter).await
     })
 }
 

@@ -7,12 +7,11 @@
 use std::str::FromStr;
 
 use deadpool_postgres::{GenericClient, Transaction};
-use habitat_core::version::Version;
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use super::{Fail, Step, backend, conflict_as, ts};
+use super::{Fail, Step, backend};
 use crate::store::*;
 
 /// A statement's parameters.
@@ -209,13 +208,8 @@ fn idents(text: &str) -> Step<Vec<FullyQualifiedIdent>> {
         .collect()
 }
 
-fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
-    idents
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
+/// How many columns [`PACKAGE_COLS`] selects.
+const PACKAGE_WIDTH: usize = 19;
 
 pub(super) fn package_row(row: &Row) -> Step<Package> {
     let text = |i| column::<&str>(row, i);
@@ -337,6 +331,44 @@ pub(super) async fn latest_in<C: GenericClient>(
     .transpose()
 }
 
+/// [`latest_in`] and the package's channels by name, in one round trip (the subqueries run for
+/// the one row returned).
+pub(super) async fn latest_with_channels_in<C: GenericClient>(
+    c: &C,
+    filter: &PackageFilter,
+) -> Step<Option<(Package, Vec<ChannelMembership>)>> {
+    let sql = FilterSql::new(filter);
+    let memberships = "FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+         WHERE cp.package_id = p.id ORDER BY c.name";
+    let Some(row) = query_opt(
+        c,
+        &format!(
+            "SELECT {PACKAGE_COLS}, ARRAY(SELECT c.name {memberships}), \
+             ARRAY(SELECT cp.promoted_at {memberships}) \
+             FROM packages p WHERE {} ORDER BY {NEWEST_FIRST} LIMIT 1",
+            sql.clause
+        ),
+        &sql.params(),
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = column(&row, PACKAGE_WIDTH)?;
+    let times: Vec<&str> = column(&row, PACKAGE_WIDTH + 1)?;
+    let channels = names
+        .into_iter()
+        .zip(times)
+        .map(|(name, at)| {
+            Ok(ChannelMembership {
+                name: parse_col(name)?,
+                promoted_at: parse_ts(at)?,
+            })
+        })
+        .collect::<Step<_>>()?;
+    Ok(Some((package_row(&row)?, channels)))
+}
+
 pub(super) async fn page_of<C: GenericClient>(
     c: &C,
     mut sql: FilterSql,
@@ -391,114 +423,4 @@ pub(super) async fn channels_of<C: GenericClient>(
         })
     })
     .collect()
-}
-
-/// Inserts one package row, its TDEPS and its `unstable` membership in the caller's
-/// transaction.
-pub(super) async fn insert_package_in(tx: &Transaction<'_>, package: &Package) -> Step<i64> {
-    let ident = &package.ident;
-    let version_key = Version::new(ident.version()).sort_key();
-    let exposes = package
-        .exposes
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let id: i64 = query_one(
-        tx,
-        "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, \
-         size, visibility, manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, \
-         is_a_service, owner, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, \
-         $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-        &[
-            &ident.origin().as_str(),
-            &ident.name().as_str(),
-            &ident.version(),
-            &ident.release(),
-            &package.target.as_str(),
-            &version_key,
-            &package.checksum.to_string(),
-            &(package.size as i64),
-            &package.visibility.as_str(),
-            &package.manifest,
-            &package.config,
-            &join_idents(&package.deps),
-            &join_idents(&package.tdeps),
-            &join_idents(&package.build_deps),
-            &join_idents(&package.build_tdeps),
-            &exposes,
-            &i64::from(package.is_a_service),
-            &package.owner,
-            &ts(package.created_at),
-        ],
-    )
-    .await
-    .map_err(conflict_as(format!(
-        "package {ident} for {}",
-        package.target
-    )))?
-    .get(0);
-    if !package.tdeps.is_empty() {
-        let column_of = |part: fn(&FullyQualifiedIdent) -> &str| -> Vec<&str> {
-            package.tdeps.iter().map(part).collect()
-        };
-        let (origins, names, versions, releases) = (
-            column_of(|d| d.origin().as_str()),
-            column_of(|d| d.name().as_str()),
-            column_of(|d| d.version()),
-            column_of(|d| d.release()),
-        );
-        let full: Vec<String> = package.tdeps.iter().map(ToString::to_string).collect();
-        execute(
-            tx,
-            "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) \
-             SELECT $1, d.origin, d.name, d.ident \
-             FROM unnest($2::text[], $3::text[], $4::text[]) AS d(origin, name, ident)",
-            &[&id, &origins, &names, &full],
-        )
-        .await?;
-        // The dependencies present now stay until this upload is decided: a concurrent delete
-        // of one waits for it, then sees this package depend on it (or runs first, and this
-        // upload then stores a dependency on a deleted package, as it would in turn).
-        query(
-            tx,
-            "SELECT 1 FROM packages p \
-             JOIN unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS d(origin, name, version, release) \
-             ON p.origin = d.origin AND p.name = d.name AND p.version = d.version \
-             AND p.release = d.release WHERE p.target = $5 FOR KEY SHARE OF p",
-            &[
-                &origins,
-                &names,
-                &versions,
-                &releases,
-                &package.target.as_str(),
-            ],
-        )
-        .await?;
-    }
-    // Holding the origin's row keeps a concurrent delete of the origin from passing this
-    // upload unseen: it waits, then counts this package.
-    let unstable = ChannelName::unstable();
-    let channel: i64 = query_opt(
-        tx,
-        "SELECT c.id FROM channels c JOIN origins o ON o.id = c.origin_id \
-         WHERE o.name = $1 AND c.name = $2 FOR KEY SHARE OF o",
-        &[&ident.origin().as_str(), &unstable.as_str()],
-    )
-    .await?
-    .map(|row| column(&row, 0))
-    .transpose()?
-    .ok_or_else(|| {
-        Fail::Store(StoreError::NotFound(format!(
-            "channel `{unstable}` of origin `{}`",
-            ident.origin()
-        )))
-    })?;
-    execute(
-        tx,
-        "INSERT INTO channel_packages (channel_id, package_id, promoted_at) VALUES ($1, $2, $3)",
-        &[&channel, &id, &ts(package.created_at)],
-    )
-    .await?;
-    Ok(id)
 }

@@ -530,6 +530,10 @@ async fn listings(store: &dyn MetadataStore, t: &mut Transcript) {
     t.record("latest App", store.latest(&named("App")).await);
     t.record("latest none", store.latest(&named("none")).await);
     t.record(
+        "latest none with channels",
+        store.latest_with_channels(&named("none")).await,
+    );
+    t.record(
         "latest lib with channels",
         store.latest_with_channels(&named("lib")).await,
     );
