@@ -220,6 +220,26 @@ async fn deleting_an_origin_while_a_package_arrives_never_strands_the_package() 
     }
 }
 
+#[tokio::test]
+async fn text_postgresql_cannot_hold_is_refused_not_a_server_error() {
+    let Some((store, _)) = postgres(1).await else {
+        return;
+    };
+    let alice = store.create_account("alice", None).await.unwrap();
+    store
+        .create_origin(&origin("nul"), alice.id, Visibility::Public)
+        .await
+        .unwrap();
+    let mut odd = package("nul/app/1.0.0/20240101000000");
+    odd.manifest = "a\0b".into();
+    match store.insert_package(&odd).await {
+        Err(StoreError::Refused(message)) => assert!(message.contains("NUL"), "{message}"),
+        other => panic!("{other:?}"),
+    }
+    odd.manifest = "ab".into();
+    store.insert_package(&odd).await.unwrap();
+}
+
 /// The dump with each table's rows in one order: the embedded store lists rows of tables
 /// without an integer key in insertion order, PostgreSQL by key.
 fn sorted(mut dump: Dump) -> Dump {
