@@ -110,8 +110,7 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
                 tokio::spawn(connection);
                 return client;
             }
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
+            Err(_) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             Err(e) => panic!("connect to the test PostgreSQL: {e:?}"),
