@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
 pub mod files;
+pub mod postgres;
 pub mod s3;
 pub mod sqlite;
 

@@ -9,6 +9,7 @@ mod concurrency;
 mod keys;
 mod origins;
 mod packages;
+mod postgres;
 mod profile;
 mod s3;
 mod store;

@@ -1,1 +1,4 @@
+//! Real backing services for store tests, started once per test process.
+
+pub mod postgres;
 pub mod s3;

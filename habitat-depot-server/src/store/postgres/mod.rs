@@ -1,0 +1,567 @@
+//! The scale-out metadata store: PostgreSQL, through a pool of connections.
+//!
+//! Any number of `hab-depot` processes may share one database: nothing here keeps state that
+//! must agree across processes. Uniqueness is the database's (a unique violation becomes
+//! [`StoreError::Conflict`], so of two processes racing to insert the same package exactly one
+//! wins); every change that spans rows runs in one transaction; check-then-change operations
+//! lock the rows they check (`FOR UPDATE`, `FOR KEY SHARE`) so they answer as the embedded
+//! store's serialized writers would. A transaction that fails with a serialization failure or a
+//! deadlock runs again, a few times.
+//!
+//! Migrations are applied by [`PostgresStore::connect`] in one transaction holding an advisory
+//! lock, so several processes starting at once apply each migration exactly once.
+//!
+//! Connections are plain TCP or Unix sockets ([`tokio_postgres::NoTls`]): run the database on a
+//! trusted network, or reach it through a TLS tunnel.
+//!
+//! ```no_run
+//! # async fn run() -> habitat_depot_server::store::StoreResult<()> {
+//! use habitat_depot_server::store::MetadataStore;
+//! use habitat_depot_server::store::postgres::PostgresStore;
+//!
+//! let store = PostgresStore::connect("postgres://depot@127.0.0.1:5432/depot", 8).await?;
+//! store.ping().await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls};
+
+use super::*;
+
+/// Runs `$body` in a transaction on a pooled connection, with `$tx` bound to the transaction,
+/// then commits and yields the body's value. Inside the body `?` works on database errors and
+/// store errors alike. A serialization failure or deadlock rolls back and runs the body again,
+/// up to [`RETRIES`] times, so the body must only change the database.
+macro_rules! transaction {
+    ($store:expr, |$tx:ident| $body:block) => {{
+        let mut attempt: u32 = 0;
+        loop {
+            let mut client = $store.client().await?;
+            let outcome: Step<_> = async {
+                let $tx = client.transaction().await?;
+                let value = $body;
+                $tx.commit().await?;
+                Ok(value)
+            }
+            .await;
+            match outcome {
+                Err(fail) if retryable(&fail) && attempt < RETRIES => {
+                    attempt += 1;
+                    backoff(attempt).await;
+                }
+                outcome => break outcome.map_err(StoreError::from),
+            }
+        }
+    }};
+}
+
+/// Runs `$body` (an `async` block yielding a [`Step`]) and converts its outcome.
+macro_rules! read {
+    ($body:expr) => {{
+        let outcome: Step<_> = $body.await;
+        outcome.map_err(StoreError::from)
+    }};
+}
+
+mod accounts;
+mod dump;
+mod insert;
+mod origins;
+mod packages;
+mod rows;
+mod schema;
+
+use schema::{MIGRATIONS, MIGRATIONS_TABLE};
+
+/// How often a transaction that hit a serialization failure or deadlock runs again.
+const RETRIES: u32 = 5;
+
+/// The advisory lock key migrations hold ("habdepot" in ASCII).
+const MIGRATION_LOCK: i64 = 0x6861_6264_6570_6f74;
+
+/// How long a caller waits for a free pooled connection before failing.
+const POOL_WAIT: Duration = Duration::from_secs(30);
+
+/// How long opening one connection may take, unless the URL sets `connect_timeout`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The PostgreSQL metadata store. Cloning is cheap: clones share the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("pool", &self.pool.status())
+            .finish()
+    }
+}
+
+/// What a step inside a store operation fails with: the store's answer, or a database error
+/// (kept whole, so a transaction can tell whether running again may help).
+pub(super) enum Fail {
+    Store(StoreError),
+    Db(tokio_postgres::Error),
+}
+
+/// The result of one step of a store operation.
+pub(super) type Step<T> = Result<T, Fail>;
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl From<StoreError> for Fail {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<Fail> for StoreError {
+    fn from(fail: Fail) -> Self {
+        match fail {
+            Fail::Store(e) => e,
+            Fail::Db(e) => db_error(e),
+        }
+    }
+}
+
+/// A database error as a store error: text PostgreSQL cannot hold (a NUL character) is refused,
+/// anything else is the backend failing.
+fn db_error(e: tokio_postgres::Error) -> StoreError {
+    if e.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
+        return StoreError::Refused(
+            "a text value holds a NUL character, which PostgreSQL cannot store".to_owned(),
+        );
+    }
+    backend(e)
+}
+
+/// Any error as [`StoreError::Backend`], with its causes (tokio-postgres keeps the server's
+/// message in the source, not in `Display`).
+pub(super) fn backend(e: impl std::error::Error) -> StoreError {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    StoreError::Backend(text)
+}
+
+/// A unique violation becomes a conflict naming `what`, as in the embedded store.
+pub(super) fn conflict_as(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Fail {
+    let what = what.into();
+    move |e| match e.code() {
+        Some(code) if *code == SqlState::UNIQUE_VIOLATION => {
+            Fail::Store(StoreError::Conflict(what))
+        }
+        _ => Fail::Db(e),
+    }
+}
+
+/// Serialization failures and deadlocks: running the transaction again may succeed.
+fn retryable(fail: &Fail) -> bool {
+    matches!(fail, Fail::Db(e) if matches!(
+        e.code(),
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED
+    ))
+}
+
+/// A short, growing, jittered pause before running a transaction again.
+async fn backoff(attempt: u32) {
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::from(d.subsec_nanos() % 10))
+        .unwrap_or(0);
+    let millis = 5 * (1u64 << attempt.min(6)) + jitter;
+    tokio::time::sleep(Duration::from_millis(millis)).await;
+}
+
+pub(super) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
+/// RFC 3339 in whole seconds, whatever the caller passed (the embedded store's format).
+pub(super) fn ts(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
+    /// or key=value pairs) with a pool of at most `pool_size` connections (at least 1), and
+    /// applies missing schema migrations.
+    ///
+    /// Several processes may connect at once: migrations run in one transaction holding an
+    /// advisory lock, so each is applied exactly once. Connections do not use TLS.
+    ///
+    /// Fails with [`StoreError::Backend`] when the URL does not parse, the database cannot be
+    /// reached, its encoding is not UTF8, or its schema is newer than this `hab-depot` knows.
+    pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
+        // The parse error never repeats the URL, which may hold a password.
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("hab-depot");
+        }
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(backend)?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> StoreResult<Object> {
+        self.pool.get().await.map_err(|e| match e {
+            deadpool_postgres::PoolError::Backend(e) => db_error(e),
+            e => backend(e),
+        })
+    }
+
+    /// Applies the migrations this database lacks, in one transaction under an advisory lock
+    /// (other processes starting at the same time wait, then find nothing left to do).
+    async fn migrate(&self) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let outcome: Step<()> = async {
+            let encoding: String = client
+                .query_one("SELECT current_setting('server_encoding')", &[])
+                .await?
+                .get(0);
+            if encoding != "UTF8" {
+                return Err(StoreError::Backend(format!(
+                    "the database's encoding is `{encoding}`; hab-depot needs `UTF8`"
+                ))
+                .into());
+            }
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await?;
+            tx.batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} \
+                 (version BIGINT PRIMARY KEY, applied_at TEXT NOT NULL)"
+            ))
+            .await?;
+            let applied: i64 = tx
+                .query_one(
+                    &format!("SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}"),
+                    &[],
+                )
+                .await?
+                .get(0);
+            let known = MIGRATIONS.len() as i64;
+            if applied > known {
+                return Err(StoreError::Backend(format!(
+                    "the database has schema version {applied}, newer than this hab-depot \
+                     knows ({known}): run a newer hab-depot"
+                ))
+                .into());
+            }
+            for (version, migration) in (1_i64..).zip(MIGRATIONS).skip(applied as usize) {
+                tx.batch_execute(migration).await?;
+                tx.execute(
+                    &format!(
+                        "INSERT INTO {MIGRATIONS_TABLE} (version, applied_at) VALUES ($1, $2)"
+                    ),
+                    &[&version, &ts(now())],
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        outcome.map_err(StoreError::from)
+    }
+}
+
+#[async_trait]
+impl MetadataStore for PostgresStore {
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn create_account(&self, name: &str, email: Option<&str>) -> StoreResult<Account> {
+        accounts::create_account(self, name, email).await
+    }
+
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        accounts::account_by_name(self, name).await
+    }
+
+    async fn accounts(&self) -> StoreResult<Vec<Account>> {
+        accounts::accounts(self).await
+    }
+
+    async fn create_token(
+        &self,
+        account_id: i64,
+        name: &str,
+        hash: &Blake2bHash,
+        expires_at: Option<OffsetDateTime>,
+    ) -> StoreResult<TokenRecord> {
+        accounts::create_token(self, account_id, name, hash, expires_at).await
+    }
+
+    async fn authenticate(
+        &self,
+        hash: &Blake2bHash,
+    ) -> StoreResult<Option<(TokenRecord, Account)>> {
+        accounts::authenticate(self, hash).await
+    }
+
+    async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>> {
+        accounts::tokens(self, account_id).await
+    }
+
+    async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool> {
+        accounts::delete_token(self, account_id, token_id).await
+    }
+
+    async fn create_origin(
+        &self,
+        name: &OriginName,
+        owner_id: i64,
+        visibility: Visibility,
+    ) -> StoreResult<Origin> {
+        origins::create_origin(self, name, owner_id, visibility).await
+    }
+
+    async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>> {
+        origins::origin(self, name).await
+    }
+
+    async fn delete_origin(&self, name: &OriginName) -> StoreResult<Result<(), OriginContents>> {
+        origins::delete_origin(self, name).await
+    }
+
+    async fn role(&self, origin: &OriginName, account_id: i64) -> StoreResult<Option<Role>> {
+        origins::role(self, origin, account_id).await
+    }
+
+    async fn members(&self, origin: &OriginName) -> StoreResult<Vec<Member>> {
+        origins::members(self, origin).await
+    }
+
+    async fn set_role(&self, origin: &OriginName, account: &str, role: Role) -> StoreResult<()> {
+        origins::set_role(self, origin, account, role).await
+    }
+
+    async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()> {
+        origins::remove_member(self, origin, account).await
+    }
+
+    async fn account_origins(&self, account_id: i64) -> StoreResult<Vec<(OriginName, Role)>> {
+        origins::account_origins(self, account_id).await
+    }
+
+    async fn create_invitation(
+        &self,
+        origin: &OriginName,
+        account: &str,
+        invited_by: &str,
+    ) -> StoreResult<Invitation> {
+        origins::create_invitation(self, origin, account, invited_by).await
+    }
+
+    async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>> {
+        origins::invitation(self, id).await
+    }
+
+    async fn origin_invitations(&self, origin: &OriginName) -> StoreResult<Vec<Invitation>> {
+        origins::origin_invitations(self, origin).await
+    }
+
+    async fn account_invitations(&self, account_id: i64) -> StoreResult<Vec<Invitation>> {
+        origins::account_invitations(self, account_id).await
+    }
+
+    async fn accept_invitation(&self, id: i64) -> StoreResult<()> {
+        origins::accept_invitation(self, id).await
+    }
+
+    async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
+        origins::delete_invitation(self, id).await
+    }
+
+    async fn add_public_key(
+        &self,
+        origin: &OriginName,
+        revision: &str,
+        body: &str,
+    ) -> StoreResult<OriginKey> {
+        origins::add_public_key(self, origin, revision, body).await
+    }
+
+    async fn public_keys(&self, origin: &OriginName) -> StoreResult<Vec<OriginKey>> {
+        origins::public_keys(self, origin).await
+    }
+
+    async fn public_key(
+        &self,
+        origin: &OriginName,
+        revision: &str,
+    ) -> StoreResult<Option<OriginKey>> {
+        origins::public_key(self, origin, revision).await
+    }
+
+    async fn put_secret_key(&self, key: &SecretOriginKey) -> StoreResult<()> {
+        origins::put_secret_key(self, key).await
+    }
+
+    async fn latest_secret_key(&self, origin: &OriginName) -> StoreResult<Option<SecretOriginKey>> {
+        origins::latest_secret_key(self, origin).await
+    }
+
+    async fn insert_package(&self, package: &Package) -> StoreResult<Package> {
+        packages::insert_package(self, package).await
+    }
+
+    async fn import_packages(&self, packages: &[Package]) -> StoreResult<()> {
+        packages::import_packages(self, packages).await
+    }
+
+    async fn package(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+    ) -> StoreResult<Option<Package>> {
+        packages::package(self, ident, target).await
+    }
+
+    async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>> {
+        packages::packages(self, filter, page).await
+    }
+
+    async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>> {
+        packages::latest(self, filter).await
+    }
+
+    async fn latest_with_channels(
+        &self,
+        filter: &PackageFilter,
+    ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
+        packages::latest_with_channels(self, filter).await
+    }
+
+    async fn search(
+        &self,
+        query: &str,
+        distinct: bool,
+        private_origins: &[OriginName],
+        page: Page,
+    ) -> StoreResult<Paged<Package>> {
+        packages::search(self, query, distinct, private_origins, page).await
+    }
+
+    async fn rdeps(
+        &self,
+        origin: &OriginName,
+        name: &str,
+        target: PackageTarget,
+    ) -> StoreResult<Vec<String>> {
+        packages::rdeps(self, origin, name, target).await
+    }
+
+    async fn delete_package(&self, id: i64) -> StoreResult<()> {
+        packages::delete_package(self, id).await
+    }
+
+    async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()> {
+        packages::set_visibility(self, id, visibility).await
+    }
+
+    async fn package_checksums(
+        &self,
+    ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
+        packages::package_checksums(self).await
+    }
+
+    async fn channels(&self, origin: &OriginName) -> StoreResult<Vec<ChannelName>> {
+        packages::channels(self, origin).await
+    }
+
+    async fn create_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
+        packages::create_channel(self, origin, channel).await
+    }
+
+    async fn delete_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
+        packages::delete_channel(self, origin, channel).await
+    }
+
+    async fn all_channel_names(&self) -> StoreResult<Vec<ChannelName>> {
+        packages::all_channel_names(self).await
+    }
+
+    async fn package_channels(&self, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
+        packages::package_channels(self, package_id).await
+    }
+
+    async fn change_channel(
+        &self,
+        package_id: i64,
+        origin: &OriginName,
+        channel: &ChannelName,
+        action: ChannelAction,
+        account: &str,
+    ) -> StoreResult<()> {
+        packages::change_channel(self, package_id, origin, channel, action, account).await
+    }
+
+    async fn dump(&self) -> StoreResult<Dump> {
+        let mut client = self.client().await?;
+        read!(async {
+            let tx = client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()
+                .await?;
+            let dump = dump::dump(&tx).await?;
+            tx.commit().await?;
+            Ok(dump)
+        })
+    }
+
+    async fn restore(&self, dump: &Dump) -> StoreResult<()> {
+        transaction!(self, |tx| {
+            dump::restore(&tx, dump).await?;
+        })
+    }
+}

@@ -1,0 +1,363 @@
+//! Packages and channels: uploads, listings, latest, search, promotion.
+
+use habitat_core::Blake2bHash;
+
+use super::insert::insert_packages;
+use super::rows::*;
+use super::*;
+
+pub(super) async fn insert_package(
+    store: &PostgresStore,
+    package: &Package,
+) -> StoreResult<Package> {
+    transaction!(store, |tx| {
+        let ids = insert_packages(&tx, std::slice::from_ref(package)).await?;
+        Package {
+            id: ids.first().copied().unwrap_or_default(),
+            ..package.clone()
+        }
+    })
+}
+
+pub(super) async fn import_packages(
+    store: &PostgresStore,
+    packages: &[Package],
+) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        insert_packages(&tx, packages).await?;
+    })
+}
+
+pub(super) async fn package(
+    store: &PostgresStore,
+    ident: &FullyQualifiedIdent,
+    target: PackageTarget,
+) -> StoreResult<Option<Package>> {
+    read!(async {
+        let client = store.client().await?;
+        query_opt(
+            &client,
+            &format!(
+                "SELECT {PACKAGE_COLS} FROM packages p WHERE p.origin = $1 AND p.name = $2 \
+                 AND p.version = $3 AND p.release = $4 AND p.target = $5"
+            ),
+            &[
+                &ident.origin().as_str(),
+                &ident.name().as_str(),
+                &ident.version(),
+                &ident.release(),
+                &target.as_str(),
+            ],
+        )
+        .await?
+        .map(|row| package_row(&row))
+        .transpose()
+    })
+}
+
+pub(super) async fn packages(
+    store: &PostgresStore,
+    filter: &PackageFilter,
+    page: Page,
+) -> StoreResult<Paged<Package>> {
+    read!(async {
+        let client = store.client().await?;
+        let where_sql = FilterSql::new(filter);
+        page_of(&client, where_sql, page).await
+    })
+}
+
+pub(super) async fn latest(
+    store: &PostgresStore,
+    filter: &PackageFilter,
+) -> StoreResult<Option<Package>> {
+    read!(async {
+        let client = store.client().await?;
+        latest_in(&client, filter).await
+    })
+}
+
+pub(super) async fn latest_with_channels(
+    store: &PostgresStore,
+    filter: &PackageFilter,
+) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
+    read!(async {
+        let client = store.client().await?;
+        latest_with_channels_in(&client, filter).await
+    })
+}
+
+pub(super) async fn search(
+    store: &PostgresStore,
+    query: &str,
+    distinct: bool,
+    private_origins: &[OriginName],
+    page: Page,
+) -> StoreResult<Paged<Package>> {
+    read!(async {
+        let client = store.client().await?;
+        let filter = PackageFilter {
+            private_origins: private_origins.to_vec(),
+            ..PackageFilter::default()
+        };
+        let mut sql = FilterSql::new(&filter);
+        let visible = sql.clause.clone();
+        let q = sql.push(query.to_owned());
+        sql.clause = format!("{visible} AND strpos(p.origin || '/' || p.name, {q}) > 0");
+        if distinct {
+            // The newest release the caller may see: a private newest release must not
+            // hide the package's visible ones.
+            let visible2 = visible.replace("p.", "p2.");
+            sql.clause = format!(
+                "{} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
+                 AND p2.name = p.name AND {visible2} \
+                 ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
+                sql.clause
+            );
+        }
+        page_of(&client, sql, page).await
+    })
+}
+
+pub(super) async fn rdeps(
+    store: &PostgresStore,
+    origin: &OriginName,
+    name: &str,
+    target: PackageTarget,
+) -> StoreResult<Vec<String>> {
+    read!(async {
+        let client = store.client().await?;
+        query(
+            &client,
+            "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
+             JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = $1 \
+             AND d.dep_name = $2 AND p.target = $3 AND p.visibility = 'public' ORDER BY 1",
+            &[&origin.as_str(), &name, &target.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|row| column(row, 0))
+        .collect()
+    })
+}
+
+pub(super) async fn delete_package(store: &PostgresStore, id: i64) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        // The lock waits for promotions and for uploads that depend on this package (they
+        // hold key-share locks on it) and makes later ones wait for this delete.
+        let row = query_opt(
+            &tx,
+            "SELECT origin || '/' || name || '/' || version || '/' || release, target \
+             FROM packages WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("package `{id}`")))?;
+        let (ident, target): (String, String) = (column(&row, 0)?, column(&row, 1)?);
+        let in_stable: i64 = query_one(
+            &tx,
+            "SELECT count(*) FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             WHERE cp.package_id = $1 AND c.name = 'stable'",
+            &[&id],
+        )
+        .await?
+        .get(0);
+        if in_stable > 0 {
+            return Err(StoreError::Refused(format!("{ident} is in channel `stable`")).into());
+        }
+        let dependent: Option<String> = query_opt(
+            &tx,
+            "SELECT p.origin || '/' || p.name || '/' || p.version || '/' || p.release \
+             FROM package_tdeps d JOIN packages p ON p.id = d.package_id \
+             WHERE d.dep_ident = $1 AND p.target = $2 LIMIT 1",
+            &[&ident, &target],
+        )
+        .await?
+        .map(|row| column(&row, 0))
+        .transpose()?;
+        if let Some(dependent) = dependent {
+            return Err(StoreError::Refused(format!("{dependent} depends on {ident}")).into());
+        }
+        execute(&tx, "DELETE FROM packages WHERE id = $1", &[&id]).await?;
+    })
+}
+
+pub(super) async fn set_visibility(
+    store: &PostgresStore,
+    id: i64,
+    visibility: Visibility,
+) -> StoreResult<()> {
+    read!(async {
+        let client = store.client().await?;
+        execute(
+            &client,
+            "UPDATE packages SET visibility = $1 WHERE id = $2",
+            &[&visibility.as_str(), &id],
+        )
+        .await?;
+        Ok(())
+    })
+}
+
+pub(super) async fn package_checksums(
+    store: &PostgresStore,
+) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
+    read!(async {
+        let client = store.client().await?;
+        query(
+            &client,
+            "SELECT id, origin || '/' || name || '/' || version || '/' || release, target, \
+             checksum, size FROM packages ORDER BY id",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok((
+                column(row, 0)?,
+                parse_col(&column::<String>(row, 1)?)?,
+                parse_col(&column::<String>(row, 2)?)?,
+                parse_col(&column::<String>(row, 3)?)?,
+                column::<i64>(row, 4)? as u64,
+            ))
+        })
+        .collect()
+    })
+}
+
+pub(super) async fn channels(
+    store: &PostgresStore,
+    origin: &OriginName,
+) -> StoreResult<Vec<ChannelName>> {
+    read!(async {
+        let client = store.client().await?;
+        query(
+            &client,
+            "SELECT c.name FROM channels c JOIN origins o ON o.id = c.origin_id \
+             WHERE o.name = $1 ORDER BY c.name",
+            &[&origin.as_str()],
+        )
+        .await?
+        .iter()
+        .map(|row| parse_col(&column::<String>(row, 0)?))
+        .collect()
+    })
+}
+
+pub(super) async fn create_channel(
+    store: &PostgresStore,
+    origin: &OriginName,
+    channel: &ChannelName,
+) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        let oid = origin_id(&tx, origin, Lock::KeyShare).await?;
+        execute(
+            &tx,
+            "INSERT INTO channels (origin_id, name, created_at) VALUES ($1, $2, $3)",
+            &[&oid, &channel.as_str(), &ts(now())],
+        )
+        .await
+        .map_err(conflict_as(format!(
+            "channel `{channel}` of origin `{origin}`"
+        )))?;
+    })
+}
+
+pub(super) async fn delete_channel(
+    store: &PostgresStore,
+    origin: &OriginName,
+    channel: &ChannelName,
+) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        if matches!(channel.as_str(), "unstable" | "stable") {
+            return Err(
+                StoreError::Refused(format!("channel `{channel}` cannot be deleted")).into(),
+            );
+        }
+        let id = channel_id(&tx, origin, channel, Lock::Update).await?;
+        execute(&tx, "DELETE FROM channels WHERE id = $1", &[&id]).await?;
+    })
+}
+
+pub(super) async fn all_channel_names(store: &PostgresStore) -> StoreResult<Vec<ChannelName>> {
+    read!(async {
+        let client = store.client().await?;
+        query(
+            &client,
+            "SELECT DISTINCT name FROM channels ORDER BY name",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| parse_col(&column::<String>(row, 0)?))
+        .collect()
+    })
+}
+
+pub(super) async fn package_channels(
+    store: &PostgresStore,
+    package_id: i64,
+) -> StoreResult<Vec<ChannelMembership>> {
+    read!(async {
+        let client = store.client().await?;
+        channels_of(&client, package_id).await
+    })
+}
+
+pub(super) async fn change_channel(
+    store: &PostgresStore,
+    package_id: i64,
+    origin: &OriginName,
+    channel: &ChannelName,
+    action: ChannelAction,
+    account: &str,
+) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        let cid = channel_id(&tx, origin, channel, Lock::KeyShare).await?;
+        let stamp = ts(now());
+        let (action_name, changed) = match action {
+            ChannelAction::Promote => (
+                "promote",
+                execute(
+                    &tx,
+                    "INSERT INTO channel_packages (channel_id, package_id, promoted_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[&cid, &package_id, &stamp],
+                )
+                .await?,
+            ),
+            ChannelAction::Demote => {
+                let n = execute(
+                    &tx,
+                    "DELETE FROM channel_packages WHERE channel_id = $1 AND package_id = $2",
+                    &[&cid, &package_id],
+                )
+                .await?;
+                if n == 0 {
+                    return Err(
+                        StoreError::NotFound(format!("package in channel `{channel}`")).into(),
+                    );
+                }
+                ("demote", n)
+            }
+        };
+        if changed > 0 {
+            execute(
+                &tx,
+                "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
+                 target) SELECT $1, $2, $3, $4, $5, p.id, \
+                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                 FROM packages p WHERE p.id = $6",
+                &[
+                    &stamp,
+                    &account,
+                    &action_name,
+                    &origin.as_str(),
+                    &channel.as_str(),
+                    &package_id,
+                ],
+            )
+            .await?;
+        }
+    })
+}

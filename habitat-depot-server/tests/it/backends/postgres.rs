@@ -1,0 +1,281 @@
+//! A PostgreSQL server for tests: one per test process, a fresh database per test.
+//!
+//! The server is found, in order:
+//! 1. `HAB_TEST_POSTGRES_URL`: an existing server's admin URL (`postgres://USER[:PW]@HOST:PORT/DB`,
+//!    a role that may `CREATE DATABASE`); nothing is started.
+//! 2. The binaries in `HAB_TEST_PG_BINDIR`, else `pg_config --bindir`, else the newest
+//!    `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package): `initdb` makes a cluster in a
+//!    temp dir and `postgres` serves it on 127.0.0.1 and a free port, with fsync off. PostgreSQL
+//!    refuses to run as root, so as root both run as the `postgres` user (or `nobody`), which
+//!    then owns the temp dir.
+//!
+//! The server dies with the test process, however that ends: it runs under
+//! `sh -c 'postgres … & read _; kill …'` whose stdin is a pipe only this process holds, so the
+//! pipe closing (at exit, or when the process is killed) stops the server and removes its
+//! files. Without binaries, [`database`] says so once on stderr and returns `None`, and the
+//! PostgreSQL tests pass without checking anything.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio_postgres::NoTls;
+
+/// The superuser `initdb` creates in a cluster started here.
+const SUPERUSER: &str = "hab";
+
+/// Starts the server in the background, stops it when stdin closes, then removes its files.
+/// `$1` is the `postgres` binary, `$2` the temp dir, `$3` the port.
+const SUPERVISOR: &str = r#"
+"$1" -D "$2/data" -k "$2" -h 127.0.0.1 -p "$3" -c fsync=off -c synchronous_commit=off \
+    -c full_page_writes=off -c max_connections=200 >"$2/log" 2>&1 &
+pid=$!
+read _
+kill -INT "$pid"
+wait "$pid"
+rm -rf "$2"
+"#;
+
+enum Server {
+    /// A server this process started (kept alive by holding the supervisor's stdin).
+    Local {
+        port: u16,
+        _supervisor: Child,
+        _stdin: ChildStdin,
+    },
+    /// An existing server, by its admin URL.
+    External { admin: String },
+}
+
+impl Server {
+    /// The URL of database `name`.
+    fn url(&self, name: &str) -> String {
+        match self {
+            Self::Local { port, .. } => format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{name}"),
+            Self::External { admin } => with_database(admin, name),
+        }
+    }
+
+    /// The URL to create databases through.
+    fn admin_url(&self) -> String {
+        match self {
+            Self::Local { .. } => self.url("postgres"),
+            Self::External { admin } => admin.clone(),
+        }
+    }
+}
+
+static SERVER: OnceLock<Option<Server>> = OnceLock::new();
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+/// A new empty database on the test server, as a URL; `None` when there is no PostgreSQL.
+///
+/// The database's default collation is ICU `en-US` where the server has ICU, so a query that
+/// forgot the store's bytewise (`"C"`) collation answers differently from SQLite and a
+/// comparison test catches it.
+pub async fn database() -> Option<String> {
+    let server = SERVER.get_or_init(start).as_ref()?;
+    let name = format!(
+        "t_{}_{}",
+        std::process::id(),
+        NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = connect(&server.admin_url()).await;
+    let icu = format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' \
+         LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    );
+    if admin.batch_execute(&icu).await.is_err() {
+        // No ICU (or PostgreSQL before 15): the server's default collation, still UTF8.
+        admin
+            .batch_execute(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
+            ))
+            .await
+            .unwrap_or_else(|e| panic!("create database {name}: {e:?}"));
+    }
+    Some(server.url(&name))
+}
+
+/// A plain connection to `url` (retried while the server starts up).
+pub async fn connect(url: &str) -> tokio_postgres::Client {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match tokio_postgres::connect(url, NoTls).await {
+            Ok((client, connection)) => {
+                tokio::spawn(connection);
+                return client;
+            }
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("connect to the test PostgreSQL: {e:?}"),
+        }
+    }
+}
+
+fn start() -> Option<Server> {
+    if let Ok(admin) = std::env::var("HAB_TEST_POSTGRES_URL") {
+        return Some(Server::External { admin });
+    }
+    let Some(bindir) = find_bindir() else {
+        // Straight to stderr: the test harness captures `eprintln!`, and this must show.
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: PostgreSQL not found (install Debian's postgresql or set HAB_TEST_PG_BINDIR)"
+        );
+        return None;
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("hab-pg-")
+        .tempdir()
+        .unwrap()
+        // The supervisor removes it when the server stops.
+        .keep();
+    let user = unprivileged_user();
+    if let Some((uid, gid)) = user {
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    }
+    let as_user = |command: &mut Command| {
+        if let Some((uid, gid)) = user {
+            command.uid(uid).gid(gid);
+        }
+    };
+
+    let mut initdb = Command::new(bindir.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args([
+            "-U",
+            SUPERUSER,
+            "-A",
+            "trust",
+            "-E",
+            "UTF8",
+            "--no-locale",
+            "--no-sync",
+        ])
+        .current_dir(&dir);
+    as_user(&mut initdb);
+    let output = initdb.output().unwrap();
+    assert!(
+        output.status.success(),
+        "initdb failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let port = free_port();
+    let mut supervisor = Command::new("sh");
+    supervisor
+        .args(["-c", SUPERVISOR, "sh"])
+        .arg(bindir.join("postgres"))
+        .arg(&dir)
+        .arg(port.to_string())
+        .current_dir(&dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    as_user(&mut supervisor);
+    let mut child = supervisor.spawn().unwrap();
+    let stdin = child.stdin.take().unwrap();
+    wait_until_ready(&dir.join("log"), &mut child);
+    Some(Server::Local {
+        port,
+        _supervisor: child,
+        _stdin: stdin,
+    })
+}
+
+/// The directory holding `initdb` and `postgres`.
+fn find_bindir() -> Option<PathBuf> {
+    let usable = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os("HAB_TEST_PG_BINDIR") {
+        return Some(PathBuf::from(dir)).filter(|d| usable(d));
+    }
+    let from_pg_config = Command::new("pg_config")
+        .arg("--bindir")
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    if let Some(dir) = from_pg_config.filter(|d| usable(d)) {
+        return Some(dir);
+    }
+    // Debian: /usr/lib/postgresql/<major>/bin; the newest major version.
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|entry| {
+            let major = entry.file_name().to_str()?.parse().ok()?;
+            Some((major, entry.path().join("bin")))
+        })
+        .filter(|(_, dir)| usable(dir))
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, dir)| dir)
+}
+
+/// As root, the user to run PostgreSQL as (`postgres`, else `nobody`): its uid and gid.
+fn unprivileged_user() -> Option<(u32, u32)> {
+    if !rustix::process::geteuid().is_root() {
+        return None;
+    }
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let lookup = |name: &str| {
+        passwd.lines().find_map(|line| {
+            let fields: Vec<&str> = line.split(':').collect();
+            match fields.as_slice() {
+                [user, _, uid, gid, ..] if *user == name => {
+                    Some((uid.parse().ok()?, gid.parse().ok()?))
+                }
+                _ => None,
+            }
+        })
+    };
+    Some(
+        lookup("postgres")
+            .or_else(|| lookup("nobody"))
+            .expect("running as root, with neither a `postgres` nor a `nobody` user"),
+    )
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Waits for the server's log to say it accepts connections.
+fn wait_until_ready(log: &Path, supervisor: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.contains("ready to accept connections") {
+            return;
+        }
+        let exited = supervisor.try_wait().unwrap();
+        if exited.is_some() || Instant::now() > deadline || text.contains("FATAL") {
+            panic!("the test PostgreSQL did not start ({exited:?}):\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// `admin` (a `postgres://` URL) naming database `name` instead.
+fn with_database(admin: &str, name: &str) -> String {
+    let (scheme, rest) = admin
+        .split_once("://")
+        .expect("HAB_TEST_POSTGRES_URL is a postgres:// URL");
+    let (location, query) = match rest.split_once('?') {
+        Some((location, query)) => (location, format!("?{query}")),
+        None => (rest, String::new()),
+    };
+    let authority = location.split('/').next().unwrap_or(location);
+    format!("{scheme}://{authority}/{name}{query}")
+}
