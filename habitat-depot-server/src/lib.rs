@@ -89,15 +89,7 @@ impl AppState {
             reason,
         };
         let existing = dir.join(DATABASE).exists();
-        if !dir.exists() {
-            // Private packages and secrets live here: only the depot's user may read it.
-            use std::os::unix::fs::DirBuilderExt;
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| fail(e.to_string()))?;
-        }
+        prepare_data_dir(&dir).map_err(fail)?;
         if existing && !dir.join(crypto::KEY_FILE).exists() {
             return Err(fail(format!(
                 "`{}` is missing but the data directory has a database: restore it from a backup \
@@ -105,20 +97,50 @@ impl AppState {
                 crypto::KEY_FILE
             )));
         }
+        let metadata = SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?;
+        let artifacts =
+            FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
+        Self::with_stores(settings, Arc::new(metadata), Arc::new(artifacts))
+    }
+
+    /// A state over stores opened by the caller (PostgreSQL, S3...): the data directory still
+    /// holds the server key and the temp files of uploads in progress.
+    pub fn with_stores(
+        settings: Settings,
+        metadata: Arc<dyn MetadataStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+    ) -> Result<Self, OpenError> {
+        let dir = settings.data_dir.clone();
+        let fail = |reason: String| OpenError {
+            dir: dir.clone(),
+            reason,
+        };
+        prepare_data_dir(&dir).map_err(fail)?;
         let (server_key, first_start) =
             ServerKey::load_or_create(&dir).map_err(|e| fail(format!("server key: {e}")))?;
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
-        let metadata = SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?;
-        let artifacts =
-            FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
         Ok(Self {
-            metadata: Arc::new(metadata),
-            artifacts: Arc::new(artifacts),
+            metadata,
+            artifacts,
             server_key: Arc::new(server_key),
             settings: Arc::new(settings),
             tmp_dir,
             first_start,
         })
     }
+}
+
+/// Creates the data directory when missing, readable by the depot's user only (private
+/// packages and secrets live there).
+fn prepare_data_dir(dir: &std::path::Path) -> Result<(), String> {
+    if !dir.exists() {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }
