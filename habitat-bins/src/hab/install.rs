@@ -51,6 +51,8 @@ struct Wanted {
 pub(super) fn run_install(
     args: &[String],
     channel: Option<ChannelName>,
+    local: Local,
+    binlink: bool,
     cache: &KeyCacheArg,
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
@@ -77,20 +79,21 @@ pub(super) fn run_install(
     let target = settings::target(None)?;
 
     let mut needed = Vec::new();
-    for ident in idents {
-        match root.latest_installed(&ident)? {
-            Some(found) => say!("{found} is already installed"),
-            None => needed.push(ident),
+    for ident in &idents {
+        match root.latest_installed(ident)? {
+            Some(found) if local == Local::Use => say!("{found} is already installed"),
+            _ => needed.push(ident.clone()),
         }
     }
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let outcomes = if !needed.is_empty() {
         let client = client(depot)?;
         let channel = settings::channel(channel)?;
         block_on(install_from_depot(
-            &client, &channel, &needed, files, &root, &keys, target,
+            &client, &channel, &needed, files, &root, &keys, target, local,
         ))?
     } else if files.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        Vec::new()
     } else {
         install_with_progress(&root, &files, &keys, target)?
     };
@@ -100,7 +103,31 @@ pub(super) fn run_install(
             Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
         }
     }
+    if binlink {
+        let dest = root.path().join("bin");
+        for ident in &idents {
+            if let Some(found) = root.latest_installed(ident)? {
+                super::binlink::binlink(&root, &found, &dest)?;
+            }
+        }
+        for path in &paths {
+            let found = metadata::read_metadata(path, &UnpackLimits::default())
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            super::binlink::binlink(&root, &found.ident, &dest)?;
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether what is already on this machine counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Local {
+    /// An installed package satisfies an identifier, and a cached artifact with the depot's
+    /// checksum is not downloaded again.
+    Use,
+    /// `--ignore-local`: identifiers are resolved on the depot whatever is installed, and
+    /// artifacts are downloaded even when cached (dependencies already installed stay).
+    Ignore,
 }
 
 /// Installs `idents` from the depot, with the artifacts `files`, as one set under `root`: each
@@ -117,10 +144,11 @@ pub(super) async fn install_from_depot(
     root: &FsRoot,
     keys: &KeyCache,
     target: PackageTarget,
+    local: Local,
 ) -> Result<Vec<Outcome>> {
     let channel = client.channel_or(channel);
     let wanted = resolve(client, idents, target, channel, Some(root)).await?;
-    let fetched = fetch(client, &wanted, target, &root.artifact_cache(), keys).await?;
+    let fetched = fetch(client, &wanted, target, &root.artifact_cache(), keys, local).await?;
     // install_all checks each artifact holds what was resolved, while staging it.
     files.extend(fetched.into_iter().map(|(ident, path)| Request {
         path,
@@ -150,7 +178,7 @@ pub(super) fn run_download(
     let fetched = block_on(async {
         let channel = client.channel_or(&channel);
         let wanted = resolve(&client, idents, target, channel, None).await?;
-        fetch(&client, &wanted, target, &dir, &keys).await
+        fetch(&client, &wanted, target, &dir, &keys, Local::Use).await
     })?;
     // Nothing is installed here, so nothing else reads these artifacts: check each holds
     // what was resolved (install checks the same while staging).
@@ -242,9 +270,10 @@ async fn fetch(
     target: PackageTarget,
     dir: &Path,
     keys: &KeyCache,
+    local: Local,
 ) -> Result<Vec<(FullyQualifiedIdent, PathBuf)>> {
     let fetched: Vec<(FullyQualifiedIdent, PathBuf)> = stream::iter(wanted)
-        .map(|item| fetch_one(client, item, target, dir))
+        .map(|item| fetch_one(client, item, target, dir, local))
         .buffered(download_concurrency()?)
         .try_collect()
         .await?;
@@ -280,6 +309,7 @@ async fn fetch_one(
     item: &Wanted,
     target: PackageTarget,
     dir: &Path,
+    local: Local,
 ) -> Result<(FullyQualifiedIdent, PathBuf)> {
     let ident = &item.ident;
     let checksum = match item.checksum {
@@ -294,7 +324,7 @@ async fn fetch_one(
     };
     let archive = ident.archive_name(target);
     let cached = dir.join(&archive);
-    if cached.is_file() {
+    if local == Local::Use && cached.is_file() {
         if Blake2bHash::of_file(&cached)? == checksum {
             say!("Using {} from {}", archive, dir.display());
             return Ok((ident.clone(), cached));

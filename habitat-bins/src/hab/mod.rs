@@ -7,6 +7,7 @@ use anyhow::Result;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget};
 
+mod binlink;
 mod cli_setup;
 mod install;
 mod key;
@@ -401,6 +402,14 @@ enum PkgCommand {
         /// The channel [default: HAB_BLDR_CHANNEL, else stable; a view URL's channel wins]
         #[arg(short = 'c', long)]
         channel: Option<ChannelName>,
+        /// Resolves each IDENT on the depot even when an installed package satisfies it, and
+        /// downloads artifacts again even when they are in the artifact cache.
+        #[arg(long)]
+        ignore_local: bool,
+        /// Links the programs of the packages named (not their dependencies) into
+        /// $FS_ROOT/bin.
+        #[arg(short = 'b', long)]
+        binlink: bool,
         #[command(flatten)]
         cache: KeyCacheArg,
         #[command(flatten)]

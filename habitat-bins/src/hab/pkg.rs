@@ -69,9 +69,20 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
         PkgCommand::Install {
             artifacts,
             channel,
+            ignore_local,
+            binlink,
             cache,
             depot,
-        } => return super::install::run_install(&artifacts, channel, &cache, &depot),
+        } => {
+            let local = if ignore_local {
+                super::install::Local::Ignore
+            } else {
+                super::install::Local::Use
+            };
+            return super::install::run_install(
+                &artifacts, channel, local, binlink, &cache, &depot,
+            );
+        }
         PkgCommand::Download {
             idents,
             download_directory,

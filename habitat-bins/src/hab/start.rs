@@ -7,7 +7,7 @@
 //! processes, [`supervisor`] ties them together with signals, restarts and updates, which
 //! [`update`] finds with `--strategy at-once`.
 
-mod package;
+pub(super) mod package;
 mod service;
 mod supervisor;
 mod template;
@@ -220,6 +220,7 @@ async fn install_ident(
         root,
         keys,
         target,
+        super::install::Local::Use,
     )
     .await?;
     report(&outcomes);

@@ -343,3 +343,90 @@ fn an_artifact_signed_by_another_origin_installs_nothing() {
     assert!(installed(&s).is_empty(), "{err}");
     drop(published.publisher);
 }
+
+#[test]
+fn ignore_local_resolves_on_the_depot_and_binlink_links_the_programs() {
+    let published = Published::new();
+    let url = published.base_url();
+    let s = Sandbox::new();
+    succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", url]),
+        "install from stable",
+    );
+    // The installed release satisfies `demo/app`: the depot's newer one in unstable is not
+    // even looked up...
+    let said = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "-c", "unstable", "--url", url]),
+        "install again",
+    );
+    assert!(
+        said.contains(&format!("demo/app/1.0.0/{OLD} is already installed")),
+        "{said}"
+    );
+    assert_eq!(installed(&s).len(), 3);
+    // ...unless what is local is ignored.
+    let said = succeeds(
+        &s.run(&[
+            "pkg",
+            "install",
+            "demo/app",
+            "-c",
+            "unstable",
+            "--ignore-local",
+            "--url",
+            url,
+        ]),
+        "install --ignore-local",
+    );
+    assert!(
+        said.contains(&format!("Installed demo/app/1.0.0/{NEW}")),
+        "{said}"
+    );
+    // Cached artifacts are downloaded again too.
+    let said = succeeds(
+        &s.run(&[
+            "pkg",
+            "install",
+            "demo/app",
+            "-c",
+            "unstable",
+            "--ignore-local",
+            "--url",
+            url,
+        ]),
+        "install --ignore-local again",
+    );
+    assert!(
+        said.contains(&format!("Downloading demo-app-1.0.0-{NEW}")),
+        "{said}"
+    );
+    assert!(!said.contains("Using demo-app-"), "{said}");
+
+    // -b links the newest installed release's programs into $FS_ROOT/bin.
+    let said = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "-b", "--url", url]),
+        "install -b",
+    );
+    let link = s.fs_root().join("bin/app");
+    assert!(
+        said.contains(&format!("Linked {}", link.display())),
+        "{said}"
+    );
+    let target = std::fs::read_link(&link).unwrap();
+    assert!(
+        target.ends_with(format!("hab/pkgs/demo/app/1.0.0/{NEW}/bin/app")),
+        "{}",
+        target.display()
+    );
+    let ran = std::process::Command::new(&link).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&ran.stdout), "app\n");
+    // A file that is not a link is left alone.
+    std::fs::remove_file(&link).unwrap();
+    std::fs::write(&link, "mine").unwrap();
+    let said = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "-b", "--url", url]),
+        "again",
+    );
+    assert!(said.contains("is not a link"), "{said}");
+    assert_eq!(std::fs::read_to_string(&link).unwrap(), "mine");
+}

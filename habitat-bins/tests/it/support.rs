@@ -70,11 +70,10 @@ impl Sandbox {
     pub fn package_source(&self, name: &str) -> PathBuf {
         let dir = self.path().join(format!("src-{name}"));
         std::fs::create_dir_all(dir.join("bin")).unwrap();
-        std::fs::write(
-            dir.join("bin").join(name),
-            format!("#!/bin/sh\necho {name}\n"),
-        )
-        .unwrap();
+        let program = dir.join("bin").join(name);
+        std::fs::write(&program, format!("#!/bin/sh\necho {name}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
         dir
     }
 

@@ -154,7 +154,7 @@ pub(super) fn merge(base: &mut toml::Table, over: toml::Table) {
 }
 
 /// A file's trimmed text, `None` when it does not exist.
-fn read_optional(path: &Path) -> Result<Option<String>> {
+pub(in crate::hab) fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text.trim().to_owned())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
@@ -173,7 +173,7 @@ fn read_toml(path: &Path) -> Result<Option<toml::Table>> {
 
 /// The `:`-separated entries of a PATH file on this root: Habitat writes absolute paths
 /// (`/hab/pkgs/…/bin`), which live under FS_ROOT; a relative entry is relative to the package.
-fn bin_dirs(root: &FsRoot, package_dir: &Path, text: &str) -> Vec<PathBuf> {
+pub(in crate::hab) fn bin_dirs(root: &FsRoot, package_dir: &Path, text: &str) -> Vec<PathBuf> {
     text.split(':')
         .map(str::trim)
         .filter(|e| !e.is_empty())

@@ -99,6 +99,7 @@ async fn check(
             &follow.root,
             &follow.keys,
             follow.target,
+            super::super::install::Local::Use,
         )
         .await
         .with_context(|| format!("cannot install `{newer}`"))?;
