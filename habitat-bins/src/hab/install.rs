@@ -90,7 +90,16 @@ pub(super) fn run_install(
         let client = client(depot)?;
         let channel = settings::channel(channel)?;
         block_on(install_from_depot(
-            &client, &channel, &needed, files, &root, &keys, target, local,
+            &client,
+            &channel,
+            &needed,
+            files,
+            Place {
+                root: &root,
+                keys: &keys,
+                target,
+            },
+            local,
         ))?
     } else if files.is_empty() {
         Vec::new()
@@ -130,6 +139,17 @@ pub(super) enum Local {
     Ignore,
 }
 
+/// Where packages are installed, with which keys, for which target.
+#[derive(Clone, Copy)]
+pub(super) struct Place<'a> {
+    /// The filesystem root.
+    pub root: &'a FsRoot,
+    /// The key cache that verifies and receives public keys.
+    pub keys: &'a KeyCache,
+    /// The target the packages must be built for.
+    pub target: PackageTarget,
+}
+
 /// Installs `idents` from the depot, with the artifacts `files`, as one set under `root`: each
 /// identifier is resolved to its latest release in `channel` (a view URL's channel wins), then
 /// it and every TDEPS entry not installed yet are fetched into the artifact cache, with the
@@ -141,11 +161,10 @@ pub(super) async fn install_from_depot(
     channel: &ChannelName,
     idents: &[PackageIdent],
     mut files: Vec<Request>,
-    root: &FsRoot,
-    keys: &KeyCache,
-    target: PackageTarget,
+    place: Place<'_>,
     local: Local,
 ) -> Result<Vec<Outcome>> {
+    let Place { root, keys, target } = place;
     let channel = client.channel_or(channel);
     let wanted = resolve(client, idents, target, channel, Some(root)).await?;
     let fetched = fetch(client, &wanted, target, &root.artifact_cache(), keys, local).await?;

@@ -217,9 +217,7 @@ async fn install_ident(
         &channel,
         std::slice::from_ref(query),
         Vec::new(),
-        root,
-        keys,
-        target,
+        super::install::Place { root, keys, target },
         super::install::Local::Use,
     )
     .await?;

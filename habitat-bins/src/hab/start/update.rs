@@ -96,9 +96,11 @@ async fn check(
             &follow.channel,
             &[PackageIdent::from(newer.clone())],
             Vec::new(),
-            &follow.root,
-            &follow.keys,
-            follow.target,
+            super::super::install::Place {
+                root: &follow.root,
+                keys: &follow.keys,
+                target: follow.target,
+            },
             super::super::install::Local::Use,
         )
         .await
