@@ -287,6 +287,32 @@ fn a_tampered_cached_artifact_is_downloaded_again() {
         std::fs::read(&cached).unwrap(),
         std::fs::read(&published.app).unwrap()
     );
+
+    // Installing straight from the cache, with one of the files altered: refused, and none
+    // of the set is installed on a fresh machine.
+    let libb = files_in(&cache)
+        .into_iter()
+        .find(|n| n.starts_with("demo-libb-"))
+        .unwrap();
+    let mut bytes = std::fs::read(cache.join(&libb)).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(cache.join(&libb), &bytes).unwrap();
+    let fresh = Sandbox::new();
+    std::fs::create_dir_all(fresh.keys()).unwrap();
+    for name in files_in(&s.keys()) {
+        std::fs::copy(s.keys().join(&name), fresh.keys().join(&name)).unwrap();
+    }
+    let paths: Vec<String> = files_in(&cache)
+        .iter()
+        .map(|n| cache.join(n).display().to_string())
+        .collect();
+    let mut args = vec!["pkg", "install"];
+    args.extend(paths.iter().map(String::as_str));
+    let err = fresh.fails(&args);
+    assert!(err.contains(&libb), "{err}");
+    assert!(err.contains("hint: the artifact was altered"), "{err}");
+    assert!(installed(&fresh).is_empty(), "{err}");
 }
 
 #[test]
