@@ -4,20 +4,7 @@ use super::support::Sandbox;
 
 #[test]
 fn readme_walkthrough_runs_verbatim() {
-    let readme = include_str!("../../../README.md");
-    let start = readme
-        .find("<!-- walkthrough:start -->")
-        .expect("walkthrough start marker");
-    let end = readme
-        .find("<!-- walkthrough:end -->")
-        .expect("walkthrough end marker");
-    let block = &readme[start..end];
-    let script = block
-        .split("```sh\n")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
-        .expect("a sh code block");
-
+    let script = readme_block("walkthrough");
     let sandbox = Sandbox::new();
     let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_hab"))
         .parent()
