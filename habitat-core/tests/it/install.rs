@@ -311,3 +311,71 @@ fn install_all_refuses_an_artifact_holding_another_package_than_asked() {
     )
     .unwrap();
 }
+
+#[test]
+fn install_all_stages_several_at_once_and_reports_the_first_failure_leaving_nothing() {
+    use habitat_core::install_set::{Outcome, Request, install_all, install_all_reporting};
+    let world = World::new();
+    let target = habitat_core::PackageTarget::X86_64Linux;
+    let good: Vec<PathBuf> = (1..=6)
+        .map(|i| packed(&world, &format!("core/good{i}/1.0.0/20200102030405")))
+        .collect();
+    let damaged = |name: &str| {
+        let hart = packed(&world, &format!("core/{name}/1.0.0/20200102030405"));
+        let mut bytes = fs::read(&hart).unwrap();
+        let at = payload_start(&bytes) + 100;
+        bytes[at] ^= 0x01;
+        fs::write(&hart, bytes).unwrap();
+        hart
+    };
+    let (bad1, bad2) = (damaged("bad1"), damaged("bad2"));
+    let before = snapshot(world.path());
+    let mut set: Vec<Request> = good.iter().cloned().map(Request::from).collect();
+    set.insert(2, Request::from(bad1.clone()));
+    set.push(Request::from(bad2));
+    let err = install_all(
+        &world.root,
+        &set,
+        &world.keys,
+        &UnpackLimits::default(),
+        target,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains(&bad1.display().to_string()), "{err}");
+    // Staging may have made the parent directories; no package and no staging directory is
+    // left in them.
+    let after = snapshot(world.path());
+    let added: Vec<_> = after.keys().filter(|p| !before.contains_key(*p)).collect();
+    assert!(
+        added
+            .iter()
+            .all(|p| ["root/hab", "root/hab/pkgs", "root/hab/pkgs/core"]
+                .contains(&p.to_string_lossy().as_ref())),
+        "{added:?}"
+    );
+    assert_eq!(
+        names(&world.root.pkgs_dir().join("core")),
+        Vec::<String>::new()
+    );
+
+    // Without the damaged ones: every package is reported once as staged, then installed.
+    let set: Vec<Request> = good.iter().cloned().map(Request::from).collect();
+    let mut reported = Vec::new();
+    let outcomes = install_all_reporting(
+        &world.root,
+        &set,
+        &world.keys,
+        &UnpackLimits::default(),
+        target,
+        |ident| reported.push(ident.to_string()),
+    )
+    .unwrap();
+    reported.sort();
+    let expected: Vec<String> = (1..=6)
+        .map(|i| format!("core/good{i}/1.0.0/20200102030405"))
+        .collect();
+    assert_eq!(reported, expected);
+    assert!(outcomes.iter().all(|o| matches!(o, Outcome::Installed(_))));
+    assert_eq!(outcomes.len(), 6);
+}
