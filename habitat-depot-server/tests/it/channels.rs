@@ -1,5 +1,6 @@
 //! Channels and the seed-era views. Packages are seeded straight into the stores.
 
+use habitat_depot_server::store::DumpValue;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
@@ -35,13 +36,28 @@ async fn memberships(w: &World, ident: &str) -> Vec<String> {
     names(&w.call(Method::GET, &path, Some(&w.owner), OK).await)
 }
 
-/// `(account, action, channel, ident)` rows of the audit log.
-fn audit(w: &World) -> Vec<(String, String, String, String)> {
-    let db = rusqlite::Connection::open(w.depot.dir.path().join("data/depot.sqlite")).unwrap();
-    let sql = "SELECT account, action, channel, ident FROM audit ORDER BY id";
-    let mut stmt = db.prepare(sql).unwrap();
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)));
-    rows.unwrap().collect::<Result<_, _>>().unwrap()
+/// `(account, action, channel, ident)` rows of the audit log, in order, read through the
+/// store's dump (so on either store).
+async fn audit(w: &World) -> Vec<(String, String, String, String)> {
+    let dump = w.depot.state.metadata.dump().await.unwrap();
+    let table = dump.tables.iter().find(|t| t.name == "audit").unwrap();
+    let column = |name: &str| table.columns.iter().position(|c| c == name).unwrap();
+    let text = |row: &[DumpValue], name: &str| match &row[column(name)] {
+        DumpValue::Text(text) => text.clone(),
+        other => panic!("audit.{name} is {other:?}"),
+    };
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            (
+                text(row, "account"),
+                text(row, "action"),
+                text(row, "channel"),
+                text(row, "ident"),
+            )
+        })
+        .collect()
 }
 
 fn audit_row(account: &str, action: &str, channel: &str) -> (String, String, String, String) {
@@ -175,7 +191,7 @@ async fn promote_and_demote_move_packages_and_are_audited() {
         audit_row("mia", "promote", "stable"),
         audit_row("mia", "demote", "stable"),
     ];
-    assert_eq!(audit(&w), expected);
+    assert_eq!(audit(&w).await, expected);
 }
 
 #[tokio::test]
@@ -188,12 +204,12 @@ async fn promote_and_demote_need_maintainer_and_a_refusal_changes_nothing() {
     let view = "/depot/views/stable/pkgs/acme/web/1.0.0/20240101000000/promote";
     w.assert_denied_below_maintainer(Method::POST, view).await;
     assert_eq!(memberships(&w, IDENT).await, ["unstable"]);
-    assert_eq!(audit(&w), []);
+    assert_eq!(audit(&w).await, []);
 
     w.maintain(Method::PUT, &promote, OK).await;
     w.assert_denied_below_maintainer(Method::PUT, &demote).await;
     assert_eq!(memberships(&w, IDENT).await, ["stable", "unstable"]);
-    assert_eq!(audit(&w), [audit_row("mia", "promote", "stable")]);
+    assert_eq!(audit(&w).await, [audit_row("mia", "promote", "stable")]);
     w.maintain(Method::PUT, &demote, OK).await;
     assert_eq!(memberships(&w, IDENT).await, ["unstable"]);
 }
@@ -391,7 +407,7 @@ async fn views_answer_like_their_channel_twins() {
         .await;
     w.maintain(Method::POST, &format!("{view_pkg}/promote"), OK)
         .await;
-    assert_eq!(audit(&w), [audit_row("mia", "promote", "myview")]);
+    assert_eq!(audit(&w).await, [audit_row("mia", "promote", "myview")]);
     assert_eq!(
         w.ident_at("/depot/views/myview/pkgs/acme/web/latest").await,
         IDENT

@@ -22,8 +22,8 @@ const AARCH64: PackageTarget = PackageTarget::Aarch64Linux;
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
 
 /// Stores an artifact and its package row directly, as a finished upload would: the artifact
-/// (a copy: the store moves the file it is given) first, then the row with its `unstable`
-/// membership. The visibility is the origin's default; `owner` is the uploader's account name.
+/// (a copy in the temp directory, removed after: the file store moves the file it is given,
+/// the S3 store copies it) first, then the row with its `unstable` membership. The visibility is the origin's default; `owner` is the uploader's account name.
 pub(super) async fn seed_package(depot: &TestDepot, owner: &str, hart: &Path) -> Package {
     let metadata = read_metadata(hart, &UnpackLimits::default()).unwrap();
     let checksum = checksum(hart).unwrap();
@@ -31,6 +31,10 @@ pub(super) async fn seed_package(depot: &TestDepot, owner: &str, hart: &Path) ->
     let copy = depot.state.tmp_dir.join(format!("seed-{checksum}.hart"));
     std::fs::copy(hart, &copy).unwrap();
     depot.state.artifacts.put(&checksum, &copy).await.unwrap();
+    match std::fs::remove_file(&copy) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => panic!("{e}"),
+        _ => {}
+    }
     let store = &depot.state.metadata;
     let origin = store
         .origin(metadata.ident.origin())

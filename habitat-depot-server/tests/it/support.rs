@@ -1,15 +1,30 @@
 //! A real depot on 127.0.0.1:0 with a temp data directory, accounts with tokens, and signed
 //! artifacts built on the spot.
+//!
+//! The depot's stores are the ones `HAB_TEST_STORES` names (see [`Stores`]): the embedded ones
+//! by default, or with `HAB_TEST_STORES=scale-out` a fresh PostgreSQL database and a fresh S3
+//! bucket per depot, from the servers of `backends`.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Once};
 
 use habitat_core::keys::SecretKey;
 use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{FullyQualifiedIdent, KeyCache, PackageTarget};
 use habitat_depot_server::settings::Settings;
+use habitat_depot_server::store::postgres::PostgresStore;
+use habitat_depot_server::store::s3::S3Artifacts;
 use habitat_depot_server::{AppState, auth, router};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::Value;
+
+pub use super::backends::Stores;
+use super::backends::s3::S3Server;
+use super::backends::{SCALE_OUT_COMMAND, postgres};
+
+/// Connections in a scale-out depot's PostgreSQL pool: enough for the concurrency tests.
+const POOL_SIZE: usize = 8;
 
 /// A running depot.
 pub struct TestDepot {
@@ -19,6 +34,8 @@ pub struct TestDepot {
     pub state: AppState,
     pub client: Client,
     pub dir: tempfile::TempDir,
+    /// Its bucket, on the scale-out stores.
+    bucket: Option<String>,
 }
 
 impl TestDepot {
@@ -33,7 +50,7 @@ impl TestDepot {
             ..Settings::default()
         };
         configure(&mut settings);
-        let state = AppState::open_embedded(settings).unwrap();
+        let (state, bucket) = open_state(settings).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let app = router(state.clone());
@@ -49,6 +66,15 @@ impl TestDepot {
             state,
             client: Client::new(),
             dir,
+            bucket,
+        }
+    }
+
+    /// Makes the artifact store unreachable: its directory or its bucket disappears.
+    pub async fn break_artifact_store(&self) {
+        match &self.bucket {
+            None => std::fs::remove_dir_all(self.dir.path().join("data/artifacts")).unwrap(),
+            Some(bucket) => S3Server::get().unwrap().delete_bucket(bucket).await,
         }
     }
 
@@ -91,6 +117,37 @@ impl TestDepot {
             StatusCode::CREATED,
             "create origin {name}"
         );
+    }
+}
+
+/// A state over the stores `HAB_TEST_STORES` names, with its bucket on the scale-out stores.
+pub async fn open_state(settings: Settings) -> (AppState, Option<String>) {
+    match Stores::from_env() {
+        Stores::Embedded => {
+            static NOTE: Once = Once::new();
+            // Straight to stderr, past the harness's capture, once per test process.
+            NOTE.call_once(|| {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "note: the depot API tests run on the embedded stores; on PostgreSQL + S3 \
+                     with: {SCALE_OUT_COMMAND}"
+                );
+            });
+            (AppState::open_embedded(settings).unwrap(), None)
+        }
+        Stores::ScaleOut => {
+            // `database` and `S3Server::get` fail the test when their server is missing.
+            let url = postgres::migrated_database()
+                .await
+                .expect("HAB_TEST_STORES=scale-out needs PostgreSQL");
+            let metadata = PostgresStore::connect(&url, POOL_SIZE).await.unwrap();
+            let s3 = S3Server::get().expect("HAB_TEST_STORES=scale-out needs an S3 server");
+            let bucket = s3.fresh_bucket().await;
+            let artifacts = S3Artifacts::open(&s3.settings(&bucket, None)).unwrap();
+            let state =
+                AppState::with_stores(settings, Arc::new(metadata), Arc::new(artifacts)).unwrap();
+            (state, Some(bucket))
+        }
     }
 }
 

@@ -298,6 +298,26 @@ async fn upload_stores_the_package_in_unstable() {
 }
 
 #[tokio::test]
+async fn an_artifact_the_store_already_holds_leaves_no_temp_file() {
+    // The file store keeps the file it has and the S3 store skips the copy: the upload's temp
+    // file must go all the same.
+    let setup = Setup::new().await;
+    let hart = setup.artifact(HELLO);
+    let checksum = artifact::checksum(&hart).unwrap();
+    let orphan = setup.depot.dir.path().join("orphan.hart");
+    std::fs::copy(&hart, &orphan).unwrap();
+    let artifacts = &setup.depot.state.artifacts;
+    artifacts.put(&checksum, &orphan).await.unwrap();
+    setup.post(HELLO, read(&hart), StatusCode::CREATED).await;
+    assert_eq!(stored(&setup.depot, HELLO).await.checksum, checksum);
+    assert_eq!(
+        artifacts.list().await.unwrap(),
+        [(checksum, read(&hart).len() as u64)]
+    );
+    assert_no_temp_files(&setup.depot);
+}
+
+#[tokio::test]
 async fn a_member_uploads_with_the_origin_default_visibility() {
     let setup = Setup::new().await;
     let bob = setup.depot.user("bob").await;

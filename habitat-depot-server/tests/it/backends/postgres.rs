@@ -13,7 +13,8 @@
 //! `sh -c 'postgres … & read _; kill …'` whose stdin is a pipe only this process holds, so the
 //! pipe closing (at exit, or when the process is killed) stops the server and removes its
 //! files. Without binaries, [`database`] says so once on stderr and returns `None`, and the
-//! PostgreSQL tests pass without checking anything.
+//! PostgreSQL tests pass without checking anything; unless the run asked for the scale-out
+//! stores (`HAB_TEST_STORES=scale-out`), in which case every test needing PostgreSQL fails.
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
@@ -23,6 +24,7 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use habitat_depot_server::store::postgres::PostgresStore;
 use tokio_postgres::NoTls;
 
 /// The superuser `initdb` creates in a cluster started here.
@@ -79,26 +81,68 @@ static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
 /// comparison test catches it.
 pub async fn database() -> Option<String> {
     let server = SERVER.get_or_init(start).as_ref()?;
-    let name = format!(
+    let name = next_name();
+    create_database(server, &name, "template0").await;
+    Some(server.url(&name))
+}
+
+/// A new database with the depot's schema already applied, as a URL; `None` when there is no
+/// PostgreSQL. Copied from a template migrated once per test process, which is much faster than
+/// creating an empty database and migrating it for each depot; otherwise like [`database`].
+pub async fn migrated_database() -> Option<String> {
+    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    let server = SERVER.get_or_init(start).as_ref()?;
+    let template = TEMPLATE
+        .get_or_init(|| async {
+            let name = format!("t_{}_template", std::process::id());
+            create_database(server, &name, "template0").await;
+            // Connecting migrates; the pool's connections end when it is dropped (a copy
+            // waits a few seconds for the last ones to go).
+            let store = PostgresStore::connect(&server.url(&name), 1)
+                .await
+                .unwrap_or_else(|e| panic!("migrate the template database {name}: {e}"));
+            drop(store);
+            name
+        })
+        .await;
+    let name = next_name();
+    create_database(server, &name, template).await;
+    Some(server.url(&name))
+}
+
+fn next_name() -> String {
+    format!(
         "t_{}_{}",
         std::process::id(),
         NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
-    );
+    )
+}
+
+/// Creates database `name` as a copy of `template` (`template0`: with an ICU collation where
+/// the server has one; another template: with that template's encoding and collation).
+async fn create_database(server: &Server, name: &str, template: &str) {
     let admin = connect(&server.admin_url()).await;
-    let icu = format!(
-        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' \
-         LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-    );
-    if admin.batch_execute(&icu).await.is_err() {
+    if template == "template0" {
+        let icu = format!(
+            "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE 'C' \
+             LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+        );
+        if admin.batch_execute(&icu).await.is_ok() {
+            return;
+        }
         // No ICU (or PostgreSQL before 15): the server's default collation, still UTF8.
-        admin
-            .batch_execute(&format!(
-                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8'"
-            ))
-            .await
-            .unwrap_or_else(|e| panic!("create database {name}: {e:?}"));
     }
-    Some(server.url(&name))
+    let encoding = if template == "template0" {
+        " ENCODING 'UTF8'"
+    } else {
+        ""
+    };
+    admin
+        .batch_execute(&format!(
+            "CREATE DATABASE {name} TEMPLATE {template}{encoding}"
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("create database {name}: {e:?}"));
 }
 
 /// A plain connection to `url` (retried while the server starts up).
@@ -123,6 +167,12 @@ fn start() -> Option<Server> {
         return Some(Server::External { admin });
     }
     let Some(bindir) = find_bindir() else {
+        assert!(
+            super::Stores::from_env() != super::Stores::ScaleOut,
+            "HAB_TEST_STORES=scale-out but PostgreSQL was not found: install Debian's \
+             postgresql, set HAB_TEST_PG_BINDIR to the directory of `initdb` and `postgres`, or \
+             set HAB_TEST_POSTGRES_URL to an existing server"
+        );
         // Straight to stderr: the test harness captures `eprintln!`, and this must show.
         let _ = writeln!(
             std::io::stderr(),

@@ -5,7 +5,8 @@
 //!   `~/.cargo/bin/s3s-fs`; `.ci/s3-server` installs it).
 //! - `HAB_TEST_S3_ENDPOINT` with `HAB_TEST_S3_ACCESS_KEY` and `HAB_TEST_S3_SECRET_KEY`: use that
 //!   server instead (a bucket is created for each test, by a presigned PUT).
-//! - `HAB_TEST_S3_REQUIRED=1`: fail instead of skipping when there is no server.
+//! - `HAB_TEST_S3_REQUIRED=1`, or `HAB_TEST_STORES=scale-out`: fail instead of skipping when
+//!   there is no server.
 
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,8 +21,9 @@ use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::signer::Signer;
 
-const SKIPPED: &str = "skipped: no S3 server (run: cargo install --locked s3s-fs --features \
-                       binary --version 0.14.1, or .ci/s3-server, or set HAB_TEST_S3_ENDPOINT)";
+/// How to get a server.
+const HOW: &str = "run: cargo install --locked s3s-fs --features binary --version 0.14.1, or \
+                   .ci/s3-server, or set HAB_TEST_S3_ENDPOINT";
 
 /// A running S3-compatible server.
 pub struct S3Server {
@@ -44,8 +46,12 @@ impl S3Server {
                     std::env::var_os("HAB_TEST_S3_REQUIRED").is_none_or(|v| v != "1"),
                     "HAB_TEST_S3_REQUIRED=1 but {why}"
                 );
+                assert!(
+                    super::Stores::from_env() != super::Stores::ScaleOut,
+                    "HAB_TEST_STORES=scale-out but there is no S3 server: {why} ({HOW})"
+                );
                 // Past the test harness's capture, so that a passing run still shows it.
-                let _ = writeln!(std::io::stderr(), "{SKIPPED}: {why}");
+                let _ = writeln!(std::io::stderr(), "skipped: no S3 server ({HOW}): {why}");
                 None
             }
         });
@@ -106,6 +112,26 @@ impl S3Server {
             response.text().await.unwrap_or_default()
         );
         bucket
+    }
+
+    /// Deletes `bucket`, which must be empty.
+    pub async fn delete_bucket(&self, bucket: &str) {
+        let url = self
+            .client(bucket)
+            .signed_url(
+                reqwest::Method::DELETE,
+                &Key::default(),
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+        let response = reqwest::Client::new().delete(url).send().await.unwrap();
+        let status = response.status();
+        assert!(
+            status.is_success(),
+            "cannot delete bucket `{bucket}`: {status} {}",
+            response.text().await.unwrap_or_default()
+        );
     }
 }
 
