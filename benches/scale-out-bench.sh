@@ -37,11 +37,19 @@ s3s=${HAB_TEST_S3_SERVER:-$(command -v s3s-fs || echo "${CARGO_HOME:-$HOME/.carg
 data=$root/benches/data
 mkdir -p "$data"
 work=$(mktemp -d "$data/scale-out.XXXXXX")
+# PostgreSQL's own directory: somewhere its (unprivileged, when run as root) user can reach.
+pgdir=$(mktemp -d "${TMPDIR:-/tmp}/hab-scale-pg.XXXXXX")
 pg_pid= s3_pid=
 cleanup() {
-    [[ -n $s3_pid ]] && kill "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
-    [[ -n $pg_pid ]] && kill -INT "$pg_pid" 2>/dev/null && wait "$pg_pid" 2>/dev/null
-    rm -rf "$work"
+    set +e
+    # s3s-fs waits for idle keep-alive connections on SIGTERM; its data is scratch.
+    [[ -n $s3_pid ]] && kill -KILL "$s3_pid" 2>/dev/null && wait "$s3_pid" 2>/dev/null
+    # The postmaster itself (runuser does not pass SIGINT on), then its wrapper.
+    if [[ -f $pgdir/data/postmaster.pid ]]; then
+        kill -INT "$(head -1 "$pgdir/data/postmaster.pid")" 2>/dev/null || true
+    fi
+    [[ -n $pg_pid ]] && wait "$pg_pid" 2>/dev/null
+    rm -rf "$work" "$pgdir"
 }
 trap cleanup EXIT
 
@@ -49,17 +57,16 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # PostgreSQL, fsync on (as in production) but on this machine's disk.
 as_pg=()
-mkdir -p "$work/pg"
 if [[ $(id -u) == 0 ]]; then
-    chown postgres: "$work/pg" 2>/dev/null || chown nobody: "$work/pg"
-    as_pg=(runuser -u "$(stat -c %U "$work/pg")" --)
+    chown postgres: "$pgdir" 2>/dev/null || chown nobody: "$pgdir"
+    as_pg=(runuser -u "$(stat -c %U "$pgdir")" --)
 fi
-"${as_pg[@]}" "$bindir/initdb" -D "$work/pg/data" -U hab -A trust -E UTF8 --no-locale >/dev/null
+"${as_pg[@]}" "$bindir/initdb" -D "$pgdir/data" -U hab -A trust -E UTF8 --no-locale >/dev/null
 pg_port=$(free_port)
-"${as_pg[@]}" "$bindir/postgres" -D "$work/pg/data" -k "$work/pg" -h 127.0.0.1 -p "$pg_port" \
-    -c max_connections=200 >"$work/pg/log" 2>&1 &
+"${as_pg[@]}" "$bindir/postgres" -D "$pgdir/data" -k "$pgdir" -h 127.0.0.1 -p "$pg_port" \
+    -c max_connections=200 >"$pgdir/log" 2>&1 &
 pg_pid=$!
-for _ in $(seq 600); do grep -q "ready to accept connections" "$work/pg/log" && break; sleep 0.1; done
+for _ in $(seq 600); do grep -q "ready to accept connections" "$pgdir/log" && break; sleep 0.1; done
 for db in transfer latest; do
     "$bindir/createdb" -h 127.0.0.1 -p "$pg_port" -U hab -E UTF8 -T template0 "$db"
 done
