@@ -294,13 +294,21 @@ impl DepotProcess {
     /// Starts `bin` on `data_dir`, with stderr going to `log`, and waits (up to 60 s) for it to
     /// announce its address. `rust_log` sets `RUST_LOG` (`None`: the depot's default, `info`,
     /// one line per request as in production).
-    pub fn start(bin: &Path, data_dir: &Path, log: &Path, rust_log: Option<&str>) -> Result<Self> {
+    /// `config` is a settings file passed as `--config` (a scale-out configuration).
+    pub fn start(
+        bin: &Path,
+        data_dir: &Path,
+        config: Option<&Path>,
+        log: &Path,
+        rust_log: Option<&str>,
+    ) -> Result<Self> {
         let stderr =
             fs::File::create(log).with_context(|| format!("create `{}`", log.display()))?;
         let mut command = Command::new(bin);
         command
             .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
@@ -376,11 +384,17 @@ impl Drop for DepotProcess {
     }
 }
 
-/// `hab-depot user create NAME --data-dir DIR`: the new account's token.
-pub fn user_create(bin: &Path, data_dir: &Path, name: &str) -> Result<String> {
+/// `hab-depot user create NAME --data-dir DIR [--config FILE]`: the new account's token.
+pub fn user_create(
+    bin: &Path,
+    data_dir: &Path,
+    config: Option<&Path>,
+    name: &str,
+) -> Result<String> {
     let out = Command::new(bin)
         .args(["user", "create", name, "--data-dir"])
         .arg(data_dir)
+        .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
         .env_remove("HAB_DEPOT_CONFIG")
         .stdin(Stdio::null())
         .output()
@@ -488,12 +502,23 @@ fn manifest(ident: &FullyQualifiedIdent) -> String {
 /// order that is not the version order. Returns how long the inserts took.
 ///
 /// [`MetadataStore::import_packages`]: habitat_depot_server::store::MetadataStore::import_packages
-pub async fn populate(data_dir: &Path, spec: &CatalogSpec, batch: usize) -> Result<Duration> {
+///
+/// With `config` (a settings file), the stores are those it names (a scale-out configuration).
+pub async fn populate(
+    data_dir: &Path,
+    config: Option<&Path>,
+    spec: &CatalogSpec,
+    batch: usize,
+) -> Result<Duration> {
+    let base = match config {
+        Some(path) => Settings::from_file(path).map_err(anyhow::Error::msg)?,
+        None => Settings::default(),
+    };
     let settings = Settings {
         data_dir: data_dir.to_owned(),
-        ..Settings::default()
+        ..base
     };
-    let state = AppState::open_embedded(settings)?;
+    let state = AppState::open(settings).await?;
     let account = state.metadata.create_account(ORIGIN, None).await?;
     let origin: OriginName = ORIGIN.parse()?;
     state

@@ -60,6 +60,27 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Copies everything (accounts, tokens, origins, keys, packages, channels, audit log,
+    /// artifacts) from the current stores to those of another settings file, then checks that
+    /// the destination holds it all. Stop the source depot first. Running it again copies only
+    /// what is missing.
+    Migrate {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The destination's settings file (its `[metadata]`, `[artifacts]` and
+        /// `server_key_file`).
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+        /// Skips reading every artifact back from the destination to check its checksum
+        /// (sizes are still compared).
+        #[arg(long)]
+        no_verify_checksums: bool,
+    },
+    /// The server key, which encrypts uploaded secret origin keys.
+    ServerKey {
+        #[command(subcommand)]
+        command: ServerKeyCommand,
+    },
     /// Checks that every package has its artifact with the right checksum; reports orphans.
     Fsck {
         #[command(flatten)]
@@ -67,6 +88,17 @@ enum Command {
         /// Removes orphan artifacts.
         #[arg(long)]
         repair: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ServerKeyCommand {
+    /// Writes a new random server key to FILE (mode 0600); refuses to overwrite one. Make it
+    /// once and give every process sharing a metadata database the same file.
+    Create {
+        /// Where to write it.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
     },
 }
 
@@ -137,7 +169,24 @@ fn settings(data: &DataArgs) -> Result<Settings> {
     {
         settings.data_dir = dir;
     }
+    environment_overrides(&mut settings);
     Ok(settings)
+}
+
+/// `HAB_DEPOT_SERVER_KEY_FILE`, `HAB_DEPOT_METADATA_URL` and `HAB_DEPOT_ARTIFACTS_URL` over the
+/// file's values. Secrets (the database password, S3 keys) come from variables or files, never
+/// from flags.
+fn environment_overrides(settings: &mut Settings) {
+    if let Some(path) = crate::settings::env("HAB_DEPOT_SERVER_KEY_FILE") {
+        settings.server_key_file = Some(PathBuf::from(path));
+    }
+    if let Some(url) = crate::settings::env("HAB_DEPOT_METADATA_URL") {
+        settings.metadata.url = Some(url);
+        settings.metadata.url_file = None;
+    }
+    if let Some(url) = crate::settings::env("HAB_DEPOT_ARTIFACTS_URL") {
+        settings.artifacts.url = Some(url);
+    }
 }
 
 /// A flag's value, else the environment variable's (empty counts as unset), parsed.
@@ -157,8 +206,8 @@ where
         .transpose()
 }
 
-fn open(settings: Settings) -> Result<AppState> {
-    Ok(AppState::open_embedded(settings)?)
+async fn open(settings: Settings) -> Result<AppState> {
+    Ok(AppState::open(settings).await?)
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -182,8 +231,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             start(settings).await
         }
         Command::User { command } => user(command).await,
+        Command::Migrate {
+            data,
+            to,
+            no_verify_checksums,
+        } => migrate(settings(&data)?, &to, !no_verify_checksums).await,
+        Command::ServerKey {
+            command: ServerKeyCommand::Create { to },
+        } => {
+            habitat_depot_server::crypto::ServerKey::create_file(&to)
+                .with_context(|| format!("cannot create the server key `{}`", to.display()))?;
+            say!(
+                "wrote a new server key to {}; give every hab-depot process sharing the \
+                 database this same file (server_key_file)",
+                to.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fsck { data, repair } => {
-            let state = open(settings(&data)?)?;
+            let state = open(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
             for problem in &report.problems {
                 out!("{problem}");
@@ -217,7 +283,7 @@ async fn start(settings: Settings) -> Result<ExitCode> {
         .init();
     let data_dir = settings.data_dir.clone();
     let listen = settings.listen;
-    let state = open(settings)?;
+    let state = open(settings).await?;
     let cleaned = state
         .clean_interrupted_uploads()
         .context("cannot clean interrupted uploads")?;
@@ -225,11 +291,18 @@ async fn start(settings: Settings) -> Result<ExitCode> {
         tracing::info!(count = cleaned, "removed temp files of interrupted uploads");
     }
     if state.first_start || state.metadata.accounts().await?.is_empty() {
-        say!(
-            "hab-depot: new data directory {dir}; create the first account with\n  \
-             hab-depot user create NAME --data-dir {dir}",
-            dir = data_dir.display()
-        );
+        if state.settings.metadata.is_embedded() {
+            say!(
+                "hab-depot: new data directory {dir}; create the first account with\n  \
+                 hab-depot user create NAME --data-dir {dir}",
+                dir = data_dir.display()
+            );
+        } else {
+            say!(
+                "hab-depot: no accounts yet; create the first one with\n  \
+                 hab-depot user create NAME --config FILE"
+            );
+        }
     }
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -243,6 +316,130 @@ async fn start(settings: Settings) -> Result<ExitCode> {
     habitat_depot_server::serve::serve(listener, router(state), idle, shutdown_signal()).await;
     say!("hab-depot stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `hab-depot migrate`: the source is `current`, the destination the settings in `to`.
+async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Result<ExitCode> {
+    use habitat_depot_server::migrate::{Stores, migrate};
+
+    let mut destination = Settings::from_file(to).map_err(anyhow::Error::msg)?;
+    // The destination is what its file says; only its data directory may come from the
+    // source's environment, and an embedded destination must not be the source itself.
+    if destination.metadata.is_embedded() && destination.data_dir == current.data_dir {
+        bail!(
+            "the destination `{}` uses the embedded metadata store in the source's data \
+             directory `{}`: nothing to migrate",
+            to.display(),
+            current.data_dir.display()
+        );
+    }
+    if !destination.metadata.is_embedded()
+        && destination
+            .metadata
+            .postgres_url()
+            .map_err(anyhow::Error::msg)?
+            == current
+                .metadata
+                .postgres_url()
+                .map_err(anyhow::Error::msg)?
+    {
+        bail!(
+            "the destination `{}` uses the source's own metadata database: nothing to migrate",
+            to.display()
+        );
+    }
+    // Secret origin keys stay encrypted with the source's server key: the destination must use
+    // the same one.
+    let source_key_path = current.server_key_path();
+    let source = AppState::open(current.clone()).await?;
+    let key = std::fs::read(&source_key_path)
+        .with_context(|| format!("cannot read `{}`", source_key_path.display()))?;
+    let destination_key_path = destination.server_key_path();
+    match std::fs::read(&destination_key_path) {
+        Ok(existing) if existing == key => {}
+        Ok(_) => bail!(
+            "the destination's server key `{}` differs from the source's `{}`: secret origin \
+             keys could not be decrypted; remove it or point server_key_file at a copy of the \
+             source's",
+            destination_key_path.display(),
+            source_key_path.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = destination_key_path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
+            }
+            habitat_depot_server::crypto::ServerKey::write_file(&destination_key_path, &key)
+                .with_context(|| format!("cannot write `{}`", destination_key_path.display()))?;
+            say!(
+                "copied the server key to {}: every process of the new deployment needs it",
+                destination_key_path.display()
+            );
+        }
+        Err(e) => {
+            return Err(e)
+                .with_context(|| format!("cannot read `{}`", destination_key_path.display()));
+        }
+    }
+    if destination.server_key_file.is_none() {
+        destination.server_key_file = Some(destination_key_path);
+    }
+    let target = AppState::open(destination).await?;
+    let report = migrate(
+        &Stores {
+            metadata: source.metadata.clone(),
+            artifacts: source.artifacts.clone(),
+        },
+        &Stores {
+            metadata: target.metadata.clone(),
+            artifacts: target.artifacts.clone(),
+        },
+        &source.tmp_dir,
+        verify,
+        |line| say!("{line}"),
+    )
+    .await?;
+
+    out!("{:<18} {:>10} {:>12}", "table", "source", "destination");
+    for table in &report.tables {
+        out!(
+            "{:<18} {:>10} {:>12}{}",
+            table.name,
+            table.source,
+            table.destination,
+            if table.source == table.destination {
+                ""
+            } else {
+                "  MISMATCH"
+            }
+        );
+    }
+    out!(
+        "{:<18} {:>10} {:>12}  ({} copied now, {} bytes; {})",
+        "artifacts",
+        report.artifacts,
+        report.artifacts_verified,
+        report.artifacts_copied,
+        report.bytes_copied,
+        if report.checksums_checked {
+            "sizes and checksums checked"
+        } else {
+            "sizes checked"
+        }
+    );
+    for problem in &report.problems {
+        say!("problem: {problem}");
+    }
+    if report.is_complete() {
+        say!("migration complete: the destination holds everything the source does");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        say!(
+            "migration incomplete: {} problems (running it again copies what is missing)",
+            report.problems.len()
+        );
+        Ok(ExitCode::FAILURE)
+    }
 }
 
 async fn shutdown_signal() {
@@ -270,7 +467,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
     match command {
         UserCommand::Create { name, email, data } => {
             validate_account_name(&name)?;
-            let state = open(settings(&data)?)?;
+            let state = open(settings(&data)?).await?;
             let account = state
                 .metadata
                 .create_account(&name, email.as_deref())
@@ -282,7 +479,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             out!("{token}");
         }
         UserCommand::List { data } => {
-            let state = open(settings(&data)?)?;
+            let state = open(settings(&data)?).await?;
             for account in state.metadata.accounts().await? {
                 out!("{}\t{}", account.name, account.email.unwrap_or_default());
             }
@@ -292,7 +489,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             token_name,
             data,
         } => {
-            let state = open(settings(&data)?)?;
+            let state = open(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(&name)

@@ -27,31 +27,47 @@ impl ServerKey {
     /// Loads `<data_dir>/server.key`, creating it (mode 0600) if absent. Returns the key and
     /// whether it was created now.
     pub fn load_or_create(data_dir: &Path) -> std::io::Result<(Self, bool)> {
-        let path = data_dir.join(KEY_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                let key: [u8; 32] = bytes.try_into().map_err(|_| {
-                    std::io::Error::other(format!(
-                        "`{}` is not a 32-byte server key",
-                        path.display()
-                    ))
-                })?;
-                Ok((Self::from_bytes(&key), false))
-            }
+        Self::load_or_create_file(&data_dir.join(KEY_FILE))
+    }
+
+    /// Loads the key in `path`, creating it (mode 0600) if absent. Returns the key and whether
+    /// it was created now.
+    pub fn load_or_create_file(path: &Path) -> std::io::Result<(Self, bool)> {
+        match Self::load_file(path) {
+            Ok(key) => Ok((key, false)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let mut key = [0u8; 32];
-                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
-                let mut file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)?;
-                file.write_all(&key)?;
-                file.sync_all()?;
-                Ok((Self::from_bytes(&key), true))
+                Ok((Self::create_file(path)?, true))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Loads the key in `path` (`NotFound` when there is none).
+    pub fn load_file(path: &Path) -> std::io::Result<Self> {
+        let bytes = std::fs::read(path)?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            std::io::Error::other(format!("`{}` is not a 32-byte server key", path.display()))
+        })?;
+        Ok(Self::from_bytes(&key))
+    }
+
+    /// Writes a new random key to `path` (mode 0600); fails if the file exists.
+    pub fn create_file(path: &Path) -> std::io::Result<Self> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+        Self::write_file(path, &key)?;
+        Ok(Self::from_bytes(&key))
+    }
+
+    /// Writes `key` to `path` (mode 0600, synced); fails if the file exists.
+    pub fn write_file(path: &Path, key: &[u8]) -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(key)?;
+        file.sync_all()
     }
 
     fn from_bytes(key: &[u8; 32]) -> Self {

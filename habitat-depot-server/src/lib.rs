@@ -20,6 +20,7 @@ pub mod crypto;
 pub mod error;
 pub mod fsck;
 pub mod json;
+pub mod migrate;
 mod routes;
 pub mod serve;
 pub mod settings;
@@ -90,11 +91,12 @@ impl AppState {
         };
         let existing = dir.join(DATABASE).exists();
         prepare_data_dir(&dir).map_err(fail)?;
-        if existing && !dir.join(crypto::KEY_FILE).exists() {
+        let key_path = settings.server_key_path();
+        if existing && !key_path.exists() {
             return Err(fail(format!(
-                "`{}` is missing but the data directory has a database: restore it from a backup \
-                 (uploaded secret origin keys cannot be decrypted without it)",
-                crypto::KEY_FILE
+                "the server key `{}` is missing but the data directory has a database: restore \
+                 it from a backup (uploaded secret origin keys cannot be decrypted without it)",
+                key_path.display()
             )));
         }
         let metadata = SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?;
@@ -103,8 +105,24 @@ impl AppState {
         Self::with_stores(settings, Arc::new(metadata), Arc::new(artifacts))
     }
 
+    /// Opens the stores the settings choose (`[metadata]`, `[artifacts]`): both embedded by
+    /// default, as [`AppState::open_embedded`].
+    ///
+    /// With a PostgreSQL metadata store the server key file must exist already: processes
+    /// sharing one database must share one key, so none of them may make its own
+    /// (`hab-depot server-key create` makes it once).
+    pub async fn open(settings: Settings) -> Result<Self, OpenError> {
+        if settings.is_embedded() {
+            return Self::open_embedded(settings);
+        }
+        let (metadata, artifacts) = open_stores(&settings).await?;
+        Self::with_stores(settings, metadata, artifacts)
+    }
+
     /// A state over stores opened by the caller (PostgreSQL, S3...): the data directory still
-    /// holds the server key and the temp files of uploads in progress.
+    /// holds the temp files of uploads in progress. The server key is loaded from
+    /// `settings.server_key_path()`; it is created there only when the metadata store is the
+    /// embedded one (a shared database needs every process to use the same key).
     pub fn with_stores(
         settings: Settings,
         metadata: Arc<dyn MetadataStore>,
@@ -116,8 +134,24 @@ impl AppState {
             reason,
         };
         prepare_data_dir(&dir).map_err(fail)?;
-        let (server_key, first_start) =
-            ServerKey::load_or_create(&dir).map_err(|e| fail(format!("server key: {e}")))?;
+        let key_path = settings.server_key_path();
+        let (server_key, first_start) = if settings.metadata.is_embedded() {
+            ServerKey::load_or_create_file(&key_path)
+        } else {
+            ServerKey::load_file(&key_path).map(|key| (key, false))
+        }
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                fail(format!(
+                    "the server key `{path}` is missing: every process sharing a metadata \
+                     database needs the same key; copy it from another process, or create it \
+                     once with `hab-depot server-key create --to {path}`",
+                    path = key_path.display()
+                ))
+            } else {
+                fail(format!("server key `{}`: {e}", key_path.display()))
+            }
+        })?;
         let tmp_dir = dir.join("tmp");
         std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
         Ok(Self {
@@ -129,6 +163,37 @@ impl AppState {
             first_start,
         })
     }
+}
+
+/// The metadata and artifact stores the settings choose, opened (a PostgreSQL store is
+/// connected and migrated; an S3 store is only configured). Embedded stores live in the data
+/// directory, which is created when missing.
+pub async fn open_stores(
+    settings: &Settings,
+) -> Result<(Arc<dyn MetadataStore>, Arc<dyn ArtifactStore>), OpenError> {
+    let dir = settings.data_dir.clone();
+    let fail = |reason: String| OpenError {
+        dir: dir.clone(),
+        reason,
+    };
+    prepare_data_dir(&dir).map_err(fail)?;
+    let metadata: Arc<dyn MetadataStore> = match settings.metadata.postgres_url().map_err(fail)? {
+        Some(url) => Arc::new(
+            store::postgres::PostgresStore::connect(&url, settings.metadata.pool_size)
+                .await
+                .map_err(|e| fail(format!("metadata store: {e}")))?,
+        ),
+        None => Arc::new(SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?),
+    };
+    let artifacts: Arc<dyn ArtifactStore> = match settings.artifacts.s3().map_err(fail)? {
+        Some(s3) => Arc::new(
+            store::s3::S3Artifacts::open(&s3).map_err(|e| fail(format!("artifact store: {e}")))?,
+        ),
+        None => {
+            Arc::new(FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?)
+        }
+    };
+    Ok((metadata, artifacts))
 }
 
 /// Creates the data directory when missing, readable by the depot's user only (private

@@ -39,6 +39,8 @@ const USAGE: &str = "\
 usage: depot-bench [options]
   --hab-depot PATH     the server binary [default: hab-depot beside this binary]
   --data-dir DIR       cache and scratch directory [default: benches/data]
+  --config FILE        settings file for every hab-depot started (its [metadata] and
+                       [artifacts] stores: a scale-out configuration) [default: embedded]
   --size-mib N         artifact size [default: 1024]
   --block-mib N        xz block size of the artifact [default: 24, as hab pkg pack writes]
   --seed N             seed of the artifact's bytes [default: 1]
@@ -59,6 +61,7 @@ usage: depot-bench [options]
 struct Options {
     hab_depot: PathBuf,
     data_dir: PathBuf,
+    config: Option<PathBuf>,
     big: BigSpec,
     catalog: CatalogSpec,
     batch: usize,
@@ -80,6 +83,7 @@ fn parse_args() -> Result<Option<Options>> {
     let mut o = Options {
         hab_depot,
         data_dir: default_data_dir(),
+        config: None,
         big: BigSpec::default(),
         catalog: CatalogSpec::default(),
         batch: 10_000,
@@ -106,6 +110,7 @@ fn parse_args() -> Result<Option<Options>> {
         match arg.as_str() {
             "--hab-depot" => o.hab_depot = value(&arg)?.into(),
             "--data-dir" => o.data_dir = value(&arg)?.into(),
+            "--config" => o.config = Some(value(&arg)?.into()),
             "--size-mib" => o.big.size_mib = number(&arg, value(&arg)?)?,
             "--block-mib" => o.big.block_mib = number(&arg, value(&arg)?)?,
             "--seed" => o.big.seed = number(&arg, value(&arg)?)?,
@@ -230,7 +235,7 @@ async fn run(o: Options) -> Result<ExitCode> {
             o.catalog.names,
             o.catalog.versions
         );
-        let took = populate(&catalog_dir, &o.catalog, o.batch).await?;
+        let took = populate(&catalog_dir, o.config.as_deref(), &o.catalog, o.batch).await?;
         eprintln!("   imported in {:.1} s", took.as_secs_f64());
     }
 
@@ -468,11 +473,12 @@ async fn expect(response: reqwest::Response, want: StatusCode, what: &str) -> Re
 
 async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<TransferReport> {
     let data = scratch.join("transfer-depot");
-    let token = user_create(&o.hab_depot, &data, ORIGIN)?;
+    let token = user_create(&o.hab_depot, &data, o.config.as_deref(), ORIGIN)?;
     let bearer = format!("Bearer {token}");
     let depot = DepotProcess::start(
         &o.hab_depot,
         &data,
+        o.config.as_deref(),
         &scratch.join("transfer-depot.log"),
         o.rust_log.as_deref(),
     )?;
@@ -638,6 +644,7 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
     let depot = DepotProcess::start(
         &o.hab_depot,
         data,
+        o.config.as_deref(),
         &scratch.join("latest-depot.log"),
         o.rust_log.as_deref(),
     )?;

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use crate::support::{DepotProcess, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
-fn big_package(
+pub fn big_package(
     dir: &Path,
     key: &SecretKey,
     name: &str,
@@ -47,7 +47,7 @@ fn big_package(
 }
 
 /// Uploads in small chunks with pauses, so that a kill lands mid-body.
-async fn slow_upload(
+pub async fn slow_upload(
     client: &reqwest::Client,
     url: &str,
     token: &str,

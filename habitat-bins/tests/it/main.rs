@@ -3,10 +3,12 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
+mod backends;
 mod depot;
 mod install;
 mod local;
 mod readme;
 mod remote;
+mod scale_out;
 mod start;
 mod support;

@@ -98,9 +98,14 @@ pub struct DepotProcess {
 
 impl DepotProcess {
     pub fn start(data: &Path) -> Self {
+        Self::start_with(&["--data-dir".as_ref(), data.as_os_str()])
+    }
+
+    /// `hab-depot start --listen 127.0.0.1:0 ARGS` (a `--config`, a `--data-dir`...).
+    pub fn start_with(args: &[&std::ffi::OsStr]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-            .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data)
+            .args(["start", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -111,6 +116,8 @@ impl DepotProcess {
         // Keep draining stderr so the server never blocks on a full pipe.
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // Captured by the test harness: shown when a test fails.
+                eprintln!("hab-depot: {line}");
                 if let Some(rest) = line.split("listening on ").nth(1) {
                     let url = rest
                         .split_whitespace()
@@ -262,4 +269,20 @@ impl Drop for Background {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Runs `hab-depot ARGS`, which must succeed; returns stdout.
+#[track_caller]
+pub fn hab_depot(args: &[&std::ffi::OsStr]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "hab-depot {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
 }

@@ -289,7 +289,7 @@ fn a_lost_server_key_is_an_error_not_a_new_key() {
         .err()
         .unwrap()
         .to_string();
-    assert!(err.contains("`server.key` is missing"), "{err}");
+    assert!(err.contains("server.key` is missing"), "{err}");
     assert!(!dir.path().join("data/server.key").exists());
 }
 
