@@ -2,7 +2,8 @@
 # Install of a package with 100 dependencies from a local depot (issue 4): times
 # `hab pkg install` with parallel downloads (the default, 8 at once) against one at a time
 # (HAB_DOWNLOAD_CONCURRENCY=1), each into an empty FS_ROOT with an empty key cache, best of
-# RUNS, and prints both with their ratio (target: at most 0.5).
+# RUNS, and prints both with their ratio (target: at most 0.5); then, for information, the
+# same with `hab pkg download` (fetching only, no verifying or unpacking).
 #
 # Usage: benches/install-deps.sh
 # Environment:
@@ -89,18 +90,34 @@ install_once() {
     awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
 }
 
+# One download of the same closure into an empty directory (no install); prints the seconds.
+download_once() {
+    local concurrency=$1 dir
+    dir=$(mktemp -d "$work/machine.XXXX")
+    local start end
+    start=$(date +%s.%N)
+    HAB_DOWNLOAD_CONCURRENCY=$concurrency FS_ROOT=$dir/root HAB_CACHE_KEY_PATH=$dir/keys \
+        "$HAB" pkg download bench/app --download-directory "$dir/artifacts" >/dev/null \
+        2>"$dir/log" || { cat "$dir/log" >&2; exit 1; }
+    end=$(date +%s.%N)
+    rm -rf "$dir"
+    awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }'
+}
+
 best() {
-    local concurrency=$1 best= t
+    local what=$1 concurrency=$2 best= t
     for _ in $(seq "$RUNS"); do
-        t=$(install_once "$concurrency")
+        t=$("$what" "$concurrency")
         if [[ -z $best ]] || awk -v t="$t" -v b="$best" 'BEGIN { exit !(t < b) }'; then best=$t; fi
     done
     echo "$best"
 }
 
 echo "== machine: $(nproc) CPUs; load:$(uptime | sed 's/.*load average:/ /')"
-sequential=$(best 1)
-parallel=$(best 8)
+sequential=$(best install_once 1)
+parallel=$(best install_once 8)
+download_sequential=$(best download_once 1)
+download_parallel=$(best download_once 8)
 ratio=$(awk -v p="$parallel" -v s="$sequential" 'BEGIN { printf "%.2f", p / s }')
 verdict=MISS
 awk -v r="$ratio" 'BEGIN { exit !(r <= 0.5) }' && verdict=PASS
@@ -108,3 +125,5 @@ printf '%-44s %8s\n' "hab pkg install, $DEPS deps of $DEP_KIB KiB" seconds
 printf '%-44s %8.2f\n' "one download at a time" "$sequential"
 printf '%-44s %8.2f\n' "8 downloads at once (default)" "$parallel"
 printf '%-44s %8s   %s (target <= 0.50)\n' "ratio" "$ratio" "$verdict"
+printf '%-44s %8.2f / %.2f\n' "for information: download only, 1 / 8 at once" \
+    "$download_sequential" "$download_parallel"

@@ -354,9 +354,12 @@ fn install_all_stages_several_at_once_and_reports_the_first_failure_leaving_noth
                 .contains(&p.to_string_lossy().as_ref())),
         "{added:?}"
     );
-    assert_eq!(
-        names(&world.root.pkgs_dir().join("core")),
-        Vec::<String>::new()
+    // (Whether staging got as far as making it depends on timing.)
+    let core = world.root.pkgs_dir().join("core");
+    assert!(
+        !core.exists() || names(&core).is_empty(),
+        "{:?}",
+        names(&core)
     );
 
     // Without the damaged ones: every package is reported once as staged, then installed.
