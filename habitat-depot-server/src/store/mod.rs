@@ -356,6 +356,30 @@ pub struct Dump {
     pub tables: Vec<DumpTable>,
 }
 
+impl DumpTable {
+    /// Refuses a table or column name a restore must not put into SQL: only the tables of
+    /// [`DUMP_TABLES`], and column names of lowercase letters and underscores.
+    pub fn check_names(&self) -> StoreResult<()> {
+        if !DUMP_TABLES.contains(&self.name.as_str()) {
+            return Err(StoreError::Refused(format!(
+                "the dump has an unknown table `{}`",
+                self.name
+            )));
+        }
+        if let Some(bad) = self
+            .columns
+            .iter()
+            .find(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
+        {
+            return Err(StoreError::Refused(format!(
+                "the dump's table `{}` has an invalid column name `{bad}`",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Accounts, tokens, origins, members, invitations, keys, packages and channels.
 ///
 /// Every method that changes several rows does so in one transaction.

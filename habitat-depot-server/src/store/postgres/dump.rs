@@ -88,22 +88,7 @@ pub(super) async fn restore(tx: &Transaction<'_>, dump: &Dump) -> Step<()> {
         .map(|row| column(row, 0))
         .collect::<Step<_>>()?;
     for table in &dump.tables {
-        if !DUMP_TABLES.contains(&table.name.as_str()) {
-            return Err(refused(format!(
-                "the dump has an unknown table `{}`",
-                table.name
-            )));
-        }
-        if let Some(bad) = table
-            .columns
-            .iter()
-            .find(|c| !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        {
-            return Err(refused(format!(
-                "the dump's table `{}` has an invalid column name `{bad}`",
-                table.name
-            )));
-        }
+        table.check_names()?;
         if table.rows.is_empty() {
             continue;
         }

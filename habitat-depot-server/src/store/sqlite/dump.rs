@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
 
 use super::{backend, conflict_as};
-use crate::store::{DUMP_TABLES, Dump, DumpTable, DumpValue, StoreError, StoreResult};
+use crate::store::{DUMP_TABLES, Dump, DumpTable, DumpValue, StoreResult};
 
 /// Every table, in one read transaction.
 pub(super) fn dump(conn: &mut Connection) -> StoreResult<Dump> {
@@ -48,22 +48,7 @@ pub(super) fn restore(tx: &rusqlite::Transaction<'_>, dump: &Dump) -> StoreResul
             .map_err(backend)?
     };
     for table in &dump.tables {
-        if !DUMP_TABLES.contains(&table.name.as_str()) {
-            return Err(StoreError::Refused(format!(
-                "the dump has an unknown table `{}`",
-                table.name
-            )));
-        }
-        if let Some(bad) = table
-            .columns
-            .iter()
-            .find(|c| !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        {
-            return Err(StoreError::Refused(format!(
-                "the dump's table `{}` has an invalid column name `{bad}`",
-                table.name
-            )));
-        }
+        table.check_names()?;
         let placeholders = vec!["?"; table.columns.len()].join(", ");
         let sql = format!(
             "INSERT OR IGNORE INTO {} ({}) VALUES ({placeholders})",
