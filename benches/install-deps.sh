@@ -2,14 +2,17 @@
 # Install of a package with 100 dependencies from a local depot (issue 4): times
 # `hab pkg install` with parallel downloads (the default, 8 at once) against one at a time
 # (HAB_DOWNLOAD_CONCURRENCY=1), each into an empty FS_ROOT with an empty key cache, best of
-# RUNS, and prints both with their ratio (target: at most 0.5); then, for information, the
-# same with `hab pkg download` (fetching only, no verifying or unpacking).
+# RUNS, and prints both with their ratio (target: at most 0.5); then the same with
+# `hab pkg download` (fetching only, no verifying or unpacking). Each is measured over
+# loopback and through latency-proxy, which delays every byte by some milliseconds each way,
+# as a depot on a network would (bandwidth is not limited).
 #
 # Usage: benches/install-deps.sh
 # Environment:
 #   DEPS=100        dependencies of the installed package
 #   DEP_KIB=512     size of each dependency's payload (random, so it does not compress)
 #   RUNS=3          runs of each mode; the best counts
+#   LATENCIES_MS="0 5"  one-way delays to measure with (0: straight over loopback)
 #   SKIP_BUILD=1    do not run cargo build
 set -euo pipefail
 
@@ -18,18 +21,24 @@ root=$(cd "$here/.." && pwd)
 DEPS=${DEPS:-100}
 DEP_KIB=${DEP_KIB:-512}
 RUNS=${RUNS:-3}
+LATENCIES_MS=${LATENCIES_MS:-0 5}
 
 if [[ -z ${SKIP_BUILD:-} ]]; then
     echo "== building release binaries" >&2
-    (cd "$root" && cargo build --release --locked -p habitat-bins) >&2
+    (cd "$root" && cargo build --release --locked -p habitat-bins -p habitat-benches --bin hab \
+        --bin hab-depot --bin latency-proxy) >&2
 fi
 HAB=$root/target/release/hab
 HAB_DEPOT=$root/target/release/hab-depot
+PROXY=$root/target/release/latency-proxy
 
 work=$(mktemp -d)
 depot_pid=
+proxies=()
 cleanup() {
-    [[ -n $depot_pid ]] && kill "$depot_pid" 2>/dev/null && wait "$depot_pid" 2>/dev/null
+    for pid in "${proxies[@]}" $depot_pid; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -61,7 +70,7 @@ mv "$work"/app/*.hart "$work/harts/"
 export HAB_AUTH_TOKEN
 HAB_AUTH_TOKEN=$(cat "$work/token")
 port_file=$work/port
-"$HAB_DEPOT" start --listen 127.0.0.1:0 --data-dir "$work/depot" 2>"$work/depot.log" &
+"$HAB_DEPOT" start --listen 127.0.0.1:0 --data-dir "$work/depot" >/dev/null 2>"$work/depot.log" &
 depot_pid=$!
 for _ in $(seq 100); do
     port=$(grep -o 'listening on http://[0-9.:]*' "$work/depot.log" | head -1 | sed 's/.*://') || true
@@ -114,16 +123,32 @@ best() {
 }
 
 echo "== machine: $(nproc) CPUs; load:$(uptime | sed 's/.*load average:/ /')"
-sequential=$(best install_once 1)
-parallel=$(best install_once 8)
-download_sequential=$(best download_once 1)
-download_parallel=$(best download_once 8)
-ratio=$(awk -v p="$parallel" -v s="$sequential" 'BEGIN { printf "%.2f", p / s }')
-verdict=MISS
-awk -v r="$ratio" 'BEGIN { exit !(r <= 0.5) }' && verdict=PASS
-printf '%-44s %8s\n' "hab pkg install, $DEPS deps of $DEP_KIB KiB" seconds
-printf '%-44s %8.2f\n' "one download at a time" "$sequential"
-printf '%-44s %8.2f\n' "8 downloads at once (default)" "$parallel"
-printf '%-44s %8s   %s (target <= 0.50)\n' "ratio" "$ratio" "$verdict"
-printf '%-44s %8.2f / %.2f\n' "for information: download only, 1 / 8 at once" \
-    "$download_sequential" "$download_parallel"
+depot_url=$HAB_BLDR_URL
+printf '%-34s %10s %10s %7s\n' "hab pkg install, $DEPS deps of $DEP_KIB KiB" "1 at once" "8 at once" ratio
+for latency in $LATENCIES_MS; do
+    if ((latency == 0)); then
+        label="loopback"
+        export HAB_BLDR_URL=$depot_url
+    else
+        label="$latency ms each way"
+        "$PROXY" "127.0.0.1:$port" "$latency" >"$work/proxy-$latency" &
+        proxies+=($!)
+        for _ in $(seq 50); do
+            proxy_addr=$(sed -n 's/^listening on //p' "$work/proxy-$latency")
+            [[ -n $proxy_addr ]] && break
+            sleep 0.1
+        done
+        export HAB_BLDR_URL=http://$proxy_addr
+    fi
+    sequential=$(best install_once 1)
+    parallel=$(best install_once 8)
+    ratio=$(awk -v p="$parallel" -v s="$sequential" 'BEGIN { printf "%.2f", p / s }')
+    verdict=MISS
+    awk -v r="$ratio" 'BEGIN { exit !(r <= 0.5) }' && verdict=PASS
+    printf '%-34s %10.2f %10.2f %7s   %s (target <= 0.50)\n' \
+        "install, $label" "$sequential" "$parallel" "$ratio" "$verdict"
+    sequential=$(best download_once 1)
+    parallel=$(best download_once 8)
+    ratio=$(awk -v p="$parallel" -v s="$sequential" 'BEGIN { printf "%.2f", p / s }')
+    printf '%-34s %10.2f %10.2f %7s\n' "download only, $label" "$sequential" "$parallel" "$ratio"
+done
