@@ -16,7 +16,9 @@ use tokio::sync::mpsc;
 #[tokio::main]
 async fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
-    let upstream: String = args.next().context("usage: latency-proxy UPSTREAM DELAY_MS")?;
+    let upstream: String = args
+        .next()
+        .context("usage: latency-proxy UPSTREAM DELAY_MS")?;
     let delay = Duration::from_millis(
         args.next()
             .context("usage: latency-proxy UPSTREAM DELAY_MS")?
@@ -49,7 +51,10 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Duration) 
     let reader = async move {
         let mut buffer = vec![0; 64 * 1024];
         while let Ok(n @ 1..) = from.read(&mut buffer).await {
-            if chunks.send((Instant::now() + delay, buffer[..n].to_vec())).is_err() {
+            if chunks
+                .send((Instant::now() + delay, buffer[..n].to_vec()))
+                .is_err()
+            {
                 break;
             }
         }
