@@ -59,19 +59,9 @@ pub(super) fn run_install(
     let mut files = Vec::new();
     let mut idents = Vec::new();
     for arg in args {
-        let path = Path::new(arg);
-        if path.is_file() {
-            files.push(Request::from(path.to_owned()));
-        } else if arg.ends_with(".hart") {
-            bail!("no such artifact `{arg}`");
-        } else {
-            let ident: PackageIdent = arg.parse().with_context(|| {
-                format!(
-                    "`{arg}` is neither a .hart file nor a package identifier \
-                     (ORIGIN/NAME[/VERSION[/RELEASE]])"
-                )
-            })?;
-            idents.push(ident);
+        match PackageArg::parse(arg)? {
+            PackageArg::Artifact(path) => files.push(Request::from(path)),
+            PackageArg::Ident(ident) => idents.push(ident),
         }
     }
     let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
@@ -106,12 +96,7 @@ pub(super) fn run_install(
     } else {
         install_with_progress(&root, &files, &keys, target)?
     };
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Installed(ident) => say!("Installed {ident}"),
-            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
-        }
-    }
+    report(&outcomes);
     if binlink {
         let dest = root.path().join("bin");
         for ident in &idents {
@@ -126,6 +111,45 @@ pub(super) fn run_install(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A command-line argument naming a package: an existing file is a `.hart`, anything else an
+/// identifier.
+pub(super) enum PackageArg {
+    /// A `.hart` file.
+    Artifact(PathBuf),
+    /// `ORIGIN/NAME[/VERSION[/RELEASE]]`.
+    Ident(PackageIdent),
+}
+
+impl PackageArg {
+    /// Reads one argument; a name ending in `.hart` that is not a file is an error.
+    pub(super) fn parse(arg: &str) -> Result<Self> {
+        let path = Path::new(arg);
+        if path.is_file() {
+            return Ok(Self::Artifact(path.to_owned()));
+        }
+        if arg.ends_with(".hart") {
+            bail!("no such artifact `{arg}`");
+        }
+        let ident = arg.parse().with_context(|| {
+            format!(
+                "`{arg}` is neither a .hart file nor a package identifier \
+                 (ORIGIN/NAME[/VERSION[/RELEASE]])"
+            )
+        })?;
+        Ok(Self::Ident(ident))
+    }
+}
+
+/// Says what happened to each package of an install.
+pub(super) fn report(outcomes: &[Outcome]) {
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Installed(ident) => say!("Installed {ident}"),
+            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
+        }
+    }
 }
 
 /// Whether what is already on this machine counts.
@@ -381,7 +405,7 @@ async fn fetch_one(
 }
 
 /// Verifies and installs `files` all or nothing, with a bar when there are several.
-fn install_with_progress(
+pub(super) fn install_with_progress(
     root: &FsRoot,
     files: &[Request],
     keys: &KeyCache,

@@ -13,15 +13,16 @@ mod supervisor;
 mod template;
 mod update;
 
-use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
-use habitat_core::install_set::{Outcome, Request, install_all};
+use habitat_core::install_set::{Outcome, Request};
+
+use super::install::{PackageArg, install_with_progress, report};
 use habitat_core::{
-    ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent, PackageTarget, UnpackLimits,
+    ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent, PackageTarget,
 };
 use tokio::sync::mpsc;
 
@@ -70,39 +71,14 @@ pub(super) enum Strategy {
     AtOnce,
 }
 
-/// What to start.
-enum Wanted {
-    Artifact(std::path::PathBuf),
-    Ident(PackageIdent),
-}
-
-impl Wanted {
-    fn parse(arg: &str) -> Result<Self> {
-        let path = Path::new(arg);
-        if path.is_file() {
-            return Ok(Self::Artifact(path.to_owned()));
-        }
-        if arg.ends_with(".hart") {
-            bail!("no such artifact `{arg}`");
-        }
-        let ident = arg.parse().with_context(|| {
-            format!(
-                "`{arg}` is neither a .hart file nor a package identifier \
-                 (ORIGIN/NAME[/VERSION[/RELEASE]])"
-            )
-        })?;
-        Ok(Self::Ident(ident))
-    }
-}
-
 /// `hab start IDENT|HART`.
 pub(super) fn run(args: StartArgs) -> Result<ExitCode> {
-    let wanted = Wanted::parse(&args.package)?;
+    let wanted = PackageArg::parse(&args.package)?;
     if args.strategy == Strategy::AtOnce {
         let exact = match &wanted {
-            Wanted::Artifact(path) => Some(path.display().to_string()),
-            Wanted::Ident(ident) if ident.is_fully_qualified() => Some(ident.to_string()),
-            Wanted::Ident(_) => None,
+            PackageArg::Artifact(path) => Some(path.display().to_string()),
+            PackageArg::Ident(ident) if ident.is_fully_qualified() => Some(ident.to_string()),
+            PackageArg::Ident(_) => None,
         };
         if let Some(exact) = exact {
             return Err(anyhow::Error::msg(Hinted {
@@ -121,8 +97,10 @@ pub(super) fn run(args: StartArgs) -> Result<ExitCode> {
     let target = settings::target(None)?;
     block_on(async move {
         let (ident, query) = match wanted {
-            Wanted::Artifact(path) => (install_artifact(&root, &keys, target, path).await?, None),
-            Wanted::Ident(query) => {
+            PackageArg::Artifact(path) => {
+                (install_artifact(&root, &keys, target, path).await?, None)
+            }
+            PackageArg::Ident(query) => {
                 let ident = match root.latest_installed(&query)? {
                     Some(found) => {
                         say!("{found} is already installed");
@@ -184,13 +162,7 @@ async fn install_artifact(
 ) -> Result<FullyQualifiedIdent> {
     let (root, keys) = (root.clone(), keys.clone());
     let outcomes = tokio::task::spawn_blocking(move || {
-        install_all(
-            &root,
-            &[Request::from(path)],
-            &keys,
-            &UnpackLimits::default(),
-            target,
-        )
+        install_with_progress(&root, &[Request::from(path)], &keys, target)
     })
     .await
     .context("the install task failed")??;
@@ -229,13 +201,4 @@ async fn install_ident(
         })
         .find(|ident| query.satisfied_by(ident))
         .with_context(|| format!("installing `{query}` installed no package that satisfies it"))
-}
-
-fn report(outcomes: &[Outcome]) {
-    for outcome in outcomes {
-        match outcome {
-            Outcome::Installed(ident) => say!("Installed {ident}"),
-            Outcome::AlreadyInstalled(ident) => say!("{ident} is already installed"),
-        }
-    }
 }
