@@ -394,7 +394,9 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
             metadata: target.metadata.clone(),
             artifacts: target.artifacts.clone(),
         },
-        &source.tmp_dir,
+        // The destination's: an embedded artifact store moves the temp file into place by
+        // rename, which needs both on one file system.
+        &target.tmp_dir,
         verify,
         |line| say!("{line}"),
     )
