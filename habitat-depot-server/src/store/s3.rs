@@ -193,16 +193,8 @@ fn secret_value(
         return Ok(Some((value.clone(), false)));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| StoreError::Backend(format!("cannot read `{}`: {e}", path.display())))?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(StoreError::Backend(format!(
-                "`{}` is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some((text.to_owned(), false)));
+        let text = crate::settings::read_secret_file(path).map_err(StoreError::Backend)?;
+        return Ok(Some((text, false)));
     }
     Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, true)))
 }
