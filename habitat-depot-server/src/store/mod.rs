@@ -380,6 +380,24 @@ impl DumpTable {
     }
 }
 
+/// A package's dependency list as both SQL stores keep it in a column: one ident a line.
+pub(crate) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
+    idents
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A package's exposed ports as both SQL stores keep them in a column: space-separated.
+pub(crate) fn join_exposes(exposes: &[u16]) -> String {
+    exposes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Accounts, tokens, origins, members, invitations, keys, packages and channels.
 ///
 /// Every method that changes several rows does so in one transaction.
