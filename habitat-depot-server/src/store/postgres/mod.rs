@@ -257,7 +257,7 @@ impl PostgresStore {
     /// (other processes starting at the same time wait, then find nothing left to do).
     async fn migrate(&self) -> StoreResult<()> {
         let mut client = self.client().await?;
-        let outcome: Step<()> = async {
+        read!(async {
             let encoding: String = client
                 .query_one("SELECT current_setting('server_encoding')", &[])
                 .await?
@@ -303,9 +303,7 @@ impl PostgresStore {
             }
             tx.commit().await?;
             Ok(())
-        }
-        .await;
-        outcome.map_err(StoreError::from)
+        })
     }
 }
 
