@@ -31,7 +31,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -190,20 +189,6 @@ async fn backoff(attempt: u32) {
         .unwrap_or(0);
     let millis = 5 * (1u64 << attempt.min(6)) + jitter;
     tokio::time::sleep(Duration::from_millis(millis)).await;
-}
-
-pub(super) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 in whole seconds, whatever the caller passed (the embedded store's format).
-pub(super) fn ts(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
 }
 
 impl PostgresStore {
