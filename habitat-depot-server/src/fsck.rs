@@ -111,8 +111,7 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
     let mut referenced = HashSet::new();
     for (_, ident, target, checksum, size) in rows {
         referenced.insert(checksum);
-        let Some((actual, read)) = read_checksum(state.artifacts.as_ref(), &checksum).await?
-        else {
+        let Some((actual, read)) = read_checksum(state.artifacts.as_ref(), &checksum).await? else {
             report.problems.push(Problem::Missing {
                 ident,
                 target,
@@ -156,9 +155,10 @@ pub(crate) async fn read_checksum(
     let mut read = 0u64;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = artifact.reader.read(&mut buf).await.map_err(|e| {
-            StoreError::Backend(format!("cannot read artifact `{checksum}`: {e}"))
-        })?;
+        let n =
+            artifact.reader.read(&mut buf).await.map_err(|e| {
+                StoreError::Backend(format!("cannot read artifact `{checksum}`: {e}"))
+            })?;
         if n == 0 {
             break;
         }
