@@ -350,10 +350,18 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     }
     // Secret origin keys stay encrypted with the source's server key: the destination must use
     // the same one.
+    // Read before the source is opened: opening a data directory that holds no depot would
+    // make an empty one (and its key), and the migration would then copy nothing.
     let source_key_path = current.server_key_path();
+    let key = std::fs::read(&source_key_path).with_context(|| {
+        format!(
+            "cannot read the source's server key `{}`: is `{}` the data directory (or --config \
+             the settings) of the depot to migrate?",
+            source_key_path.display(),
+            current.data_dir.display()
+        )
+    })?;
     let source = AppState::open(current.clone()).await?;
-    let key = std::fs::read(&source_key_path)
-        .with_context(|| format!("cannot read `{}`", source_key_path.display()))?;
     let destination_key_path = destination.server_key_path();
     match std::fs::read(&destination_key_path) {
         Ok(existing) if existing == key => {}
@@ -394,7 +402,9 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
             metadata: target.metadata.clone(),
             artifacts: target.artifacts.clone(),
         },
-        &source.tmp_dir,
+        // The destination's: an embedded artifact store moves the temp file into place by
+        // rename, which needs both on one file system.
+        &target.tmp_dir,
         verify,
         |line| say!("{line}"),
     )

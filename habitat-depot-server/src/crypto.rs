@@ -59,15 +59,20 @@ impl ServerKey {
         Ok(Self::from_bytes(&key))
     }
 
-    /// Writes `key` to `path` (mode 0600, synced); fails if the file exists.
+    /// Writes `key` to `path` (mode 0600, synced); fails if the file exists. A write that
+    /// fails removes the file, so no truncated key is left to be mistaken for another one.
     pub fn write_file(path: &Path, key: &[u8]) -> std::io::Result<()> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(0o600)
             .open(path)?;
-        file.write_all(key)?;
-        file.sync_all()
+        let written = file.write_all(key).and_then(|()| file.sync_all());
+        if written.is_err() {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+        written
     }
 
     fn from_bytes(key: &[u8; 32]) -> Self {

@@ -8,7 +8,7 @@ use habitat_core::{Blake2bHash, FullyQualifiedIdent, PackageTarget};
 use tokio::io::AsyncReadExt;
 
 use crate::AppState;
-use crate::store::StoreResult;
+use crate::store::{ArtifactStore, StoreError, StoreResult};
 
 /// A problem fsck found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -111,7 +111,7 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
     let mut referenced = HashSet::new();
     for (_, ident, target, checksum, size) in rows {
         referenced.insert(checksum);
-        let Some(mut opened) = state.artifacts.open(&checksum, 0).await? else {
+        let Some((actual, read)) = read_checksum(state.artifacts.as_ref(), &checksum).await? else {
             report.problems.push(Problem::Missing {
                 ident,
                 target,
@@ -119,20 +119,6 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
             });
             continue;
         };
-        let mut hasher = Hasher::new();
-        let mut read = 0u64;
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = opened.reader.read(&mut buf).await.map_err(|e| {
-                crate::store::StoreError::Backend(format!("cannot read artifact {checksum}: {e}"))
-            })?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            read += n as u64;
-        }
-        let actual = hasher.finish();
         if actual != checksum || read != size {
             report.problems.push(Problem::Corrupt {
                 ident,
@@ -154,4 +140,30 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
         }
     }
     Ok(report)
+}
+
+/// The checksum and size of an artifact as read back from `store`, in one pass; `None` when the
+/// store does not have it.
+pub(crate) async fn read_checksum(
+    store: &dyn ArtifactStore,
+    checksum: &Blake2bHash,
+) -> StoreResult<Option<(Blake2bHash, u64)>> {
+    let Some(mut artifact) = store.open(checksum, 0).await? else {
+        return Ok(None);
+    };
+    let mut hasher = Hasher::new();
+    let mut read = 0u64;
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n =
+            artifact.reader.read(&mut buf).await.map_err(|e| {
+                StoreError::Backend(format!("cannot read artifact `{checksum}`: {e}"))
+            })?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        read += n as u64;
+    }
+    Ok(Some((hasher.finish(), read)))
 }

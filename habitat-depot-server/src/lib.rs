@@ -89,19 +89,9 @@ impl AppState {
             dir: dir.clone(),
             reason,
         };
-        let existing = dir.join(DATABASE).exists();
         prepare_data_dir(&dir).map_err(fail)?;
-        let key_path = settings.server_key_path();
-        if existing && !key_path.exists() {
-            return Err(fail(format!(
-                "the server key `{}` is missing but the data directory has a database: restore \
-                 it from a backup (uploaded secret origin keys cannot be decrypted without it)",
-                key_path.display()
-            )));
-        }
-        let metadata = SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?;
-        let artifacts =
-            FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?;
+        let metadata = open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?;
+        let artifacts = open_files(&dir).map_err(fail)?;
         Self::with_stores(settings, Arc::new(metadata), Arc::new(artifacts))
     }
 
@@ -183,17 +173,34 @@ pub async fn open_stores(
                 .await
                 .map_err(|e| fail(format!("metadata store: {e}")))?,
         ),
-        None => Arc::new(SqliteStore::open(&dir.join(DATABASE)).map_err(|e| fail(e.to_string()))?),
+        None => Arc::new(open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?),
     };
     let artifacts: Arc<dyn ArtifactStore> = match settings.artifacts.s3().map_err(fail)? {
         Some(s3) => Arc::new(
             store::s3::S3Artifacts::open(&s3).map_err(|e| fail(format!("artifact store: {e}")))?,
         ),
-        None => {
-            Arc::new(FileArtifacts::open(dir.join("artifacts")).map_err(|e| fail(e.to_string()))?)
-        }
+        None => Arc::new(open_files(&dir).map_err(fail)?),
     };
     Ok((metadata, artifacts))
+}
+
+/// The embedded metadata store in `dir`. A database whose server key is missing is refused
+/// (whatever the artifact store), before a new key could be made that cannot decrypt it.
+fn open_sqlite(dir: &std::path::Path, key_path: &std::path::Path) -> Result<SqliteStore, String> {
+    let database = dir.join(DATABASE);
+    if database.exists() && !key_path.exists() {
+        return Err(format!(
+            "the server key `{}` is missing but the data directory has a database: restore \
+             it from a backup (uploaded secret origin keys cannot be decrypted without it)",
+            key_path.display()
+        ));
+    }
+    SqliteStore::open(&database).map_err(|e| e.to_string())
+}
+
+/// The embedded artifact store, under `<dir>/artifacts`.
+fn open_files(dir: &std::path::Path) -> Result<FileArtifacts, String> {
+    FileArtifacts::open(dir.join("artifacts")).map_err(|e| e.to_string())
 }
 
 /// Creates the data directory when missing, readable by the depot's user only (private

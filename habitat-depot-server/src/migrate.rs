@@ -19,6 +19,7 @@ use habitat_core::Blake2bHash;
 use habitat_core::hash::Hasher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::fsck::read_checksum;
 use crate::store::{ArtifactStore, DUMP_TABLES, MetadataStore, StoreError};
 
 /// One side of a migration: a metadata store and an artifact store.
@@ -99,7 +100,8 @@ impl Report {
 }
 
 /// Copies everything from `source` to `destination` and checks the result; temp files go in
-/// `tmp_dir`. `progress` hears one line per step.
+/// `tmp_dir` (created when missing), which must be on the destination's file system when its
+/// artifacts are files. `progress` hears one line per step.
 pub async fn migrate(
     source: &Stores,
     destination: &Stores,
@@ -135,6 +137,12 @@ pub async fn migrate(
         wanted.len() - missing.len(),
         missing.len()
     ));
+    if !missing.is_empty() {
+        std::fs::create_dir_all(tmp_dir).map_err(|source| MigrateError::Io {
+            path: tmp_dir.to_owned(),
+            source,
+        })?;
+    }
     for (index, (checksum, size)) in missing.iter().enumerate() {
         match copy_artifact(source, destination, checksum, **size, tmp_dir).await? {
             true => {
@@ -237,7 +245,6 @@ async fn copy_artifact(
         let path = path.to_owned();
         move |source| MigrateError::Io { path, source }
     };
-    std::fs::create_dir_all(tmp_dir).map_err(io(tmp_dir))?;
     // Removed when dropped, whether or not the store moved it away.
     let temp = tempfile::Builder::new()
         .prefix("migrate-")
@@ -271,30 +278,4 @@ async fn copy_artifact(
     destination.artifacts.put(checksum, &path).await?;
     drop(temp);
     Ok(true)
-}
-
-/// The checksum and size of an artifact as read back from `store`.
-async fn read_checksum(
-    store: &dyn ArtifactStore,
-    checksum: &Blake2bHash,
-) -> Result<Option<(Blake2bHash, u64)>, MigrateError> {
-    let Some(mut artifact) = store.open(checksum, 0).await? else {
-        return Ok(None);
-    };
-    let mut hasher = Hasher::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut read = 0u64;
-    loop {
-        let n = artifact.reader.read(&mut buffer).await.map_err(|e| {
-            MigrateError::Store(StoreError::Backend(format!(
-                "cannot read artifact `{checksum}`: {e}"
-            )))
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buffer[..n]);
-        read += n as u64;
-    }
-    Ok(Some((hasher.finish(), read)))
 }

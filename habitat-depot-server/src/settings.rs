@@ -84,15 +84,7 @@ impl MetadataSettings {
             &self.url_file,
         ) {
             (Some(url), _) => url.to_owned(),
-            (None, Some(path)) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-                let text = text.trim();
-                if text.is_empty() {
-                    return Err(format!("`{}` is empty", path.display()));
-                }
-                text.to_owned()
-            }
+            (None, Some(path)) => read_secret_file(path)?,
             (None, None) => return Ok(None),
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -100,6 +92,18 @@ impl MetadataSettings {
         }
         Ok(Some(url))
     }
+}
+
+/// The content of a file holding a secret (a URL with a password, a key), trimmed; fails
+/// naming the file when it cannot be read or holds nothing.
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("`{}` is empty", path.display()));
+    }
+    Ok(text.to_owned())
 }
 
 /// `[artifacts]`: no `url` means files under `<data_dir>/artifacts`; `url =

@@ -16,7 +16,8 @@ pub struct FileArtifacts {
     dir: PathBuf,
 }
 
-fn backend(action: &str, path: &Path, e: io::Error) -> StoreError {
+/// A failure of the local file `path`, as a [`StoreError::Backend`] naming it.
+pub(super) fn backend(action: &str, path: &Path, e: io::Error) -> StoreError {
     StoreError::Backend(format!("cannot {action} `{}`: {e}", path.display()))
 }
 

@@ -380,6 +380,39 @@ impl DumpTable {
     }
 }
 
+/// Now, in whole seconds: the precision both SQL stores keep.
+pub(crate) fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+        .replace_nanosecond(0)
+        .unwrap_or_else(|_| OffsetDateTime::now_utc())
+}
+
+/// A time as both SQL stores keep it: RFC 3339 in whole seconds, whatever the caller passed.
+pub(crate) fn ts(t: OffsetDateTime) -> String {
+    t.replace_nanosecond(0)
+        .unwrap_or(t)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A package's dependency list as both SQL stores keep it in a column: one ident a line.
+pub(crate) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
+    idents
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A package's exposed ports as both SQL stores keep them in a column: space-separated.
+pub(crate) fn join_exposes(exposes: &[u16]) -> String {
+    exposes
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Accounts, tokens, origins, members, invitations, keys, packages and channels.
 ///
 /// Every method that changes several rows does so in one transaction.

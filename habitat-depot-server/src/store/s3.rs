@@ -27,6 +27,7 @@ use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::StreamReader;
 
+use super::files::backend as file_error;
 use super::{ArtifactReader, ArtifactStore, StoreError, StoreResult};
 
 /// Parts of one upload being sent at once; the next part is read while they are.
@@ -192,16 +193,8 @@ fn secret_value(
         return Ok(Some((value.clone(), false)));
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| StoreError::Backend(format!("cannot read `{}`: {e}", path.display())))?;
-        let text = text.trim();
-        if text.is_empty() {
-            return Err(StoreError::Backend(format!(
-                "`{}` is empty",
-                path.display()
-            )));
-        }
-        return Ok(Some((text.to_owned(), false)));
+        let text = crate::settings::read_secret_file(path).map_err(StoreError::Backend)?;
+        return Ok(Some((text, false)));
     }
     Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, true)))
 }
@@ -424,7 +417,7 @@ impl S3Artifacts {
                 let read = file
                     .read_buf(&mut part)
                     .await
-                    .map_err(|e| io_failure("read", local, &e))?;
+                    .map_err(|e| file_error("read", local, e))?;
                 if read == 0 {
                     break;
                 }
@@ -457,10 +450,6 @@ fn error_code(text: &str) -> Option<&str> {
     Some(&text[start..start + length])
 }
 
-fn io_failure(action: &str, path: &Path, e: &io::Error) -> StoreError {
-    StoreError::Backend(format!("cannot {action} `{}`: {e}", path.display()))
-}
-
 #[async_trait]
 impl ArtifactStore for S3Artifacts {
     /// Lists at most one key under the prefix: fails when the service does not answer, the
@@ -485,11 +474,11 @@ impl ArtifactStore for S3Artifacts {
         let key = self.key(checksum);
         let mut file = tokio::fs::File::open(local)
             .await
-            .map_err(|e| io_failure("open", local, &e))?;
+            .map_err(|e| file_error("open", local, e))?;
         let size = file
             .metadata()
             .await
-            .map_err(|e| io_failure("read", local, &e))?
+            .map_err(|e| file_error("read", local, e))?
             .len();
         match self.store.head(&key).await {
             // Content-addressed: the same size under the same checksum is the same artifact.
@@ -505,7 +494,7 @@ impl ArtifactStore for S3Artifacts {
                 .take(size)
                 .read_to_end(&mut body)
                 .await
-                .map_err(|e| io_failure("read", local, &e))?;
+                .map_err(|e| file_error("read", local, e))?;
             if body.len() as u64 != size {
                 return Err(StoreError::Backend(format!(
                     "`{}` changed while it was uploaded",

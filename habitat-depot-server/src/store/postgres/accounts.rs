@@ -116,12 +116,7 @@ pub(super) async fn authenticate(
             return Ok(None);
         };
         let token = token_row(&row)?;
-        let account = Account {
-            id: column(&row, 7)?,
-            name: column(&row, 8)?,
-            email: column(&row, 9)?,
-            created_at: parse_ts(&column::<String>(&row, 10)?)?,
-        };
+        let account = account_at(&row, 7)?;
         let stamp = now();
         let stale = token
             .last_used_at

@@ -9,7 +9,7 @@ use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
 
 use super::rows::{column, query, query_opt};
 use super::{Fail, Step, conflict_as, ts};
-use crate::store::{Package, StoreError};
+use crate::store::{Package, StoreError, join_exposes, join_idents};
 
 /// Statements sent before waiting for their answers (one round trip per batch).
 const BATCH: usize = 500;
@@ -159,12 +159,7 @@ impl<'a> Row<'a> {
             tdeps: join_idents(&package.tdeps),
             build_deps: join_idents(&package.build_deps),
             build_tdeps: join_idents(&package.build_tdeps),
-            exposes: package
-                .exposes
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join(" "),
+            exposes: join_exposes(&package.exposes),
             is_a_service: i64::from(package.is_a_service),
             created_at: ts(package.created_at),
             dep_origins: package.tdeps.iter().map(|d| d.origin().as_str()).collect(),
@@ -204,12 +199,4 @@ impl<'a> Row<'a> {
             channel,
         ]
     }
-}
-
-fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
-    idents
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
 }

@@ -31,7 +31,6 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
@@ -192,20 +191,6 @@ async fn backoff(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }
 
-pub(super) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 in whole seconds, whatever the caller passed (the embedded store's format).
-pub(super) fn ts(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
 impl PostgresStore {
     /// Connects to the database at `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
     /// or key=value pairs) with a pool of at most `pool_size` connections (at least 1), and
@@ -257,7 +242,7 @@ impl PostgresStore {
     /// (other processes starting at the same time wait, then find nothing left to do).
     async fn migrate(&self) -> StoreResult<()> {
         let mut client = self.client().await?;
-        let outcome: Step<()> = async {
+        read!(async {
             let encoding: String = client
                 .query_one("SELECT current_setting('server_encoding')", &[])
                 .await?
@@ -303,9 +288,7 @@ impl PostgresStore {
             }
             tx.commit().await?;
             Ok(())
-        }
-        .await;
-        outcome.map_err(StoreError::from)
+        })
     }
 }
 

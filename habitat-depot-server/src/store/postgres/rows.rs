@@ -86,11 +86,16 @@ pub(super) fn parse_role(text: &str) -> Step<Role> {
 }
 
 pub(super) fn account_row(row: &Row) -> Step<Account> {
+    account_at(row, 0)
+}
+
+/// The account in a row's columns `first` to `first + 3` (id, name, email, created_at).
+pub(super) fn account_at(row: &Row, first: usize) -> Step<Account> {
     Ok(Account {
-        id: column(row, 0)?,
-        name: column(row, 1)?,
-        email: column(row, 2)?,
-        created_at: parse_ts(column(row, 3)?)?,
+        id: column(row, first)?,
+        name: column(row, first + 1)?,
+        email: column(row, first + 2)?,
+        created_at: parse_ts(column(row, first + 3)?)?,
     })
 }
 

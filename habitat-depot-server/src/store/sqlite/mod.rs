@@ -63,20 +63,6 @@ fn conflict_as(what: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> Store
     }
 }
 
-fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc())
-}
-
-/// RFC 3339 in whole seconds, whatever the caller passed.
-fn ts(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
 fn parse_ts(text: &str) -> rusqlite::Result<OffsetDateTime> {
     OffsetDateTime::parse(text, &Rfc3339).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))

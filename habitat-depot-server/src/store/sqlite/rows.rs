@@ -100,14 +100,6 @@ pub(super) fn idents(text: &str) -> rusqlite::Result<Vec<FullyQualifiedIdent>> {
         .collect()
 }
 
-pub(super) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
-    idents
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
     let text = |i| row.get::<_, String>(i);
     let ident = format!("{}/{}/{}/{}", text(1)?, text(2)?, text(3)?, text(4)?);
@@ -234,7 +226,7 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
             join_idents(&package.tdeps),
             join_idents(&package.build_deps),
             join_idents(&package.build_tdeps),
-            package.exposes.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            join_exposes(&package.exposes),
             package.is_a_service,
             package.owner,
             ts(package.created_at),
