@@ -249,3 +249,22 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
     .map_err(backend)?;
     Ok(id)
 }
+
+/// The channels a package is in, by name (a cached statement: `latest` asks on every call).
+pub(super) fn channels_of(c: &Connection, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             WHERE cp.package_id = ?1 ORDER BY c.name",
+        )
+        .map_err(backend)?;
+    stmt.query_map([package_id], |row| {
+        Ok(ChannelMembership {
+            name: parse_col(&row.get::<_, String>(0)?)?,
+            promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
+        })
+    })
+    .map_err(backend)?
+    .collect::<rusqlite::Result<_>>()
+    .map_err(backend)
+}
