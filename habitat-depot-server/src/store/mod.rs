@@ -17,6 +17,7 @@ use tokio::io::AsyncRead;
 pub mod files;
 pub mod postgres;
 pub mod s3;
+mod sql;
 pub mod sqlite;
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their

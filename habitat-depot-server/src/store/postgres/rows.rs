@@ -12,6 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::{Fail, Step, backend};
+use crate::store::sql::{Placeholders, VisibleTo};
 use crate::store::*;
 
 /// A statement's parameters.
@@ -283,21 +284,31 @@ impl FilterSql {
                  WHERE o.name = {o} AND c.name = {c})"
             ));
         }
-        if filter.private_origins.is_empty() {
-            clauses.push("p.visibility = 'public'".to_owned());
-        } else {
-            let origins: Vec<String> = filter
-                .private_origins
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            clauses.push(format!(
-                "(p.visibility = 'public' OR p.origin = ANY({}))",
-                sql.push(origins)
-            ));
-        }
+        clauses.push(sql.bind_visible(&filter.private_origins).clause("p"));
         sql.clause = clauses.join(" AND ");
         sql
+    }
+
+    /// The clause for no filter but a caller's visibility (search): the rule is bound, the
+    /// clause left empty for the caller to build.
+    pub(super) fn visible_only(private_origins: &[OriginName]) -> (Self, VisibleTo) {
+        let mut sql = Self {
+            clause: String::new(),
+            values: Vec::new(),
+        };
+        let visible = sql.bind_visible(private_origins);
+        (sql, visible)
+    }
+
+    /// Binds a caller's private origins as the next parameter (one text array; none when
+    /// there are none); the visibility rule over them.
+    fn bind_visible(&mut self, private_origins: &[OriginName]) -> VisibleTo {
+        let visible = VisibleTo::new(Placeholders::Dollar, private_origins, self.values.len() + 1);
+        if !private_origins.is_empty() {
+            let origins: Vec<String> = private_origins.iter().map(ToString::to_string).collect();
+            self.push(origins);
+        }
+        visible
     }
 
     /// Adds a parameter; its placeholder.

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::rows::*;
 use super::*;
+use crate::store::sql::VisibleTo;
 
 pub(super) async fn insert_package(store: &SqliteStore, package: &Package) -> StoreResult<Package> {
     let package = package.clone();
@@ -108,23 +109,23 @@ pub(super) async fn search(
     private_origins: &[OriginName],
     page: Page,
 ) -> StoreResult<Paged<Package>> {
-    let query = query.to_owned();
-    let filter = PackageFilter {
-        private_origins: private_origins.to_vec(),
-        ..PackageFilter::default()
-    };
+    let (query, private_origins) = (query.to_owned(), private_origins.to_vec());
     store.with(move |c| {
-        let (visible, mut values) = filter_sql(&filter);
+        let mut values = Vec::new();
+        let visible = bind_visible(&mut values, &private_origins);
         values.push(Value::Text(query));
         let q = values.len();
-        let mut where_sql = format!("{visible} AND instr(p.origin || '/' || p.name, ?{q}) > 0");
+        let mut where_sql = format!(
+            "{} AND instr(p.origin || '/' || p.name, ?{q}) > 0",
+            visible.clause("p")
+        );
         if distinct {
             // The newest release the caller may see: a private newest release must not
             // hide the package's visible ones.
-            let visible2 = visible.replace("p.", "p2.");
             where_sql = format!(
                 "{where_sql} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin AND p2.name = p.name \
-                 AND {visible2} ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)"
+                 AND {} ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
+                visible.clause("p2")
             );
         }
         page_of(c, &where_sql, values, page)
@@ -141,10 +142,11 @@ pub(super) async fn rdeps(
     let (origin, name) = (origin.clone(), name.to_owned());
     store.with(move |c| {
         let mut stmt = c
-            .prepare(
+            .prepare(&format!(
                 "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d JOIN packages p ON p.id = d.package_id \
-                 WHERE d.dep_origin = ?1 AND d.dep_name = ?2 AND p.target = ?3 AND p.visibility = 'public' ORDER BY 1",
-            )
+                 WHERE d.dep_origin = ?1 AND d.dep_name = ?2 AND p.target = ?3 AND {} ORDER BY 1",
+                VisibleTo::public().clause("p")
+            ))
             .map_err(backend)?;
         stmt.query_map(params![origin.as_str(), name, target.as_str()], |r| r.get(0))
             .map_err(backend)?

@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{backend, conflict_as, conversion, parse_col, parse_ts, ts};
+use crate::store::sql::{Placeholders, VisibleTo};
 use crate::store::*;
 
 pub(super) fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
@@ -161,13 +162,16 @@ pub(super) fn filter_sql(filter: &PackageFilter) -> (String, Vec<Value>) {
              JOIN origins o ON o.id = c.origin_id WHERE o.name = ?{o} AND c.name = ?{c})"
         ));
     }
-    let mut visible = vec!["p.visibility = 'public'".to_owned()];
-    for origin in &filter.private_origins {
-        values.push(Value::Text(origin.to_string()));
-        visible.push(format!("p.origin = ?{}", values.len()));
-    }
-    clauses.push(format!("({})", visible.join(" OR ")));
+    let visible = bind_visible(&mut values, &filter.private_origins);
+    clauses.push(visible.clause("p"));
     (clauses.join(" AND "), values)
+}
+
+/// Binds a caller's private origins as the next parameters; the visibility rule over them.
+pub(super) fn bind_visible(values: &mut Vec<Value>, private_origins: &[OriginName]) -> VisibleTo {
+    let visible = VisibleTo::new(Placeholders::Question, private_origins, values.len() + 1);
+    values.extend(private_origins.iter().map(|o| Value::Text(o.to_string())));
+    visible
 }
 
 pub(super) const NEWEST_FIRST: &str = "p.version_key DESC, p.release DESC, p.version DESC";
