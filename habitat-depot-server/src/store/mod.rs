@@ -14,11 +14,14 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
+mod error;
 pub mod files;
 pub mod postgres;
 pub mod s3;
 mod sql;
 pub mod sqlite;
+
+pub use error::BackendError;
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their
 /// own variants; everything else is [`StoreError::Backend`].
@@ -34,9 +37,30 @@ pub enum StoreError {
     /// The change is refused by a rule the store enforces (the string says which).
     #[error("{0}")]
     Refused(String),
-    /// The backend failed (database, file system, network).
+    /// The backend failed (database, file system, network): what the store was doing, and the
+    /// backend's own error, kept for the log.
+    #[error("storage backend: {context}")]
+    Backend {
+        /// What the store was doing.
+        context: String,
+        /// What the backend answered.
+        #[source]
+        source: BackendError,
+    },
+    /// The backend cannot be used as it is: a schema newer than this build, a stored value or
+    /// a setting it cannot work with (the string says which).
     #[error("storage backend: {0}")]
-    Backend(String),
+    Invalid(String),
+}
+
+impl StoreError {
+    /// A backend failure while doing `context`.
+    pub fn backend(context: impl Into<String>, source: impl Into<BackendError>) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// Results of store operations.

@@ -131,7 +131,7 @@ async fn migrations_apply_once_when_several_processes_start_at_once() {
         .await
         .unwrap();
     match PostgresStore::connect(&url, 1).await {
-        Err(StoreError::Backend(message)) => assert!(message.contains("newer"), "{message}"),
+        Err(StoreError::Invalid(message)) => assert!(message.contains("newer"), "{message}"),
         other => panic!("a newer schema must be refused: {other:?}"),
     }
 }

@@ -139,27 +139,20 @@ impl From<Fail> for StoreError {
 }
 
 /// A database error as a store error: text PostgreSQL cannot hold (a NUL character) is refused,
-/// anything else is the backend failing.
+/// anything else is the backend failing (its SQLSTATE code and the server's message kept for
+/// the log).
 fn db_error(e: tokio_postgres::Error) -> StoreError {
+    db_error_in("PostgreSQL statement", e)
+}
+
+/// [`db_error`] while doing `context`.
+fn db_error_in(context: &str, e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
         return StoreError::Refused(
             "a text value holds a NUL character, which PostgreSQL cannot store".to_owned(),
         );
     }
-    backend(e)
-}
-
-/// Any error as [`StoreError::Backend`], with its causes (tokio-postgres keeps the server's
-/// message in the source, not in `Display`).
-pub(super) fn backend(e: impl std::error::Error) -> StoreError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    StoreError::Backend(text)
+    StoreError::backend(context, e)
 }
 
 /// A unique violation becomes a conflict naming `what`, as in the embedded store.
@@ -202,10 +195,11 @@ impl PostgresStore {
     /// Fails with [`StoreError::Backend`] when the URL does not parse, the database cannot be
     /// reached, its encoding is not UTF8, or its schema is newer than this `hab-depot` knows.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
-        // The parse error never repeats the URL, which may hold a password.
+        // Only the parse error's own text ("invalid connection string"), not its source: the
+        // source may quote a piece of the URL, which may hold a password.
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -224,7 +218,12 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .build()
-            .map_err(backend)?;
+            .map_err(|e| {
+                StoreError::backend(
+                    "cannot build the PostgreSQL connection pool",
+                    BackendError::Pool(Box::new(e)),
+                )
+            })?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -233,8 +232,13 @@ impl PostgresStore {
     /// A pooled connection.
     async fn client(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => db_error(e),
-            e => backend(e),
+            deadpool_postgres::PoolError::Backend(e) => {
+                db_error_in("cannot connect to PostgreSQL", e)
+            }
+            e => StoreError::backend(
+                "no PostgreSQL connection came free",
+                BackendError::Pool(Box::new(e)),
+            ),
         })
     }
 
@@ -248,7 +252,7 @@ impl PostgresStore {
                 .await?
                 .get(0);
             if encoding != "UTF8" {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Invalid(format!(
                     "the database's encoding is `{encoding}`; hab-depot needs `UTF8`"
                 ))
                 .into());
@@ -270,7 +274,7 @@ impl PostgresStore {
                 .get(0);
             let known = MIGRATIONS.len() as i64;
             if applied > known {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Invalid(format!(
                     "the database has schema version {applied}, newer than this hab-depot \
                      knows ({known}): run a newer hab-depot"
                 ))

@@ -11,7 +11,7 @@ use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use super::{Fail, Step, backend};
+use super::{Fail, Step};
 use crate::store::sql::{Placeholders, VisibleTo};
 use crate::store::*;
 
@@ -60,11 +60,11 @@ pub(super) async fn execute<C: GenericClient>(
 
 /// Column `i` of a row.
 pub(super) fn column<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Step<T> {
-    row.try_get(i).map_err(|e| Fail::Store(backend(e)))
+    row.try_get(i).map_err(Fail::Db)
 }
 
 fn corrupt(what: &str, text: &str) -> Fail {
-    Fail::Store(StoreError::Backend(format!(
+    Fail::Store(StoreError::Invalid(format!(
         "the database holds an invalid {what} `{text}`"
     )))
 }
@@ -107,7 +107,7 @@ pub(super) fn token_row(row: &Row) -> Step<TokenRecord> {
     let hash: Vec<u8> = column(row, 3)?;
     let hash: [u8; 32] = hash
         .try_into()
-        .map_err(|_| Fail::Store(StoreError::Backend("token hash is not 32 bytes".to_owned())))?;
+        .map_err(|_| Fail::Store(StoreError::Invalid("token hash is not 32 bytes".to_owned())))?;
     let opt_ts = |i| -> Step<Option<OffsetDateTime>> {
         column::<Option<&str>>(row, i)?.map(parse_ts).transpose()
     };

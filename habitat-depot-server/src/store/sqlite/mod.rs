@@ -39,20 +39,27 @@ pub struct SqliteStore {
 
 /// A configured connection to the database file.
 fn connect(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open(path).map_err(backend)?;
+    let cannot_open = |e: rusqlite::Error| {
+        StoreError::backend(
+            format!("cannot open the SQLite database `{}`", path.display()),
+            e,
+        )
+    };
+    let conn = Connection::open(path).map_err(cannot_open)?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(backend)?;
+        .map_err(cannot_open)?;
     // Room for every statement the hot paths reuse (their SQL varies with the filter).
     conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
     )
-    .map_err(backend)?;
+    .map_err(cannot_open)?;
     Ok(conn)
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
+/// A failed SQLite call, its error (and extended result code) kept for the log.
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::backend("SQLite statement", e)
 }
 
 /// A unique-constraint failure becomes a conflict naming `what`.
@@ -87,6 +94,13 @@ fn conversion(reason: &str) -> rusqlite::Error {
     )
 }
 
+/// The pool's connections. The lock only guards a push or a pop, which leave the list whole
+/// even if a thread panicked holding it, so a poisoned lock is still used.
+fn lock(pool: &Mutex<Vec<Connection>>) -> std::sync::MutexGuard<'_, Vec<Connection>> {
+    pool.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) `path`, applies migrations, and sets WAL mode.
     pub fn open(path: &Path) -> StoreResult<Self> {
@@ -111,13 +125,14 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let _permit = self.permits.acquire().await.map_err(backend)?;
+        let _permit =
+            self.permits.acquire().await.map_err(|e| {
+                StoreError::backend("SQLite connections", BackendError::Pool(e.into()))
+            })?;
         let pool = self.pool.clone();
-        let mut conn = pool
-            .lock()
-            .map_err(backend)?
+        let mut conn = lock(&pool)
             .pop()
-            .ok_or_else(|| backend("no free connection"))?;
+            .ok_or_else(|| StoreError::Invalid("no free SQLite connection".to_owned()))?;
         let outcome = tokio::task::spawn_blocking(move || {
             let result = f(&mut conn);
             (conn, result)
@@ -125,14 +140,17 @@ impl SqliteStore {
         .await;
         match outcome {
             Ok((conn, result)) => {
-                pool.lock().map_err(backend)?.push(conn);
+                lock(&pool).push(conn);
                 result
             }
             // The call panicked and took its connection along: replace it, so the pool keeps
             // its size, and report the failure.
             Err(panicked) => {
-                pool.lock().map_err(backend)?.push(connect(&self.path)?);
-                Err(backend(panicked))
+                lock(&pool).push(connect(&self.path)?);
+                Err(StoreError::backend(
+                    "a SQLite call did not finish",
+                    panicked,
+                ))
             }
         }
     }
@@ -156,25 +174,27 @@ impl SqliteStore {
 }
 
 fn migrate(conn: &mut Connection) -> StoreResult<()> {
+    let failed =
+        |e: rusqlite::Error| StoreError::backend("cannot apply the SQLite schema migrations", e);
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(backend)?;
+        .map_err(failed)?;
     let applied: usize = tx
         .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .map_err(backend)?;
+        .map_err(failed)?;
     if applied > MIGRATIONS.len() {
-        return Err(StoreError::Backend(format!(
+        return Err(StoreError::Invalid(format!(
             "the database has schema version {applied}, newer than this hab-depot knows ({}): \
              run a newer hab-depot",
             MIGRATIONS.len()
         )));
     }
     for migration in MIGRATIONS.iter().skip(applied) {
-        tx.execute_batch(migration).map_err(backend)?;
+        tx.execute_batch(migration).map_err(failed)?;
     }
     tx.pragma_update(None, "user_version", MIGRATIONS.len())
-        .map_err(backend)?;
-    tx.commit().map_err(backend)
+        .map_err(failed)?;
+    tx.commit().map_err(failed)
 }
 
 #[async_trait]
