@@ -1,10 +1,14 @@
-//! SQL text both metadata stores share: which packages a caller may see.
+//! SQL text both metadata stores share: which packages a listing, latest or search selects,
+//! and which of them a caller may see.
 //!
 //! A caller sees every public package and the private packages of the origins it is a member
 //! of (`PackageFilter::private_origins`, filled by the handlers). Listings, latest, search and
-//! reverse dependencies all put this one clause into their `WHERE`, in either store.
+//! reverse dependencies all put this one clause ([`VisibleTo`]) into their `WHERE`, in either
+//! store; [`PackageWhere`] builds the rest of a listing's or a search's `WHERE` around it.
 
 use habitat_core::OriginName;
+
+use super::PackageFilter;
 
 /// How a backend numbers statement parameters, and so how the private origins are bound.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +26,131 @@ impl Placeholders {
             Self::Question => format!("?{n}"),
             Self::Dollar => format!("${n}"),
         }
+    }
+
+    /// The backend's "position of a substring, 0 when absent" function.
+    fn position_function(self) -> &'static str {
+        match self {
+            Self::Question => "instr",
+            Self::Dollar => "strpos",
+        }
+    }
+}
+
+/// A value the shared SQL binds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Param {
+    /// Text.
+    Text(String),
+    /// A text array (only in [`Placeholders::Dollar`] style: the private origins).
+    TextArray(Vec<String>),
+}
+
+/// A `WHERE` clause over packages (table alias `p`) and the parameters it binds, in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PackageWhere {
+    /// The clause.
+    pub(crate) clause: String,
+    /// Its parameters: the first is number 1.
+    pub(crate) params: Vec<Param>,
+    style: Placeholders,
+}
+
+impl PackageWhere {
+    /// The clause of a package filter: each field that is set, then the caller's visibility.
+    pub(crate) fn filter(style: Placeholders, filter: &PackageFilter) -> Self {
+        let mut sql = Self::empty(style);
+        let mut clauses = Vec::new();
+        let mut equal = |sql: &mut Self, column: &str, value: String| {
+            clauses.push(format!("p.{column} = {}", sql.push(Param::Text(value))));
+        };
+        if let Some(origin) = &filter.origin {
+            equal(&mut sql, "origin", origin.to_string());
+        }
+        if let Some(name) = &filter.name {
+            equal(&mut sql, "name", name.clone());
+        }
+        if let Some(version) = &filter.version {
+            equal(&mut sql, "version", version.clone());
+        }
+        if let Some(target) = filter.target {
+            equal(&mut sql, "target", target.to_string());
+        }
+        if let Some(channel) = &filter.channel {
+            // The origin is always set with a channel (channels belong to an origin).
+            let origin = filter
+                .origin
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            let o = sql.push(Param::Text(origin));
+            let c = sql.push(Param::Text(channel.to_string()));
+            clauses.push(format!(
+                "p.id IN (SELECT cp.package_id FROM channel_packages cp \
+                 JOIN channels c ON c.id = cp.channel_id JOIN origins o ON o.id = c.origin_id \
+                 WHERE o.name = {o} AND c.name = {c})"
+            ));
+        }
+        clauses.push(sql.bind_visible(&filter.private_origins).clause("p"));
+        sql.clause = clauses.join(" AND ");
+        sql
+    }
+
+    /// The clause of a search: packages the caller may see whose `origin/name` contains
+    /// `query`; with `distinct`, only the newest release of each the caller may see (a
+    /// private newest release must not hide the package's visible ones).
+    pub(crate) fn search(
+        style: Placeholders,
+        query: &str,
+        distinct: bool,
+        private_origins: &[OriginName],
+    ) -> Self {
+        let mut sql = Self::empty(style);
+        let visible = sql.bind_visible(private_origins);
+        let q = sql.push(Param::Text(query.to_owned()));
+        sql.clause = format!(
+            "{} AND {}(p.origin || '/' || p.name, {q}) > 0",
+            visible.clause("p"),
+            style.position_function()
+        );
+        if distinct {
+            sql.clause = format!(
+                "{} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
+                 AND p2.name = p.name AND {} \
+                 ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
+                sql.clause,
+                visible.clause("p2")
+            );
+        }
+        sql
+    }
+
+    fn empty(style: Placeholders) -> Self {
+        Self {
+            clause: String::new(),
+            params: Vec::new(),
+            style,
+        }
+    }
+
+    /// Binds `param`; its placeholder.
+    fn push(&mut self, param: Param) -> String {
+        self.params.push(param);
+        self.style.nth(self.params.len())
+    }
+
+    /// Binds a caller's private origins as [`VisibleTo::new`] says; the rule over them.
+    fn bind_visible(&mut self, private_origins: &[OriginName]) -> VisibleTo {
+        let visible = VisibleTo::new(self.style, private_origins, self.params.len() + 1);
+        let origins = private_origins.iter().map(ToString::to_string);
+        match self.style {
+            Placeholders::Question => self.params.extend(origins.map(Param::Text)),
+            Placeholders::Dollar if !private_origins.is_empty() => {
+                self.params.push(Param::TextArray(origins.collect()));
+            }
+            Placeholders::Dollar => {}
+        }
+        visible
     }
 }
 
@@ -124,6 +253,73 @@ mod tests {
             "(p.visibility = 'public' OR p.origin = ANY($2))",
         );
         assert_eq!(VisibleTo::public().clause("p"), "p.visibility = 'public'");
+    }
+
+    #[test]
+    fn a_filter_binds_its_fields_then_the_callers_origins() {
+        let filter = PackageFilter {
+            origin: Some("core".parse().unwrap()),
+            name: Some("zlib".into()),
+            channel: Some("stable".parse().unwrap()),
+            private_origins: vec!["core".parse().unwrap(), "acme".parse().unwrap()],
+            ..PackageFilter::default()
+        };
+        let text = |v: &str| Param::Text(v.to_owned());
+        let sqlite = PackageWhere::filter(Placeholders::Question, &filter);
+        assert!(
+            sqlite
+                .clause
+                .starts_with("p.origin = ?1 AND p.name = ?2 AND p.id IN ("),
+            "{}",
+            sqlite.clause
+        );
+        assert!(sqlite.clause.contains("WHERE o.name = ?3 AND c.name = ?4)"));
+        assert!(
+            sqlite
+                .clause
+                .ends_with(" AND (p.visibility = 'public' OR p.origin IN (?5, ?6))")
+        );
+        assert_eq!(
+            sqlite.params,
+            [
+                text("core"),
+                text("zlib"),
+                text("core"),
+                text("stable"),
+                text("core"),
+                text("acme")
+            ]
+        );
+        let postgres = PackageWhere::filter(Placeholders::Dollar, &filter);
+        assert!(
+            postgres
+                .clause
+                .ends_with(" AND (p.visibility = 'public' OR p.origin = ANY($5))")
+        );
+        assert_eq!(
+            postgres.params.last(),
+            Some(&Param::TextArray(vec!["core".into(), "acme".into()]))
+        );
+    }
+
+    #[test]
+    fn a_search_puts_the_rule_on_both_aliases_with_the_same_parameters() {
+        let origins: Vec<OriginName> = vec!["acme".parse().unwrap()];
+        let sqlite = PackageWhere::search(Placeholders::Question, "zl", true, &origins);
+        assert!(sqlite.clause.starts_with(
+            "(p.visibility = 'public' OR p.origin IN (?1)) AND instr(p.origin || '/' || p.name, ?2) > 0 AND p.id = ("
+        ));
+        assert!(
+            sqlite
+                .clause
+                .contains("AND (p2.visibility = 'public' OR p2.origin IN (?1)) ORDER BY")
+        );
+        let postgres = PackageWhere::search(Placeholders::Dollar, "zl", false, &[]);
+        assert_eq!(
+            postgres.clause,
+            "p.visibility = 'public' AND strpos(p.origin || '/' || p.name, $1) > 0"
+        );
+        assert_eq!(postgres.params, [Param::Text("zl".into())]);
     }
 
     #[test]

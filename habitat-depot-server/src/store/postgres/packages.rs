@@ -5,7 +5,7 @@ use habitat_core::Blake2bHash;
 use super::insert::insert_packages;
 use super::rows::*;
 use super::*;
-use crate::store::sql::VisibleTo;
+use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
 pub(super) async fn insert_package(
     store: &PostgresStore,
@@ -97,24 +97,8 @@ pub(super) async fn search(
 ) -> StoreResult<Paged<Package>> {
     read!(async {
         let client = store.client().await?;
-        let (mut sql, visible) = FilterSql::visible_only(private_origins);
-        let q = sql.push(query.to_owned());
-        sql.clause = format!(
-            "{} AND strpos(p.origin || '/' || p.name, {q}) > 0",
-            visible.clause("p")
-        );
-        if distinct {
-            // The newest release the caller may see: a private newest release must not
-            // hide the package's visible ones.
-            sql.clause = format!(
-                "{} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
-                 AND p2.name = p.name AND {} \
-                 ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
-                sql.clause,
-                visible.clause("p2")
-            );
-        }
-        page_of(&client, sql, page).await
+        let sql = PackageWhere::search(Placeholders::Dollar, query, distinct, private_origins);
+        page_of(&client, sql.into(), page).await
     })
 }
 

@@ -12,7 +12,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use super::{Fail, Step};
-use crate::store::sql::{Placeholders, VisibleTo};
+use crate::store::sql::{PackageWhere, Param, Placeholders};
 use crate::store::*;
 
 /// A statement's parameters.
@@ -253,62 +253,7 @@ pub(super) struct FilterSql {
 impl FilterSql {
     /// The clause for a package filter.
     pub(super) fn new(filter: &PackageFilter) -> Self {
-        let mut sql = Self {
-            clause: String::new(),
-            values: Vec::new(),
-        };
-        let mut clauses = Vec::new();
-        if let Some(origin) = &filter.origin {
-            clauses.push(format!("p.origin = {}", sql.push(origin.to_string())));
-        }
-        if let Some(name) = &filter.name {
-            clauses.push(format!("p.name = {}", sql.push(name.clone())));
-        }
-        if let Some(version) = &filter.version {
-            clauses.push(format!("p.version = {}", sql.push(version.clone())));
-        }
-        if let Some(target) = filter.target {
-            clauses.push(format!("p.target = {}", sql.push(target.to_string())));
-        }
-        if let Some(channel) = &filter.channel {
-            // The origin is always set with a channel (channels belong to an origin).
-            let origin = filter
-                .origin
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let (o, c) = (sql.push(origin), sql.push(channel.to_string()));
-            clauses.push(format!(
-                "p.id IN (SELECT cp.package_id FROM channel_packages cp \
-                 JOIN channels c ON c.id = cp.channel_id JOIN origins o ON o.id = c.origin_id \
-                 WHERE o.name = {o} AND c.name = {c})"
-            ));
-        }
-        clauses.push(sql.bind_visible(&filter.private_origins).clause("p"));
-        sql.clause = clauses.join(" AND ");
-        sql
-    }
-
-    /// The clause for no filter but a caller's visibility (search): the rule is bound, the
-    /// clause left empty for the caller to build.
-    pub(super) fn visible_only(private_origins: &[OriginName]) -> (Self, VisibleTo) {
-        let mut sql = Self {
-            clause: String::new(),
-            values: Vec::new(),
-        };
-        let visible = sql.bind_visible(private_origins);
-        (sql, visible)
-    }
-
-    /// Binds a caller's private origins as the next parameter (one text array; none when
-    /// there are none); the visibility rule over them.
-    fn bind_visible(&mut self, private_origins: &[OriginName]) -> VisibleTo {
-        let visible = VisibleTo::new(Placeholders::Dollar, private_origins, self.values.len() + 1);
-        if !private_origins.is_empty() {
-            let origins: Vec<String> = private_origins.iter().map(ToString::to_string).collect();
-            self.push(origins);
-        }
-        visible
+        Self::from(PackageWhere::filter(Placeholders::Dollar, filter))
     }
 
     /// Adds a parameter; its placeholder.
@@ -317,11 +262,30 @@ impl FilterSql {
         format!("${}", self.values.len())
     }
 
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values
             .iter()
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect()
+    }
+}
+
+impl From<PackageWhere> for FilterSql {
+    fn from(sql: PackageWhere) -> Self {
+        let values = sql
+            .params
+            .into_iter()
+            .map(|param| -> Box<dyn ToSql + Sync + Send> {
+                match param {
+                    Param::Text(text) => Box::new(text),
+                    Param::TextArray(texts) => Box::new(texts),
+                }
+            })
+            .collect();
+        Self {
+            clause: sql.clause,
+            values,
+        }
     }
 }
 

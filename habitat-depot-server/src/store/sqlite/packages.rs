@@ -1,11 +1,10 @@
 //! Packages and channels: uploads, listings, latest, search, promotion.
 
-use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::rows::*;
 use super::*;
-use crate::store::sql::VisibleTo;
+use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
 pub(super) async fn insert_package(store: &SqliteStore, package: &Package) -> StoreResult<Package> {
     let package = package.clone();
@@ -109,28 +108,13 @@ pub(super) async fn search(
     private_origins: &[OriginName],
     page: Page,
 ) -> StoreResult<Paged<Package>> {
-    let (query, private_origins) = (query.to_owned(), private_origins.to_vec());
-    store.with(move |c| {
-        let mut values = Vec::new();
-        let visible = bind_visible(&mut values, &private_origins);
-        values.push(Value::Text(query));
-        let q = values.len();
-        let mut where_sql = format!(
-            "{} AND instr(p.origin || '/' || p.name, ?{q}) > 0",
-            visible.clause("p")
-        );
-        if distinct {
-            // The newest release the caller may see: a private newest release must not
-            // hide the package's visible ones.
-            where_sql = format!(
-                "{where_sql} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin AND p2.name = p.name \
-                 AND {} ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
-                visible.clause("p2")
-            );
-        }
-        page_of(c, &where_sql, values, page)
-    })
-    .await
+    let sql = PackageWhere::search(Placeholders::Question, query, distinct, private_origins);
+    store
+        .with(move |c| {
+            let (where_sql, values) = bound(sql);
+            page_of(c, &where_sql, values, page)
+        })
+        .await
 }
 
 pub(super) async fn rdeps(

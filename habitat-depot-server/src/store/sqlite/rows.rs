@@ -6,7 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{backend, conflict_as, conversion, parse_col, parse_ts, ts};
-use crate::store::sql::{Placeholders, VisibleTo};
+use crate::store::sql::{PackageWhere, Param, Placeholders};
 use crate::store::*;
 
 pub(super) fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
@@ -129,49 +129,20 @@ pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
 
 /// `WHERE` clause and parameters for a package filter (table alias `p`).
 pub(super) fn filter_sql(filter: &PackageFilter) -> (String, Vec<Value>) {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let mut push = |clause: &str, value: String| {
-        values.push(Value::Text(value));
-        clauses.push(clause.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(origin) = &filter.origin {
-        push("p.origin = ?", origin.to_string());
-    }
-    if let Some(name) = &filter.name {
-        push("p.name = ?", name.clone());
-    }
-    if let Some(version) = &filter.version {
-        push("p.version = ?", version.clone());
-    }
-    if let Some(target) = filter.target {
-        push("p.target = ?", target.to_string());
-    }
-    if let Some(channel) = &filter.channel {
-        // The origin is always set with a channel (channels belong to an origin).
-        let origin = filter
-            .origin
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        values.push(Value::Text(origin));
-        values.push(Value::Text(channel.to_string()));
-        let (o, c) = (values.len() - 1, values.len());
-        clauses.push(format!(
-            "p.id IN (SELECT cp.package_id FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
-             JOIN origins o ON o.id = c.origin_id WHERE o.name = ?{o} AND c.name = ?{c})"
-        ));
-    }
-    let visible = bind_visible(&mut values, &filter.private_origins);
-    clauses.push(visible.clause("p"));
-    (clauses.join(" AND "), values)
+    bound(PackageWhere::filter(Placeholders::Question, filter))
 }
 
-/// Binds a caller's private origins as the next parameters; the visibility rule over them.
-pub(super) fn bind_visible(values: &mut Vec<Value>, private_origins: &[OriginName]) -> VisibleTo {
-    let visible = VisibleTo::new(Placeholders::Question, private_origins, values.len() + 1);
-    values.extend(private_origins.iter().map(|o| Value::Text(o.to_string())));
-    visible
+/// The clause of `sql` and its parameters as SQLite values.
+pub(super) fn bound(sql: PackageWhere) -> (String, Vec<Value>) {
+    let mut values = Vec::with_capacity(sql.params.len());
+    for param in sql.params {
+        match param {
+            Param::Text(text) => values.push(Value::Text(text)),
+            // Question-mark style binds each origin as text; no array reaches here.
+            Param::TextArray(texts) => values.extend(texts.into_iter().map(Value::Text)),
+        }
+    }
+    (sql.clause, values)
 }
 
 pub(super) const NEWEST_FIRST: &str = "p.version_key DESC, p.release DESC, p.version DESC";
