@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
+mod by_area;
 mod error;
 pub mod files;
 pub mod postgres;
