@@ -1,12 +1,12 @@
 //! The one boundary where errors become HTTP responses: a status, a stable snake_case code and a
 //! message naming the offending value. Never a stack trace or an internal path.
 
+use std::fmt;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-
-use std::fmt;
 
 use crate::store::StoreError;
 

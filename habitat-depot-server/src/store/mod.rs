@@ -25,7 +25,8 @@ pub mod sqlite;
 pub use error::BackendError;
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their
-/// own variants; everything else is [`StoreError::Backend`].
+/// own variants; everything else is [`StoreError::Backend`] (keeping the backend's error) or
+/// [`StoreError::Invalid`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
