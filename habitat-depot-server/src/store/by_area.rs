@@ -4,23 +4,34 @@
 
 /// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
 /// other one by a call to the function of the same name in the store's area modules
-/// (`accounts`, `origins`, `packages`), with the store first.
+/// (`accounts`, `origins`, `packages`), with the store first; a backend failure's context
+/// then names the method.
 macro_rules! metadata_store_by_area {
     ($store:ty, { $($own:tt)* }) => {
         #[async_trait::async_trait]
         impl $crate::store::MetadataStore for $store {
             $($own)*
 
-            async fn create_account(&self, name: &str, email: Option<&str>) -> StoreResult<Account> {
-                accounts::create_account(self, name, email).await
+            async fn create_account(
+                &self,
+                name: &str,
+                email: Option<&str>,
+            ) -> StoreResult<Account> {
+                accounts::create_account(self, name, email)
+                    .await
+                    .map_err(|e| e.during("create_account"))
             }
 
             async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
-                accounts::account_by_name(self, name).await
+                accounts::account_by_name(self, name)
+                    .await
+                    .map_err(|e| e.during("account_by_name"))
             }
 
             async fn accounts(&self) -> StoreResult<Vec<Account>> {
-                accounts::accounts(self).await
+                accounts::accounts(self)
+                    .await
+                    .map_err(|e| e.during("accounts"))
             }
 
             async fn create_token(
@@ -30,22 +41,30 @@ macro_rules! metadata_store_by_area {
                 hash: &Blake2bHash,
                 expires_at: Option<OffsetDateTime>,
             ) -> StoreResult<TokenRecord> {
-                accounts::create_token(self, account_id, name, hash, expires_at).await
+                accounts::create_token(self, account_id, name, hash, expires_at)
+                    .await
+                    .map_err(|e| e.during("create_token"))
             }
 
             async fn authenticate(
                 &self,
                 hash: &Blake2bHash,
             ) -> StoreResult<Option<(TokenRecord, Account)>> {
-                accounts::authenticate(self, hash).await
+                accounts::authenticate(self, hash)
+                    .await
+                    .map_err(|e| e.during("authenticate"))
             }
 
             async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>> {
-                accounts::tokens(self, account_id).await
+                accounts::tokens(self, account_id)
+                    .await
+                    .map_err(|e| e.during("tokens"))
             }
 
             async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool> {
-                accounts::delete_token(self, account_id, token_id).await
+                accounts::delete_token(self, account_id, token_id)
+                    .await
+                    .map_err(|e| e.during("delete_token"))
             }
 
             async fn create_origin(
@@ -54,35 +73,66 @@ macro_rules! metadata_store_by_area {
                 owner_id: i64,
                 visibility: Visibility,
             ) -> StoreResult<Origin> {
-                origins::create_origin(self, name, owner_id, visibility).await
+                origins::create_origin(self, name, owner_id, visibility)
+                    .await
+                    .map_err(|e| e.during("create_origin"))
             }
 
             async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>> {
-                origins::origin(self, name).await
+                origins::origin(self, name)
+                    .await
+                    .map_err(|e| e.during("origin"))
             }
 
-            async fn delete_origin(&self, name: &OriginName) -> StoreResult<Result<(), OriginContents>> {
-                origins::delete_origin(self, name).await
+            async fn delete_origin(
+                &self,
+                name: &OriginName,
+            ) -> StoreResult<Result<(), OriginContents>> {
+                origins::delete_origin(self, name)
+                    .await
+                    .map_err(|e| e.during("delete_origin"))
             }
 
-            async fn role(&self, origin: &OriginName, account_id: i64) -> StoreResult<Option<Role>> {
-                origins::role(self, origin, account_id).await
+            async fn role(
+                &self,
+                origin: &OriginName,
+                account_id: i64,
+            ) -> StoreResult<Option<Role>> {
+                origins::role(self, origin, account_id)
+                    .await
+                    .map_err(|e| e.during("role"))
             }
 
             async fn members(&self, origin: &OriginName) -> StoreResult<Vec<Member>> {
-                origins::members(self, origin).await
+                origins::members(self, origin)
+                    .await
+                    .map_err(|e| e.during("members"))
             }
 
-            async fn set_role(&self, origin: &OriginName, account: &str, role: Role) -> StoreResult<()> {
-                origins::set_role(self, origin, account, role).await
+            async fn set_role(
+                &self,
+                origin: &OriginName,
+                account: &str,
+                role: Role,
+            ) -> StoreResult<()> {
+                origins::set_role(self, origin, account, role)
+                    .await
+                    .map_err(|e| e.during("set_role"))
             }
 
             async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()> {
-                origins::remove_member(self, origin, account).await
+                origins::remove_member(self, origin, account)
+                    .await
+                    .map_err(|e| e.during("remove_member"))
             }
 
-            async fn account_origins(&self, account_id: i64) -> StoreResult<Vec<(OriginName, Role)>> {
-                origins::account_origins(self, account_id).await
+            async fn account_origins(
+                &self,
+                account_id: i64,
+            ) -> StoreResult<Vec<(OriginName, Role)>> {
+                origins::account_origins(self, account_id)
+                    .await
+                    .map_err(|e| e.during("account_origins"))
             }
 
             async fn create_invitation(
@@ -91,27 +141,42 @@ macro_rules! metadata_store_by_area {
                 account: &str,
                 invited_by: &str,
             ) -> StoreResult<Invitation> {
-                origins::create_invitation(self, origin, account, invited_by).await
+                origins::create_invitation(self, origin, account, invited_by)
+                    .await
+                    .map_err(|e| e.during("create_invitation"))
             }
 
             async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>> {
-                origins::invitation(self, id).await
+                origins::invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("invitation"))
             }
 
-            async fn origin_invitations(&self, origin: &OriginName) -> StoreResult<Vec<Invitation>> {
-                origins::origin_invitations(self, origin).await
+            async fn origin_invitations(
+                &self,
+                origin: &OriginName,
+            ) -> StoreResult<Vec<Invitation>> {
+                origins::origin_invitations(self, origin)
+                    .await
+                    .map_err(|e| e.during("origin_invitations"))
             }
 
             async fn account_invitations(&self, account_id: i64) -> StoreResult<Vec<Invitation>> {
-                origins::account_invitations(self, account_id).await
+                origins::account_invitations(self, account_id)
+                    .await
+                    .map_err(|e| e.during("account_invitations"))
             }
 
             async fn accept_invitation(&self, id: i64) -> StoreResult<()> {
-                origins::accept_invitation(self, id).await
+                origins::accept_invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("accept_invitation"))
             }
 
             async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
-                origins::delete_invitation(self, id).await
+                origins::delete_invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("delete_invitation"))
             }
 
             async fn add_public_key(
@@ -120,11 +185,15 @@ macro_rules! metadata_store_by_area {
                 revision: &str,
                 body: &str,
             ) -> StoreResult<OriginKey> {
-                origins::add_public_key(self, origin, revision, body).await
+                origins::add_public_key(self, origin, revision, body)
+                    .await
+                    .map_err(|e| e.during("add_public_key"))
             }
 
             async fn public_keys(&self, origin: &OriginName) -> StoreResult<Vec<OriginKey>> {
-                origins::public_keys(self, origin).await
+                origins::public_keys(self, origin)
+                    .await
+                    .map_err(|e| e.during("public_keys"))
             }
 
             async fn public_key(
@@ -132,23 +201,36 @@ macro_rules! metadata_store_by_area {
                 origin: &OriginName,
                 revision: &str,
             ) -> StoreResult<Option<OriginKey>> {
-                origins::public_key(self, origin, revision).await
+                origins::public_key(self, origin, revision)
+                    .await
+                    .map_err(|e| e.during("public_key"))
             }
 
             async fn put_secret_key(&self, key: &SecretOriginKey) -> StoreResult<()> {
-                origins::put_secret_key(self, key).await
+                origins::put_secret_key(self, key)
+                    .await
+                    .map_err(|e| e.during("put_secret_key"))
             }
 
-            async fn latest_secret_key(&self, origin: &OriginName) -> StoreResult<Option<SecretOriginKey>> {
-                origins::latest_secret_key(self, origin).await
+            async fn latest_secret_key(
+                &self,
+                origin: &OriginName,
+            ) -> StoreResult<Option<SecretOriginKey>> {
+                origins::latest_secret_key(self, origin)
+                    .await
+                    .map_err(|e| e.during("latest_secret_key"))
             }
 
             async fn insert_package(&self, package: &Package) -> StoreResult<Package> {
-                packages::insert_package(self, package).await
+                packages::insert_package(self, package)
+                    .await
+                    .map_err(|e| e.during("insert_package"))
             }
 
             async fn import_packages(&self, packages: &[Package]) -> StoreResult<()> {
-                packages::import_packages(self, packages).await
+                packages::import_packages(self, packages)
+                    .await
+                    .map_err(|e| e.during("import_packages"))
             }
 
             async fn package(
@@ -156,22 +238,34 @@ macro_rules! metadata_store_by_area {
                 ident: &FullyQualifiedIdent,
                 target: PackageTarget,
             ) -> StoreResult<Option<Package>> {
-                packages::package(self, ident, target).await
+                packages::package(self, ident, target)
+                    .await
+                    .map_err(|e| e.during("package"))
             }
 
-            async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>> {
-                packages::packages(self, filter, page).await
+            async fn packages(
+                &self,
+                filter: &PackageFilter,
+                page: Page,
+            ) -> StoreResult<Paged<Package>> {
+                packages::packages(self, filter, page)
+                    .await
+                    .map_err(|e| e.during("packages"))
             }
 
             async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>> {
-                packages::latest(self, filter).await
+                packages::latest(self, filter)
+                    .await
+                    .map_err(|e| e.during("latest"))
             }
 
             async fn latest_with_channels(
                 &self,
                 filter: &PackageFilter,
             ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
-                packages::latest_with_channels(self, filter).await
+                packages::latest_with_channels(self, filter)
+                    .await
+                    .map_err(|e| e.during("latest_with_channels"))
             }
 
             async fn search(
@@ -181,7 +275,9 @@ macro_rules! metadata_store_by_area {
                 private_origins: &[OriginName],
                 page: Page,
             ) -> StoreResult<Paged<Package>> {
-                packages::search(self, query, distinct, private_origins, page).await
+                packages::search(self, query, distinct, private_origins, page)
+                    .await
+                    .map_err(|e| e.during("search"))
             }
 
             async fn rdeps(
@@ -190,41 +286,70 @@ macro_rules! metadata_store_by_area {
                 name: &str,
                 target: PackageTarget,
             ) -> StoreResult<Vec<String>> {
-                packages::rdeps(self, origin, name, target).await
+                packages::rdeps(self, origin, name, target)
+                    .await
+                    .map_err(|e| e.during("rdeps"))
             }
 
             async fn delete_package(&self, id: i64) -> StoreResult<()> {
-                packages::delete_package(self, id).await
+                packages::delete_package(self, id)
+                    .await
+                    .map_err(|e| e.during("delete_package"))
             }
 
             async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()> {
-                packages::set_visibility(self, id, visibility).await
+                packages::set_visibility(self, id, visibility)
+                    .await
+                    .map_err(|e| e.during("set_visibility"))
             }
 
             async fn package_checksums(
                 &self,
             ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
-                packages::package_checksums(self).await
+                packages::package_checksums(self)
+                    .await
+                    .map_err(|e| e.during("package_checksums"))
             }
 
             async fn channels(&self, origin: &OriginName) -> StoreResult<Vec<ChannelName>> {
-                packages::channels(self, origin).await
+                packages::channels(self, origin)
+                    .await
+                    .map_err(|e| e.during("channels"))
             }
 
-            async fn create_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
-                packages::create_channel(self, origin, channel).await
+            async fn create_channel(
+                &self,
+                origin: &OriginName,
+                channel: &ChannelName,
+            ) -> StoreResult<()> {
+                packages::create_channel(self, origin, channel)
+                    .await
+                    .map_err(|e| e.during("create_channel"))
             }
 
-            async fn delete_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
-                packages::delete_channel(self, origin, channel).await
+            async fn delete_channel(
+                &self,
+                origin: &OriginName,
+                channel: &ChannelName,
+            ) -> StoreResult<()> {
+                packages::delete_channel(self, origin, channel)
+                    .await
+                    .map_err(|e| e.during("delete_channel"))
             }
 
             async fn all_channel_names(&self) -> StoreResult<Vec<ChannelName>> {
-                packages::all_channel_names(self).await
+                packages::all_channel_names(self)
+                    .await
+                    .map_err(|e| e.during("all_channel_names"))
             }
 
-            async fn package_channels(&self, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
-                packages::package_channels(self, package_id).await
+            async fn package_channels(
+                &self,
+                package_id: i64,
+            ) -> StoreResult<Vec<ChannelMembership>> {
+                packages::package_channels(self, package_id)
+                    .await
+                    .map_err(|e| e.during("package_channels"))
             }
 
             async fn change_channel(
@@ -235,7 +360,9 @@ macro_rules! metadata_store_by_area {
                 action: ChannelAction,
                 account: &str,
             ) -> StoreResult<()> {
-                packages::change_channel(self, package_id, origin, channel, action, account).await
+                packages::change_channel(self, package_id, origin, channel, action, account)
+                    .await
+                    .map_err(|e| e.during("change_channel"))
             }
         }
     };

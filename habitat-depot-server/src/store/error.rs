@@ -64,4 +64,15 @@ mod tests {
         );
         assert!(logged.contains("Error code 2067"), "{logged}");
     }
+
+    #[test]
+    fn a_method_names_itself_in_a_backend_failure_only() {
+        let failed = StoreError::backend("SQLite statement", std::io::Error::other("gone"));
+        assert_eq!(
+            failed.during("accounts").to_string(),
+            "storage backend: `accounts`: SQLite statement"
+        );
+        let conflict = StoreError::Conflict("account `alice`".into()).during("create_account");
+        assert_eq!(conflict.to_string(), "account `alice` already exists");
+    }
 }

@@ -63,6 +63,18 @@ impl StoreError {
             source: source.into(),
         }
     }
+
+    /// The error of the store method `method`: a backend failure's context names it, so the
+    /// log says which operation failed; other errors are left as they are.
+    pub(crate) fn during(self, method: &str) -> Self {
+        match self {
+            Self::Backend { context, source } => Self::Backend {
+                context: format!("`{method}`: {context}"),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Results of store operations.
