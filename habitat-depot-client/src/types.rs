@@ -1,4 +1,4 @@
-//! What the depot answers, as typed values. Field names are the JSON's (API.md); fields the
+//! What the depot answers, as typed values. Field names are the JSON's (docs/api.md); fields the
 //! API does not promise on every depot are optional or default to empty.
 
 use std::fmt;
@@ -7,118 +7,13 @@ use std::str::FromStr;
 use habitat_core::{
     Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
 use crate::token::Token;
 
-/// An origin role, low to high (`Ord` follows the ranking of API.md, "Roles").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Role {
-    /// Reads private packages.
-    ReadonlyMember,
-    /// Uploads packages.
-    Member,
-    /// Deletes packages, manages channels, invites.
-    Maintainer,
-    /// Manages keys and roles.
-    Administrator,
-    /// Created the origin.
-    Owner,
-}
-
-impl Role {
-    /// The API's name of the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadonlyMember => "readonly_member",
-            Self::Member => "member",
-            Self::Maintainer => "maintainer",
-            Self::Administrator => "administrator",
-            Self::Owner => "owner",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error of parsing a [`Role`] or a [`Visibility`]: the text given.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not a {what}: expected {expected}")]
-pub struct ParseEnumError {
-    what: &'static str,
-    text: String,
-    expected: &'static str,
-}
-
-impl FromStr for Role {
-    type Err = ParseEnumError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [
-            Self::ReadonlyMember,
-            Self::Member,
-            Self::Maintainer,
-            Self::Administrator,
-            Self::Owner,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
-        .ok_or_else(|| ParseEnumError {
-            what: "role",
-            text: text.to_owned(),
-            expected: "`readonly_member`, `member`, `maintainer`, `administrator` or `owner`",
-        })
-    }
-}
-
-/// Who may see a package.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Visibility {
-    /// Everyone.
-    #[default]
-    Public,
-    /// Members of its origin only.
-    Private,
-}
-
-impl Visibility {
-    /// The API's name of the visibility.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-        }
-    }
-}
-
-impl fmt::Display for Visibility {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Visibility {
-    type Err = ParseEnumError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "public" => Ok(Self::Public),
-            "private" => Ok(Self::Private),
-            _ => Err(ParseEnumError {
-                what: "package visibility",
-                text: text.to_owned(),
-                expected: "`public` or `private`",
-            }),
-        }
-    }
-}
+/// Roles and visibilities are the core's: the depot answers with the same types.
+pub use habitat_core::access::{Role, Visibility};
 
 /// `GET /v1/profile`: the caller's account.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -231,8 +126,8 @@ pub struct KeyInfo {
     pub location: String,
 }
 
-/// One page of a listing: `{range_start, range_end, total_count, data}` (API.md,
-/// "Conventions").
+/// One page of a listing: `{range_start, range_end, total_count, data}` (docs/api.md,
+/// "Pagination").
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct Page<T> {
@@ -441,7 +336,10 @@ mod tests {
             err.to_string().starts_with("`admin` is not a role"),
             "{err}"
         );
-        assert_eq!("private".parse::<Visibility>(), Ok(Visibility::Private));
+        assert_eq!(
+            "private".parse::<Visibility>().unwrap(),
+            Visibility::Private
+        );
     }
 
     #[test]

@@ -41,77 +41,7 @@ pub enum StoreError {
 /// Results of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An origin role, lowest first; a route's minimum role passes for that role or higher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// May read private packages.
-    ReadonlyMember,
-    /// May upload packages.
-    Member,
-    /// May promote, demote, delete packages and invite.
-    Maintainer,
-    /// May upload keys and change roles.
-    Administrator,
-    /// Created the origin; may delete it and remove members.
-    Owner,
-}
-
-impl Role {
-    /// The role's name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadonlyMember => "readonly_member",
-            Self::Member => "member",
-            Self::Maintainer => "maintainer",
-            Self::Administrator => "administrator",
-            Self::Owner => "owner",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::ReadonlyMember,
-            Self::Member,
-            Self::Maintainer,
-            Self::Administrator,
-            Self::Owner,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
-    }
-}
-
-/// Package visibility.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    /// Anyone may read.
-    #[default]
-    Public,
-    /// Only members (readonly_member or higher) of the origin may read.
-    Private,
-}
-
-impl Visibility {
-    /// The name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-        }
-    }
-
-    /// Parses a visibility name.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "public" => Some(Self::Public),
-            "private" => Some(Self::Private),
-            _ => None,
-        }
-    }
-}
+pub use habitat_core::access::{Role, Visibility};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
