@@ -482,7 +482,7 @@ impl<'de> Deserialize<'de> for FullyQualifiedIdent {
 
 /// A release string for "now": the UTC time as `YYYYMMDDhhmmss`.
 pub fn release_now() -> String {
-    crate::keys::timestamp_now()
+    crate::timestamp::compact_now()
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod keys;
 pub mod metadata;
 pub mod pack;
 pub mod target;
+pub mod timestamp;
 pub mod version;
 mod xz;
 

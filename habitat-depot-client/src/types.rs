@@ -27,7 +27,7 @@ pub struct Profile {
     #[serde(default)]
     pub email: Option<String>,
     /// When the account was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -40,13 +40,13 @@ pub struct AccessToken {
     /// Its name.
     pub name: String,
     /// When it was made.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last used, if ever.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "habitat_core::timestamp::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     /// When it expires, if ever.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "habitat_core::timestamp::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -82,7 +82,7 @@ pub struct Origin {
     /// The visibility new packages get.
     pub default_package_visibility: Visibility,
     /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -109,7 +109,7 @@ pub struct Invitation {
     /// Who invited them.
     pub invited_by: String,
     /// When.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -228,7 +228,10 @@ pub struct Package {
     #[serde(default)]
     pub owner: Option<String>,
     /// Upload time (`None` when the depot does not send RFC 3339).
-    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    #[serde(
+        default,
+        deserialize_with = "habitat_core::timestamp::rfc3339::lenient"
+    )]
     pub created_at: Option<OffsetDateTime>,
 }
 
@@ -239,7 +242,10 @@ pub struct PackageChannel {
     /// The channel.
     pub name: ChannelName,
     /// When the package was promoted into it.
-    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    #[serde(
+        default,
+        deserialize_with = "habitat_core::timestamp::rfc3339::lenient"
+    )]
     pub promoted_at: Option<OffsetDateTime>,
 }
 
@@ -302,16 +308,6 @@ where
     String::deserialize(deserializer)?
         .parse()
         .map_err(serde::de::Error::custom)
-}
-
-/// RFC 3339, or `None` for anything else (Builder's timestamps have no offset).
-fn lenient_rfc3339<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<OffsetDateTime>, D::Error> {
-    let text = Option::<String>::deserialize(deserializer)?;
-    Ok(text.and_then(|t| {
-        OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-    }))
 }
 
 #[cfg(test)]

@@ -310,20 +310,9 @@ impl DumpTable {
     }
 }
 
-/// Now, in whole seconds: the precision both SQL stores keep.
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc())
-}
-
-/// A time as both SQL stores keep it: RFC 3339 in whole seconds, whatever the caller passed.
-pub(crate) fn ts(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+/// Now, in whole seconds (the precision both SQL stores keep), and a time as both keep it:
+/// RFC 3339 in whole seconds, whatever the caller passed. The API writes times the same way.
+pub(crate) use habitat_core::timestamp::{format_rfc3339 as ts, now};
 
 /// A package's dependency list as both SQL stores keep it in a column: one ident a line.
 pub(crate) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
