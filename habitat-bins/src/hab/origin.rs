@@ -95,7 +95,7 @@ fn invitations(command: InvitationCommand) -> Result<()> {
             let client = client(&depot)?;
             let invitation = block_on(async {
                 client
-                    .send_invitation(&origin, &account)
+                    .send_invitation(&origin, account.as_str())
                     .await
                     .with_context(|| format!("cannot invite `{account}` to `{origin}`"))
             })?;
@@ -181,7 +181,7 @@ fn rbac(command: RbacCommand) -> Result<()> {
             let client = client(&depot)?;
             let role = block_on(async {
                 client
-                    .member_role(&origin, &member)
+                    .member_role(&origin, member.as_str())
                     .await
                     .with_context(|| format!("cannot show the role of `{member}` in `{origin}`"))
             })?;
@@ -233,7 +233,7 @@ fn rbac(command: RbacCommand) -> Result<()> {
             let client = client(&depot)?;
             block_on(async {
                 client
-                    .set_member_role(&origin, &member, role)
+                    .set_member_role(&origin, member.as_str(), role)
                     .await
                     .with_context(|| format!("cannot make `{member}` {role} of `{origin}`"))
             })?;
