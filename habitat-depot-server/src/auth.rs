@@ -23,10 +23,11 @@ use crate::store::Account;
 /// Prefix of every token, so that a leaked token is recognisable.
 pub const TOKEN_PREFIX: &str = "hab_";
 
-/// A new token: the secret (to show once) and the hash (to store).
-pub fn new_token() -> Result<(String, Blake2bHash), String> {
+/// A new token: the secret (to show once) and the hash (to store). Fails only when the
+/// operating system's random source does.
+pub fn new_token() -> Result<(String, Blake2bHash), getrandom::Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut bytes)?;
     let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = token_hash(&secret);
     Ok((secret, hash))
