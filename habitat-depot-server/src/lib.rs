@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod auth;
+pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
