@@ -19,6 +19,7 @@ pub mod auth;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
+pub mod ingest;
 pub mod json;
 pub mod migrate;
 mod routes;
