@@ -492,3 +492,283 @@ async fn discard_loser(state: &AppState, claim: &Claim, checksum: &Blake2bHash) 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use habitat_core::SecretKey;
+    use habitat_core::pack::{PackSpec, pack};
+
+    use super::*;
+    use crate::settings::Settings;
+    use crate::store::Visibility;
+
+    const HELLO: &str = "acme/hello/1.0.0/20240101000000";
+
+    /// An embedded depot with origin `acme` (private by default) owned by `alice`, acme's key
+    /// uploaded to it, and a work directory for artifacts.
+    struct Depot {
+        state: AppState,
+        alice: Account,
+        key: SecretKey,
+        work: tempfile::TempDir,
+    }
+
+    impl Depot {
+        async fn new() -> Self {
+            let work = tempfile::tempdir().unwrap();
+            let settings = Settings {
+                data_dir: work.path().join("data"),
+                ..Settings::default()
+            };
+            let state = AppState::open_embedded(settings).unwrap();
+            let alice = state.metadata.create_account("alice", None).await.unwrap();
+            let acme: OriginName = "acme".parse().unwrap();
+            state
+                .metadata
+                .create_origin(&acme, alice.id, Visibility::Private)
+                .await
+                .unwrap();
+            let key = SecretKey::generate(&acme).unwrap();
+            let public = key.public_key().to_file_string();
+            state
+                .metadata
+                .add_public_key(&acme, key.name().revision(), &public)
+                .await
+                .unwrap();
+            Self {
+                state,
+                alice,
+                key,
+                work,
+            }
+        }
+
+        /// `ident` packed for x86_64-linux and signed with acme's key.
+        fn artifact(&self, ident: &str) -> PathBuf {
+            self.artifact_saying(ident, "hello", "out")
+        }
+
+        /// `ident` packed into `out` with a program that echoes `words`.
+        fn artifact_saying(&self, ident: &str, words: &str, out: &str) -> PathBuf {
+            let ident: FullyQualifiedIdent = ident.parse().unwrap();
+            let src = self.work.path().join(format!("src-{}-{out}", ident.name()));
+            std::fs::create_dir_all(src.join("bin")).unwrap();
+            std::fs::write(src.join("bin/run"), format!("#!/bin/sh\necho {words}\n")).unwrap();
+            let out = self.work.path().join(out);
+            std::fs::create_dir_all(&out).unwrap();
+            let spec = PackSpec {
+                ident,
+                target: PackageTarget::X86_64Linux,
+                deps: Vec::new(),
+                tdeps: Vec::new(),
+            };
+            pack(&src, &out, &spec, &self.key).unwrap()
+        }
+
+        /// A copy of `hart` in the depot's temp directory, as the upload route receives it.
+        fn received(&self, hart: &Path) -> Received {
+            let file = NamedTempFile::new_in(&self.state.tmp_dir).unwrap();
+            std::fs::copy(hart, file.path()).unwrap();
+            Received {
+                checksum: artifact::checksum(hart).unwrap(),
+                size: std::fs::metadata(hart).unwrap().len(),
+                file,
+            }
+        }
+
+        /// An upload of `ident` by alice.
+        fn claim(&self, ident: &str) -> Claim {
+            Claim {
+                ident: ident.parse().unwrap(),
+                target: PackageTarget::X86_64Linux,
+                checksum: None,
+                forced: false,
+                source: Source::Upload {
+                    account: self.alice.clone(),
+                },
+            }
+        }
+
+        async fn ingest(&self, hart: &Path, claim: &Claim) -> Result<Ingested, IngestError> {
+            ingest(&self.state, self.received(hart), claim).await
+        }
+
+        /// Fails unless the depot holds no package, no artifact and no temp file.
+        async fn assert_empty(&self) {
+            let ident: FullyQualifiedIdent = HELLO.parse().unwrap();
+            let row = self
+                .state
+                .metadata
+                .package(&ident, PackageTarget::X86_64Linux);
+            assert_eq!(row.await.unwrap(), None);
+            assert_eq!(self.state.artifacts.list().await.unwrap(), Vec::new());
+            let temp = std::fs::read_dir(&self.state.tmp_dir).unwrap().count();
+            assert_eq!(temp, 0, "temp files left");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_good_artifact_is_stored_in_unstable_owned_by_its_uploader() {
+        let depot = Depot::new().await;
+        let hart = depot.artifact(HELLO);
+        let mut claim = depot.claim(HELLO);
+        claim.checksum = Some(artifact::checksum(&hart).unwrap());
+        let Ingested::Stored(stored) = depot.ingest(&hart, &claim).await.unwrap() else {
+            panic!("not stored");
+        };
+        assert_eq!(stored.ident.to_string(), HELLO);
+        assert_eq!(stored.owner, "alice");
+        assert_eq!(
+            stored.visibility,
+            Visibility::Private,
+            "the origin's default"
+        );
+        assert_eq!(stored.checksum, artifact::checksum(&hart).unwrap());
+        let channels = depot.state.metadata.package_channels(stored.id).await;
+        let names: Vec<String> = channels
+            .unwrap()
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        assert_eq!(names, ["unstable"]);
+        let artifacts = depot.state.artifacts.list().await.unwrap();
+        assert_eq!(artifacts, [(stored.checksum, stored.size)]);
+        let temp = std::fs::read_dir(&depot.state.tmp_dir).unwrap().count();
+        assert_eq!(temp, 0, "the temp file was moved into the store");
+    }
+
+    #[tokio::test]
+    async fn a_stored_package_is_immutable_and_forced_accepts_only_the_identical_file() {
+        let depot = Depot::new().await;
+        let hart = depot.artifact(HELLO);
+        let first = depot.ingest(&hart, &depot.claim(HELLO)).await.unwrap();
+
+        let err = depot.ingest(&hart, &depot.claim(HELLO)).await.unwrap_err();
+        assert!(matches!(err, IngestError::Exists { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "package `{HELLO}` for `x86_64-linux` already exists; published artifacts are \
+                 immutable"
+            )
+        );
+
+        let mut forced = depot.claim(HELLO);
+        forced.forced = true;
+        let again = depot.ingest(&hart, &forced).await.unwrap();
+        let stored = depot.state.metadata.package(&forced.ident, forced.target);
+        assert_eq!(again, Ingested::Unchanged(stored.await.unwrap().unwrap()));
+        assert_eq!(again.package().id, first.package().id);
+
+        // The same package packed with other contents is another file.
+        let other = depot.artifact_saying(HELLO, "hello again", "again");
+        assert_ne!(
+            artifact::checksum(&other).unwrap(),
+            first.package().checksum
+        );
+        let err = depot.ingest(&other, &forced).await.unwrap_err();
+        let IngestError::NotIdentical { stored, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(*stored, first.package().checksum);
+        let artifacts = depot.state.artifacts.list().await.unwrap();
+        assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    }
+
+    #[tokio::test]
+    async fn a_tampered_artifact_is_rejected_and_leaves_nothing() {
+        let depot = Depot::new().await;
+        let hart = depot.artifact(HELLO);
+        let mut bytes = std::fs::read(&hart).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        let tampered = depot.work.path().join("tampered.hart");
+        std::fs::write(&tampered, bytes).unwrap();
+
+        let err = depot
+            .ingest(&tampered, &depot.claim(HELLO))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err.artifact(),
+                Some(habitat_core::Error::PayloadHashMismatch { .. })
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .ends_with("the artifact was altered or truncated")
+        );
+        depot.assert_empty().await;
+    }
+
+    #[tokio::test]
+    async fn a_signer_of_another_origin_is_refused_before_its_key_is_looked_up() {
+        let depot = Depot::new().await;
+        let hart = depot.artifact(HELLO);
+        // The same payload, genuinely signed by a key of `other`.
+        let offset = Artifact::open(&hart).unwrap().header().len() as usize;
+        let payload = depot.work.path().join("payload.tar.xz");
+        std::fs::write(&payload, &std::fs::read(&hart).unwrap()[offset..]).unwrap();
+        let other = SecretKey::generate(&"other".parse().unwrap()).unwrap();
+        let foreign = depot.work.path().join("foreign.hart");
+        artifact::sign(&payload, &foreign, &other).unwrap();
+        Artifact::open(&foreign)
+            .unwrap()
+            .verify(&other.public_key())
+            .unwrap();
+
+        let err = depot
+            .ingest(&foreign, &depot.claim(HELLO))
+            .await
+            .unwrap_err();
+        let IngestError::ForeignSigner { signer, .. } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(signer, other.name());
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the artifact is signed by `{}`, which is not a key of origin `acme`: packages \
+                 of `acme` must be signed with a key of `acme`",
+                other.name()
+            )
+        );
+        depot.assert_empty().await;
+    }
+
+    #[tokio::test]
+    async fn the_artifact_must_hold_the_claimed_package_and_a_checksum_must_match() {
+        let depot = Depot::new().await;
+        let hart = depot.artifact(HELLO);
+
+        let err = depot
+            .ingest(&hart, &depot.claim("acme/hello/1.0.0/20240202000000"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, IngestError::IdentMismatch { .. }), "{err}");
+
+        let mut claim = depot.claim(HELLO);
+        claim.checksum = Some(Blake2bHash::digest(b"another file"));
+        let err = depot.ingest(&hart, &claim).await.unwrap_err();
+        assert!(matches!(err, IngestError::ChecksumMismatch { .. }), "{err}");
+
+        let mut settings = (*depot.state.settings).clone();
+        settings.targets = Vec::new();
+        let state = AppState {
+            settings: std::sync::Arc::new(settings),
+            ..depot.state.clone()
+        };
+        let err = ingest(&state, depot.received(&hart), &depot.claim(HELLO))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "this depot does not accept packages for `x86_64-linux` (it accepts: none)"
+        );
+        depot.assert_empty().await;
+    }
+}
