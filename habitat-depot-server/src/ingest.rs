@@ -364,7 +364,7 @@ fn not_identical(claim: &Claim, existing: &Package) -> IngestError {
 /// The limits of an artifact checked here: the core's defaults, on one decoder thread (each
 /// extra thread holds a whole 24 MiB xz block): many uploads may be checked at once, and the
 /// server's memory must not grow with them.
-pub fn check_limits() -> UnpackLimits {
+fn check_limits() -> UnpackLimits {
     UnpackLimits {
         decoder_threading_memory: 32 << 20,
         ..UnpackLimits::default()
@@ -604,8 +604,12 @@ mod tests {
                 .package(&ident, PackageTarget::X86_64Linux);
             assert_eq!(row.await.unwrap(), None);
             assert_eq!(self.state.artifacts.list().await.unwrap(), Vec::new());
-            let temp = std::fs::read_dir(&self.state.tmp_dir).unwrap().count();
-            assert_eq!(temp, 0, "temp files left");
+            assert_eq!(self.temp_files(), 0, "temp files left");
+        }
+
+        /// How many files the temp directory holds.
+        fn temp_files(&self) -> usize {
+            std::fs::read_dir(&self.state.tmp_dir).unwrap().count()
         }
     }
 
@@ -635,8 +639,11 @@ mod tests {
         assert_eq!(names, ["unstable"]);
         let artifacts = depot.state.artifacts.list().await.unwrap();
         assert_eq!(artifacts, [(stored.checksum, stored.size)]);
-        let temp = std::fs::read_dir(&depot.state.tmp_dir).unwrap().count();
-        assert_eq!(temp, 0, "the temp file was moved into the store");
+        assert_eq!(
+            depot.temp_files(),
+            0,
+            "the temp file was moved into the store"
+        );
     }
 
     #[tokio::test]
