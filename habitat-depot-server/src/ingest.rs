@@ -60,10 +60,11 @@ pub struct Claim {
     pub source: Source,
 }
 
-/// Where a file comes from. Each way into the depot adds its variant here, and with it the
-/// owner it records: a mirror of another depot would keep the owner the upstream reports, a
-/// bundle import the account that runs it. (`hab-depot migrate` copies rows between stores
-/// as they are, owner included, and does not come through here.)
+/// Where a file comes from, which decides the owner recorded on its row. Each way into the
+/// depot adds its variant when it is built, with the owner it records: a mirror of another
+/// depot keeps the owner the upstream reports, a bundle import records the account that runs
+/// it, and a migration between depots (today `hab-depot migrate` copies rows and artifacts
+/// between stores without coming through here) keeps the source row's owner.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum Source {

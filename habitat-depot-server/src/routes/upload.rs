@@ -316,4 +316,103 @@ mod tests {
         assert_eq!(forced(Some("true")), Ok(true));
         assert_eq!(forced(Some("yes")).unwrap_err().code, "invalid_value");
     }
+
+    /// The answer to `err`: its status and code, and the error's own message.
+    #[track_caller]
+    fn answers(err: IngestError, status: StatusCode, code: &str) {
+        let message = err.to_string();
+        let answer = ApiError::from(err);
+        assert_eq!((answer.status, answer.code), (status, code), "{message}");
+        assert_eq!(answer.message, message);
+    }
+
+    #[test]
+    fn ingest_errors_answer_with_the_status_and_code_of_their_check() {
+        let ident: FullyQualifiedIdent = "acme/hello/1.0.0/20240101000000".parse().unwrap();
+        let target = PackageTarget::X86_64Linux;
+        let signer: habitat_core::NamedRevision = "other-20240101000000".parse().unwrap();
+        let checksum = Blake2bHash::digest(b"a file");
+        let conflict = StatusCode::CONFLICT;
+        let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
+        answers(
+            IngestError::Exists {
+                ident: ident.clone(),
+                target,
+            },
+            conflict,
+            "conflict",
+        );
+        answers(
+            IngestError::NotIdentical {
+                ident: ident.clone(),
+                target,
+                stored: checksum,
+            },
+            conflict,
+            "conflict",
+        );
+        answers(
+            IngestError::StoredConcurrently {
+                ident: ident.clone(),
+                target,
+            },
+            conflict,
+            "conflict",
+        );
+        answers(
+            IngestError::ChecksumMismatch {
+                claimed: checksum,
+                received: Blake2bHash::digest(b"another file"),
+            },
+            unprocessable,
+            "checksum_mismatch",
+        );
+        answers(
+            IngestError::ForeignSigner {
+                ident: ident.clone(),
+                signer: signer.clone(),
+            },
+            unprocessable,
+            "unknown_signing_key",
+        );
+        answers(
+            IngestError::KeyNotUploaded {
+                origin: ident.origin().clone(),
+                signer,
+            },
+            unprocessable,
+            "unknown_signing_key",
+        );
+        answers(
+            IngestError::Rejected(habitat_core::Error::PayloadHashMismatch {
+                actual: "a".repeat(64),
+                signed: "b".repeat(64),
+            }),
+            unprocessable,
+            "payload_hash_mismatch",
+        );
+        answers(
+            IngestError::TargetMismatch {
+                found: PackageTarget::X86_64Windows,
+                claimed: target,
+            },
+            unprocessable,
+            "target_mismatch",
+        );
+        answers(
+            IngestError::UnsupportedTarget {
+                target,
+                accepted: Vec::new(),
+            },
+            StatusCode::NOT_IMPLEMENTED,
+            "unsupported_target",
+        );
+        answers(
+            IngestError::UnknownOrigin {
+                origin: ident.origin().clone(),
+            },
+            StatusCode::FORBIDDEN,
+            "forbidden",
+        );
+    }
 }
