@@ -20,6 +20,7 @@ pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
+pub mod ingest;
 pub mod json;
 pub mod migrate;
 mod routes;
