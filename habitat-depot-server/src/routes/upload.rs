@@ -16,17 +16,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use habitat_core::hash::Hasher;
-use habitat_core::{Blake2bHash, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_core::{Blake2bHash, FullyQualifiedIdent, PackageTarget};
 use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
 use super::common;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::{self, Claim, IngestError, Ingested, Received, Source};
 use crate::json::TargetQuery;
-use crate::store::{Account, Origin, Role};
 
 /// Bytes gathered before one write to the temp file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -87,8 +87,8 @@ pub(super) async fn upload(
     let forced = forced(query.forced.as_deref())?;
 
     // 2. Who: a token, and at least `member` in an existing origin.
-    let account = caller.account()?;
-    uploading_origin(&state, account, ident.origin()).await?;
+    let permit = authorize(&state, &caller, ident.origin(), Action::Upload).await?;
+    let account = permit.account()?;
 
     // 3. Published artifacts are immutable; a forced upload must be byte-identical. Checked
     // before the body is received, and again by `ingest`.
@@ -140,28 +140,6 @@ fn forced(value: Option<&str>) -> ApiResult<bool> {
             "invalid_value",
             format!("?forced= must be `true` or `false`, not `{other}`"),
         )),
-    }
-}
-
-/// The origin, if it exists and the caller is at least `member` there; 403 otherwise (an
-/// unknown origin included: there is nothing to upload into).
-async fn uploading_origin(
-    state: &AppState,
-    account: &Account,
-    origin: &OriginName,
-) -> ApiResult<Origin> {
-    let Some(found) = state.metadata.origin(origin).await? else {
-        return Err(ApiError::forbidden(format!(
-            "origin `{origin}` does not exist; create it first with `hab origin create {origin}`"
-        )));
-    };
-    match state.metadata.role(origin, account.id).await? {
-        Some(role) if role >= Role::Member => Ok(found),
-        _ => Err(ApiError::forbidden(format!(
-            "`{}` needs role `{}` or higher in origin `{origin}` to upload packages",
-            account.name,
-            Role::Member.as_str()
-        ))),
     }
 }
 
