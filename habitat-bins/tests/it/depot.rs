@@ -9,7 +9,7 @@ use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{FullyQualifiedIdent, PackageTarget};
 use reqwest::StatusCode;
 
-use crate::support::{DepotProcess, user_create};
+use crate::support::{start_depot, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
 pub fn big_package(
@@ -86,7 +86,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         .collect();
     let client = reqwest::Client::new();
 
-    let depot = DepotProcess::start(&data);
+    let depot = start_depot(&data);
     let origin = client
         .post(format!("{}/depot/origins", depot.url))
         .bearer_auth(&token)
@@ -109,7 +109,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
     let mut acknowledged = std::collections::HashSet::new();
     let mut interrupted = 0;
     for round in 0..8u64 {
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         let url = depot.url.clone();
         let mut tasks = Vec::new();
         for (ident, hart) in packages.iter().filter(|(i, _)| !acknowledged.contains(i)) {
@@ -140,7 +140,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         }
 
         // After a restart: everything acknowledged is there, and everything visible is whole.
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         assert!(
             std::fs::read_dir(data.join("tmp"))
                 .unwrap()

@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Body, Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::origins::{BAD_TOKEN, Team};
+use super::origins::Team;
 use super::support::*;
 
 /// A key pair of `origin` whose files name `revision` (the name line is not signed, so a fresh

@@ -7,9 +7,6 @@ use serde_json::{Value, json};
 
 use super::support::*;
 
-/// A token that looks right but authenticates nobody.
-pub const BAD_TOKEN: &str = "hab_not-a-real-token";
-
 /// Origin `core` owned by alice, one account of each lower role, and an outsider.
 pub struct Team {
     pub depot: TestDepot,
@@ -36,7 +33,7 @@ impl Team {
         depot.origin(&owner, "core").await;
         let mut tokens = Vec::new();
         for (role, name) in LADDER {
-            tokens.push(join(&depot, "core", name, role).await);
+            tokens.push(depot.member("core", name, role, "alice").await);
         }
         let outsider = depot.user("otto").await;
         let [readonly, member, maintainer, administrator] = tokens.try_into().unwrap();
@@ -94,22 +91,6 @@ impl Team {
             assert_error(&response.json().await.unwrap(), "forbidden");
         }
     }
-}
-
-/// Makes `name` (a new account) a member of `origin` with `role`; returns its token.
-pub async fn join(depot: &TestDepot, origin: &str, name: &str, role: Role) -> String {
-    let token = depot.user(name).await;
-    let origin: OriginName = origin.parse().unwrap();
-    let store = &depot.state.metadata;
-    let invitation = store
-        .create_invitation(&origin, name, "alice")
-        .await
-        .unwrap();
-    store.accept_invitation(invitation.id).await.unwrap();
-    if role != Role::Member {
-        store.set_role(&origin, name, role).await.unwrap();
-    }
-    token
 }
 
 /// `{name: role}` of `core`'s members, read through the API as the owner.

@@ -8,7 +8,7 @@ use habitat_core::artifact::checksum;
 use habitat_core::keys::SecretKey;
 use habitat_core::metadata::read_metadata;
 use habitat_core::pack::{PackSpec, pack};
-use habitat_core::{FullyQualifiedIdent, OriginName, PackageTarget, UnpackLimits};
+use habitat_core::{FullyQualifiedIdent, PackageTarget, UnpackLimits};
 use habitat_depot_server::store::{Package, Role, Visibility};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -98,34 +98,6 @@ pub(super) fn pack_artifact(
     pack(&src, &out, &spec, key).unwrap()
 }
 
-/// A new account that is a member of `origin` with `role`; returns its token.
-pub(super) async fn member(depot: &TestDepot, origin: &str, name: &str, role: Role) -> String {
-    let token = depot.user(name).await;
-    let origin: OriginName = origin.parse().unwrap();
-    let store = &depot.state.metadata;
-    let invitation = store
-        .create_invitation(&origin, name, "owner")
-        .await
-        .unwrap();
-    store.accept_invitation(invitation.id).await.unwrap();
-    if role != Role::Member {
-        store.set_role(&origin, name, role).await.unwrap();
-    }
-    token
-}
-
-/// Creates `origin`, owned by the account `owner`, through the store (so that these tests do
-/// not depend on the origin routes).
-pub(super) async fn create_origin(depot: &TestDepot, owner: &str, origin: &str) {
-    let store = &depot.state.metadata;
-    let account = store.account_by_name(owner).await.unwrap().unwrap();
-    let origin: OriginName = origin.parse().unwrap();
-    store
-        .create_origin(&origin, account.id, Visibility::Public)
-        .await
-        .unwrap();
-}
-
 /// A depot with origin `acme` owned by `owner` (who is also the uploader of seeded packages),
 /// and one account per kind of caller.
 pub(super) struct World {
@@ -148,12 +120,16 @@ impl World {
     pub async fn new() -> Self {
         let depot = TestDepot::start().await;
         let owner = depot.user("owner").await;
-        create_origin(&depot, "owner", "acme").await;
+        depot
+            .create_origin("owner", "acme", Visibility::Public)
+            .await;
         let work = tempfile::tempdir().unwrap();
         let keys = origin_keys(work.path(), "acme");
-        let maintainer = member(&depot, "acme", "mia", Role::Maintainer).await;
-        let member_token = member(&depot, "acme", "mel", Role::Member).await;
-        let readonly = member(&depot, "acme", "rob", Role::ReadonlyMember).await;
+        let maintainer = depot.member("acme", "mia", Role::Maintainer, "owner").await;
+        let member_token = depot.member("acme", "mel", Role::Member, "owner").await;
+        let readonly = depot
+            .member("acme", "rob", Role::ReadonlyMember, "owner")
+            .await;
         let outsider = depot.user("otto").await;
         let member = member_token;
         Self {
@@ -949,7 +925,9 @@ async fn every_package_route_resolves_to_its_handler() {
     w.seed(latest).await;
     w.seed("acme/versions/2.0.0/20240101000000").await;
     // An origin named like a static segment is still listed.
-    create_origin(&w.depot, "owner", "search").await;
+    w.depot
+        .create_origin("owner", "search", Visibility::Public)
+        .await;
     let keys = origin_keys(w.work.path(), "search");
     let tool = "search/tool/1.0.0/20240101000000";
     let hart = pack_artifact(w.work.path(), tool, X86_64, &[], &keys.secret);

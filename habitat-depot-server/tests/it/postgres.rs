@@ -1,7 +1,7 @@
 //! The PostgreSQL metadata store against the embedded one: the same answer to every method,
 //! migrations safe when several processes start at once, uniqueness decided by the database,
 //! and dumps that move between the two stores. Skipped (passing) without PostgreSQL: see
-//! `backends/postgres.rs`.
+//! `habitat_test_support::postgres`.
 
 use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageTarget};
 use habitat_depot_server::store::postgres::PostgresStore;
@@ -11,7 +11,7 @@ use habitat_depot_server::store::{
 };
 use time::macros::datetime;
 
-use super::backends::postgres::{connect, database};
+use habitat_test_support::postgres::{connect, database};
 
 mod exercise;
 mod normal;
