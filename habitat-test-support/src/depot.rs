@@ -12,8 +12,10 @@ use habitat_depot_server::store::s3::S3Artifacts;
 use habitat_depot_server::store::{Role, Visibility};
 use habitat_depot_server::{AppState, auth, router};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use serde_json::Value;
 
 use crate::artifacts::OriginKeys;
+use crate::http::Call;
 use crate::postgres;
 use crate::s3::S3Server;
 use crate::stores::{SCALE_OUT_COMMAND, Stores, say};
@@ -114,6 +116,30 @@ impl TestDepot {
     /// `GET path` (under /v1), with a token if given.
     pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
         self.request(Method::GET, path, token).send().await.unwrap()
+    }
+
+    /// Sends each call in turn and checks its answer; returns the JSON bodies in order.
+    pub async fn check(&self, calls: &[Call<'_>]) -> Vec<Value> {
+        let mut bodies = Vec::with_capacity(calls.len());
+        for call in calls {
+            bodies.push(self.call(call).await);
+        }
+        bodies
+    }
+
+    /// Sends one call and checks its answer; returns the JSON body.
+    pub async fn call(&self, call: &Call<'_>) -> Value {
+        let mut request = self.request(call.method.clone(), &call.path, call.token);
+        if let Some((body, json)) = &call.body {
+            if *json {
+                request = request.header("content-type", "application/json");
+            }
+            request = request.body(body.clone());
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        call.check(status, &text)
     }
 
     /// Creates an origin owned by `token`'s account, through the API.

@@ -1,7 +1,7 @@
 //! The request-and-assert steps of the API tests: send, check the status, read the JSON body,
 //! check an error's code and message.
 
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::Value;
 
 /// Asserts the status and returns the JSON body (Null when empty, a string when not JSON).
@@ -45,4 +45,117 @@ pub fn assert_error(body: &Value, code: &str) {
 pub fn assert_message_contains(body: &Value, needle: &str) {
     let message = body["message"].as_str().unwrap_or_default();
     assert!(message.contains(needle), "`{needle}` not in {body}");
+}
+
+/// One request of a table of cases and the answer it must get: `method path` (under /v1), as
+/// the holder of a token or anonymously, with a body or none; the status, and for an error the
+/// code its body must carry.
+#[derive(Clone, Debug)]
+pub struct Call<'a> {
+    /// The method.
+    pub method: Method,
+    /// The path under /v1, with its query.
+    pub path: String,
+    /// The caller's token; `None`: anonymous.
+    pub token: Option<&'a str>,
+    /// The body, and whether it is JSON.
+    pub body: Option<(Vec<u8>, bool)>,
+    /// The status expected.
+    pub status: StatusCode,
+    /// The error code expected, if any.
+    pub code: Option<&'a str>,
+}
+
+impl<'a> Call<'a> {
+    /// `method path`, anonymous, no body, expected to answer 200.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            token: None,
+            body: None,
+            status: StatusCode::OK,
+            code: None,
+        }
+    }
+
+    /// `GET path`.
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// `POST path`.
+    pub fn post(path: impl Into<String>) -> Self {
+        Self::new(Method::POST, path)
+    }
+
+    /// `PUT path`.
+    pub fn put(path: impl Into<String>) -> Self {
+        Self::new(Method::PUT, path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
+    /// Sent with `token` (`None`: anonymous).
+    pub fn by(self, token: Option<&'a str>) -> Self {
+        Self { token, ..self }
+    }
+
+    /// Sent as the holder of `token`.
+    pub fn as_(self, token: &'a str) -> Self {
+        self.by(Some(token))
+    }
+
+    /// With this body.
+    pub fn body(self, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            body: Some((body.into(), false)),
+            ..self
+        }
+    }
+
+    /// With this JSON body.
+    pub fn json(self, body: &Value) -> Self {
+        Self {
+            body: Some((body.to_string().into_bytes(), true)),
+            ..self
+        }
+    }
+
+    /// Expected to answer `status` (whatever the body).
+    pub fn answers(self, status: StatusCode) -> Self {
+        Self {
+            status,
+            code: None,
+            ..self
+        }
+    }
+
+    /// Expected to answer `status` with an error body carrying `code`.
+    pub fn fails(self, status: StatusCode, code: &'a str) -> Self {
+        Self {
+            status,
+            code: Some(code),
+            ..self
+        }
+    }
+
+    /// Checks an answer against this case; returns the JSON body.
+    #[track_caller]
+    pub fn check(&self, status: StatusCode, body: &str) -> Value {
+        let (method, path, token) = (&self.method, &self.path, self.token);
+        assert_eq!(
+            status, self.status,
+            "{method} {path} as {token:?}: body: {body}"
+        );
+        let body = expect_status(status, self.status, body);
+        if let Some(code) = self.code {
+            assert_eq!(body["code"], code, "{method} {path} as {token:?}: {body}");
+            assert_error(&body, code);
+        }
+        body
+    }
 }

@@ -37,5 +37,5 @@ pub mod stores;
 
 pub use artifacts::{OriginKeys, artifact, origin_keys, rich_artifact, signing_key};
 pub use depot::TestDepot;
-pub use http::{assert_error, assert_message_contains, expect_status, send};
+pub use http::{Call, assert_error, assert_message_contains, expect_status, send};
 pub use stores::{SCALE_OUT_COMMAND, Stores};

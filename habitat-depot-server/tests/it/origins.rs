@@ -190,30 +190,16 @@ async fn creating_an_origin_refuses_bad_requests() {
     let alice = depot.user("alice").await;
     let bob = depot.user("bob").await;
     depot.origin(&alice, "core").await;
-    let create = |token: Option<&str>, body: &str| {
-        depot
-            .request(Method::POST, "/depot/origins", token)
-            .body(body.to_owned())
+    let create = |token: Option<&'static str>, body: &str| {
+        Call::post("/depot/origins").by(token).body(body.to_owned())
     };
+    let by_bob = |body: &str| create(None, body).as_(&bob);
 
+    let mut calls = Vec::new();
     for token in [None, Some(BAD_TOKEN)] {
-        let body = send(
-            create(token, r#"{"name": "fresh"}"#),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-        assert_error(&body, "unauthorized");
+        calls.push(create(token, r#"{"name": "fresh"}"#).fails(UNAUTHORIZED, "unauthorized"));
     }
-    let body = send(
-        create(Some(&bob), r#"{"name": "core"}"#),
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_error(&body, "conflict");
-    assert!(
-        body["message"].as_str().unwrap().contains("`core`"),
-        "{body}"
-    );
+    calls.push(by_bob(r#"{"name": "core"}"#).fails(CONFLICT, "conflict"));
     for bad in [
         r#"{"name": "Bad Name!"}"#,
         r#"{"name": ""}"#,
@@ -221,32 +207,22 @@ async fn creating_an_origin_refuses_bad_requests() {
         "{}",
         "",
     ] {
-        let body = send(create(Some(&bob), bad), StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_error(&body, "invalid_value");
+        calls.push(by_bob(bad).fails(UNPROCESSABLE, "invalid_value"));
     }
-    let body = send(create(Some(&bob), "{name"), StatusCode::BAD_REQUEST).await;
-    assert_error(&body, "bad_request");
-
+    calls.push(by_bob("{name").fails(StatusCode::BAD_REQUEST, "bad_request"));
     // Nothing was made, and `core` is still alice's.
     for name in ["fresh", "ok"] {
-        send(
-            depot.request(Method::GET, &format!("/depot/origins/{name}"), None),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        calls.push(Call::get(format!("/depot/origins/{name}")).answers(NOT_FOUND));
     }
-    let core = send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::OK,
-    )
-    .await;
+    calls.push(Call::get("/depot/origins/core"));
+    calls.push(Call::get("/user/origins").as_(&bob));
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[2], "`core`");
+    let [.., core, bobs] = bodies.as_slice() else {
+        unreachable!()
+    };
     assert_eq!(core["owner"], "alice");
-    let bobs = send(
-        depot.request(Method::GET, "/user/origins", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([]));
+    assert_eq!(*bobs, json!([]));
 }
 
 #[tokio::test]
@@ -254,33 +230,17 @@ async fn showing_an_origin() {
     let depot = TestDepot::start().await;
     let alice = depot.user("alice").await;
     depot.origin(&alice, "core").await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/nope", None),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-    assert!(
-        body["message"].as_str().unwrap().contains("`nope`"),
-        "{body}"
-    );
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/Not%20Valid", None),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_error(&body, "invalid_value");
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/core", Some(BAD_TOKEN)),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_error(&body, "unauthorized");
+    let bodies = depot
+        .check(&[
+            Call::get("/depot/origins/core").as_(&alice),
+            Call::get("/depot/origins/nope").fails(NOT_FOUND, "not_found"),
+            Call::get("/depot/origins/Not%20Valid").fails(UNPROCESSABLE, "invalid_value"),
+            Call::get("/depot/origins/core")
+                .as_(BAD_TOKEN)
+                .fails(UNAUTHORIZED, "unauthorized"),
+        ])
+        .await;
+    assert_message_contains(&bodies[1], "`nope`");
 }
 
 #[tokio::test]
@@ -317,53 +277,42 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
 
     team.assert_denied(Method::DELETE, "/depot/origins/core", Role::Owner, |b| b)
         .await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::OK,
-    )
-    .await;
-    let body = send(
-        depot.request(Method::DELETE, "/depot/origins/nope", Some(&team.owner)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-
+    let owner = Some(team.owner.as_str());
+    let delete = || Call::delete("/depot/origins/core").by(owner);
     // 409 naming what is left: the package, the four members besides the owner, the channel.
-    let delete = || depot.request(Method::DELETE, "/depot/origins/core", Some(&team.owner));
-    let body = send(delete(), StatusCode::CONFLICT).await;
-    assert_error(&body, "origin_not_empty");
-    let message = body["message"].as_str().unwrap();
+    let bodies = depot
+        .check(&[
+            Call::get("/depot/origins/core"),
+            Call::delete("/depot/origins/nope")
+                .by(owner)
+                .fails(NOT_FOUND, "not_found"),
+            delete().fails(CONFLICT, "origin_not_empty"),
+        ])
+        .await;
     for part in ["1 package", "4 members", "1 channel"] {
-        assert!(message.contains(part), "{message} lacks {part}");
+        assert_message_contains(&bodies[2], part);
     }
     store.delete_package(package.id).await.unwrap();
     store
         .delete_channel(&core, &"beta".parse().unwrap())
         .await
         .unwrap();
-    let body = send(delete(), StatusCode::CONFLICT).await;
+    let body = depot.call(&delete().answers(CONFLICT)).await;
     assert_eq!(
         body["message"],
         "origin `core` still has 4 members besides the owner"
     );
-    for (_, name) in LADDER {
-        send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/users/{name}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NO_CONTENT,
-        )
-        .await;
-    }
-    send(delete(), StatusCode::NO_CONTENT).await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let mut calls: Vec<Call> = LADDER
+        .iter()
+        .map(|(_, name)| {
+            Call::delete(format!("/depot/origins/core/users/{name}"))
+                .by(owner)
+                .answers(NO_CONTENT)
+        })
+        .collect();
+    calls.push(delete().answers(NO_CONTENT));
+    calls.push(Call::get("/depot/origins/core").answers(NOT_FOUND));
+    depot.check(&calls).await;
     // The name is free again.
     depot.origin(&team.outsider, "core").await;
 }
@@ -371,18 +320,23 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
 #[tokio::test]
 async fn listing_members_needs_readonly_member() {
     let team = Team::start().await;
-    let depot = &team.depot;
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users",
-            Some(&team.readonly),
-        ),
-        StatusCode::OK,
-    )
-    .await;
+    let path = "/depot/origins/core/users";
+    let bodies = team
+        .depot
+        .check(&[
+            Call::get(path).as_(&team.readonly),
+            Call::get(path).answers(UNAUTHORIZED),
+            Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            Call::get(path)
+                .as_(&team.outsider)
+                .fails(FORBIDDEN, "forbidden"),
+            Call::get("/depot/origins/nope/users")
+                .as_(&team.owner)
+                .fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
     assert_eq!(
-        body,
+        bodies[0],
         json!({"origin": "core", "members": [
             {"name": "ada", "role": "administrator"},
             {"name": "alice", "role": "owner"},
@@ -391,29 +345,6 @@ async fn listing_members_needs_readonly_member() {
             {"name": "rob", "role": "readonly_member"},
         ]})
     );
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, "/depot/origins/core/users", token),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    }
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users",
-            Some(&team.outsider),
-        ),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/nope/users", Some(&team.owner)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
 }
 
 #[tokio::test]
@@ -434,117 +365,64 @@ async fn removing_members_needs_the_owner() {
         "a denied request changes nothing"
     );
 
-    send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/core/users/mel",
-            Some(&team.owner),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    let remove = |name: &str| Call::delete(format!("/depot/origins/core/users/{name}"));
+    depot
+        .call(&remove("mel").as_(&team.owner).answers(NO_CONTENT))
+        .await;
     let after = roles(&team).await;
     assert!(after.get("mel").is_none(), "{after}");
     assert_eq!(after.as_object().unwrap().len(), 4);
-    // mel lost access with the membership.
-    send(
-        depot.request(Method::GET, "/depot/origins/core/users", Some(&team.member)),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-
-    let body = send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/core/users/alice",
-            Some(&team.owner),
-        ),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    assert!(body["message"].as_str().unwrap().contains("owns"), "{body}");
+    let mut calls = vec![
+        // mel lost access with the membership.
+        Call::get("/depot/origins/core/users")
+            .as_(&team.member)
+            .answers(FORBIDDEN),
+        remove("alice")
+            .as_(&team.owner)
+            .fails(FORBIDDEN, "forbidden"),
+    ];
     for name in ["mel", "otto", "nobody"] {
-        let body = send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/users/{name}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        calls.push(remove(name).as_(&team.owner).fails(NOT_FOUND, "not_found"));
     }
-    send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/nope/users/mel",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::delete("/depot/origins/nope/users/mel")
+            .as_(&team.owner)
+            .answers(NOT_FOUND),
+    );
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[1], "owns");
     assert_eq!(roles(&team).await, after);
 }
 
 #[tokio::test]
 async fn reading_a_role_needs_member() {
     let team = Team::start().await;
-    let depot = &team.depot;
     let path = "/depot/origins/core/users/ada/role";
-    let body = send(
-        depot.request(Method::GET, path, Some(&team.member)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body, json!({"role": "administrator"}));
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users/alice/role",
-            Some(&team.member),
-        ),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body, json!({"role": "owner"}));
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, path, token),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    }
+    let role_of = |name: &str| Call::get(format!("/depot/origins/core/users/{name}/role"));
+    let mut calls = vec![
+        Call::get(path).as_(&team.member),
+        role_of("alice").as_(&team.member),
+        Call::get(path).answers(UNAUTHORIZED),
+        Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+    ];
     for token in [&team.outsider, &team.readonly] {
-        let body = send(
-            depot.request(Method::GET, path, Some(token)),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-        assert_error(&body, "forbidden");
+        calls.push(Call::get(path).as_(token).fails(FORBIDDEN, "forbidden"));
     }
     for name in ["otto", "nobody"] {
-        let body = send(
-            depot.request(
-                Method::GET,
-                &format!("/depot/origins/core/users/{name}/role"),
-                Some(&team.member),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        calls.push(
+            role_of(name)
+                .as_(&team.member)
+                .fails(NOT_FOUND, "not_found"),
+        );
     }
-    send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/nope/users/ada/role",
-            Some(&team.member),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::get("/depot/origins/nope/users/ada/role")
+            .as_(&team.member)
+            .answers(NOT_FOUND),
+    );
+    let bodies = team.depot.check(&calls).await;
+    assert_eq!(bodies[0], json!({"role": "administrator"}));
+    assert_eq!(bodies[1], json!({"role": "owner"}));
 }
 
 #[tokio::test]
@@ -587,54 +465,51 @@ async fn changing_a_role_needs_administrator() {
     assert_eq!(roles(&team).await["mel"], "administrator");
 
     let before = roles(&team).await;
-    // Nobody becomes owner this way, changes their own role, or changes the owner's.
-    for (token, target, role) in [
-        (&team.owner, "mel", "owner"),
-        (&team.administrator, "ada", "member"),
-        (&team.owner, "alice", "member"),
-        (&team.administrator, "alice", "member"),
-    ] {
-        let body = send(
-            depot
-                .request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/users/{target}/role"),
-                    Some(token),
-                )
-                .json(&json!({"role": role})),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-        assert_error(&body, "forbidden");
-    }
-    // Values that do not parse.
-    for request in [
-        put(&team.owner).json(&json!({"role": "king"})),
-        put(&team.owner),
-        put(&team.owner)
-            .json(&json!({"role": "member"}))
-            .query(&[("role", "maintainer")]),
-        put(&team.owner).json(&json!({"role": 3})),
-    ] {
-        let body = send(request, StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_error(&body, "invalid_value");
-    }
-    let body = send(put(&team.owner).body("{role"), StatusCode::BAD_REQUEST).await;
-    assert_error(&body, "bad_request");
+    let set = |token: &str, target: &str, role: &str| {
+        depot
+            .request(
+                Method::PUT,
+                &format!("/depot/origins/core/users/{target}/role"),
+                Some(token),
+            )
+            .json(&json!({"role": role}))
+    };
+    let (owner, administrator) = (team.owner.as_str(), team.administrator.as_str());
+    let mut refused = vec![
+        // Nobody becomes owner this way, changes their own role, or changes the owner's.
+        (set(owner, "mel", "owner"), FORBIDDEN, "forbidden"),
+        (set(administrator, "ada", "member"), FORBIDDEN, "forbidden"),
+        (set(owner, "alice", "member"), FORBIDDEN, "forbidden"),
+        (
+            set(administrator, "alice", "member"),
+            FORBIDDEN,
+            "forbidden",
+        ),
+        // Values that do not parse.
+        (set(owner, "mel", "king"), UNPROCESSABLE, "invalid_value"),
+        (put(owner), UNPROCESSABLE, "invalid_value"),
+        (
+            set(owner, "mel", "member").query(&[("role", "maintainer")]),
+            UNPROCESSABLE,
+            "invalid_value",
+        ),
+        (
+            put(owner).json(&json!({"role": 3})),
+            UNPROCESSABLE,
+            "invalid_value",
+        ),
+        (
+            put(owner).body("{role"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
     // Not members.
     for name in ["otto", "nobody"] {
-        let body = send(
-            depot
-                .request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/users/{name}/role"),
-                    Some(&team.owner),
-                )
-                .json(&json!({"role": "member"})),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        refused.push((set(owner, name, "member"), NOT_FOUND, "not_found"));
+    }
+    for (request, status, code) in refused {
+        send_error(request, status, code).await;
     }
     assert_eq!(roles(&team).await, before);
 }

@@ -5,11 +5,25 @@
 use std::path::Path;
 
 pub use habitat_test_support::depot::open_state;
+pub use habitat_test_support::http::send_error;
 pub use habitat_test_support::{
-    OriginKeys, Stores, TestDepot, artifact, assert_error, assert_message_contains, origin_keys,
-    send,
+    Call, OriginKeys, Stores, TestDepot, artifact, assert_error, assert_message_contains,
+    origin_keys, send,
 };
-use reqwest::{Method, Response};
+use reqwest::{Method, Response, StatusCode};
+
+/// 401, which the tables of cases name often.
+pub const UNAUTHORIZED: StatusCode = StatusCode::UNAUTHORIZED;
+/// 403.
+pub const FORBIDDEN: StatusCode = StatusCode::FORBIDDEN;
+/// 404.
+pub const NOT_FOUND: StatusCode = StatusCode::NOT_FOUND;
+/// 409.
+pub const CONFLICT: StatusCode = StatusCode::CONFLICT;
+/// 422.
+pub const UNPROCESSABLE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
+/// 204.
+pub const NO_CONTENT: StatusCode = StatusCode::NO_CONTENT;
 
 /// A token that looks right but authenticates nobody.
 pub const BAD_TOKEN: &str = "hab_not-a-real-token";
