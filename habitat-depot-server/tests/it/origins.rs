@@ -523,15 +523,13 @@ async fn invitation_flow() {
     let carol = depot.user("carol").await;
     depot.origin(&alice, "core").await;
 
-    let invitation = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&alice),
-        ),
-        StatusCode::CREATED,
-    )
-    .await;
+    let invitation = depot
+        .call(
+            &Call::post("/depot/origins/core/users/bob/invitations")
+                .as_(&alice)
+                .answers(StatusCode::CREATED),
+        )
+        .await;
     let id = invitation["id"]
         .as_str()
         .expect("ids are strings")
@@ -541,75 +539,46 @@ async fn invitation_flow() {
     assert_eq!(invitation["invited_by"], "alice");
     assert!(invitation["created_at"].is_string());
 
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([invitation.clone()]));
-    let listed = send(
-        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(
-        listed,
-        json!({"origin": "core", "invitations": [invitation.clone()]})
-    );
-
+    let answer = |suffix: &str| Call::put(format!("/depot/origins/core/invitations/{id}{suffix}"));
+    let mut calls = vec![
+        Call::get("/user/invitations").as_(&bob),
+        Call::get("/depot/origins/core/invitations").as_(&alice),
+    ];
     // Neither carol nor the owner may answer bob's invitation; it stays pending.
     for token in [&carol, &alice] {
         for suffix in ["", "/ignore"] {
-            let body = send(
-                depot.request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/invitations/{id}{suffix}"),
-                    Some(token),
-                ),
-                StatusCode::FORBIDDEN,
-            )
-            .await;
-            assert_error(&body, "forbidden");
+            calls.push(answer(suffix).as_(token).fails(FORBIDDEN, "forbidden"));
         }
     }
     for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(
-                Method::PUT,
-                &format!("/depot/origins/core/invitations/{id}"),
-                token,
-            ),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+        calls.push(answer("").by(token).answers(UNAUTHORIZED));
     }
-    let carols = send(
-        depot.request(Method::GET, "/user/origins", Some(&carol)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(carols, json!([]));
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
+    calls.push(Call::get("/user/origins").as_(&carol));
+    calls.push(Call::get("/user/invitations").as_(&bob));
+    let bodies = depot.check(&calls).await;
+    assert_eq!(bodies[0], json!([invitation.clone()]));
+    assert_eq!(
+        bodies[1],
+        json!({"origin": "core", "invitations": [invitation.clone()]})
+    );
+    let [.., carols, bobs] = bodies.as_slice() else {
+        unreachable!()
+    };
+    assert_eq!(*carols, json!([]));
     assert_eq!(bobs.as_array().unwrap().len(), 1);
 
-    send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/core/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
-    let members = send(
-        depot.request(Method::GET, "/depot/origins/core/users", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
+    let bodies = depot
+        .check(&[
+            answer("").as_(&bob).answers(NO_CONTENT),
+            Call::get("/depot/origins/core/users").as_(&bob),
+            Call::get("/user/origins").as_(&bob),
+            Call::get("/user/invitations").as_(&bob),
+            Call::get("/depot/origins/core/invitations").as_(&alice),
+            // It is gone: accepting again is 404.
+            answer("").as_(&bob).fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
+    let members = &bodies[1];
     assert!(
         members["members"]
             .as_array()
@@ -617,35 +586,9 @@ async fn invitation_flow() {
             .contains(&json!({"name": "bob", "role": "member"})),
         "{members}"
     );
-    let bobs = send(
-        depot.request(Method::GET, "/user/origins", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([{"name": "core", "role": "member"}]));
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([]));
-    let listed = send(
-        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(listed["invitations"], json!([]));
-    // It is gone: accepting again is 404.
-    let body = send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/core/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
+    assert_eq!(bodies[2], json!([{"name": "core", "role": "member"}]));
+    assert_eq!(bodies[3], json!([]));
+    assert_eq!(bodies[4]["invitations"], json!([]));
 }
 
 #[tokio::test]
@@ -661,48 +604,30 @@ async fn inviting_needs_maintainer() {
         "a denied request changes nothing"
     );
 
-    send(
-        depot.request(Method::POST, path, Some(&team.maintainer)),
-        StatusCode::CREATED,
-    )
-    .await;
-    assert_eq!(pending(&team).await, ["bob"]);
-    // Already invited, already a member: 409.
-    for name in ["bob", "mel", "alice"] {
-        let body = send(
-            depot.request(
-                Method::POST,
-                &format!("/depot/origins/core/users/{name}/invitations"),
-                Some(&team.owner),
-            ),
-            StatusCode::CONFLICT,
+    depot
+        .call(
+            &Call::post(path)
+                .as_(&team.maintainer)
+                .answers(StatusCode::CREATED),
         )
         .await;
-        assert_error(&body, "conflict");
-    }
-    let body = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/nobody/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-    assert!(
-        body["message"].as_str().unwrap().contains("`nobody`"),
-        "{body}"
+    assert_eq!(pending(&team).await, ["bob"]);
+    let invite = |name: &str| {
+        Call::post(format!("/depot/origins/core/users/{name}/invitations")).as_(&team.owner)
+    };
+    // Already invited, already a member: 409.
+    let mut calls: Vec<Call> = ["bob", "mel", "alice"]
+        .into_iter()
+        .map(|name| invite(name).fails(CONFLICT, "conflict"))
+        .collect();
+    calls.push(invite("nobody").fails(NOT_FOUND, "not_found"));
+    calls.push(
+        Call::post("/depot/origins/nope/users/bob/invitations")
+            .as_(&team.owner)
+            .answers(NOT_FOUND),
     );
-    send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/nope/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[3], "`nobody`");
     assert_eq!(pending(&team).await, ["bob"]);
 }
 
@@ -711,43 +636,22 @@ async fn listing_invitations_needs_readonly_member() {
     let team = Team::start().await;
     let depot = &team.depot;
     depot.user("bob").await;
-    send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::CREATED,
-    )
-    .await;
     let path = "/depot/origins/core/invitations";
-    let body = send(
-        depot.request(Method::GET, path, Some(&team.readonly)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body["invitations"][0]["account"], "bob");
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, path, token),
-            StatusCode::UNAUTHORIZED,
-        )
+    let bodies = depot
+        .check(&[
+            Call::post("/depot/origins/core/users/bob/invitations")
+                .as_(&team.owner)
+                .answers(StatusCode::CREATED),
+            Call::get(path).as_(&team.readonly),
+            Call::get(path).answers(UNAUTHORIZED),
+            Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            Call::get(path).as_(&team.outsider).answers(FORBIDDEN),
+            Call::get("/depot/origins/nope/invitations")
+                .as_(&team.owner)
+                .answers(NOT_FOUND),
+        ])
         .await;
-    }
-    send(
-        depot.request(Method::GET, path, Some(&team.outsider)),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/nope/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_eq!(bodies[1]["invitations"][0]["account"], "bob");
 }
 
 #[tokio::test]
@@ -755,17 +659,13 @@ async fn rescinding_needs_maintainer_and_ignoring_needs_the_invitee() {
     let team = Team::start().await;
     let depot = &team.depot;
     let bob = depot.user("bob").await;
-    let invite = |name: &str| {
-        depot.request(
-            Method::POST,
-            &format!("/depot/origins/core/users/{name}/invitations"),
-            Some(&team.owner),
-        )
+    let invite = || async {
+        let invite = Call::post("/depot/origins/core/users/bob/invitations")
+            .as_(&team.owner)
+            .answers(StatusCode::CREATED);
+        depot.call(&invite).await["id"].as_str().unwrap().to_owned()
     };
-    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = invite().await;
     let path = format!("/depot/origins/core/invitations/{id}");
 
     team.assert_denied(Method::DELETE, &path, Role::Maintainer, |b| b)
@@ -775,52 +675,27 @@ async fn rescinding_needs_maintainer_and_ignoring_needs_the_invitee() {
         ["bob"],
         "a denied request changes nothing"
     );
-    send(
-        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    let rescind = || Call::delete(path.as_str()).as_(&team.maintainer);
+    depot.call(&rescind().answers(NO_CONTENT)).await;
     assert!(pending(&team).await.is_empty());
-    let body = send(
-        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
+    depot.call(&rescind().fails(NOT_FOUND, "not_found")).await;
 
     // Ignoring: only bob; then it is gone and bob is no member.
-    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ignore = format!("/depot/origins/core/invitations/{id}/ignore");
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::PUT, &ignore, token),
-            StatusCode::UNAUTHORIZED,
-        )
+    let id = invite().await;
+    let ignore = || Call::put(format!("/depot/origins/core/invitations/{id}/ignore"));
+    depot
+        .check(&[
+            ignore().answers(UNAUTHORIZED),
+            ignore().as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            ignore().as_(&team.owner).answers(FORBIDDEN),
+            ignore().as_(&team.outsider).answers(FORBIDDEN),
+        ])
         .await;
-    }
-    for token in [&team.owner, &team.outsider] {
-        send(
-            depot.request(Method::PUT, &ignore, Some(token)),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     assert_eq!(pending(&team).await, ["bob"]);
-    send(
-        depot.request(Method::PUT, &ignore, Some(&bob)),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    depot.call(&ignore().as_(&bob).answers(NO_CONTENT)).await;
     assert!(pending(&team).await.is_empty());
     assert!(roles(&team).await.get("bob").is_none());
-    send(
-        depot.request(Method::PUT, &ignore, Some(&bob)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    depot.call(&ignore().as_(&bob).answers(NOT_FOUND)).await;
 }
 
 #[tokio::test]
@@ -829,65 +704,34 @@ async fn an_invitation_of_another_origin_is_not_found() {
     let depot = &team.depot;
     let bob = depot.user("bob").await;
     depot.origin(&team.outsider, "other").await;
-    let id = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::CREATED,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Through `other`, whose owner is otto: no accepting, ignoring or rescinding core's invitation.
-    for (method, suffix, token) in [
-        (Method::PUT, "", &bob),
-        (Method::PUT, "/ignore", &bob),
-        (Method::DELETE, "", &team.outsider),
-    ] {
-        let body = send(
-            depot.request(
-                method,
-                &format!("/depot/origins/other/invitations/{id}{suffix}"),
-                Some(token),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
-    }
+    let invite = Call::post("/depot/origins/core/users/bob/invitations")
+        .as_(&team.owner)
+        .answers(StatusCode::CREATED);
+    let id = depot.call(&invite).await["id"].as_str().unwrap().to_owned();
+    let other = |suffix: &str| format!("/depot/origins/other/invitations/{id}{suffix}");
+    let mut calls = vec![
+        // Through `other`, whose owner is otto: no accepting, ignoring or rescinding core's
+        // invitation.
+        Call::put(other("")).as_(&bob).fails(NOT_FOUND, "not_found"),
+        Call::put(other("/ignore"))
+            .as_(&bob)
+            .fails(NOT_FOUND, "not_found"),
+        Call::delete(other(""))
+            .as_(&team.outsider)
+            .fails(NOT_FOUND, "not_found"),
+    ];
     // Ids that are no invitation at all.
     for id in ["999", "abc", "-1"] {
-        send(
-            depot.request(
-                Method::PUT,
-                &format!("/depot/origins/core/invitations/{id}"),
-                Some(&bob),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/invitations/{id}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let path = format!("/depot/origins/core/invitations/{id}");
+        calls.push(Call::put(path.as_str()).as_(&bob).answers(NOT_FOUND));
+        calls.push(Call::delete(path).as_(&team.owner).answers(NOT_FOUND));
     }
     // An unknown origin is 404 before anything else.
-    send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/nope/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::put(format!("/depot/origins/nope/invitations/{id}"))
+            .as_(&bob)
+            .answers(NOT_FOUND),
+    );
+    depot.check(&calls).await;
     assert_eq!(pending(&team).await, ["bob"]);
 }
