@@ -11,11 +11,11 @@ use habitat_depot_server::store::postgres::PostgresStore;
 use habitat_depot_server::store::s3::S3Artifacts;
 use habitat_depot_server::store::{Role, Visibility};
 use habitat_depot_server::{AppState, auth, router};
-use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Client, Method, RequestBuilder, Response};
 use serde_json::Value;
 
 use crate::artifacts::OriginKeys;
-use crate::http::Call;
+use crate::http::{Call, create_origin_at};
 use crate::postgres;
 use crate::s3::S3Server;
 use crate::stores::{SCALE_OUT_COMMAND, Stores, say};
@@ -144,17 +144,7 @@ impl TestDepot {
 
     /// Creates an origin owned by `token`'s account, through the API.
     pub async fn origin(&self, token: &str, name: &str) {
-        let response = self
-            .request(Method::POST, "/depot/origins", Some(token))
-            .json(&serde_json::json!({ "name": name }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::CREATED,
-            "create origin {name}"
-        );
+        create_origin_at(&self.client, &self.url, token, name).await;
     }
 
     /// Creates `origin` owned by the account `owner` through the store, for tests that must

@@ -1,8 +1,41 @@
 //! The request-and-assert steps of the API tests: send, check the status, read the JSON body,
 //! check an error's code and message.
 
-use reqwest::{Method, RequestBuilder, StatusCode};
+use habitat_core::keys::SecretKey;
+use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::Value;
+
+/// Creates origin `name` through the API of the depot at `url` (`http://…/v1`) as the holder
+/// of `token`; it must answer 201.
+pub async fn create_origin_at(client: &Client, url: &str, token: &str, name: &str) {
+    let response = client
+        .post(format!("{url}/depot/origins"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "name": name }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "create origin {name}"
+    );
+}
+
+/// Uploads the public half of `key` to its origin through the API of the depot at `url`
+/// (`http://…/v1`) as the holder of `token`; it must answer 201.
+pub async fn upload_public_key_at(client: &Client, url: &str, token: &str, key: &SecretKey) {
+    let name = key.name();
+    let (origin, revision) = (name.name(), name.revision());
+    let response = client
+        .post(format!("{url}/depot/origins/{origin}/keys/{revision}"))
+        .bearer_auth(token)
+        .body(key.public_key().to_file_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED, "upload key {name}");
+}
 
 /// Asserts the status and returns the JSON body (Null when empty, a string when not JSON).
 #[track_caller]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use habitat_core::keys::SecretKey;
 use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{FullyQualifiedIdent, PackageTarget};
+use habitat_test_support::http::{create_origin_at, upload_public_key_at};
 use reqwest::StatusCode;
 
 use crate::support::{start_depot, user_create};
@@ -87,23 +88,8 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
     let client = reqwest::Client::new();
 
     let depot = start_depot(&data);
-    let origin = client
-        .post(format!("{}/depot/origins", depot.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(origin.status(), StatusCode::CREATED);
-    let revision = key.name().revision().to_owned();
-    let uploaded_key = client
-        .post(format!("{}/depot/origins/crash/keys/{revision}", depot.url))
-        .bearer_auth(&token)
-        .body(key.public_key().to_file_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded_key.status(), StatusCode::CREATED);
+    create_origin_at(&client, &depot.url, &token, "crash").await;
+    upload_public_key_at(&client, &depot.url, &token, &key).await;
     depot.kill();
 
     let mut acknowledged = std::collections::HashSet::new();

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use habitat_core::FullyQualifiedIdent;
 use habitat_core::keys::SecretKey;
+use habitat_test_support::http::{create_origin_at, upload_public_key_at};
 use habitat_test_support::scale_out::{Deployment, ScaleOut};
 use reqwest::StatusCode;
 
@@ -295,23 +296,8 @@ async fn sigkill_of_one_process_mid_upload_loses_nothing_and_shows_nothing_half_
     let (deployment, token, a, b) = two_processes(servers, &sandbox).await;
     let client = reqwest::Client::new();
     let key = SecretKey::generate(&"crash".parse().unwrap()).unwrap();
-    let origin = client
-        .post(format!("{}/depot/origins", b.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(origin.status(), StatusCode::CREATED);
-    let revision = key.name().revision().to_owned();
-    let uploaded_key = client
-        .post(format!("{}/depot/origins/crash/keys/{revision}", a.url))
-        .bearer_auth(&token)
-        .body(key.public_key().to_file_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded_key.status(), StatusCode::CREATED);
+    create_origin_at(&client, &b.url, &token, "crash").await;
+    upload_public_key_at(&client, &a.url, &token, &key).await;
 
     // An acknowledged upload through A, then a large one cut off by SIGKILL mid-body.
     let (kept, kept_hart): (FullyQualifiedIdent, PathBuf) =

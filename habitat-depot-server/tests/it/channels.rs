@@ -217,15 +217,14 @@ async fn promote_and_demote_need_maintainer_and_a_refusal_changes_nothing() {
 #[tokio::test]
 async fn channel_latest_is_the_latest_in_that_channel() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/app/1.2.3-rc1/20240101000000",
         "acme/app/1.2.3/20240101000000",
         "acme/app/1.9/20240101000000",
         "acme/app/1.10/20240101000000",
         "acme/app/1.9/20240201000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/app/0.5/20240101000000", AARCH64, &[])
         .await;
     let world = &w;
@@ -288,14 +287,13 @@ async fn channel_latest_is_the_latest_in_that_channel() {
 #[tokio::test]
 async fn channel_listings_are_paginated() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.0.0/20240101000000",
         "acme/web/2.0.0/20240101000000",
         "acme/web/2.0.0/20240201000000",
         "acme/db/1.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     for rest in [
         "web/2.0.0/20240101000000",
         "web/2.0.0/20240201000000",

@@ -207,6 +207,20 @@ impl World {
         ident_of(&self.get(path, OK).await["ident"])
     }
 
+    /// Checks each `(path, ident)`: the package JSON at `path` is `ident`'s.
+    pub async fn assert_latest(&self, cases: &[(&str, &str)]) {
+        for (path, ident) in cases {
+            assert_eq!(self.ident_at(path).await, *ident, "{path}");
+        }
+    }
+
+    /// Seeds each of `idents` for x86_64-linux.
+    pub async fn seed_all(&self, idents: &[&str]) {
+        for ident in idents {
+            self.seed(ident).await;
+        }
+    }
+
     /// Sends `method path` as every caller below maintainer and checks each is refused: no
     /// token and a bad token 401, a non-member and roles below maintainer 403.
     pub async fn assert_denied_below_maintainer(&self, method: Method, path: &str) {
@@ -438,7 +452,7 @@ async fn download_sends_exact_headers_and_resumes_with_range() {
 #[tokio::test]
 async fn latest_follows_the_version_ordering() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/app/1.9/20240101000000",
         "acme/app/1.10/20240101000000",
         "acme/app/1.10/20230101000000",
@@ -446,33 +460,42 @@ async fn latest_follows_the_version_ordering() {
         "acme/app/1.2.3/20240101000000",
         "acme/app/1.2.3/20240301000000",
         "acme/app/1.2.3-rc9/20260101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     // Another target has its own latest; a newer version of another package never counts.
     w.seed_with("acme/app/0.1/20270101000000", AARCH64, &[])
         .await;
     w.seed("acme/other/9.9/20240101000000").await;
 
-    // 1.10 > 1.9 (numbers, not strings), and within 1.10 the newer release.
-    let newest = "acme/app/1.10/20240101000000";
-    assert_eq!(w.ident_at("/depot/pkgs/acme/app/latest").await, newest);
-    assert_eq!(
-        w.ident_at("/depot/pkgs/acme/app/latest?target=x86_64-linux")
-            .await,
-        newest
-    );
-    // 1.2.3 > 1.2.3-rc9 > 1.2.3-rc1, whatever the release dates.
-    let at = w.ident_at("/depot/pkgs/acme/app/1.2.3/latest").await;
-    assert_eq!(at, "acme/app/1.2.3/20240301000000");
-    let at = w.ident_at("/depot/pkgs/acme/app/1.9/latest").await;
-    assert_eq!(at, "acme/app/1.9/20240101000000");
-    let at = w.ident_at("/depot/pkgs/acme/app/1.2.3-rc1/latest").await;
-    assert_eq!(at, "acme/app/1.2.3-rc1/20250101000000");
-    let at = w
-        .ident_at("/depot/pkgs/acme/app/latest?target=aarch64-linux")
-        .await;
-    assert_eq!(at, "acme/app/0.1/20270101000000");
+    // 1.10 > 1.9 (numbers, not strings), and within 1.10 the newer release; 1.2.3 > 1.2.3-rc9
+    // > 1.2.3-rc1, whatever the release dates.
+    w.assert_latest(&[
+        (
+            "/depot/pkgs/acme/app/latest",
+            "acme/app/1.10/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/latest?target=x86_64-linux",
+            "acme/app/1.10/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.2.3/latest",
+            "acme/app/1.2.3/20240301000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.9/latest",
+            "acme/app/1.9/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.2.3-rc1/latest",
+            "acme/app/1.2.3-rc1/20250101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/latest?target=aarch64-linux",
+            "acme/app/0.1/20270101000000",
+        ),
+    ])
+    .await;
     // The listing agrees with latest: newest version first.
     let page = w.get("/depot/pkgs/acme/app?target=x86_64-linux", OK).await;
     assert_eq!(
@@ -502,15 +525,14 @@ async fn latest_follows_the_version_ordering() {
 #[tokio::test]
 async fn listings_are_newest_first_and_paginated() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.0.0/20240101000000",
         "acme/web/2.0.0/20240101000000",
         "acme/web/2.0.0/20240201000000",
         "acme/db/1.0.0/20240101000000",
         "acme/db/10.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/web/3.0.0/20240101000000", AARCH64, &[])
         .await;
 
@@ -568,14 +590,13 @@ async fn listings_are_newest_first_and_paginated() {
 #[tokio::test]
 async fn versions_summarise_each_version_newest_first() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.9/20240101000000",
         "acme/web/1.10/20240101000000",
         "acme/web/1.10/20240301000000",
         "acme/web/1.10/20240201000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/web/1.10/20240301000000", AARCH64, &[])
         .await;
     let body = w.get("/depot/pkgs/acme/web/versions", OK).await;
@@ -598,14 +619,13 @@ async fn versions_summarise_each_version_newest_first() {
 #[tokio::test]
 async fn search_matches_origin_name_and_both() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/nginx/1.0.0/20240101000000",
         "acme/nginx/1.1.0/20240101000000",
         "acme/nginx-extras/1.0.0/20240101000000",
         "acme/redis/5.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     let page = w.get("/depot/pkgs/search/ngin", OK).await;
     let nginx = [
         "acme/nginx/1.1.0/20240101000000",
