@@ -10,7 +10,7 @@ use habitat_core::{FullyQualifiedIdent, PackageTarget};
 use habitat_test_support::http::{create_origin_at, upload_public_key_at};
 use reqwest::StatusCode;
 
-use crate::support::{start_depot, user_create};
+use crate::support::{hab_depot, start_depot, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
 pub fn big_package(
@@ -172,17 +172,8 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         "no upload completed: the kills came too early"
     );
 
-    let fsck = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-        .args(["fsck", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "fsck: {}{}",
-        String::from_utf8_lossy(&fsck.stdout),
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    // fsck succeeds.
+    hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), data.as_os_str()]);
 }
 
 #[test]

@@ -239,9 +239,10 @@ async fn uploading_a_public_key_needs_administrator() {
     let depot = &team.depot;
     let k = key("core", "20240101000000");
     let path = "/depot/origins/core/keys/20240101000000";
-    team.assert_denied(Method::POST, path, Role::Administrator, |b| {
-        b.body(k.public.clone())
-    })
+    team.assert_denied(
+        Call::post(path).body(k.public.as_str()),
+        Role::Administrator,
+    )
     .await;
     assert!(
         revisions(depot).await.is_empty(),
@@ -482,9 +483,10 @@ async fn secret_keys_need_administrator() {
                 .fails(NOT_FOUND, "not_found"),
         )
         .await;
-    team.assert_denied(Method::POST, path, Role::Administrator, |b| {
-        b.body(k.secret.clone())
-    })
+    team.assert_denied(
+        Call::post(path).body(k.secret.as_str()),
+        Role::Administrator,
+    )
     .await;
     assert!(
         depot
@@ -504,7 +506,7 @@ async fn secret_keys_need_administrator() {
                 .body(k.secret.as_str()),
         )
         .await;
-    team.assert_denied(Method::GET, latest, Role::Administrator, |b| b)
+    team.assert_denied(Call::get(latest), Role::Administrator)
         .await;
     for role in [Role::Administrator, Role::Owner] {
         let (status, _, body) =

@@ -1,8 +1,8 @@
 //! Origins, members, invitations: every route with its statuses, and who may call it.
 
-use habitat_core::{Blake2bHash, OriginName, PackageTarget};
-use habitat_depot_server::store::{Package, Role, Visibility};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use habitat_core::{Blake2bHash, OriginName};
+use habitat_depot_server::store::{Package, Role};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::*;
@@ -59,37 +59,15 @@ impl Team {
         }
     }
 
-    /// Asserts that a route whose minimum role is `min` refuses: no token and a bad token
-    /// (401), an outsider and every role below `min` (403). `prepare` adds the body.
-    pub async fn assert_denied(
-        &self,
-        method: Method,
-        path: &str,
-        min: Role,
-        prepare: impl Fn(RequestBuilder) -> RequestBuilder,
-    ) {
-        let request =
-            |token: Option<&str>| prepare(self.depot.request(method.clone(), path, token));
-        for token in [None, Some(BAD_TOKEN)] {
-            let body = send(request(token), StatusCode::UNAUTHORIZED).await;
-            assert_error(&body, "unauthorized");
-        }
-        let mut refused = vec![("outsider", self.outsider.as_str())];
-        refused.extend(
-            LADDER
-                .iter()
-                .filter(|(role, _)| *role < min)
-                .map(|(role, _)| (role.as_str(), self.token(*role))),
-        );
-        for (who, token) in refused {
-            let response = request(Some(token)).send().await.unwrap();
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{who} on {method} {path}"
-            );
-            assert_error(&response.json().await.unwrap(), "forbidden");
-        }
+    /// Asserts that a route whose minimum role is `min` refuses `call`: no token and a bad
+    /// token (401), an outsider and every role below `min` (403).
+    pub async fn assert_denied(&self, call: Call<'_>, min: Role) {
+        let members: Vec<(Role, &str)> = LADDER
+            .iter()
+            .map(|(role, _)| (*role, self.token(*role)))
+            .collect();
+        let calls = refusals(&call, min, &self.outsider, &members);
+        self.depot.check(&calls).await;
     }
 }
 
@@ -251,22 +229,9 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
     let store = &depot.state.metadata;
     let package = store
         .insert_package(&Package {
-            id: 0,
-            ident: "core/tool/1.0.0/20240101000000".parse().unwrap(),
-            target: PackageTarget::X86_64Linux,
             checksum: Blake2bHash::digest(b"tool"),
             size: 4,
-            visibility: Visibility::Public,
-            manifest: String::new(),
-            config: String::new(),
-            deps: Vec::new(),
-            tdeps: Vec::new(),
-            build_deps: Vec::new(),
-            build_tdeps: Vec::new(),
-            exposes: Vec::new(),
-            is_a_service: false,
-            owner: "alice".into(),
-            created_at: time::OffsetDateTime::now_utc(),
+            ..package_row("core/tool/1.0.0/20240101000000")
         })
         .await
         .unwrap();
@@ -275,7 +240,7 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
         .await
         .unwrap();
 
-    team.assert_denied(Method::DELETE, "/depot/origins/core", Role::Owner, |b| b)
+    team.assert_denied(Call::delete("/depot/origins/core"), Role::Owner)
         .await;
     let owner = Some(team.owner.as_str());
     let delete = || Call::delete("/depot/origins/core").by(owner);
@@ -352,13 +317,8 @@ async fn removing_members_needs_the_owner() {
     let team = Team::start().await;
     let depot = &team.depot;
     let before = roles(&team).await;
-    team.assert_denied(
-        Method::DELETE,
-        "/depot/origins/core/users/mel",
-        Role::Owner,
-        |b| b,
-    )
-    .await;
+    team.assert_denied(Call::delete("/depot/origins/core/users/mel"), Role::Owner)
+        .await;
     assert_eq!(
         roles(&team).await,
         before,
@@ -432,9 +392,10 @@ async fn changing_a_role_needs_administrator() {
     let path = "/depot/origins/core/users/mel/role";
     let put = |token: &str| depot.request(Method::PUT, path, Some(token));
 
-    team.assert_denied(Method::PUT, path, Role::Administrator, |b| {
-        b.json(&json!({"role": "maintainer"}))
-    })
+    team.assert_denied(
+        Call::put(path).json(&json!({"role": "maintainer"})),
+        Role::Administrator,
+    )
     .await;
     assert_eq!(
         roles(&team).await["mel"],
@@ -597,8 +558,7 @@ async fn inviting_needs_maintainer() {
     let depot = &team.depot;
     depot.user("bob").await;
     let path = "/depot/origins/core/users/bob/invitations";
-    team.assert_denied(Method::POST, path, Role::Maintainer, |b| b)
-        .await;
+    team.assert_denied(Call::post(path), Role::Maintainer).await;
     assert!(
         pending(&team).await.is_empty(),
         "a denied request changes nothing"
@@ -668,7 +628,7 @@ async fn rescinding_needs_maintainer_and_ignoring_needs_the_invitee() {
     let id = invite().await;
     let path = format!("/depot/origins/core/invitations/{id}");
 
-    team.assert_denied(Method::DELETE, &path, Role::Maintainer, |b| b)
+    team.assert_denied(Call::delete(path.as_str()), Role::Maintainer)
         .await;
     assert_eq!(
         pending(&team).await,
