@@ -86,42 +86,31 @@ async fn channels_are_listed_created_and_deleted() {
         ["beta-1.x", "stable", "unstable", "zeta"]
     );
 
+    let channel = |name: &str| format!("/depot/channels/acme/{name}");
+    let maintain = |method, path| Call::new(method, path).as_(&w.maintainer);
+    let mut calls = Vec::new();
     // Exists already (the defaults too): 409.
     for name in ["zeta", "stable", "unstable"] {
-        let path = format!("/depot/channels/acme/{name}");
-        assert_error(
-            &w.maintain(Method::POST, &path, StatusCode::CONFLICT).await,
-            "conflict",
-        );
+        calls.push(maintain(Method::POST, channel(name)).fails(CONFLICT, "conflict"));
     }
     // Invalid names: 422.
     for name in ["-bad", "a%20b", "na%2Fme", ".hidden", "caf%C3%A9"] {
-        let path = format!("/depot/channels/acme/{name}");
-        let body = w
-            .maintain(Method::POST, &path, StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
-        assert_error(&body, "invalid_value");
+        calls.push(maintain(Method::POST, channel(name)).fails(UNPROCESSABLE, "invalid_value"));
     }
     // Unknown origin: 404, for reading and for creating.
-    assert_error(
-        &w.get("/depot/channels/nobody", NOT_FOUND).await,
-        "not_found",
-    );
-    w.maintain(Method::POST, "/depot/channels/nobody/zeta", NOT_FOUND)
-        .await;
-
+    calls.push(Call::get("/depot/channels/nobody").fails(NOT_FOUND, "not_found"));
+    calls.push(maintain(Method::POST, "/depot/channels/nobody/zeta".into()).answers(NOT_FOUND));
     // Delete: 204, then 404; `stable` and `unstable` never (403).
-    let zeta = "/depot/channels/acme/zeta";
-    w.maintain(Method::DELETE, zeta, StatusCode::NO_CONTENT)
-        .await;
-    w.maintain(Method::DELETE, zeta, NOT_FOUND).await;
+    calls.push(maintain(Method::DELETE, channel("zeta")).answers(NO_CONTENT));
+    calls.push(maintain(Method::DELETE, channel("zeta")).answers(NOT_FOUND));
     for name in ["stable", "unstable"] {
-        let path = format!("/depot/channels/acme/{name}");
-        let body = w
-            .call(Method::DELETE, &path, Some(&w.owner), StatusCode::FORBIDDEN)
-            .await;
-        assert_error(&body, "forbidden");
+        calls.push(
+            Call::delete(channel(name))
+                .as_(&w.owner)
+                .fails(FORBIDDEN, "forbidden"),
+        );
     }
+    w.depot.check(&calls).await;
     assert_eq!(channel_names(&w).await, ["beta-1.x", "stable", "unstable"]);
 }
 

@@ -315,26 +315,19 @@ async fn package_json_has_every_documented_field() {
     assert!(created.ends_with('Z'), "{created}");
 
     // ?target= picks the record; the default is x86_64-linux; an unknown target is 422.
-    assert_eq!(
-        w.get(&format!("{path}?target=x86_64-linux"), OK).await,
-        body
-    );
-    let body = w
-        .get(&format!("{path}?target=aarch64-linux"), NOT_FOUND)
-        .await;
-    assert_error(&body, "not_found");
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let body = w
-        .get(&format!("{path}?target=x86_64-plan9"), unprocessable)
-        .await;
-    assert_error(&body, "invalid_target");
     // Unknown packages and origins are 404.
-    for path in [
-        "/depot/pkgs/acme/nginx/1.25.3/20990101000000",
-        "/depot/pkgs/nobody/nginx/1.25.3/20240102000000",
-    ] {
-        assert_error(&w.get(path, NOT_FOUND).await, "not_found");
-    }
+    let bodies = w
+        .depot
+        .check(&[
+            Call::get(format!("{path}?target=x86_64-linux")),
+            Call::get(format!("{path}?target=aarch64-linux")).fails(NOT_FOUND, "not_found"),
+            Call::get(format!("{path}?target=x86_64-plan9")).fails(UNPROCESSABLE, "invalid_target"),
+            Call::get("/depot/pkgs/acme/nginx/1.25.3/20990101000000").fails(NOT_FOUND, "not_found"),
+            Call::get("/depot/pkgs/nobody/nginx/1.25.3/20240102000000")
+                .fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
+    assert_eq!(bodies[0], body);
 }
 
 #[tokio::test]
@@ -687,13 +680,16 @@ async fn rdeps_lists_packages_that_depend_on_any_version() {
     assert_eq!(w.get("/rdeps/acme/nginx", OK).await["rdeps"], json!([]));
     let body = w.get("/rdeps/acme/libc?target=aarch64-linux", OK).await;
     assert_eq!(body["rdeps"], json!(["acme/busybox"]));
-    for path in [
-        "/rdeps/acme/nothing",
-        "/rdeps/nobody/libc",
-        "/rdeps/acme/nginx?target=aarch64-linux",
-    ] {
-        assert_error(&w.get(path, NOT_FOUND).await, "not_found");
-    }
+    w.depot
+        .check(
+            &[
+                "/rdeps/acme/nothing",
+                "/rdeps/nobody/libc",
+                "/rdeps/acme/nginx?target=aarch64-linux",
+            ]
+            .map(|path| Call::get(path).fails(NOT_FOUND, "not_found")),
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -819,20 +815,13 @@ async fn visibility_needs_maintainer_and_a_refusal_changes_nothing() {
     w.get(pkg, OK).await;
 
     // Unknown package, unknown origin, invalid ident.
-    w.maintain(
-        Method::PATCH,
-        "/depot/pkgs/acme/web/1.0.0/20990101000000/public",
-        NOT_FOUND,
-    )
-    .await;
-    w.maintain(
-        Method::PATCH,
-        "/depot/pkgs/nobody/web/1.0.0/20240101000000/public",
-        NOT_FOUND,
-    )
-    .await;
-    let invalid = "/depot/pkgs/Acme/web/1.0.0/20240101000000/public";
-    w.maintain(Method::PATCH, invalid, StatusCode::UNPROCESSABLE_ENTITY)
+    let patch = |path| Call::new(Method::PATCH, path).as_(&w.maintainer);
+    w.depot
+        .check(&[
+            patch("/depot/pkgs/acme/web/1.0.0/20990101000000/public").answers(NOT_FOUND),
+            patch("/depot/pkgs/nobody/web/1.0.0/20240101000000/public").answers(NOT_FOUND),
+            patch("/depot/pkgs/Acme/web/1.0.0/20240101000000/public").answers(UNPROCESSABLE),
+        ])
         .await;
 }
 
