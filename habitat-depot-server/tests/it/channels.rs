@@ -361,13 +361,12 @@ async fn channel_package_and_download_only_within_the_channel() {
     let response = w.get_range(&download, "bytes=5-9").await;
     assert_eq!(response.status(), PARTIAL);
     assert_eq!(response.bytes().await.unwrap().as_ref(), &bytes[5..10]);
-    w.get(&format!("{PKG}?target=aarch64-linux"), NOT_FOUND)
+    w.depot
+        .check(&[
+            Call::get(format!("{PKG}?target=aarch64-linux")).answers(NOT_FOUND),
+            Call::get("/depot/channels/acme/nope/pkgs/web/1.0.0/20240101000000").answers(NOT_FOUND),
+        ])
         .await;
-    w.get(
-        "/depot/channels/acme/nope/pkgs/web/1.0.0/20240101000000",
-        NOT_FOUND,
-    )
-    .await;
 }
 
 #[tokio::test]

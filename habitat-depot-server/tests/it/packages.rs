@@ -704,21 +704,21 @@ async fn package_channels_lists_memberships() {
     assert!(list[0]["promoted_at"].as_str().unwrap().ends_with('Z'));
     let promote = "/depot/channels/acme/stable/pkgs/web/1.0.0/20240101000000/promote";
     w.maintain(Method::PUT, promote, OK).await;
-    let body = w.get(channels, OK).await;
-    let names: Vec<&str> = body
+    let bodies = w
+        .depot
+        .check(&[
+            Call::get(channels),
+            Call::get(format!("{channels}?target=aarch64-linux")).answers(NOT_FOUND),
+            Call::get("/depot/pkgs/acme/web/1.0.0/20990101000000/channels").answers(NOT_FOUND),
+        ])
+        .await;
+    let names: Vec<&str> = bodies[0]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["stable", "unstable"]);
-    w.get(&format!("{channels}?target=aarch64-linux"), NOT_FOUND)
-        .await;
-    w.get(
-        "/depot/pkgs/acme/web/1.0.0/20990101000000/channels",
-        NOT_FOUND,
-    )
-    .await;
 }
 
 #[tokio::test]
