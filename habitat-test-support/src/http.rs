@@ -192,3 +192,50 @@ impl<'a> Call<'a> {
         body
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOT_FOUND: &str = r#"{"code": "not_found", "message": "no origin `x`"}"#;
+
+    #[test]
+    fn a_call_returns_the_json_body_of_the_expected_answer() {
+        let call = Call::get("/depot/origins/x").fails(StatusCode::NOT_FOUND, "not_found");
+        let body = call.check(StatusCode::NOT_FOUND, NOT_FOUND);
+        assert_eq!(body["message"], "no origin `x`");
+        assert_eq!(Call::get("/status").check(StatusCode::OK, ""), Value::Null);
+        let text = Call::get("/x").check(StatusCode::OK, "plain");
+        assert_eq!(text, Value::String("plain".into()));
+    }
+
+    #[test]
+    #[should_panic(expected = "GET /depot/origins/x as Some(\"t\")")]
+    fn a_call_answered_with_another_status_fails_naming_it() {
+        let call = Call::get("/depot/origins/x")
+            .as_("t")
+            .answers(StatusCode::OK);
+        call.check(StatusCode::NOT_FOUND, NOT_FOUND);
+    }
+
+    #[test]
+    #[should_panic(expected = "forbidden")]
+    fn a_call_answered_with_another_error_code_fails() {
+        let call = Call::delete("/x").fails(StatusCode::NOT_FOUND, "forbidden");
+        call.check(StatusCode::NOT_FOUND, NOT_FOUND);
+    }
+
+    #[test]
+    #[should_panic(expected = "not_found")]
+    fn an_error_without_a_message_fails() {
+        assert_error(&serde_json::json!({"code": "not_found"}), "not_found");
+    }
+
+    #[test]
+    fn message_parts_are_checked() {
+        let body: Value = serde_json::from_str(NOT_FOUND).unwrap();
+        assert_message_contains(&body, "`x`");
+        let missing = std::panic::catch_unwind(|| assert_message_contains(&body, "`y`"));
+        assert!(missing.is_err());
+    }
+}

@@ -368,3 +368,22 @@ fn with_database(admin: &str, name: &str) -> String {
     let authority = location.split('/').next().unwrap_or(location);
     format!("{scheme}://{authority}/{name}{query}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn an_admin_url_names_another_database_keeping_its_query() {
+        for (admin, expected) in [
+            ("postgres://u@h:5/postgres", "postgres://u@h:5/t_1"),
+            ("postgres://u:p@h:5", "postgres://u:p@h:5/t_1"),
+            (
+                "postgres://u@h:5/postgres?sslmode=disable",
+                "postgres://u@h:5/t_1?sslmode=disable",
+            ),
+        ] {
+            assert_eq!(with_database(admin, "t_1"), expected, "{admin}");
+        }
+    }
+}
