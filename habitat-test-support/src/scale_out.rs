@@ -38,8 +38,9 @@ impl ScaleOut {
         static SERVERS: OnceLock<Option<ScaleOut>> = OnceLock::new();
         SERVERS
             .get_or_init(|| {
-                let servers = PgServer::get().and_then(|postgres| {
-                    let s3 = S3Server::start_once()?;
+                // S3 first: without `s3s-fs` (the usual gap), no PostgreSQL is started in vain.
+                let servers = S3Server::start_once().and_then(|s3| {
+                    let postgres = PgServer::get()?;
                     Ok(ScaleOut { postgres, s3 })
                 });
                 match servers {
