@@ -39,10 +39,14 @@ impl ScaleOut {
         SERVERS
             .get_or_init(|| {
                 // S3 first: without `s3s-fs` (the usual gap), no PostgreSQL is started in vain.
-                let servers = S3Server::start_once().and_then(|s3| {
-                    let postgres = PgServer::get()?;
-                    Ok(ScaleOut { postgres, s3 })
-                });
+                let servers = S3Server::start_once()
+                    .map_err(|why| format!("{why} ({HOW})"))
+                    .and_then(|s3| {
+                        let postgres = PgServer::get().map_err(|why| {
+                            format!("{why} (install Debian's postgresql or set HAB_TEST_PG_BINDIR)")
+                        })?;
+                        Ok(ScaleOut { postgres, s3 })
+                    });
                 match servers {
                     Ok(servers) => Some(servers),
                     Err(why) => {
@@ -50,10 +54,7 @@ impl ScaleOut {
                             !flag("HAB_TEST_SCALE_OUT_REQUIRED"),
                             "HAB_TEST_SCALE_OUT_REQUIRED=1 but {why}"
                         );
-                        say(&format!(
-                            "skipped: scale-out tests: {why} (PostgreSQL: install Debian's \
-                             postgresql or set HAB_TEST_PG_BINDIR; S3: {HOW})"
-                        ));
+                        say(&format!("skipped: scale-out tests: {why}"));
                         None
                     }
                 }
