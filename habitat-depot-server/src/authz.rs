@@ -330,18 +330,10 @@ fn refusal(caller: &Caller, origin: &OriginName, action: Action) -> ApiError {
 mod tests {
     use super::*;
 
-    const ROLES: [Role; 5] = [
-        Role::ReadonlyMember,
-        Role::Member,
-        Role::Maintainer,
-        Role::Administrator,
-        Role::Owner,
-    ];
-
     /// The lowest role that may do `action`, from `permits` alone.
     fn lowest(action: Action) -> Option<Option<Role>> {
         std::iter::once(None)
-            .chain(ROLES.map(Some))
+            .chain(Role::ALL.map(Some))
             .find(|role| permits(*role, action))
     }
 
@@ -365,7 +357,7 @@ mod tests {
         ];
         for (action, min) in table {
             assert_eq!(lowest(action), Some(min), "{action:?}");
-            for role in ROLES.map(Some).into_iter().filter(|r| *r >= min) {
+            for role in Role::ALL.map(Some).into_iter().filter(|r| *r >= min) {
                 assert!(permits(role, action), "{action:?} by {role:?}");
             }
         }

@@ -124,21 +124,13 @@ async fn every_route_refuses_exactly_what_the_policy_refuses() {
     depot.origin(&owner, "acme").await;
     let mut callers = vec![("anonymous", None, None)];
     callers.push(("outsider", Some(depot.user("outsider").await), None));
-    let store = &depot.state.metadata;
-    let origin = "acme".parse().unwrap();
     for (name, role) in [
         ("readonly", Role::ReadonlyMember),
         ("member", Role::Member),
         ("maintainer", Role::Maintainer),
         ("admin", Role::Administrator),
     ] {
-        let token = depot.user(name).await;
-        let invitation = store
-            .create_invitation(&origin, name, "owner")
-            .await
-            .unwrap();
-        store.accept_invitation(invitation.id).await.unwrap();
-        store.set_role(&origin, name, role).await.unwrap();
+        let token = depot.member("acme", name, role, "owner").await;
         callers.push((name, Some(token), Some(role)));
     }
     callers.push(("owner", Some(owner), Some(Role::Owner)));

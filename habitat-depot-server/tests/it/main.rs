@@ -4,7 +4,6 @@
 #![allow(clippy::unwrap_used)]
 
 mod authz;
-mod backends;
 mod channels;
 mod concurrency;
 mod keys;
