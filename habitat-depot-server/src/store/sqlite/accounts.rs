@@ -50,13 +50,12 @@ pub(super) async fn account_by_name(
 pub(super) async fn accounts(store: &SqliteStore) -> StoreResult<Vec<Account>> {
     store
         .with(|c| {
-            let mut stmt = c
-                .prepare("SELECT id, name, email, created_at FROM accounts ORDER BY name")
-                .map_err(backend)?;
-            stmt.query_map([], account_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)
+            all(
+                c,
+                "SELECT id, name, email, created_at FROM accounts ORDER BY name",
+                [],
+                account_row,
+            )
         })
         .await
 }
@@ -128,15 +127,12 @@ pub(super) async fn authenticate(
 pub(super) async fn tokens(store: &SqliteStore, account_id: i64) -> StoreResult<Vec<TokenRecord>> {
     store
         .with(move |c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "SELECT {TOKEN_COLS} FROM tokens WHERE account_id = ?1 ORDER BY id"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([account_id], token_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)
+            all(
+                c,
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE account_id = ?1 ORDER BY id"),
+                [account_id],
+                token_row,
+            )
         })
         .await
 }

@@ -113,22 +113,19 @@ pub(super) async fn members(store: &SqliteStore, origin: &OriginName) -> StoreRe
     let origin = origin.clone();
     store
         .with(move |c| {
-            let mut stmt = c
-                .prepare(
-                    "SELECT a.name, m.role FROM members m JOIN origins o ON o.id = m.origin_id \
+            all(
+                c,
+                "SELECT a.name, m.role FROM members m JOIN origins o ON o.id = m.origin_id \
                  JOIN accounts a ON a.id = m.account_id WHERE o.name = ?1 ORDER BY a.name",
-                )
-                .map_err(backend)?;
-            stmt.query_map([origin.as_str()], |row| {
-                Ok(Member {
-                    name: row.get(0)?,
-                    role: Role::parse(&row.get::<_, String>(1)?)
-                        .ok_or_else(|| conversion("bad role"))?,
-                })
-            })
-            .map_err(backend)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(backend)
+                [origin.as_str()],
+                |row| {
+                    Ok(Member {
+                        name: row.get(0)?,
+                        role: Role::parse(&row.get::<_, String>(1)?)
+                            .ok_or_else(|| conversion("bad role"))?,
+                    })
+                },
+            )
         })
         .await
 }
@@ -197,21 +194,23 @@ pub(super) async fn account_origins(
     store: &SqliteStore,
     account_id: i64,
 ) -> StoreResult<Vec<(OriginName, Role)>> {
-    store.with(move |c| {
-        let mut stmt = c
-            .prepare("SELECT o.name, m.role FROM members m JOIN origins o ON o.id = m.origin_id WHERE m.account_id = ?1 ORDER BY o.name")
-            .map_err(backend)?;
-        stmt.query_map([account_id], |row| {
-            Ok((
-                parse_col(&row.get::<_, String>(0)?)?,
-                Role::parse(&row.get::<_, String>(1)?).ok_or_else(|| conversion("bad role"))?,
-            ))
+    store
+        .with(move |c| {
+            all(
+                c,
+                "SELECT o.name, m.role FROM members m JOIN origins o ON o.id = m.origin_id \
+             WHERE m.account_id = ?1 ORDER BY o.name",
+                [account_id],
+                |row| {
+                    Ok((
+                        parse_col(&row.get::<_, String>(0)?)?,
+                        Role::parse(&row.get::<_, String>(1)?)
+                            .ok_or_else(|| conversion("bad role"))?,
+                    ))
+                },
+            )
         })
-        .map_err(backend)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(backend)
-    })
-    .await
+        .await
 }
 
 pub(super) async fn create_invitation(
@@ -264,15 +263,12 @@ pub(super) async fn origin_invitations(
     let origin = origin.clone();
     store
         .with(move |c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "{INVITATION_SELECT} WHERE o.name = ?1 ORDER BY i.id"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([origin.as_str()], invitation_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)
+            all(
+                c,
+                &format!("{INVITATION_SELECT} WHERE o.name = ?1 ORDER BY i.id"),
+                [origin.as_str()],
+                invitation_row,
+            )
         })
         .await
 }
@@ -283,15 +279,12 @@ pub(super) async fn account_invitations(
 ) -> StoreResult<Vec<Invitation>> {
     store
         .with(move |c| {
-            let mut stmt = c
-                .prepare(&format!(
-                    "{INVITATION_SELECT} WHERE i.account_id = ?1 ORDER BY i.id"
-                ))
-                .map_err(backend)?;
-            stmt.query_map([account_id], invitation_row)
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)
+            all(
+                c,
+                &format!("{INVITATION_SELECT} WHERE i.account_id = ?1 ORDER BY i.id"),
+                [account_id],
+                invitation_row,
+            )
         })
         .await
 }
@@ -350,26 +343,24 @@ pub(super) async fn public_keys(
     origin: &OriginName,
 ) -> StoreResult<Vec<OriginKey>> {
     let origin = origin.clone();
-    store.with(move |c| {
-        let mut stmt = c
-            .prepare(
-                "SELECT k.revision, k.body, k.created_at FROM public_keys k JOIN origins o ON o.id = k.origin_id \
-                 WHERE o.name = ?1 ORDER BY k.revision DESC",
+    store
+        .with(move |c| {
+            all(
+                c,
+                "SELECT k.revision, k.body, k.created_at FROM public_keys k \
+             JOIN origins o ON o.id = k.origin_id WHERE o.name = ?1 ORDER BY k.revision DESC",
+                [origin.as_str()],
+                |row| {
+                    Ok(OriginKey {
+                        origin: origin.clone(),
+                        revision: row.get(0)?,
+                        body: row.get(1)?,
+                        created_at: parse_ts(&row.get::<_, String>(2)?)?,
+                    })
+                },
             )
-            .map_err(backend)?;
-        stmt.query_map([origin.as_str()], |row| {
-            Ok(OriginKey {
-                origin: origin.clone(),
-                revision: row.get(0)?,
-                body: row.get(1)?,
-                created_at: parse_ts(&row.get::<_, String>(2)?)?,
-            })
         })
-        .map_err(backend)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(backend)
-    })
-    .await
+        .await
 }
 
 pub(super) async fn public_key(

@@ -124,20 +124,22 @@ pub(super) async fn rdeps(
     target: PackageTarget,
 ) -> StoreResult<Vec<String>> {
     let (origin, name) = (origin.clone(), name.to_owned());
-    store.with(move |c| {
-        let mut stmt = c
-            .prepare(&format!(
-                "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d JOIN packages p ON p.id = d.package_id \
-                 WHERE d.dep_origin = ?1 AND d.dep_name = ?2 AND p.target = ?3 AND {} ORDER BY 1",
+    store
+        .with(move |c| {
+            let sql = format!(
+                "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
+             JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = ?1 AND d.dep_name = ?2 \
+             AND p.target = ?3 AND {} ORDER BY 1",
                 VisibleTo::public().clause("p")
-            ))
-            .map_err(backend)?;
-        stmt.query_map(params![origin.as_str(), name, target.as_str()], |r| r.get(0))
-            .map_err(backend)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(backend)
-    })
-    .await
+            );
+            all(
+                c,
+                &sql,
+                params![origin.as_str(), name, target.as_str()],
+                |r| r.get(0),
+            )
+        })
+        .await
 }
 
 pub(super) async fn delete_package(store: &SqliteStore, id: i64) -> StoreResult<()> {
@@ -200,24 +202,25 @@ pub(super) async fn set_visibility(
 pub(super) async fn package_checksums(
     store: &SqliteStore,
 ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
-    store.with(|c| {
-        let mut stmt = c
-            .prepare("SELECT id, origin || '/' || name || '/' || version || '/' || release, target, checksum, size FROM packages ORDER BY id")
-            .map_err(backend)?;
-        stmt.query_map([], |row| {
-            Ok((
-                row.get(0)?,
-                parse_col(&row.get::<_, String>(1)?)?,
-                parse_col(&row.get::<_, String>(2)?)?,
-                parse_col(&row.get::<_, String>(3)?)?,
-                row.get::<_, i64>(4)? as u64,
-            ))
+    store
+        .with(|c| {
+            all(
+                c,
+                "SELECT id, origin || '/' || name || '/' || version || '/' || release, target, \
+             checksum, size FROM packages ORDER BY id",
+                [],
+                |row| {
+                    Ok((
+                        row.get(0)?,
+                        parse_col(&row.get::<_, String>(1)?)?,
+                        parse_col(&row.get::<_, String>(2)?)?,
+                        parse_col(&row.get::<_, String>(3)?)?,
+                        row.get::<_, i64>(4)? as u64,
+                    ))
+                },
+            )
         })
-        .map_err(backend)?
-        .collect::<rusqlite::Result<_>>()
-        .map_err(backend)
-    })
-    .await
+        .await
 }
 
 pub(super) async fn channels(
@@ -225,16 +228,17 @@ pub(super) async fn channels(
     origin: &OriginName,
 ) -> StoreResult<Vec<ChannelName>> {
     let origin = origin.clone();
-    store.with(move |c| {
-        let mut stmt = c
-            .prepare("SELECT c.name FROM channels c JOIN origins o ON o.id = c.origin_id WHERE o.name = ?1 ORDER BY c.name")
-            .map_err(backend)?;
-        stmt.query_map([origin.as_str()], |r| parse_col(&r.get::<_, String>(0)?))
-            .map_err(backend)?
-            .collect::<rusqlite::Result<_>>()
-            .map_err(backend)
-    })
-    .await
+    store
+        .with(move |c| {
+            all(
+                c,
+                "SELECT c.name FROM channels c JOIN origins o ON o.id = c.origin_id \
+             WHERE o.name = ?1 ORDER BY c.name",
+                [origin.as_str()],
+                |r| parse_col(&r.get::<_, String>(0)?),
+            )
+        })
+        .await
 }
 
 pub(super) async fn create_channel(
@@ -282,13 +286,12 @@ pub(super) async fn delete_channel(
 pub(super) async fn all_channel_names(store: &SqliteStore) -> StoreResult<Vec<ChannelName>> {
     store
         .with(|c| {
-            let mut stmt = c
-                .prepare("SELECT DISTINCT name FROM channels ORDER BY name")
-                .map_err(backend)?;
-            stmt.query_map([], |r| parse_col(&r.get::<_, String>(0)?))
-                .map_err(backend)?
-                .collect::<rusqlite::Result<_>>()
-                .map_err(backend)
+            all(
+                c,
+                "SELECT DISTINCT name FROM channels ORDER BY name",
+                [],
+                |r| parse_col(&r.get::<_, String>(0)?),
+            )
         })
         .await
 }

@@ -42,6 +42,39 @@ pub(super) fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     })
 }
 
+/// Every row `sql` selects with `params`, each mapped by `row`.
+pub(super) fn all<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare(sql).map_err(backend)?;
+    rows_of(&mut stmt, params, row)
+}
+
+/// [`all`] through the connection's statement cache, for statements a hot path repeats.
+pub(super) fn all_cached<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    rows_of(&mut stmt, params, row)
+}
+
+fn rows_of<T, P: rusqlite::Params>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    stmt.query_map(params, row)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(backend)
+}
+
 pub(super) fn origin_id(tx: &Connection, origin: &OriginName) -> StoreResult<i64> {
     tx.query_row(
         "SELECT id FROM origins WHERE name = ?1",
@@ -227,19 +260,16 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
 
 /// The channels a package is in, by name (a cached statement: `latest` asks on every call).
 pub(super) fn channels_of(c: &Connection, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+    all_cached(
+        c,
+        "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
              WHERE cp.package_id = ?1 ORDER BY c.name",
-        )
-        .map_err(backend)?;
-    stmt.query_map([package_id], |row| {
-        Ok(ChannelMembership {
-            name: parse_col(&row.get::<_, String>(0)?)?,
-            promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
-        })
-    })
-    .map_err(backend)?
-    .collect::<rusqlite::Result<_>>()
-    .map_err(backend)
+        [package_id],
+        |row| {
+            Ok(ChannelMembership {
+                name: parse_col(&row.get::<_, String>(0)?)?,
+                promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
+            })
+        },
+    )
 }
