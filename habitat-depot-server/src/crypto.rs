@@ -82,26 +82,45 @@ impl ServerKey {
     }
 
     /// Encrypts: nonce followed by ciphertext and tag.
-    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn encrypt(&self, plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).map_err(|e| e.to_string())?;
+        getrandom::fill(&mut nonce).map_err(CryptoError::Random)?;
         let sealed = self
             .cipher
             .encrypt(Nonce::from_slice(&nonce), plaintext)
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| CryptoError::Seal)?;
         Ok([&nonce[..], &sealed].concat())
     }
 
     /// Decrypts what [`ServerKey::encrypt`] made.
-    pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
+    pub fn decrypt(&self, sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if sealed.len() < NONCE_LEN {
-            return Err("ciphertext too short".into());
+            return Err(CryptoError::TooShort);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         self.cipher
             .decrypt(Nonce::from_slice(nonce), body)
-            .map_err(|_| "cannot decrypt: wrong server key or corrupt data".into())
+            .map_err(|_| CryptoError::Open)
     }
+}
+
+/// Why sealing or opening a secret failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The system's random source failed while drawing a nonce (its error, which is no
+    /// `std::error::Error` here, is part of the message).
+    #[error("cannot draw a nonce: {0}")]
+    Random(getrandom::Error),
+    /// The cipher refused to encrypt (it tells no more).
+    #[error("cannot encrypt")]
+    Seal,
+    /// The sealed value is shorter than its nonce.
+    #[error("ciphertext too short")]
+    TooShort,
+    /// The tag does not verify.
+    #[error("cannot decrypt: wrong server key or corrupt data")]
+    Open,
 }
 
 #[cfg(test)]

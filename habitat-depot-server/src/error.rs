@@ -1,6 +1,8 @@
 //! The one boundary where errors become HTTP responses: a status, a stable snake_case code and a
 //! message naming the offending value. Never a stack trace or an internal path.
 
+use std::fmt;
+
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -66,7 +68,7 @@ impl ApiError {
     }
 
     /// 500: something broke on our side; the details go to the log, not the client.
-    pub fn internal(detail: impl std::fmt::Display) -> Self {
+    pub fn internal(detail: impl fmt::Display) -> Self {
         tracing::error!(%detail, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -92,17 +94,88 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(what) => Self::conflict(format!("{what} already exists")),
             StoreError::NotFound(what) => Self::not_found(format!("{what} not found")),
             StoreError::Refused(why) => Self::conflict(why),
-            other => Self::internal(other),
+            other => Self::internal(Chain(&other)),
         }
     }
 }
 
 impl From<habitat_core::Error> for ApiError {
-    /// A core error on request input: the value did not parse.
+    /// A core error on request input (a value that did not parse, a key or an artifact that
+    /// does not verify) is 422 `invalid_value`; one of the server's own files or keys failing
+    /// is not bad input, and is 500.
     fn from(err: habitat_core::Error) -> Self {
-        Self::unprocessable("invalid_value", err.to_string())
+        use habitat_core::Error as E;
+        match err.innermost() {
+            E::Io { .. }
+            | E::KeyNotFound { .. }
+            | E::NoKeyForOrigin { .. }
+            | E::KeyConflict(_)
+            | E::PackSource { .. }
+            | E::MissingDependencies { .. } => Self::internal(Chain(&err)),
+            _ => Self::unprocessable("invalid_value", err.to_string()),
+        }
     }
 }
 
 /// Handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An error and its causes on one line, joined with `: `, for the log.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_core_parse_error_is_bad_input_and_a_core_io_error_is_ours() {
+        let parse = "no slash".parse::<habitat_core::OriginName>().unwrap_err();
+        let message = parse.to_string();
+        let answer = ApiError::from(parse);
+        assert_eq!(
+            (answer.status, answer.code, answer.message),
+            (StatusCode::UNPROCESSABLE_ENTITY, "invalid_value", message)
+        );
+
+        let io = habitat_core::Error::Io {
+            action: "read",
+            path: "/hab/cache/keys/core-1.pub".into(),
+            error: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let answer = ApiError::from(io);
+        assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(answer.message, "internal error; see the server log");
+    }
+
+    #[test]
+    fn a_backend_failure_tells_the_client_nothing_but_logs_its_chain() {
+        let source = std::io::Error::other("disk on fire");
+        let error = StoreError::backend("cannot read `/data/artifacts/ab`", source);
+        let logged = Chain(&error).to_string();
+        assert_eq!(
+            logged,
+            "storage backend: cannot read `/data/artifacts/ab`: disk on fire"
+        );
+        let answer = ApiError::from(error);
+        assert_eq!(
+            (answer.status, answer.code, answer.message.as_str()),
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; see the server log"
+            )
+        );
+    }
+}

@@ -157,7 +157,7 @@ pub(crate) async fn read_checksum(
     loop {
         let n =
             artifact.reader.read(&mut buf).await.map_err(|e| {
-                StoreError::Backend(format!("cannot read artifact `{checksum}`: {e}"))
+                StoreError::backend(format!("cannot read artifact `{checksum}`"), e)
             })?;
         if n == 0 {
             break;

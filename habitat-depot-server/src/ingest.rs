@@ -485,11 +485,11 @@ async fn discard_loser(state: &AppState, claim: &Claim, checksum: &Blake2bHash) 
         Ok(Some(winner)) if winner.checksum == *checksum => {}
         Ok(_) => {
             if let Err(e) = state.artifacts.delete(checksum).await {
-                tracing::warn!(%ident, %checksum, error = %e, "cannot remove the artifact of a lost upload race; fsck will report it");
+                tracing::warn!(%ident, %checksum, error = %crate::error::Chain(&e), "cannot remove the artifact of a lost upload race; fsck will report it");
             }
         }
         Err(e) => {
-            tracing::warn!(%ident, %checksum, error = %e, "cannot check the winner of an upload race; fsck will report an orphan if any");
+            tracing::warn!(%ident, %checksum, error = %crate::error::Chain(&e), "cannot check the winner of an upload race; fsck will report an orphan if any");
         }
     }
 }

@@ -31,10 +31,10 @@ pub mod store;
 pub use routes::router;
 
 use crypto::ServerKey;
-use settings::Settings;
+use settings::{Settings, SettingsError};
 use store::files::FileArtifacts;
 use store::sqlite::SqliteStore;
-use store::{ArtifactStore, MetadataStore};
+use store::{ArtifactStore, MetadataStore, StoreError};
 
 /// The embedded metadata store's file in the data directory.
 const DATABASE: &str = "depot.sqlite";
@@ -56,14 +56,90 @@ pub struct AppState {
     pub first_start: bool,
 }
 
-/// Why the embedded store could not be opened.
-#[derive(Debug, thiserror::Error)]
-#[error("cannot open the data directory `{dir}`: {reason}")]
+/// Why the stores could not be opened: the message names the directory and what failed; the
+/// error's source is what that failure was caused by (a database's or a file system's own
+/// error), so a chain printer shows each cause once.
+#[derive(Debug)]
 pub struct OpenError {
     /// The data directory.
     pub dir: PathBuf,
     /// What failed.
-    pub reason: String,
+    pub reason: OpenFailure,
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "cannot open the data directory `{}`: {}",
+            self.dir.display(),
+            self.reason
+        )
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // The reason is part of the message; its own cause comes next.
+        std::error::Error::source(&self.reason)
+    }
+}
+
+/// What failed while opening the stores.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenFailure {
+    /// A directory cannot be created.
+    #[error("cannot create `{}`", path.display())]
+    Create {
+        /// The directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The data directory has a database but its server key is gone.
+    #[error(
+        "the server key `{}` is missing but the data directory has a database: restore it \
+         from a backup (uploaded secret origin keys cannot be decrypted without it)",
+        key.display()
+    )]
+    DatabaseWithoutKey {
+        /// The server key's file.
+        key: PathBuf,
+    },
+    /// A shared metadata store, and no server key file.
+    #[error(
+        "the server key `{path}` is missing: every process sharing a metadata database needs \
+         the same key; copy it from another process, or create it once with \
+         `hab-depot server-key create --to {path}`",
+        path = key.display()
+    )]
+    SharedKeyMissing {
+        /// The server key's file.
+        key: PathBuf,
+    },
+    /// The server key cannot be read or created.
+    #[error("server key `{}`", key.display())]
+    ServerKey {
+        /// The server key's file.
+        key: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The settings of the stores are unusable.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// An embedded store (the SQLite database or the artifact files) cannot be opened.
+    #[error(transparent)]
+    Embedded(StoreError),
+    /// The configured metadata store (PostgreSQL) cannot be reached or used.
+    #[error("metadata store")]
+    Metadata(#[source] StoreError),
+    /// The configured artifact store (S3) cannot be configured.
+    #[error("artifact store")]
+    Artifacts(#[source] StoreError),
 }
 
 impl AppState {
@@ -87,7 +163,7 @@ impl AppState {
     /// directory, the server key and the schema as needed.
     pub fn open_embedded(settings: Settings) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
-        let fail = |reason: String| OpenError {
+        let fail = |reason: OpenFailure| OpenError {
             dir: dir.clone(),
             reason,
         };
@@ -121,7 +197,7 @@ impl AppState {
         artifacts: Arc<dyn ArtifactStore>,
     ) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
-        let fail = |reason: String| OpenError {
+        let fail = |reason: OpenFailure| OpenError {
             dir: dir.clone(),
             reason,
         };
@@ -132,20 +208,21 @@ impl AppState {
         } else {
             ServerKey::load_file(&key_path).map(|key| (key, false))
         }
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                fail(format!(
-                    "the server key `{path}` is missing: every process sharing a metadata \
-                     database needs the same key; copy it from another process, or create it \
-                     once with `hab-depot server-key create --to {path}`",
-                    path = key_path.display()
-                ))
+        .map_err(|source| {
+            let key = key_path.clone();
+            fail(if source.kind() == std::io::ErrorKind::NotFound {
+                OpenFailure::SharedKeyMissing { key }
             } else {
-                fail(format!("server key `{}`: {e}", key_path.display()))
-            }
+                OpenFailure::ServerKey { key, source }
+            })
         })?;
         let tmp_dir = dir.join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(|e| fail(e.to_string()))?;
+        std::fs::create_dir_all(&tmp_dir).map_err(|source| {
+            fail(OpenFailure::Create {
+                path: tmp_dir.clone(),
+                source,
+            })
+        })?;
         Ok(Self {
             metadata,
             artifacts,
@@ -164,22 +241,27 @@ pub async fn open_stores(
     settings: &Settings,
 ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn ArtifactStore>), OpenError> {
     let dir = settings.data_dir.clone();
-    let fail = |reason: String| OpenError {
+    let fail = |reason: OpenFailure| OpenError {
         dir: dir.clone(),
         reason,
     };
     prepare_data_dir(&dir).map_err(fail)?;
-    let metadata: Arc<dyn MetadataStore> = match settings.metadata.postgres_url().map_err(fail)? {
+    let postgres_url = settings
+        .metadata
+        .postgres_url()
+        .map_err(|e| fail(e.into()))?;
+    let metadata: Arc<dyn MetadataStore> = match postgres_url {
         Some(url) => Arc::new(
             store::postgres::PostgresStore::connect(&url, settings.metadata.pool_size)
                 .await
-                .map_err(|e| fail(format!("metadata store: {e}")))?,
+                .map_err(|e| fail(OpenFailure::Metadata(e)))?,
         ),
         None => Arc::new(open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?),
     };
-    let artifacts: Arc<dyn ArtifactStore> = match settings.artifacts.s3().map_err(fail)? {
+    let s3 = settings.artifacts.s3().map_err(|e| fail(e.into()))?;
+    let artifacts: Arc<dyn ArtifactStore> = match s3 {
         Some(s3) => Arc::new(
-            store::s3::S3Artifacts::open(&s3).map_err(|e| fail(format!("artifact store: {e}")))?,
+            store::s3::S3Artifacts::open(&s3).map_err(|e| fail(OpenFailure::Artifacts(e)))?,
         ),
         None => Arc::new(open_files(&dir).map_err(fail)?),
     };
@@ -188,33 +270,37 @@ pub async fn open_stores(
 
 /// The embedded metadata store in `dir`. A database whose server key is missing is refused
 /// (whatever the artifact store), before a new key could be made that cannot decrypt it.
-fn open_sqlite(dir: &std::path::Path, key_path: &std::path::Path) -> Result<SqliteStore, String> {
+fn open_sqlite(
+    dir: &std::path::Path,
+    key_path: &std::path::Path,
+) -> Result<SqliteStore, OpenFailure> {
     let database = dir.join(DATABASE);
     if database.exists() && !key_path.exists() {
-        return Err(format!(
-            "the server key `{}` is missing but the data directory has a database: restore \
-             it from a backup (uploaded secret origin keys cannot be decrypted without it)",
-            key_path.display()
-        ));
+        return Err(OpenFailure::DatabaseWithoutKey {
+            key: key_path.to_owned(),
+        });
     }
-    SqliteStore::open(&database).map_err(|e| e.to_string())
+    SqliteStore::open(&database).map_err(OpenFailure::Embedded)
 }
 
 /// The embedded artifact store, under `<dir>/artifacts`.
-fn open_files(dir: &std::path::Path) -> Result<FileArtifacts, String> {
-    FileArtifacts::open(dir.join("artifacts")).map_err(|e| e.to_string())
+fn open_files(dir: &std::path::Path) -> Result<FileArtifacts, OpenFailure> {
+    FileArtifacts::open(dir.join("artifacts")).map_err(OpenFailure::Embedded)
 }
 
 /// Creates the data directory when missing, readable by the depot's user only (private
 /// packages and secrets live there).
-fn prepare_data_dir(dir: &std::path::Path) -> Result<(), String> {
+fn prepare_data_dir(dir: &std::path::Path) -> Result<(), OpenFailure> {
     if !dir.exists() {
         use std::os::unix::fs::DirBuilderExt;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
-            .map_err(|e| e.to_string())?;
+            .map_err(|source| OpenFailure::Create {
+                path: dir.to_owned(),
+                source,
+            })?;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The depot's settings: one typed struct, filled from flags, `HAB_DEPOT_*` variables and a TOML
 //! file (the binary merges them; this module defines the struct and reads the file).
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -8,7 +9,50 @@ use std::time::Duration;
 use habitat_core::PackageTarget;
 use serde::Deserialize;
 
-use crate::store::s3::S3Settings;
+/// Why settings cannot be read or used. The messages name the file or value; an I/O error is
+/// part of the message (not a separate source), as the binaries print these on one line.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SettingsError {
+    /// A file cannot be read.
+    #[error("cannot read `{}`: {error}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// A file that must hold a secret holds nothing.
+    #[error("`{}` is empty", path.display())]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A settings file is not TOML of the settings (an unknown key, a wrong type...).
+    #[error("`{}`: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, as the TOML parser says it.
+        message: String,
+    },
+    /// The metadata URL is not a PostgreSQL one (the URL is not repeated: it may hold a
+    /// password).
+    #[error("the metadata URL must start with `postgres://`")]
+    NotPostgres,
+    /// The artifacts URL is not an S3 one.
+    #[error("`{url}` is not an `s3://BUCKET/PREFIX` URL")]
+    NotS3 {
+        /// The URL.
+        url: String,
+    },
+    /// The artifacts URL names no bucket.
+    #[error("`{url}` names no bucket")]
+    NoBucket {
+        /// The URL.
+        url: String,
+    },
+}
 
 /// Everything the depot can be told.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
@@ -59,8 +103,8 @@ impl Default for MetadataSettings {
     }
 }
 
-impl std::fmt::Debug for MetadataSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for MetadataSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetadataSettings")
             .field("url", &self.url.as_ref().map(|_| "<redacted>"))
             .field("url_file", &self.url_file)
@@ -78,7 +122,7 @@ impl MetadataSettings {
     /// The PostgreSQL URL: `url`, else the content of `url_file`; `None` for the embedded
     /// store. Fails when the file cannot be read, is empty, or the URL is not `postgres://`
     /// (the message never repeats the URL).
-    pub fn postgres_url(&self) -> Result<Option<String>, String> {
+    pub fn postgres_url(&self) -> Result<Option<String>, SettingsError> {
         let url = match (
             self.url.as_deref().filter(|u| !u.is_empty()),
             &self.url_file,
@@ -88,7 +132,7 @@ impl MetadataSettings {
             (None, None) => return Ok(None),
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err("the metadata URL must start with `postgres://`".to_owned());
+            return Err(SettingsError::NotPostgres);
         }
         Ok(Some(url))
     }
@@ -96,12 +140,16 @@ impl MetadataSettings {
 
 /// The content of a file holding a secret (a URL with a password, a key), trimmed; fails
 /// naming the file when it cannot be read or holds nothing.
-pub fn read_secret_file(path: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+pub fn read_secret_file(path: &Path) -> Result<String, SettingsError> {
+    let text = std::fs::read_to_string(path).map_err(|error| SettingsError::Read {
+        path: path.to_owned(),
+        error,
+    })?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(format!("`{}` is empty", path.display()));
+        return Err(SettingsError::Empty {
+            path: path.to_owned(),
+        });
     }
     Ok(text.to_owned())
 }
@@ -138,7 +186,7 @@ impl ArtifactSettings {
     }
 
     /// The S3 settings; `None` for the embedded store.
-    pub fn s3(&self) -> Result<Option<S3Settings>, String> {
+    pub fn s3(&self) -> Result<Option<S3Settings>, SettingsError> {
         let Some(url) = self.url.as_deref().filter(|u| !u.is_empty()) else {
             return Ok(None);
         };
@@ -156,6 +204,114 @@ impl ArtifactSettings {
         s3.secret_access_key_file
             .clone_from(&self.secret_access_key_file);
         Ok(Some(s3))
+    }
+}
+
+/// Where the bucket is and how to reach it: the `[s3]` settings of a scale-out depot.
+///
+/// Credentials come from `access_key_id`/`secret_access_key`, else from the files named by
+/// `access_key_id_file`/`secret_access_key_file` (so secrets need not be on a command line or
+/// in the settings file), else from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (with
+/// `AWS_SESSION_TOKEN` if set). With none of these, the standard AWS providers are asked (web
+/// identity, container and instance credentials), as on EC2 or EKS with an IAM role.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The bucket; it must exist (the depot never creates buckets).
+    pub bucket: String,
+    /// A key prefix inside the bucket (`depot/artifacts`); none stores keys at the top.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// The service's URL (`http://127.0.0.1:9000` for a local MinIO); none means AWS S3 in
+    /// `region`. An `http://` endpoint allows plain HTTP.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The region to sign requests for.
+    #[serde(default = "default_region")]
+    pub region: String,
+    /// The access key id.
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    /// The secret access key (never printed, see the `Debug` impl).
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+    /// A file whose content (trimmed) is the access key id.
+    #[serde(default)]
+    pub access_key_id_file: Option<PathBuf>,
+    /// A file whose content (trimmed) is the secret access key.
+    #[serde(default)]
+    pub secret_access_key_file: Option<PathBuf>,
+    /// Path-style requests (`ENDPOINT/BUCKET/KEY`) rather than virtual-hosted ones
+    /// (`BUCKET.ENDPOINT/KEY`); by default path-style when an endpoint is given, virtual-hosted
+    /// for AWS.
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// Size of the parts of a multipart upload in MiB, 5 to 5120 (S3's limits); artifacts no
+    /// larger than one part are sent in a single PUT. Raised for an artifact that would need
+    /// more than 10,000 parts.
+    #[serde(default = "default_part_size_mib")]
+    pub part_size_mib: u64,
+}
+
+fn default_region() -> String {
+    "us-east-1".to_owned()
+}
+
+fn default_part_size_mib() -> u64 {
+    8
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("access_key_id_file", &self.access_key_id_file)
+            .field("secret_access_key_file", &self.secret_access_key_file)
+            .field("path_style", &self.path_style)
+            .field("part_size_mib", &self.part_size_mib)
+            .finish()
+    }
+}
+
+impl S3Settings {
+    /// Settings for `s3://BUCKET` or `s3://BUCKET/PREFIX`, everything else at its default.
+    pub fn from_url(url: &str) -> Result<Self, SettingsError> {
+        let not_s3 = || SettingsError::NotS3 {
+            url: url.to_owned(),
+        };
+        let rest = url.strip_prefix("s3://").ok_or_else(not_s3)?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(SettingsError::NoBucket {
+                url: url.to_owned(),
+            });
+        }
+        let prefix = prefix.trim_matches('/');
+        Ok(Self {
+            bucket: bucket.to_owned(),
+            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
+            endpoint: None,
+            region: default_region(),
+            access_key_id: None,
+            secret_access_key: None,
+            access_key_id_file: None,
+            secret_access_key_file: None,
+            path_style: None,
+            part_size_mib: default_part_size_mib(),
+        })
+    }
+
+    /// Whether requests are path-style.
+    pub fn is_path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
     }
 }
 
@@ -177,10 +333,15 @@ impl Default for Settings {
 
 impl Settings {
     /// Reads a TOML settings file; unknown keys are errors.
-    pub fn from_file(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("`{}`: {}", path.display(), e.message()))
+    pub fn from_file(path: &Path) -> Result<Self, SettingsError> {
+        let text = std::fs::read_to_string(path).map_err(|error| SettingsError::Read {
+            path: path.to_owned(),
+            error,
+        })?;
+        toml::from_str(&text).map_err(|e| SettingsError::Parse {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })
     }
 
     /// The server key's file: `server_key_file`, else `<data_dir>/server.key`.
@@ -239,7 +400,7 @@ mod tests {
         assert_eq!(settings.max_upload_bytes, 10);
         std::fs::write(&path, "listne = \"127.0.0.1:1234\"\n").unwrap();
         let err = Settings::from_file(&path).unwrap_err();
-        assert!(err.contains("unknown field `listne`"), "{err}");
+        assert!(err.to_string().contains("unknown field `listne`"), "{err}");
     }
 
     #[test]
@@ -247,8 +408,8 @@ mod tests {
         let parse = |text: &str| toml::from_str::<Settings>(text).map_err(|e| e.to_string());
         let embedded = parse("").unwrap();
         assert!(embedded.is_embedded());
-        assert_eq!(embedded.metadata.postgres_url(), Ok(None));
-        assert_eq!(embedded.artifacts.s3(), Ok(None));
+        assert!(matches!(embedded.metadata.postgres_url(), Ok(None)));
+        assert!(matches!(embedded.artifacts.s3(), Ok(None)));
 
         let scale = parse(
             "server_key_file = \"/etc/hab-depot/server.key\"\n\

@@ -367,7 +367,7 @@ async fn delete_package(
     // The row goes first, so a row never points at a missing file; a file left behind by a
     // failure here is an orphan that `hab-depot fsck --repair` removes.
     if let Err(e) = state.artifacts.delete(&package.checksum).await {
-        tracing::warn!(ident = %package.ident, checksum = %package.checksum, error = %e,
+        tracing::warn!(ident = %package.ident, checksum = %package.checksum, error = %crate::error::Chain(&e),
             "package deleted but its artifact was not");
     }
     Ok(StatusCode::NO_CONTENT)

@@ -14,7 +14,7 @@ pub(super) fn routes() -> Router<AppState> {
 
 async fn status(State(state): State<AppState>) -> ApiResult<StatusCode> {
     let unavailable = |which: &str, e: crate::store::StoreError| {
-        tracing::warn!(store = which, error = %e, "status check failed");
+        tracing::warn!(store = which, error = %crate::error::Chain(&e), "status check failed");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "unavailable",

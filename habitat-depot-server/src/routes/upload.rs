@@ -224,7 +224,7 @@ impl From<IngestError> for ApiError {
             I::IdentMismatch { .. } => "ident_mismatch",
             I::TargetMismatch { .. } => "target_mismatch",
             I::Rejected(artifact) => rejection_code(artifact),
-            _ => return Self::internal(err),
+            _ => return Self::internal(crate::error::Chain(&err)),
         };
         Self::unprocessable(code, err.to_string())
     }

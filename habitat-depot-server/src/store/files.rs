@@ -18,7 +18,7 @@ pub struct FileArtifacts {
 
 /// A failure of the local file `path`, as a [`StoreError::Backend`] naming it.
 pub(super) fn backend(action: &str, path: &Path, e: io::Error) -> StoreError {
-    StoreError::Backend(format!("cannot {action} `{}`: {e}", path.display()))
+    StoreError::backend(format!("cannot {action} `{}`", path.display()), e)
 }
 
 impl FileArtifacts {
@@ -45,7 +45,7 @@ impl ArtifactStore for FileArtifacts {
         if meta.is_dir() {
             Ok(())
         } else {
-            Err(StoreError::Backend(format!(
+            Err(StoreError::Invalid(format!(
                 "`{}` is not a directory",
                 self.dir.display()
             )))
@@ -72,7 +72,7 @@ impl ArtifactStore for FileArtifacts {
                 .map_err(|e| backend("sync", parent, e))
         })
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .map_err(|e| StoreError::backend("a file-system task did not finish", e))?
     }
 
     async fn open(
@@ -138,6 +138,6 @@ impl ArtifactStore for FileArtifacts {
             Ok(found)
         })
         .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?
+        .map_err(|e| StoreError::backend("a file-system task did not finish", e))?
     }
 }

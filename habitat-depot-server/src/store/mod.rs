@@ -14,13 +14,19 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
 
+mod by_area;
+mod error;
 pub mod files;
 pub mod postgres;
 pub mod s3;
+mod sql;
 pub mod sqlite;
 
+pub use error::BackendError;
+
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their
-/// own variants; everything else is [`StoreError::Backend`].
+/// own variants; everything else is [`StoreError::Backend`] (keeping the backend's error) or
+/// [`StoreError::Invalid`].
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
@@ -33,9 +39,42 @@ pub enum StoreError {
     /// The change is refused by a rule the store enforces (the string says which).
     #[error("{0}")]
     Refused(String),
-    /// The backend failed (database, file system, network).
+    /// The backend failed (database, file system, network): what the store was doing, and the
+    /// backend's own error, kept for the log.
+    #[error("storage backend: {context}")]
+    Backend {
+        /// What the store was doing.
+        context: String,
+        /// What the backend answered.
+        #[source]
+        source: BackendError,
+    },
+    /// The backend cannot be used as it is: a schema newer than this build, a stored value or
+    /// a setting it cannot work with (the string says which).
     #[error("storage backend: {0}")]
-    Backend(String),
+    Invalid(String),
+}
+
+impl StoreError {
+    /// A backend failure while doing `context`.
+    pub fn backend(context: impl Into<String>, source: impl Into<BackendError>) -> Self {
+        Self::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The error of the store method `method`: a backend failure's context names it, so the
+    /// log says which operation failed; other errors are left as they are.
+    pub(crate) fn during(self, method: &str) -> Self {
+        match self {
+            Self::Backend { context, source } => Self::Backend {
+                context: format!("`{method}`: {context}"),
+                source,
+            },
+            other => other,
+        }
+    }
 }
 
 /// Results of store operations.

@@ -23,12 +23,13 @@ use object_store::{
     ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
     WriteMultipart,
 };
-use serde::Deserialize;
 use tokio::io::AsyncReadExt;
 use tokio_util::io::StreamReader;
 
 use super::files::backend as file_error;
 use super::{ArtifactReader, ArtifactStore, StoreError, StoreResult};
+pub use crate::settings::S3Settings;
+use crate::settings::{SettingsError, read_secret_file};
 
 /// Parts of one upload being sent at once; the next part is read while they are.
 pub const PARTS_IN_FLIGHT: usize = 2;
@@ -38,110 +39,7 @@ const MAX_PARTS: u64 = 10_000;
 
 const MIB: u64 = 1024 * 1024;
 
-/// Where the bucket is and how to reach it: the `[s3]` settings of a scale-out depot.
-///
-/// Credentials come from `access_key_id`/`secret_access_key`, else from the files named by
-/// `access_key_id_file`/`secret_access_key_file` (so secrets need not be on a command line or
-/// in the settings file), else from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` (with
-/// `AWS_SESSION_TOKEN` if set). With none of these, the standard AWS providers are asked (web
-/// identity, container and instance credentials), as on EC2 or EKS with an IAM role.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct S3Settings {
-    /// The bucket; it must exist (the depot never creates buckets).
-    pub bucket: String,
-    /// A key prefix inside the bucket (`depot/artifacts`); none stores keys at the top.
-    #[serde(default)]
-    pub prefix: Option<String>,
-    /// The service's URL (`http://127.0.0.1:9000` for a local MinIO); none means AWS S3 in
-    /// `region`. An `http://` endpoint allows plain HTTP.
-    #[serde(default)]
-    pub endpoint: Option<String>,
-    /// The region to sign requests for.
-    #[serde(default = "default_region")]
-    pub region: String,
-    /// The access key id.
-    #[serde(default)]
-    pub access_key_id: Option<String>,
-    /// The secret access key (never printed, see the `Debug` impl).
-    #[serde(default)]
-    pub secret_access_key: Option<String>,
-    /// A file whose content (trimmed) is the access key id.
-    #[serde(default)]
-    pub access_key_id_file: Option<PathBuf>,
-    /// A file whose content (trimmed) is the secret access key.
-    #[serde(default)]
-    pub secret_access_key_file: Option<PathBuf>,
-    /// Path-style requests (`ENDPOINT/BUCKET/KEY`) rather than virtual-hosted ones
-    /// (`BUCKET.ENDPOINT/KEY`); by default path-style when an endpoint is given, virtual-hosted
-    /// for AWS.
-    #[serde(default)]
-    pub path_style: Option<bool>,
-    /// Size of the parts of a multipart upload in MiB, 5 to 5120 (S3's limits); artifacts no
-    /// larger than one part are sent in a single PUT. Raised for an artifact that would need
-    /// more than 10,000 parts.
-    #[serde(default = "default_part_size_mib")]
-    pub part_size_mib: u64,
-}
-
-fn default_region() -> String {
-    "us-east-1".to_owned()
-}
-
-fn default_part_size_mib() -> u64 {
-    8
-}
-
-impl fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("bucket", &self.bucket)
-            .field("prefix", &self.prefix)
-            .field("endpoint", &self.endpoint)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field(
-                "secret_access_key",
-                &self.secret_access_key.as_ref().map(|_| "<redacted>"),
-            )
-            .field("access_key_id_file", &self.access_key_id_file)
-            .field("secret_access_key_file", &self.secret_access_key_file)
-            .field("path_style", &self.path_style)
-            .field("part_size_mib", &self.part_size_mib)
-            .finish()
-    }
-}
-
 impl S3Settings {
-    /// Settings for `s3://BUCKET` or `s3://BUCKET/PREFIX`, everything else at its default.
-    pub fn from_url(url: &str) -> Result<Self, String> {
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| format!("`{url}` is not an `s3://BUCKET/PREFIX` URL"))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(format!("`{url}` names no bucket"));
-        }
-        let prefix = prefix.trim_matches('/');
-        Ok(Self {
-            bucket: bucket.to_owned(),
-            prefix: (!prefix.is_empty()).then(|| prefix.to_owned()),
-            endpoint: None,
-            region: default_region(),
-            access_key_id: None,
-            secret_access_key: None,
-            access_key_id_file: None,
-            secret_access_key_file: None,
-            path_style: None,
-            part_size_mib: default_part_size_mib(),
-        })
-    }
-
-    /// Whether requests are path-style.
-    pub fn is_path_style(&self) -> bool {
-        self.path_style.unwrap_or(self.endpoint.is_some())
-    }
-
     /// The credentials to sign with, from the settings, their files or `env`; `None` when none
     /// are given anywhere.
     fn credentials(
@@ -171,10 +69,10 @@ impl S3Settings {
                 };
                 Ok(Some((key_id, secret, token)))
             }
-            (Some(_), None) => Err(StoreError::Backend(
+            (Some(_), None) => Err(StoreError::Invalid(
                 "an S3 access key id is given but no secret access key".into(),
             )),
-            (None, Some(_)) => Err(StoreError::Backend(
+            (None, Some(_)) => Err(StoreError::Invalid(
                 "an S3 secret access key is given but no access key id".into(),
             )),
         }
@@ -193,7 +91,12 @@ fn secret_value(
         return Ok(Some((value.clone(), false)));
     }
     if let Some(path) = file {
-        let text = crate::settings::read_secret_file(path).map_err(StoreError::Backend)?;
+        let text = read_secret_file(path).map_err(|e| match e {
+            SettingsError::Read { path, error } => {
+                StoreError::backend(format!("cannot read `{}`", path.display()), error)
+            }
+            other => StoreError::Invalid(other.to_string()),
+        })?;
         return Ok(Some((text, false)));
     }
     Ok(env(var).filter(|v| !v.is_empty()).map(|v| (v, true)))
@@ -251,7 +154,7 @@ impl S3Artifacts {
         settings: &S3Settings,
         env: impl Fn(&str) -> Option<String>,
     ) -> StoreResult<Self> {
-        let invalid = |text: String| StoreError::Backend(format!("S3 settings: {text}"));
+        let invalid = |text: String| StoreError::Invalid(format!("S3 settings: {text}"));
         let bucket = settings.bucket.clone();
         if bucket.is_empty() || bucket.contains('/') {
             return Err(invalid(format!("`{bucket}` is not a bucket name")));
@@ -263,8 +166,12 @@ impl S3Artifacts {
             )));
         }
         let prefix = match settings.prefix.as_deref() {
-            Some(prefix) => Key::parse(prefix)
-                .map_err(|e| invalid(format!("`{prefix}` is not a key prefix: {e}")))?,
+            Some(prefix) => Key::parse(prefix).map_err(|e| {
+                StoreError::backend(
+                    format!("S3 settings: `{prefix}` is not a key prefix"),
+                    object_store::Error::from(e),
+                )
+            })?,
             None => Key::default(),
         };
         let path_style = settings.is_path_style();
@@ -323,7 +230,7 @@ impl S3Artifacts {
             .with_client_options(client)
             .with_retry(retry)
             .build()
-            .map_err(|e| invalid(format!("bucket `{bucket}`: {e}")))?;
+            .map_err(|e| StoreError::backend(format!("S3 settings: bucket `{bucket}`"), e))?;
         Ok(Self {
             store,
             bucket,
@@ -360,7 +267,7 @@ impl S3Artifacts {
 
     /// A [`StoreError::Backend`] naming the bucket and key, with the S3 error code spelled out
     /// when it is one an operator can act on.
-    fn failure(&self, action: &str, key: Option<&Key>, e: &object_store::Error) -> StoreError {
+    fn failure(&self, action: &str, key: Option<&Key>, e: object_store::Error) -> StoreError {
         let place = match key {
             Some(key) => format!("s3://{}/{key}", self.bucket),
             None => format!("s3://{}/{}", self.bucket, self.prefix),
@@ -368,13 +275,13 @@ impl S3Artifacts {
         let text = e.to_string();
         let code = error_code(&text);
         let refused = matches!(
-            e,
+            &e,
             object_store::Error::PermissionDenied { .. }
                 | object_store::Error::Unauthenticated { .. }
         ) || text.contains("403 Forbidden")
             || text.contains("401 Unauthorized");
-        let reason = match code {
-            Some("NoSuchBucket") => format!("the bucket `{}` does not exist", self.bucket),
+        let reason: Option<String> = match code {
+            Some("NoSuchBucket") => Some(format!("the bucket `{}` does not exist", self.bucket)),
             Some(
                 code @ ("InvalidAccessKeyId"
                 | "SignatureDoesNotMatch"
@@ -382,18 +289,22 @@ impl S3Artifacts {
                 | "InvalidToken"
                 | "ExpiredToken"
                 | "InvalidSecurity"),
-            ) => format!(
+            ) => Some(format!(
                 "the credentials were refused ({code}): check the access key id and the secret \
                  access key"
-            ),
-            Some(code) if refused => format!(
+            )),
+            Some(code) if refused => Some(format!(
                 "the credentials were refused or lack permission ({code}): check the access key \
                  id, the secret access key and the bucket's policy"
-            ),
-            None if refused => format!("the credentials were refused: {text}"),
-            _ => text,
+            )),
+            None if refused => Some("the credentials were refused".to_owned()),
+            _ => None,
         };
-        StoreError::Backend(format!("cannot {action} `{place}`: {reason}"))
+        let context = match reason {
+            Some(reason) => format!("cannot {action} `{place}`: {reason}"),
+            None => format!("cannot {action} `{place}`"),
+        };
+        StoreError::backend(context, e)
     }
 
     /// Reads `file` (of `size` bytes) into `upload` one part at a time.
@@ -407,7 +318,7 @@ impl S3Artifacts {
         key: &Key,
     ) -> StoreResult<()> {
         let capacity = usize::try_from(part_size).map_err(|_| {
-            StoreError::Backend(format!("a part of {part_size} bytes is too large"))
+            StoreError::Invalid(format!("a part of {part_size} bytes is too large"))
         })?;
         let mut sent = 0u64;
         while sent < size {
@@ -429,13 +340,13 @@ impl S3Artifacts {
             upload
                 .wait_for_capacity(PARTS_IN_FLIGHT)
                 .await
-                .map_err(|e| self.failure("upload a part of", Some(key), &e))?;
+                .map_err(|e| self.failure("upload a part of", Some(key), e))?;
             upload.put(part.freeze());
         }
         if sent == size {
             Ok(())
         } else {
-            Err(StoreError::Backend(format!(
+            Err(StoreError::Invalid(format!(
                 "`{}` changed while it was uploaded ({sent} bytes read, {size} expected)",
                 local.display()
             )))
@@ -464,7 +375,7 @@ impl ArtifactStore for S3Artifacts {
             .list_paginated(prefix.as_deref(), options)
             .await
             .map(|_| ())
-            .map_err(|e| self.failure("list", None, &e))
+            .map_err(|e| self.failure("list", None, e))
     }
 
     /// Uploads `local` (which stays where it is) unless an object of the same size is already
@@ -484,7 +395,7 @@ impl ArtifactStore for S3Artifacts {
             // Content-addressed: the same size under the same checksum is the same artifact.
             Ok(meta) if meta.size == size => return Ok(()),
             Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(self.failure("look up", Some(&key), &e)),
+            Err(e) => return Err(self.failure("look up", Some(&key), e)),
         }
         let part_size = self.part_size_for(size);
         if size <= part_size {
@@ -496,7 +407,7 @@ impl ArtifactStore for S3Artifacts {
                 .await
                 .map_err(|e| file_error("read", local, e))?;
             if body.len() as u64 != size {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Invalid(format!(
                     "`{}` changed while it was uploaded",
                     local.display()
                 )));
@@ -504,13 +415,13 @@ impl ArtifactStore for S3Artifacts {
             self.store
                 .put(&key, PutPayload::from(body))
                 .await
-                .map_err(|e| self.failure("upload", Some(&key), &e))?;
+                .map_err(|e| self.failure("upload", Some(&key), e))?;
         } else {
             let upload = self
                 .store
                 .put_multipart(&key)
                 .await
-                .map_err(|e| self.failure("start an upload of", Some(&key), &e))?;
+                .map_err(|e| self.failure("start an upload of", Some(&key), e))?;
             let part_bytes = usize::try_from(part_size).unwrap_or(usize::MAX);
             let mut upload = WriteMultipart::new_with_chunk_size(upload, part_bytes);
             if let Err(e) = self
@@ -530,7 +441,7 @@ impl ArtifactStore for S3Artifacts {
             upload
                 .finish()
                 .await
-                .map_err(|e| self.failure("complete the upload of", Some(&key), &e))?;
+                .map_err(|e| self.failure("complete the upload of", Some(&key), e))?;
         }
         tracing::debug!(bucket = %self.bucket, key = %key, size, "artifact stored");
         Ok(())
@@ -558,7 +469,7 @@ impl ArtifactStore for S3Artifacts {
             }
             Err(e @ object_store::Error::NotFound { .. }) => {
                 if error_code(&e.to_string()) == Some("NoSuchBucket") {
-                    Err(self.failure("read", Some(&key), &e))
+                    Err(self.failure("read", Some(&key), e))
                 } else {
                     Ok(None)
                 }
@@ -571,9 +482,9 @@ impl ArtifactStore for S3Artifacts {
                     reader: Box::pin(tokio::io::empty()),
                 })),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
-                _ => Err(self.failure("read", Some(&key), &e)),
+                _ => Err(self.failure("read", Some(&key), e)),
             },
-            Err(e) => Err(self.failure("read", Some(&key), &e)),
+            Err(e) => Err(self.failure("read", Some(&key), e)),
         }
     }
 
@@ -581,7 +492,7 @@ impl ArtifactStore for S3Artifacts {
         let key = self.key(checksum);
         match self.store.delete(&key).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(self.failure("delete", Some(&key), &e)),
+            Err(e) => Err(self.failure("delete", Some(&key), e)),
         }
     }
 
@@ -592,7 +503,7 @@ impl ArtifactStore for S3Artifacts {
         let mut objects = self.store.list(prefix);
         let mut found = Vec::new();
         while let Some(object) = objects.next().await {
-            let object = object.map_err(|e| self.failure("list", None, &e))?;
+            let object = object.map_err(|e| self.failure("list", None, e))?;
             if let Some(checksum) = self.checksum_of(&object.location) {
                 found.push((checksum, object.size));
             }

@@ -119,7 +119,7 @@ async fn migrations_apply_once_when_several_processes_start_at_once() {
         .await
         .unwrap();
     match PostgresStore::connect(&url, 1).await {
-        Err(StoreError::Backend(message)) => assert!(message.contains("newer"), "{message}"),
+        Err(StoreError::Invalid(message)) => assert!(message.contains("newer"), "{message}"),
         other => panic!("a newer schema must be refused: {other:?}"),
     }
 }
@@ -226,6 +226,21 @@ async fn text_postgresql_cannot_hold_is_refused_not_a_server_error() {
     }
     odd.manifest = "ab".into();
     store.insert_package(&odd).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_database_failure_keeps_its_sqlstate_for_the_log() {
+    let Some((store, url)) = postgres(1).await else {
+        return;
+    };
+    let admin = connect(&url).await;
+    admin.batch_execute("DROP TABLE audit").await.unwrap();
+    let error = store.dump().await.unwrap_err();
+    assert!(matches!(error, StoreError::Backend { .. }), "{error:?}");
+    let logged = habitat_depot_server::error::Chain(&error).to_string();
+    // 42P01: undefined_table; the server's own message follows.
+    assert!(logged.contains("SQLSTATE 42P01"), "{logged}");
+    assert!(logged.contains("\"audit\" does not exist"), "{logged}");
 }
 
 /// The dump with each table's rows in one order: the embedded store lists rows of tables

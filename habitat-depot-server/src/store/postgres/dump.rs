@@ -68,7 +68,7 @@ fn to_dump(table: &str, row: &Row, types: &[Type]) -> Step<Vec<DumpValue>> {
                 }
                 Type::BYTEA => column::<Option<Vec<u8>>>(row, i)?.map(DumpValue::Blob),
                 _ => {
-                    return Err(Fail::Store(StoreError::Backend(format!(
+                    return Err(Fail::Store(StoreError::Invalid(format!(
                         "column {i} of table `{table}` has the unexpected type `{ty}`"
                     ))));
                 }

@@ -27,13 +27,13 @@
 
 use std::time::Duration;
 
-use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use time::OffsetDateTime;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 
+use super::by_area::metadata_store_by_area;
 use super::*;
 
 /// Runs `$body` in a transaction on a pooled connection, with `$tx` bound to the transaction,
@@ -139,27 +139,20 @@ impl From<Fail> for StoreError {
 }
 
 /// A database error as a store error: text PostgreSQL cannot hold (a NUL character) is refused,
-/// anything else is the backend failing.
+/// anything else is the backend failing (its SQLSTATE code and the server's message kept for
+/// the log).
 fn db_error(e: tokio_postgres::Error) -> StoreError {
+    db_error_in("PostgreSQL statement", e)
+}
+
+/// [`db_error`] while doing `context`.
+fn db_error_in(context: &str, e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
         return StoreError::Refused(
             "a text value holds a NUL character, which PostgreSQL cannot store".to_owned(),
         );
     }
-    backend(e)
-}
-
-/// Any error as [`StoreError::Backend`], with its causes (tokio-postgres keeps the server's
-/// message in the source, not in `Display`).
-pub(super) fn backend(e: impl std::error::Error) -> StoreError {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    StoreError::Backend(text)
+    StoreError::backend(context, e)
 }
 
 /// A unique violation becomes a conflict naming `what`, as in the embedded store.
@@ -202,10 +195,11 @@ impl PostgresStore {
     /// Fails with [`StoreError::Backend`] when the URL does not parse, the database cannot be
     /// reached, its encoding is not UTF8, or its schema is newer than this `hab-depot` knows.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
-        // The parse error never repeats the URL, which may hold a password.
+        // Only the parse error's own text ("invalid connection string"), not its source: the
+        // source may quote a piece of the URL, which may hold a password.
         let mut config: tokio_postgres::Config = url
             .parse()
-            .map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {e}")))?;
+            .map_err(|e| StoreError::Invalid(format!("invalid PostgreSQL URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -224,7 +218,12 @@ impl PostgresStore {
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_WAIT))
             .build()
-            .map_err(backend)?;
+            .map_err(|e| {
+                StoreError::backend(
+                    "cannot build the PostgreSQL connection pool",
+                    BackendError::Pool(Box::new(e)),
+                )
+            })?;
         let store = Self { pool };
         store.migrate().await?;
         Ok(store)
@@ -233,8 +232,13 @@ impl PostgresStore {
     /// A pooled connection.
     async fn client(&self) -> StoreResult<Object> {
         self.pool.get().await.map_err(|e| match e {
-            deadpool_postgres::PoolError::Backend(e) => db_error(e),
-            e => backend(e),
+            deadpool_postgres::PoolError::Backend(e) => {
+                db_error_in("cannot connect to PostgreSQL", e)
+            }
+            e => StoreError::backend(
+                "no PostgreSQL connection came free",
+                BackendError::Pool(Box::new(e)),
+            ),
         })
     }
 
@@ -248,7 +252,7 @@ impl PostgresStore {
                 .await?
                 .get(0);
             if encoding != "UTF8" {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Invalid(format!(
                     "the database's encoding is `{encoding}`; hab-depot needs `UTF8`"
                 ))
                 .into());
@@ -270,7 +274,7 @@ impl PostgresStore {
                 .get(0);
             let known = MIGRATIONS.len() as i64;
             if applied > known {
-                return Err(StoreError::Backend(format!(
+                return Err(StoreError::Invalid(format!(
                     "the database has schema version {applied}, newer than this hab-depot \
                      knows ({known}): run a newer hab-depot"
                 ))
@@ -292,239 +296,11 @@ impl PostgresStore {
     }
 }
 
-#[async_trait]
-impl MetadataStore for PostgresStore {
+metadata_store_by_area!(PostgresStore, {
     async fn ping(&self) -> StoreResult<()> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(db_error)?;
         Ok(())
-    }
-
-    async fn create_account(&self, name: &str, email: Option<&str>) -> StoreResult<Account> {
-        accounts::create_account(self, name, email).await
-    }
-
-    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
-        accounts::account_by_name(self, name).await
-    }
-
-    async fn accounts(&self) -> StoreResult<Vec<Account>> {
-        accounts::accounts(self).await
-    }
-
-    async fn create_token(
-        &self,
-        account_id: i64,
-        name: &str,
-        hash: &Blake2bHash,
-        expires_at: Option<OffsetDateTime>,
-    ) -> StoreResult<TokenRecord> {
-        accounts::create_token(self, account_id, name, hash, expires_at).await
-    }
-
-    async fn authenticate(
-        &self,
-        hash: &Blake2bHash,
-    ) -> StoreResult<Option<(TokenRecord, Account)>> {
-        accounts::authenticate(self, hash).await
-    }
-
-    async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>> {
-        accounts::tokens(self, account_id).await
-    }
-
-    async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool> {
-        accounts::delete_token(self, account_id, token_id).await
-    }
-
-    async fn create_origin(
-        &self,
-        name: &OriginName,
-        owner_id: i64,
-        visibility: Visibility,
-    ) -> StoreResult<Origin> {
-        origins::create_origin(self, name, owner_id, visibility).await
-    }
-
-    async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>> {
-        origins::origin(self, name).await
-    }
-
-    async fn delete_origin(&self, name: &OriginName) -> StoreResult<Result<(), OriginContents>> {
-        origins::delete_origin(self, name).await
-    }
-
-    async fn role(&self, origin: &OriginName, account_id: i64) -> StoreResult<Option<Role>> {
-        origins::role(self, origin, account_id).await
-    }
-
-    async fn members(&self, origin: &OriginName) -> StoreResult<Vec<Member>> {
-        origins::members(self, origin).await
-    }
-
-    async fn set_role(&self, origin: &OriginName, account: &str, role: Role) -> StoreResult<()> {
-        origins::set_role(self, origin, account, role).await
-    }
-
-    async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()> {
-        origins::remove_member(self, origin, account).await
-    }
-
-    async fn account_origins(&self, account_id: i64) -> StoreResult<Vec<(OriginName, Role)>> {
-        origins::account_origins(self, account_id).await
-    }
-
-    async fn create_invitation(
-        &self,
-        origin: &OriginName,
-        account: &str,
-        invited_by: &str,
-    ) -> StoreResult<Invitation> {
-        origins::create_invitation(self, origin, account, invited_by).await
-    }
-
-    async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>> {
-        origins::invitation(self, id).await
-    }
-
-    async fn origin_invitations(&self, origin: &OriginName) -> StoreResult<Vec<Invitation>> {
-        origins::origin_invitations(self, origin).await
-    }
-
-    async fn account_invitations(&self, account_id: i64) -> StoreResult<Vec<Invitation>> {
-        origins::account_invitations(self, account_id).await
-    }
-
-    async fn accept_invitation(&self, id: i64) -> StoreResult<()> {
-        origins::accept_invitation(self, id).await
-    }
-
-    async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
-        origins::delete_invitation(self, id).await
-    }
-
-    async fn add_public_key(
-        &self,
-        origin: &OriginName,
-        revision: &str,
-        body: &str,
-    ) -> StoreResult<OriginKey> {
-        origins::add_public_key(self, origin, revision, body).await
-    }
-
-    async fn public_keys(&self, origin: &OriginName) -> StoreResult<Vec<OriginKey>> {
-        origins::public_keys(self, origin).await
-    }
-
-    async fn public_key(
-        &self,
-        origin: &OriginName,
-        revision: &str,
-    ) -> StoreResult<Option<OriginKey>> {
-        origins::public_key(self, origin, revision).await
-    }
-
-    async fn put_secret_key(&self, key: &SecretOriginKey) -> StoreResult<()> {
-        origins::put_secret_key(self, key).await
-    }
-
-    async fn latest_secret_key(&self, origin: &OriginName) -> StoreResult<Option<SecretOriginKey>> {
-        origins::latest_secret_key(self, origin).await
-    }
-
-    async fn insert_package(&self, package: &Package) -> StoreResult<Package> {
-        packages::insert_package(self, package).await
-    }
-
-    async fn import_packages(&self, packages: &[Package]) -> StoreResult<()> {
-        packages::import_packages(self, packages).await
-    }
-
-    async fn package(
-        &self,
-        ident: &FullyQualifiedIdent,
-        target: PackageTarget,
-    ) -> StoreResult<Option<Package>> {
-        packages::package(self, ident, target).await
-    }
-
-    async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>> {
-        packages::packages(self, filter, page).await
-    }
-
-    async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>> {
-        packages::latest(self, filter).await
-    }
-
-    async fn latest_with_channels(
-        &self,
-        filter: &PackageFilter,
-    ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
-        packages::latest_with_channels(self, filter).await
-    }
-
-    async fn search(
-        &self,
-        query: &str,
-        distinct: bool,
-        private_origins: &[OriginName],
-        page: Page,
-    ) -> StoreResult<Paged<Package>> {
-        packages::search(self, query, distinct, private_origins, page).await
-    }
-
-    async fn rdeps(
-        &self,
-        origin: &OriginName,
-        name: &str,
-        target: PackageTarget,
-    ) -> StoreResult<Vec<String>> {
-        packages::rdeps(self, origin, name, target).await
-    }
-
-    async fn delete_package(&self, id: i64) -> StoreResult<()> {
-        packages::delete_package(self, id).await
-    }
-
-    async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()> {
-        packages::set_visibility(self, id, visibility).await
-    }
-
-    async fn package_checksums(
-        &self,
-    ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
-        packages::package_checksums(self).await
-    }
-
-    async fn channels(&self, origin: &OriginName) -> StoreResult<Vec<ChannelName>> {
-        packages::channels(self, origin).await
-    }
-
-    async fn create_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
-        packages::create_channel(self, origin, channel).await
-    }
-
-    async fn delete_channel(&self, origin: &OriginName, channel: &ChannelName) -> StoreResult<()> {
-        packages::delete_channel(self, origin, channel).await
-    }
-
-    async fn all_channel_names(&self) -> StoreResult<Vec<ChannelName>> {
-        packages::all_channel_names(self).await
-    }
-
-    async fn package_channels(&self, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
-        packages::package_channels(self, package_id).await
-    }
-
-    async fn change_channel(
-        &self,
-        package_id: i64,
-        origin: &OriginName,
-        channel: &ChannelName,
-        action: ChannelAction,
-        account: &str,
-    ) -> StoreResult<()> {
-        packages::change_channel(self, package_id, origin, channel, action, account).await
     }
 
     async fn dump(&self) -> StoreResult<Dump> {
@@ -547,4 +323,4 @@ impl MetadataStore for PostgresStore {
             dump::restore(&tx, dump).await?;
         })
     }
-}
+});

@@ -5,6 +5,7 @@ use habitat_core::Blake2bHash;
 use super::insert::insert_packages;
 use super::rows::*;
 use super::*;
+use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
 pub(super) async fn insert_package(
     store: &PostgresStore,
@@ -96,26 +97,8 @@ pub(super) async fn search(
 ) -> StoreResult<Paged<Package>> {
     read!(async {
         let client = store.client().await?;
-        let filter = PackageFilter {
-            private_origins: private_origins.to_vec(),
-            ..PackageFilter::default()
-        };
-        let mut sql = FilterSql::new(&filter);
-        let visible = sql.clause.clone();
-        let q = sql.push(query.to_owned());
-        sql.clause = format!("{visible} AND strpos(p.origin || '/' || p.name, {q}) > 0");
-        if distinct {
-            // The newest release the caller may see: a private newest release must not
-            // hide the package's visible ones.
-            let visible2 = visible.replace("p.", "p2.");
-            sql.clause = format!(
-                "{} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
-                 AND p2.name = p.name AND {visible2} \
-                 ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
-                sql.clause
-            );
-        }
-        page_of(&client, sql, page).await
+        let sql = PackageWhere::search(Placeholders::Dollar, query, distinct, private_origins);
+        page_of(&client, sql.into(), page).await
     })
 }
 
@@ -129,9 +112,12 @@ pub(super) async fn rdeps(
         let client = store.client().await?;
         query(
             &client,
-            "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
-             JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = $1 \
-             AND d.dep_name = $2 AND p.target = $3 AND p.visibility = 'public' ORDER BY 1",
+            &format!(
+                "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
+                 JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = $1 \
+                 AND d.dep_name = $2 AND p.target = $3 AND {} ORDER BY 1",
+                VisibleTo::public().clause("p")
+            ),
             &[&origin.as_str(), &name, &target.as_str()],
         )
         .await?

@@ -11,7 +11,8 @@ use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
-use super::{Fail, Step, backend};
+use super::{Fail, Step};
+use crate::store::sql::{PackageWhere, Param, Placeholders};
 use crate::store::*;
 
 /// A statement's parameters.
@@ -59,11 +60,11 @@ pub(super) async fn execute<C: GenericClient>(
 
 /// Column `i` of a row.
 pub(super) fn column<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Step<T> {
-    row.try_get(i).map_err(|e| Fail::Store(backend(e)))
+    row.try_get(i).map_err(Fail::Db)
 }
 
 fn corrupt(what: &str, text: &str) -> Fail {
-    Fail::Store(StoreError::Backend(format!(
+    Fail::Store(StoreError::Invalid(format!(
         "the database holds an invalid {what} `{text}`"
     )))
 }
@@ -106,7 +107,7 @@ pub(super) fn token_row(row: &Row) -> Step<TokenRecord> {
     let hash: Vec<u8> = column(row, 3)?;
     let hash: [u8; 32] = hash
         .try_into()
-        .map_err(|_| Fail::Store(StoreError::Backend("token hash is not 32 bytes".to_owned())))?;
+        .map_err(|_| Fail::Store(StoreError::Invalid("token hash is not 32 bytes".to_owned())))?;
     let opt_ts = |i| -> Step<Option<OffsetDateTime>> {
         column::<Option<&str>>(row, i)?.map(parse_ts).transpose()
     };
@@ -252,52 +253,7 @@ pub(super) struct FilterSql {
 impl FilterSql {
     /// The clause for a package filter.
     pub(super) fn new(filter: &PackageFilter) -> Self {
-        let mut sql = Self {
-            clause: String::new(),
-            values: Vec::new(),
-        };
-        let mut clauses = Vec::new();
-        if let Some(origin) = &filter.origin {
-            clauses.push(format!("p.origin = {}", sql.push(origin.to_string())));
-        }
-        if let Some(name) = &filter.name {
-            clauses.push(format!("p.name = {}", sql.push(name.clone())));
-        }
-        if let Some(version) = &filter.version {
-            clauses.push(format!("p.version = {}", sql.push(version.clone())));
-        }
-        if let Some(target) = filter.target {
-            clauses.push(format!("p.target = {}", sql.push(target.to_string())));
-        }
-        if let Some(channel) = &filter.channel {
-            // The origin is always set with a channel (channels belong to an origin).
-            let origin = filter
-                .origin
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            let (o, c) = (sql.push(origin), sql.push(channel.to_string()));
-            clauses.push(format!(
-                "p.id IN (SELECT cp.package_id FROM channel_packages cp \
-                 JOIN channels c ON c.id = cp.channel_id JOIN origins o ON o.id = c.origin_id \
-                 WHERE o.name = {o} AND c.name = {c})"
-            ));
-        }
-        if filter.private_origins.is_empty() {
-            clauses.push("p.visibility = 'public'".to_owned());
-        } else {
-            let origins: Vec<String> = filter
-                .private_origins
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-            clauses.push(format!(
-                "(p.visibility = 'public' OR p.origin = ANY({}))",
-                sql.push(origins)
-            ));
-        }
-        sql.clause = clauses.join(" AND ");
-        sql
+        Self::from(PackageWhere::filter(Placeholders::Dollar, filter))
     }
 
     /// Adds a parameter; its placeholder.
@@ -306,11 +262,30 @@ impl FilterSql {
         format!("${}", self.values.len())
     }
 
-    fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+    pub(super) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.values
             .iter()
             .map(|v| v.as_ref() as &(dyn ToSql + Sync))
             .collect()
+    }
+}
+
+impl From<PackageWhere> for FilterSql {
+    fn from(sql: PackageWhere) -> Self {
+        let values = sql
+            .params
+            .into_iter()
+            .map(|param| -> Box<dyn ToSql + Sync + Send> {
+                match param {
+                    Param::Text(text) => Box::new(text),
+                    Param::TextArray(texts) => Box::new(texts),
+                }
+            })
+            .collect();
+        Self {
+            clause: sql.clause,
+            values,
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
 use super::{backend, conflict_as, conversion, parse_col, parse_ts, ts};
+use crate::store::sql::{PackageWhere, Param, Placeholders};
 use crate::store::*;
 
 pub(super) fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
@@ -39,6 +40,39 @@ pub(super) fn token_row(row: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         last_used_at: opt_ts(5)?,
         expires_at: opt_ts(6)?,
     })
+}
+
+/// Every row `sql` selects with `params`, each mapped by `row`.
+pub(super) fn all<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare(sql).map_err(backend)?;
+    rows_of(&mut stmt, params, row)
+}
+
+/// [`all`] through the connection's statement cache, for statements a hot path repeats.
+pub(super) fn all_cached<T, P: rusqlite::Params>(
+    c: &Connection,
+    sql: &str,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    rows_of(&mut stmt, params, row)
+}
+
+fn rows_of<T, P: rusqlite::Params>(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: P,
+    row: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> StoreResult<Vec<T>> {
+    stmt.query_map(params, row)
+        .map_err(backend)?
+        .collect::<rusqlite::Result<_>>()
+        .map_err(backend)
 }
 
 pub(super) fn origin_id(tx: &Connection, origin: &OriginName) -> StoreResult<i64> {
@@ -128,46 +162,20 @@ pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
 
 /// `WHERE` clause and parameters for a package filter (table alias `p`).
 pub(super) fn filter_sql(filter: &PackageFilter) -> (String, Vec<Value>) {
-    let mut clauses = Vec::new();
-    let mut values: Vec<Value> = Vec::new();
-    let mut push = |clause: &str, value: String| {
-        values.push(Value::Text(value));
-        clauses.push(clause.replace('?', &format!("?{}", values.len())));
-    };
-    if let Some(origin) = &filter.origin {
-        push("p.origin = ?", origin.to_string());
+    bound(PackageWhere::filter(Placeholders::Question, filter))
+}
+
+/// The clause of `sql` and its parameters as SQLite values.
+pub(super) fn bound(sql: PackageWhere) -> (String, Vec<Value>) {
+    let mut values = Vec::with_capacity(sql.params.len());
+    for param in sql.params {
+        match param {
+            Param::Text(text) => values.push(Value::Text(text)),
+            // Question-mark style binds each origin as text; no array reaches here.
+            Param::TextArray(texts) => values.extend(texts.into_iter().map(Value::Text)),
+        }
     }
-    if let Some(name) = &filter.name {
-        push("p.name = ?", name.clone());
-    }
-    if let Some(version) = &filter.version {
-        push("p.version = ?", version.clone());
-    }
-    if let Some(target) = filter.target {
-        push("p.target = ?", target.to_string());
-    }
-    if let Some(channel) = &filter.channel {
-        // The origin is always set with a channel (channels belong to an origin).
-        let origin = filter
-            .origin
-            .as_ref()
-            .map(ToString::to_string)
-            .unwrap_or_default();
-        values.push(Value::Text(origin));
-        values.push(Value::Text(channel.to_string()));
-        let (o, c) = (values.len() - 1, values.len());
-        clauses.push(format!(
-            "p.id IN (SELECT cp.package_id FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
-             JOIN origins o ON o.id = c.origin_id WHERE o.name = ?{o} AND c.name = ?{c})"
-        ));
-    }
-    let mut visible = vec!["p.visibility = 'public'".to_owned()];
-    for origin in &filter.private_origins {
-        values.push(Value::Text(origin.to_string()));
-        visible.push(format!("p.origin = ?{}", values.len()));
-    }
-    clauses.push(format!("({})", visible.join(" OR ")));
-    (clauses.join(" AND "), values)
+    (sql.clause, values)
 }
 
 pub(super) const NEWEST_FIRST: &str = "p.version_key DESC, p.release DESC, p.version DESC";
@@ -248,4 +256,20 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
     )
     .map_err(backend)?;
     Ok(id)
+}
+
+/// The channels a package is in, by name (a cached statement: `latest` asks on every call).
+pub(super) fn channels_of(c: &Connection, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
+    all_cached(
+        c,
+        "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             WHERE cp.package_id = ?1 ORDER BY c.name",
+        [package_id],
+        |row| {
+            Ok(ChannelMembership {
+                name: parse_col(&row.get::<_, String>(0)?)?,
+                promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
+            })
+        },
+    )
 }

@@ -159,7 +159,9 @@ impl Normal
 impl Normal for StoreError {
     fn normal(self) -> Self {
         match self {
-            StoreError::Backend(_) => StoreError::Backend(String::new()),
+            StoreError::Backend { .. } | StoreError::Invalid(_) => {
+                StoreError::Invalid(String::new())
+            }
             other => other,
         }
     }
@@ -202,7 +204,6 @@ fn clone_error(e: &StoreError) -> StoreError {
         StoreError::Conflict(s) => StoreError::Conflict(s.clone()),
         StoreError::NotFound(s) => StoreError::NotFound(s.clone()),
         StoreError::Refused(s) => StoreError::Refused(s.clone()),
-        StoreError::Backend(s) => StoreError::Backend(s.clone()),
-        other => StoreError::Backend(other.to_string()),
+        other => StoreError::Invalid(other.to_string()),
     }
 }

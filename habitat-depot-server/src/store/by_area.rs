@@ -1,0 +1,371 @@
+//! The [`MetadataStore`](super::MetadataStore) methods both SQL stores answer the same way:
+//! by calling the function of the same name in their `accounts`, `origins` or `packages`
+//! module. Each store writes only what it does its own way (`ping`, `dump`, `restore`).
+
+/// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
+/// other one by a call to the function of the same name in the store's area modules
+/// (`accounts`, `origins`, `packages`), with the store first; a backend failure's context
+/// then names the method.
+macro_rules! metadata_store_by_area {
+    ($store:ty, { $($own:tt)* }) => {
+        #[async_trait::async_trait]
+        impl $crate::store::MetadataStore for $store {
+            $($own)*
+
+            async fn create_account(
+                &self,
+                name: &str,
+                email: Option<&str>,
+            ) -> StoreResult<Account> {
+                accounts::create_account(self, name, email)
+                    .await
+                    .map_err(|e| e.during("create_account"))
+            }
+
+            async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+                accounts::account_by_name(self, name)
+                    .await
+                    .map_err(|e| e.during("account_by_name"))
+            }
+
+            async fn accounts(&self) -> StoreResult<Vec<Account>> {
+                accounts::accounts(self)
+                    .await
+                    .map_err(|e| e.during("accounts"))
+            }
+
+            async fn create_token(
+                &self,
+                account_id: i64,
+                name: &str,
+                hash: &Blake2bHash,
+                expires_at: Option<OffsetDateTime>,
+            ) -> StoreResult<TokenRecord> {
+                accounts::create_token(self, account_id, name, hash, expires_at)
+                    .await
+                    .map_err(|e| e.during("create_token"))
+            }
+
+            async fn authenticate(
+                &self,
+                hash: &Blake2bHash,
+            ) -> StoreResult<Option<(TokenRecord, Account)>> {
+                accounts::authenticate(self, hash)
+                    .await
+                    .map_err(|e| e.during("authenticate"))
+            }
+
+            async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>> {
+                accounts::tokens(self, account_id)
+                    .await
+                    .map_err(|e| e.during("tokens"))
+            }
+
+            async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool> {
+                accounts::delete_token(self, account_id, token_id)
+                    .await
+                    .map_err(|e| e.during("delete_token"))
+            }
+
+            async fn create_origin(
+                &self,
+                name: &OriginName,
+                owner_id: i64,
+                visibility: Visibility,
+            ) -> StoreResult<Origin> {
+                origins::create_origin(self, name, owner_id, visibility)
+                    .await
+                    .map_err(|e| e.during("create_origin"))
+            }
+
+            async fn origin(&self, name: &OriginName) -> StoreResult<Option<Origin>> {
+                origins::origin(self, name)
+                    .await
+                    .map_err(|e| e.during("origin"))
+            }
+
+            async fn delete_origin(
+                &self,
+                name: &OriginName,
+            ) -> StoreResult<Result<(), OriginContents>> {
+                origins::delete_origin(self, name)
+                    .await
+                    .map_err(|e| e.during("delete_origin"))
+            }
+
+            async fn role(
+                &self,
+                origin: &OriginName,
+                account_id: i64,
+            ) -> StoreResult<Option<Role>> {
+                origins::role(self, origin, account_id)
+                    .await
+                    .map_err(|e| e.during("role"))
+            }
+
+            async fn members(&self, origin: &OriginName) -> StoreResult<Vec<Member>> {
+                origins::members(self, origin)
+                    .await
+                    .map_err(|e| e.during("members"))
+            }
+
+            async fn set_role(
+                &self,
+                origin: &OriginName,
+                account: &str,
+                role: Role,
+            ) -> StoreResult<()> {
+                origins::set_role(self, origin, account, role)
+                    .await
+                    .map_err(|e| e.during("set_role"))
+            }
+
+            async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()> {
+                origins::remove_member(self, origin, account)
+                    .await
+                    .map_err(|e| e.during("remove_member"))
+            }
+
+            async fn account_origins(
+                &self,
+                account_id: i64,
+            ) -> StoreResult<Vec<(OriginName, Role)>> {
+                origins::account_origins(self, account_id)
+                    .await
+                    .map_err(|e| e.during("account_origins"))
+            }
+
+            async fn create_invitation(
+                &self,
+                origin: &OriginName,
+                account: &str,
+                invited_by: &str,
+            ) -> StoreResult<Invitation> {
+                origins::create_invitation(self, origin, account, invited_by)
+                    .await
+                    .map_err(|e| e.during("create_invitation"))
+            }
+
+            async fn invitation(&self, id: i64) -> StoreResult<Option<Invitation>> {
+                origins::invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("invitation"))
+            }
+
+            async fn origin_invitations(
+                &self,
+                origin: &OriginName,
+            ) -> StoreResult<Vec<Invitation>> {
+                origins::origin_invitations(self, origin)
+                    .await
+                    .map_err(|e| e.during("origin_invitations"))
+            }
+
+            async fn account_invitations(&self, account_id: i64) -> StoreResult<Vec<Invitation>> {
+                origins::account_invitations(self, account_id)
+                    .await
+                    .map_err(|e| e.during("account_invitations"))
+            }
+
+            async fn accept_invitation(&self, id: i64) -> StoreResult<()> {
+                origins::accept_invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("accept_invitation"))
+            }
+
+            async fn delete_invitation(&self, id: i64) -> StoreResult<()> {
+                origins::delete_invitation(self, id)
+                    .await
+                    .map_err(|e| e.during("delete_invitation"))
+            }
+
+            async fn add_public_key(
+                &self,
+                origin: &OriginName,
+                revision: &str,
+                body: &str,
+            ) -> StoreResult<OriginKey> {
+                origins::add_public_key(self, origin, revision, body)
+                    .await
+                    .map_err(|e| e.during("add_public_key"))
+            }
+
+            async fn public_keys(&self, origin: &OriginName) -> StoreResult<Vec<OriginKey>> {
+                origins::public_keys(self, origin)
+                    .await
+                    .map_err(|e| e.during("public_keys"))
+            }
+
+            async fn public_key(
+                &self,
+                origin: &OriginName,
+                revision: &str,
+            ) -> StoreResult<Option<OriginKey>> {
+                origins::public_key(self, origin, revision)
+                    .await
+                    .map_err(|e| e.during("public_key"))
+            }
+
+            async fn put_secret_key(&self, key: &SecretOriginKey) -> StoreResult<()> {
+                origins::put_secret_key(self, key)
+                    .await
+                    .map_err(|e| e.during("put_secret_key"))
+            }
+
+            async fn latest_secret_key(
+                &self,
+                origin: &OriginName,
+            ) -> StoreResult<Option<SecretOriginKey>> {
+                origins::latest_secret_key(self, origin)
+                    .await
+                    .map_err(|e| e.during("latest_secret_key"))
+            }
+
+            async fn insert_package(&self, package: &Package) -> StoreResult<Package> {
+                packages::insert_package(self, package)
+                    .await
+                    .map_err(|e| e.during("insert_package"))
+            }
+
+            async fn import_packages(&self, packages: &[Package]) -> StoreResult<()> {
+                packages::import_packages(self, packages)
+                    .await
+                    .map_err(|e| e.during("import_packages"))
+            }
+
+            async fn package(
+                &self,
+                ident: &FullyQualifiedIdent,
+                target: PackageTarget,
+            ) -> StoreResult<Option<Package>> {
+                packages::package(self, ident, target)
+                    .await
+                    .map_err(|e| e.during("package"))
+            }
+
+            async fn packages(
+                &self,
+                filter: &PackageFilter,
+                page: Page,
+            ) -> StoreResult<Paged<Package>> {
+                packages::packages(self, filter, page)
+                    .await
+                    .map_err(|e| e.during("packages"))
+            }
+
+            async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>> {
+                packages::latest(self, filter)
+                    .await
+                    .map_err(|e| e.during("latest"))
+            }
+
+            async fn latest_with_channels(
+                &self,
+                filter: &PackageFilter,
+            ) -> StoreResult<Option<(Package, Vec<ChannelMembership>)>> {
+                packages::latest_with_channels(self, filter)
+                    .await
+                    .map_err(|e| e.during("latest_with_channels"))
+            }
+
+            async fn search(
+                &self,
+                query: &str,
+                distinct: bool,
+                private_origins: &[OriginName],
+                page: Page,
+            ) -> StoreResult<Paged<Package>> {
+                packages::search(self, query, distinct, private_origins, page)
+                    .await
+                    .map_err(|e| e.during("search"))
+            }
+
+            async fn rdeps(
+                &self,
+                origin: &OriginName,
+                name: &str,
+                target: PackageTarget,
+            ) -> StoreResult<Vec<String>> {
+                packages::rdeps(self, origin, name, target)
+                    .await
+                    .map_err(|e| e.during("rdeps"))
+            }
+
+            async fn delete_package(&self, id: i64) -> StoreResult<()> {
+                packages::delete_package(self, id)
+                    .await
+                    .map_err(|e| e.during("delete_package"))
+            }
+
+            async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()> {
+                packages::set_visibility(self, id, visibility)
+                    .await
+                    .map_err(|e| e.during("set_visibility"))
+            }
+
+            async fn package_checksums(
+                &self,
+            ) -> StoreResult<Vec<(i64, FullyQualifiedIdent, PackageTarget, Blake2bHash, u64)>> {
+                packages::package_checksums(self)
+                    .await
+                    .map_err(|e| e.during("package_checksums"))
+            }
+
+            async fn channels(&self, origin: &OriginName) -> StoreResult<Vec<ChannelName>> {
+                packages::channels(self, origin)
+                    .await
+                    .map_err(|e| e.during("channels"))
+            }
+
+            async fn create_channel(
+                &self,
+                origin: &OriginName,
+                channel: &ChannelName,
+            ) -> StoreResult<()> {
+                packages::create_channel(self, origin, channel)
+                    .await
+                    .map_err(|e| e.during("create_channel"))
+            }
+
+            async fn delete_channel(
+                &self,
+                origin: &OriginName,
+                channel: &ChannelName,
+            ) -> StoreResult<()> {
+                packages::delete_channel(self, origin, channel)
+                    .await
+                    .map_err(|e| e.during("delete_channel"))
+            }
+
+            async fn all_channel_names(&self) -> StoreResult<Vec<ChannelName>> {
+                packages::all_channel_names(self)
+                    .await
+                    .map_err(|e| e.during("all_channel_names"))
+            }
+
+            async fn package_channels(
+                &self,
+                package_id: i64,
+            ) -> StoreResult<Vec<ChannelMembership>> {
+                packages::package_channels(self, package_id)
+                    .await
+                    .map_err(|e| e.during("package_channels"))
+            }
+
+            async fn change_channel(
+                &self,
+                package_id: i64,
+                origin: &OriginName,
+                channel: &ChannelName,
+                action: ChannelAction,
+                account: &str,
+            ) -> StoreResult<()> {
+                packages::change_channel(self, package_id, origin, channel, action, account)
+                    .await
+                    .map_err(|e| e.during("change_channel"))
+            }
+        }
+    };
+}
+
+pub(super) use metadata_store_by_area;
