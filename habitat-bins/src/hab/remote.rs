@@ -11,7 +11,7 @@ use habitat_depot_client::{Client, PageRequest};
 use super::{ChannelCommand, DepotArgs};
 use crate::{out, say, settings};
 
-/// A client for the depot and token the settings name (CLI.md, "Settings").
+/// A client for the depot and token the settings name (docs/commands.md, "Settings").
 pub(super) fn client(depot: &DepotArgs) -> Result<Client> {
     let url = settings::depot_url(depot.url.as_deref())?;
     let token = settings::auth_token(depot.auth.as_deref())?;
@@ -29,6 +29,17 @@ pub(super) fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
         .build()
         .context("cannot start the async runtime")?
         .block_on(work)
+}
+
+/// Makes one depot call with a client for `depot`, its error explained by `failure`: what
+/// most depot commands do once their arguments are resolved.
+fn call<T>(
+    depot: &DepotArgs,
+    work: impl AsyncFnOnce(&Client) -> habitat_depot_client::Result<T>,
+    failure: impl FnOnce() -> String,
+) -> Result<T> {
+    let client = client(depot)?;
+    block_on(async { work(&client).await.with_context(failure) })
 }
 
 /// Adds `ident` to `channel`, creating the channel first when the origin does not have it.
@@ -83,13 +94,11 @@ pub(super) fn run_demote(
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
     let target = settings::target(target)?;
-    let client = client(depot)?;
-    block_on(async {
-        client
-            .demote(ident, target, channel)
-            .await
-            .with_context(|| format!("cannot demote `{ident}` from `{channel}`"))
-    })?;
+    call(
+        depot,
+        async |client| client.demote(ident, target, channel).await,
+        || format!("cannot demote `{ident}` from `{channel}`"),
+    )?;
     say!("Demoted {ident} ({target}) from {channel}");
     Ok(ExitCode::SUCCESS)
 }
@@ -101,13 +110,11 @@ pub(super) fn run_channels(
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
     let target = settings::target(target)?;
-    let client = client(depot)?;
-    let channels = block_on(async {
-        client
-            .package_channels(ident, target)
-            .await
-            .with_context(|| format!("cannot list the channels of `{ident}`"))
-    })?;
+    let channels = call(
+        depot,
+        async |client| client.package_channels(ident, target).await,
+        || format!("cannot list the channels of `{ident}`"),
+    )?;
     for channel in channels {
         out!("{}", channel.name);
     }
@@ -160,13 +167,11 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
             channel,
             depot,
         } => {
-            let client = client(&depot)?;
-            block_on(async {
-                client
-                    .create_channel(&origin, &channel)
-                    .await
-                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"))
-            })?;
+            call(
+                &depot,
+                async |client| client.create_channel(&origin, &channel).await,
+                || format!("cannot create channel `{channel}` in `{origin}`"),
+            )?;
             say!("Created channel {channel} in {origin}");
         }
         ChannelCommand::Destroy {
@@ -174,13 +179,11 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
             channel,
             depot,
         } => {
-            let client = client(&depot)?;
-            block_on(async {
-                client
-                    .delete_channel(&origin, &channel)
-                    .await
-                    .with_context(|| format!("cannot destroy channel `{channel}` in `{origin}`"))
-            })?;
+            call(
+                &depot,
+                async |client| client.delete_channel(&origin, &channel).await,
+                || format!("cannot destroy channel `{channel}` in `{origin}`"),
+            )?;
             say!("Destroyed channel {channel} in {origin}");
         }
         ChannelCommand::List { origin, depot } => {
@@ -193,11 +196,9 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
 }
 
 fn list_channels(origin: &OriginName, depot: &DepotArgs) -> Result<Vec<ChannelName>> {
-    let client = client(depot)?;
-    block_on(async {
-        client
-            .channels(origin)
-            .await
-            .with_context(|| format!("cannot list the channels of `{origin}`"))
-    })
+    call(
+        depot,
+        async |client| client.channels(origin).await,
+        || format!("cannot list the channels of `{origin}`"),
+    )
 }
