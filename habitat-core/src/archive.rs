@@ -1,6 +1,6 @@
 //! One pass over a package's xz-compressed tar: every member is checked against the safety
-//! rules of docs/formats.md ("How install keeps it safe"), small metadata files are collected, and each member
-//! is handed to a sink (which writes it, or ignores it).
+//! rules of docs/formats.md ("How install keeps it safe"), small metadata files are collected,
+//! and each member is handed to a sink (which writes it, or ignores it).
 //!
 //! The rules: paths must lie under `hab/pkgs/O/N/V/R/` (one leading `/` is stripped; parent
 //! directory entries above it are allowed); no `..`; no hard links, devices, fifos or other

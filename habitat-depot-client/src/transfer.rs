@@ -252,25 +252,17 @@ impl Client {
         dest_dir: &Path,
         mut progress: P,
     ) -> Result<Downloaded> {
-        let url = match channel {
-            Some(channel) => self.channel_package_url(ident, channel, &["download"]),
-            None => self.package_url(ident, &["download"]),
-        };
-        let url = with_target(url, target);
+        let url = self.download_url(ident, target, channel);
         let archive_name = ident.archive_name(target);
         tokio::fs::create_dir_all(dest_dir)
             .await
             .map_err(Error::io("create directory", dest_dir))?;
-        let part = dest_dir.join(format!(".{archive_name}.part"));
+        let mut part = PartFile::new(dest_dir.join(format!(".{archive_name}.part")));
         let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
-        // A partial file is discarded at most once (stale, or refused by the depot).
-        let mut discarded = false;
         loop {
             attempts.start();
-            let offset = match tokio::fs::metadata(&part).await {
-                Ok(meta) => meta.len(),
-                Err(_) => 0,
-            };
+            // 1. Ask for what the partial file lacks.
+            let offset = part.len().await;
             let mut request = self.request(Method::GET, url.clone());
             if offset > 0 {
                 request = request.header(RANGE, format!("bytes={offset}-"));
@@ -280,9 +272,7 @@ impl Client {
                 Next::Response(response) => response,
             };
             let status = response.status();
-            if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && !discarded {
-                discarded = true;
-                remove(&part).await?;
+            if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && part.discard().await? {
                 continue;
             }
             if !status.is_success() {
@@ -290,88 +280,173 @@ impl Client {
             }
             let name = file_name(response.headers(), &url, &archive_name)?;
             let announced = etag(response.headers());
-            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
-                match content_range(response.headers()) {
-                    Some((start, total)) if start == offset => (start, total),
-                    // Not the range asked for: start over, once.
-                    _ if !discarded => {
-                        discarded = true;
-                        remove(&part).await?;
+            // 2. Where the answer's body goes in the partial file.
+            let Some((start, total)) = body_range(&response, offset) else {
+                // Not the range asked for: start over, once.
+                if part.discard().await? {
+                    continue;
+                }
+                return Err(Error::Decode {
+                    url: url.to_string(),
+                    reason: format!("a 206 answer without the range `bytes={offset}-`"),
+                });
+            };
+            // 3. Stream it to disk, hashing as it comes.
+            let (size, found) =
+                match receive(&mut response, &part.path, start, total, &mut progress).await? {
+                    Received::Broken(err) => {
+                        // Keep what arrived: the next attempt resumes from it.
+                        attempts.broken(err).await?;
                         continue;
                     }
-                    _ => {
-                        return Err(Error::Decode {
-                            url: url.to_string(),
-                            reason: format!("a 206 answer without the range `bytes={offset}-`"),
-                        });
+                    Received::Short { done, total } => {
+                        let reason = format!("the body ended after {done} of {total} bytes");
+                        attempts.failed(false, reason.into()).await?;
+                        continue;
                     }
-                }
-            } else {
-                (0, response.content_length())
-            };
-
-            let (mut file, hasher) = open_part(&part, start).await?;
-            let mut hasher = hasher;
-            let mut done = start;
-            progress(Progress { done, total });
-            let broken = loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        file.write_all(&chunk)
-                            .await
-                            .map_err(Error::io("write", &part))?;
-                        hasher.update(&chunk);
-                        done += chunk.len() as u64;
-                        progress(Progress { done, total });
-                    }
-                    Ok(None) => break None,
-                    Err(err) => break Some(err),
-                }
-            };
-            file.flush().await.map_err(Error::io("write", &part))?;
-            if let Some(err) = broken {
-                // Keep what arrived: the next attempt resumes from it.
-                drop(file);
-                attempts.broken(err).await?;
-                continue;
-            }
-            if let Some(total) = total.filter(|t| *t != done) {
-                drop(file);
-                let reason = format!("the body ended after {done} of {total} bytes");
-                attempts.failed(false, reason.into()).await?;
-                continue;
-            }
-            file.get_ref()
-                .sync_all()
-                .await
-                .map_err(Error::io("sync", &part))?;
-            drop(file);
-            let found = hasher.finish();
+                    Received::Complete { size, checksum } => (size, checksum),
+                };
+            // 4. Check it against the depot's ETag, then move it into place.
             if let Some(expected) = announced.filter(|e| *e != found) {
-                remove(&part).await?;
-                if start > 0 && !discarded {
+                remove(&part.path).await?;
+                if start > 0 && !part.discarded {
                     // The bytes kept from before were not this artifact's.
-                    discarded = true;
+                    part.discarded = true;
                     continue;
                 }
                 return Err(Error::ChecksumMismatch {
-                    path: part,
+                    path: part.path,
                     expected,
                     found,
                 });
             }
             let path = dest_dir.join(name);
-            tokio::fs::rename(&part, &path)
+            tokio::fs::rename(&part.path, &path)
                 .await
                 .map_err(Error::io("rename into place", &path))?;
             return Ok(Downloaded {
                 path,
-                size: done,
+                size,
                 checksum: found,
                 resumed_from: start,
             });
         }
     }
+
+    /// `GET .../download?target=`, through `channel` when given.
+    fn download_url(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        channel: Option<&ChannelName>,
+    ) -> Url {
+        let url = match channel {
+            Some(channel) => self.channel_package_url(ident, channel, &["download"]),
+            None => self.package_url(ident, &["download"]),
+        };
+        with_target(url, target)
+    }
+}
+
+/// The partial file of a download, beside its destination. It is thrown away and started
+/// afresh at most once per download (stale, refused by the depot, or not this artifact's).
+struct PartFile {
+    path: PathBuf,
+    discarded: bool,
+}
+
+impl PartFile {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            discarded: false,
+        }
+    }
+
+    /// Bytes already there (0 when there is no file).
+    async fn len(&self) -> u64 {
+        match tokio::fs::metadata(&self.path).await {
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Removes the file to start over, unless that was done once already: then `false`.
+    async fn discard(&mut self) -> Result<bool> {
+        if self.discarded {
+            return Ok(false);
+        }
+        self.discarded = true;
+        remove(&self.path).await?;
+        Ok(true)
+    }
+}
+
+/// Where a successful answer to a download request from `offset` puts its body: `(start,
+/// whole size when known)`; `None` for a 206 that is not the range asked for.
+fn body_range(response: &Response, offset: u64) -> Option<(u64, Option<u64>)> {
+    if response.status() != StatusCode::PARTIAL_CONTENT {
+        return Some((0, response.content_length()));
+    }
+    content_range(response.headers()).filter(|(start, _)| *start == offset)
+}
+
+/// How the body of one download attempt ended.
+enum Received {
+    /// The connection broke; what arrived is on disk.
+    Broken(reqwest::Error),
+    /// The body ended before the size announced.
+    Short {
+        /// Bytes in the file.
+        done: u64,
+        /// Bytes announced.
+        total: u64,
+    },
+    /// All of it, synced: the file's size and checksum.
+    Complete { size: u64, checksum: Blake2bHash },
+}
+
+/// Streams a download's body into the partial file from `start` (hashing what is there
+/// before it), reporting progress after every chunk.
+async fn receive<P: FnMut(Progress)>(
+    response: &mut Response,
+    part: &Path,
+    start: u64,
+    total: Option<u64>,
+    progress: &mut P,
+) -> Result<Received> {
+    let (mut file, mut hasher) = open_part(part, start).await?;
+    let mut done = start;
+    progress(Progress { done, total });
+    let broken = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                file.write_all(&chunk)
+                    .await
+                    .map_err(Error::io("write", part))?;
+                hasher.update(&chunk);
+                done += chunk.len() as u64;
+                progress(Progress { done, total });
+            }
+            Ok(None) => break None,
+            Err(err) => break Some(err),
+        }
+    };
+    file.flush().await.map_err(Error::io("write", part))?;
+    if let Some(err) = broken {
+        return Ok(Received::Broken(err));
+    }
+    if let Some(total) = total.filter(|t| *t != done) {
+        return Ok(Received::Short { done, total });
+    }
+    file.get_ref()
+        .sync_all()
+        .await
+        .map_err(Error::io("sync", part))?;
+    Ok(Received::Complete {
+        size: done,
+        checksum: hasher.finish(),
+    })
 }
 
 /// Opens the partial file: truncated when starting from 0, else hashed up to `start` and
