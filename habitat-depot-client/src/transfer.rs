@@ -120,39 +120,16 @@ impl Client {
             }
         }
 
-        let checksum_text = checksum.to_string();
-        let mut query = vec![
-            ("checksum", checksum_text.as_str()),
-            ("target", target.as_str()),
-        ];
-        if forced {
-            query.push(("forced", "true"));
-        }
-        let url = with_query(self.package_url(ident, &[]), &query);
+        let url = self.upload_url(ident, target, &checksum, forced);
         let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
         // Whether an earlier attempt may have reached the depot whole.
         let mut cut_off = false;
         loop {
             attempts.start();
-            let early = if refused_first {
-                self.early_answer(&url, size).await
-            } else {
-                None
-            };
-            refused_first = false;
-            let result = match early {
-                Some(response) => Ok(response),
-                None => match self.send_file(&url, path, size, &mut progress).await? {
-                    Err(err) if !err.is_connect() => {
-                        cut_off = true;
-                        match self.early_answer(&url, size).await {
-                            Some(response) => Ok(response),
-                            None => Err(err),
-                        }
-                    }
-                    other => other,
-                },
-            };
+            let ask_first = std::mem::take(&mut refused_first);
+            let result = self
+                .upload_attempt(&url, path, size, ask_first, &mut cut_off, &mut progress)
+                .await?;
             let response = match attempts.after(result).await? {
                 Next::Retry => continue,
                 Next::Response(response) => response,
@@ -165,11 +142,73 @@ impl Client {
             if status != StatusCode::CONFLICT {
                 return Err(err);
             }
-            return match self.package(ident, target).await {
-                Ok(there) if there.checksum == checksum && cut_off => Ok(UploadOutcome::Created),
-                Ok(there) if there.checksum == checksum => Ok(UploadOutcome::AlreadyPresent),
-                _ => Err(err),
-            };
+            return self
+                .after_conflict(ident, target, checksum, cut_off, err)
+                .await;
+        }
+    }
+
+    /// `POST /v1/depot/pkgs/{o}/{n}/{v}/{r}?checksum=&target=[&forced=true]`.
+    fn upload_url(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        checksum: &Blake2bHash,
+        forced: bool,
+    ) -> Url {
+        let checksum_text = checksum.to_string();
+        let mut query = vec![
+            ("checksum", checksum_text.as_str()),
+            ("target", target.as_str()),
+        ];
+        if forced {
+            query.push(("forced", "true"));
+        }
+        with_query(self.package_url(ident, &[]), &query)
+    }
+
+    /// One attempt at an upload: the depot's early answer when `ask_first` (it was expected to
+    /// refuse) and it has one, else the file sent; a transfer cut off (not one that never
+    /// connected) sets `cut_off` and falls back on the early answer, if there is one.
+    async fn upload_attempt<P: FnMut(Progress)>(
+        &self,
+        url: &Url,
+        path: &Path,
+        size: u64,
+        ask_first: bool,
+        cut_off: &mut bool,
+        progress: &mut P,
+    ) -> Result<std::result::Result<Response, reqwest::Error>> {
+        if ask_first && let Some(response) = self.early_answer(url, size).await {
+            return Ok(Ok(response));
+        }
+        Ok(match self.send_file(url, path, size, progress).await? {
+            Err(err) if !err.is_connect() => {
+                *cut_off = true;
+                match self.early_answer(url, size).await {
+                    Some(response) => Ok(response),
+                    None => Err(err),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// A 409 to an upload: the depot holds a package under this ident. The same file is
+    /// success (created by an earlier attempt that was `cut_off`, else already present);
+    /// another file is the error `err`.
+    async fn after_conflict(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        checksum: Blake2bHash,
+        cut_off: bool,
+        err: Error,
+    ) -> Result<UploadOutcome> {
+        match self.package(ident, target).await {
+            Ok(there) if there.checksum == checksum && cut_off => Ok(UploadOutcome::Created),
+            Ok(there) if there.checksum == checksum => Ok(UploadOutcome::AlreadyPresent),
+            _ => Err(err),
         }
     }
 
