@@ -300,35 +300,19 @@ impl Client {
         let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
         loop {
             attempts.start();
-            // 1. Ask for what the partial file lacks.
-            let offset = part.len().await;
-            let mut request = self.request(Method::GET, url.clone());
-            if offset > 0 {
-                request = request.header(RANGE, format!("bytes={offset}-"));
-            }
-            let mut response = match attempts.after(request.send().await).await? {
-                Next::Retry => continue,
-                Next::Response(response) => response,
-            };
-            let status = response.status();
-            if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && part.discard().await? {
-                continue;
-            }
-            if !status.is_success() {
-                return Err(self.http_error(&Method::GET, response).await);
-            }
-            let name = file_name(response.headers(), &url, &archive_name)?;
-            let announced = etag(response.headers());
-            // 2. Where the answer's body goes in the partial file.
-            let Some((start, total)) = body_range(&response, offset) else {
-                // Not the range asked for: start over, once.
-                if part.discard().await? {
-                    continue;
-                }
-                return Err(Error::Decode {
-                    url: url.to_string(),
-                    reason: format!("a 206 answer without the range `bytes={offset}-`"),
-                });
+            // 1. Ask for what the partial file lacks; 2. see where the answer's body goes.
+            let Answer {
+                mut response,
+                name,
+                announced,
+                start,
+                total,
+            } = match self
+                .request_rest(&url, &archive_name, &mut part, &mut attempts)
+                .await?
+            {
+                Some(answer) => answer,
+                None => continue,
             };
             // 3. Stream it to disk, hashing as it comes.
             let (size, found) =
@@ -346,23 +330,10 @@ impl Client {
                     Received::Complete { size, checksum } => (size, checksum),
                 };
             // 4. Check it against the depot's ETag, then move it into place.
-            if let Some(expected) = announced.filter(|e| *e != found) {
-                remove(&part.path).await?;
-                if start > 0 && !part.discarded {
-                    // The bytes kept from before were not this artifact's.
-                    part.discarded = true;
-                    continue;
-                }
-                return Err(Error::ChecksumMismatch {
-                    path: part.path,
-                    expected,
-                    found,
-                });
-            }
             let path = dest_dir.join(name);
-            tokio::fs::rename(&part.path, &path)
-                .await
-                .map_err(Error::io("rename into place", &path))?;
+            if !part.place(announced, found, start > 0, &path).await? {
+                continue;
+            }
             return Ok(Downloaded {
                 path,
                 size,
@@ -370,6 +341,54 @@ impl Client {
                 resumed_from: start,
             });
         }
+    }
+
+    /// Asks for the bytes the partial file lacks (`Range` when it has some) and reads where
+    /// the answer's body goes; `None` to ask again (a retry, or the partial file was thrown
+    /// away). A range the depot cannot serve, or serves wrongly, throws the partial file away
+    /// once; a 206 for another range after that is an error.
+    async fn request_rest(
+        &self,
+        url: &Url,
+        archive_name: &str,
+        part: &mut PartFile,
+        attempts: &mut Attempts<'_>,
+    ) -> Result<Option<Answer>> {
+        let offset = part.len().await;
+        let mut request = self.request(Method::GET, url.clone());
+        if offset > 0 {
+            request = request.header(RANGE, format!("bytes={offset}-"));
+        }
+        let response = match attempts.after(request.send().await).await? {
+            Next::Retry => return Ok(None),
+            Next::Response(response) => response,
+        };
+        let status = response.status();
+        if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && part.discard().await? {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.http_error(&Method::GET, response).await);
+        }
+        let name = file_name(response.headers(), url, archive_name)?;
+        let announced = etag(response.headers());
+        let Some((start, total)) = body_range(&response, offset) else {
+            // Not the range asked for: start over, once.
+            if part.discard().await? {
+                return Ok(None);
+            }
+            return Err(Error::Decode {
+                url: url.to_string(),
+                reason: format!("a 206 answer without the range `bytes={offset}-`"),
+            });
+        };
+        Ok(Some(Answer {
+            response,
+            name,
+            announced,
+            start,
+            total,
+        }))
     }
 
     /// `GET .../download?target=`, through `channel` when given.
@@ -410,6 +429,36 @@ impl PartFile {
         }
     }
 
+    /// Checks the complete file against the checksum the depot announced, if any, and renames
+    /// it to `path`. A file that does not match is removed; when it began with bytes kept from
+    /// before (`resumed`), those may be the cause, and the answer is `false`: download it
+    /// afresh, once.
+    async fn place(
+        &mut self,
+        announced: Option<Blake2bHash>,
+        found: Blake2bHash,
+        resumed: bool,
+        path: &Path,
+    ) -> Result<bool> {
+        if let Some(expected) = announced.filter(|e| *e != found) {
+            remove(&self.path).await?;
+            if resumed && !self.discarded {
+                // The bytes kept from before were not this artifact's.
+                self.discarded = true;
+                return Ok(false);
+            }
+            return Err(Error::ChecksumMismatch {
+                path: self.path.clone(),
+                expected,
+                found,
+            });
+        }
+        tokio::fs::rename(&self.path, path)
+            .await
+            .map_err(Error::io("rename into place", path))?;
+        Ok(true)
+    }
+
     /// Removes the file to start over, unless that was done once already: then `false`.
     async fn discard(&mut self) -> Result<bool> {
         if self.discarded {
@@ -419,6 +468,19 @@ impl PartFile {
         remove(&self.path).await?;
         Ok(true)
     }
+}
+
+/// A successful answer to a download request.
+struct Answer {
+    response: Response,
+    /// The file name the depot gives.
+    name: String,
+    /// The checksum the depot's `ETag` announces.
+    announced: Option<Blake2bHash>,
+    /// Where its body goes in the partial file.
+    start: u64,
+    /// The whole size, when known.
+    total: Option<u64>,
 }
 
 /// Where a successful answer to a download request from `offset` puts its body: `(start,
