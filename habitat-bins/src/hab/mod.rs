@@ -226,23 +226,9 @@ enum BldrCommand {
 #[derive(Subcommand, Debug)]
 enum ChannelCommand {
     /// Creates a channel.
-    Create {
-        /// The origin.
-        origin: OriginName,
-        /// The channel.
-        channel: ChannelName,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Create(OriginChannelArgs),
     /// Deletes a channel (not `stable` or `unstable`).
-    Destroy {
-        /// The origin.
-        origin: OriginName,
-        /// The channel.
-        channel: ChannelName,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Destroy(OriginChannelArgs),
     /// Lists an origin's channels.
     List {
         /// The origin.
@@ -250,6 +236,17 @@ enum ChannelCommand {
         #[command(flatten)]
         depot: DepotArgs,
     },
+}
+
+/// One channel of an origin, on a depot (`hab bldr channel create|destroy`).
+#[derive(Args, Debug)]
+struct OriginChannelArgs {
+    /// The origin.
+    origin: OriginName,
+    /// The channel.
+    channel: ChannelName,
+    #[command(flatten)]
+    depot: DepotArgs,
 }
 
 /// Where keys are cached.

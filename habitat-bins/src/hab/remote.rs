@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, PageRequest};
 
-use super::{ChannelCommand, DepotArgs};
+use super::{ChannelCommand, DepotArgs, OriginChannelArgs};
 use crate::{out, say, settings};
 
 /// A client for the depot and token the settings name (docs/commands.md, "Settings").
@@ -162,29 +162,13 @@ pub(super) fn run_search(term: &str, limit: u64, depot: &DepotArgs) -> Result<Ex
 /// `hab bldr channel create|destroy|list`.
 pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
     match command {
-        ChannelCommand::Create {
-            origin,
-            channel,
-            depot,
-        } => {
-            call(
-                &depot,
-                async |client| client.create_channel(&origin, &channel).await,
-                || format!("cannot create channel `{channel}` in `{origin}`"),
-            )?;
-            say!("Created channel {channel} in {origin}");
-        }
-        ChannelCommand::Destroy {
-            origin,
-            channel,
-            depot,
-        } => {
-            call(
-                &depot,
-                async |client| client.delete_channel(&origin, &channel).await,
-                || format!("cannot destroy channel `{channel}` in `{origin}`"),
-            )?;
-            say!("Destroyed channel {channel} in {origin}");
+        ChannelCommand::Create(at) => change_channel(&at, ("create", "Created"), async |client| {
+            client.create_channel(&at.origin, &at.channel).await
+        })?,
+        ChannelCommand::Destroy(at) => {
+            change_channel(&at, ("destroy", "Destroyed"), async |client| {
+                client.delete_channel(&at.origin, &at.channel).await
+            })?
         }
         ChannelCommand::List { origin, depot } => {
             for channel in list_channels(&origin, &depot)? {
@@ -193,6 +177,25 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One change to a channel, named by `verb` in an error (`create`) and by `done` in the
+/// report (`Created`).
+fn change_channel(
+    at: &OriginChannelArgs,
+    (verb, done): (&str, &str),
+    work: impl AsyncFnOnce(&Client) -> habitat_depot_client::Result<()>,
+) -> Result<()> {
+    let OriginChannelArgs {
+        origin,
+        channel,
+        depot,
+    } = at;
+    call(depot, work, || {
+        format!("cannot {verb} channel `{channel}` in `{origin}`")
+    })?;
+    say!("{done} channel {channel} in {origin}");
+    Ok(())
 }
 
 fn list_channels(origin: &OriginName, depot: &DepotArgs) -> Result<Vec<ChannelName>> {
