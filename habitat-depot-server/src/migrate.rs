@@ -295,9 +295,34 @@ pub async fn migrate(
         checksums_checked: verify_checksums,
         ..Report::default()
     };
+    // 1. Artifacts the destination lacks.
+    copy_artifacts(source, destination, tmp_dir, &mut report, &progress).await?;
 
-    // 1. Artifacts the destination lacks (content-addressed: the same checksum and size is
-    // the same artifact).
+    // 2. The metadata, in one transaction, ids kept.
+    let dump = source.metadata.dump().await?;
+    destination.metadata.restore(&dump).await?;
+    progress("metadata restored");
+
+    // 3. The check: counts, then every package's artifact in the destination.
+    let after = destination.metadata.dump().await?;
+    count_rows(&dump, &after, &mut report);
+    let read_back = check_artifacts(destination, verify_checksums, &mut report).await?;
+    if verify_checksums {
+        progress(&format!("{read_back} artifacts read back"));
+    }
+    Ok(report)
+}
+
+/// Copies the artifacts the source's packages refer to and the destination lacks
+/// (content-addressed: the same checksum and size is the same artifact), in checksum order.
+/// One missing from the source is a problem of the report, not an error.
+async fn copy_artifacts(
+    source: &Stores,
+    destination: &Stores,
+    tmp_dir: &Path,
+    report: &mut Report,
+    progress: &impl Fn(&str),
+) -> Result<(), MigrateError> {
     let wanted: HashMap<Blake2bHash, u64> = source
         .metadata
         .package_checksums()
@@ -341,14 +366,12 @@ pub async fn migrate(
             )),
         }
     }
+    Ok(())
+}
 
-    // 2. The metadata, in one transaction, ids kept.
-    let dump = source.metadata.dump().await?;
-    destination.metadata.restore(&dump).await?;
-    progress("metadata restored");
-
-    // 3. The check: counts, then every package's artifact in the destination.
-    let after = destination.metadata.dump().await?;
+/// Compares the row count of every table of [`DUMP_TABLES`] in the source's dump and the
+/// destination's.
+fn count_rows(source: &crate::store::Dump, destination: &crate::store::Dump, report: &mut Report) {
     let count = |dump: &crate::store::Dump, name: &str| {
         dump.tables
             .iter()
@@ -358,8 +381,8 @@ pub async fn migrate(
     for name in DUMP_TABLES {
         let table = TableCount {
             name: (*name).to_owned(),
-            source: count(&dump, name),
-            destination: count(&after, name),
+            source: count(source, name),
+            destination: count(destination, name),
         };
         if table.source != table.destination {
             report.problems.push(format!(
@@ -369,6 +392,16 @@ pub async fn migrate(
         }
         report.tables.push(table);
     }
+}
+
+/// Checks that every package of the destination has its artifact there with the right size
+/// and, when `verify_checksums`, the right checksum read back. Answers how many packages were
+/// checked.
+async fn check_artifacts(
+    destination: &Stores,
+    verify_checksums: bool,
+    report: &mut Report,
+) -> Result<usize, MigrateError> {
     let stored: HashMap<Blake2bHash, u64> =
         destination.artifacts.list().await?.into_iter().collect();
     let packages: HashMap<Blake2bHash, (String, u64)> = destination
@@ -386,18 +419,7 @@ pub async fn migrate(
             Some(found) if found != size => Some(format!(
                 "the artifact of `{package}` has {found} bytes in the destination, not {size}"
             )),
-            Some(_) if verify_checksums => {
-                match read_checksum(destination.artifacts.as_ref(), checksum).await? {
-                    Some((found, read)) if found == *checksum && read == *size => None,
-                    Some((found, read)) => Some(format!(
-                        "the artifact of `{package}` reads back as {read} bytes with checksum \
-                         `{found}`, not `{checksum}`"
-                    )),
-                    None => Some(format!(
-                        "the artifact of `{package}` (`{checksum}`) vanished from the destination"
-                    )),
-                }
-            }
+            Some(_) if verify_checksums => read_back(destination, package, checksum, *size).await?,
             Some(_) => None,
         };
         match problem {
@@ -405,10 +427,28 @@ pub async fn migrate(
             None => report.artifacts_verified += 1,
         }
     }
-    if verify_checksums {
-        progress(&format!("{} artifacts read back", packages.len()));
-    }
-    Ok(report)
+    Ok(packages.len())
+}
+
+/// Reads an artifact back from the destination: `None` when it is whole, else the problem.
+async fn read_back(
+    destination: &Stores,
+    package: &str,
+    checksum: &Blake2bHash,
+    size: u64,
+) -> Result<Option<String>, MigrateError> {
+    Ok(
+        match read_checksum(destination.artifacts.as_ref(), checksum).await? {
+            Some((found, read)) if found == *checksum && read == size => None,
+            Some((found, read)) => Some(format!(
+                "the artifact of `{package}` reads back as {read} bytes with checksum \
+                 `{found}`, not `{checksum}`"
+            )),
+            None => Some(format!(
+                "the artifact of `{package}` (`{checksum}`) vanished from the destination"
+            )),
+        },
+    )
 }
 
 /// Copies one artifact through a temp file, checking its checksum on the way; `false` when the
