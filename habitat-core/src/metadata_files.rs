@@ -75,19 +75,9 @@ impl PackageMetadata {
         dir_ident: &FullyQualifiedIdent,
         files: BTreeMap<String, Vec<u8>>,
     ) -> Result<Self> {
-        let text = |name: &str| -> Result<Option<String>> {
-            files
-                .get(name)
-                .map(|bytes| {
-                    String::from_utf8(bytes.clone())
-                        .map(|s| s.trim().to_owned())
-                        .map_err(|_| bad(name, "not UTF-8".into()))
-                })
-                .transpose()
-        };
-        let required = |name: &str| text(name)?.ok_or_else(|| bad(name, "missing".into()));
-
-        let ident: FullyQualifiedIdent = required("IDENT")?
+        let files = Files(files);
+        let ident: FullyQualifiedIdent = files
+            .required("IDENT")?
             .parse()
             .map_err(|e: Error| bad("IDENT", e.to_string()))?;
         if &ident != dir_ident {
@@ -96,37 +86,93 @@ impl PackageMetadata {
                 format!("says `{ident}` but the package directory is hab/pkgs/{dir_ident}"),
             ));
         }
-        let target = required("TARGET")?
+        let target = files
+            .required("TARGET")?
             .parse()
             .map_err(|e: Error| bad("TARGET", e.to_string()))?;
-        let idents = |name: &str| -> Result<Vec<FullyQualifiedIdent>> {
-            let Some(content) = text(name)? else {
-                return Ok(Vec::new());
-            };
-            content
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .enumerate()
-                .map(|(i, line)| {
-                    line.parse()
-                        .map_err(|e: Error| bad(name, format!("entry {}: {e}", i + 1)))
-                })
-                .collect()
+        let exposes = files.exposes()?;
+        let config = files.config()?;
+        let runtime_environment = files.runtime_environment()?;
+        Ok(Self {
+            deps: files.idents("DEPS")?,
+            tdeps: files.idents("TDEPS")?,
+            build_deps: files.idents("BUILD_DEPS")?,
+            build_tdeps: files.idents("BUILD_TDEPS")?,
+            exposes,
+            svc_user: files.text("SVC_USER")?.filter(|s| !s.is_empty()),
+            svc_group: files.text("SVC_GROUP")?.filter(|s| !s.is_empty()),
+            manifest: files.text("MANIFEST")?.unwrap_or_default(),
+            config,
+            path: files.text("PATH")?.unwrap_or_default(),
+            runtime_environment,
+            ident,
+            target,
+        })
+    }
+}
+
+/// The collected metadata files by name, each read as one of the formats of docs/formats.md.
+struct Files(BTreeMap<String, Vec<u8>>);
+
+impl Files {
+    /// A file's content, trimmed; `None` when absent.
+    fn text(&self, name: &str) -> Result<Option<String>> {
+        self.0
+            .get(name)
+            .map(|bytes| {
+                String::from_utf8(bytes.clone())
+                    .map(|s| s.trim().to_owned())
+                    .map_err(|_| bad(name, "not UTF-8".into()))
+            })
+            .transpose()
+    }
+
+    /// A file that must be there.
+    fn required(&self, name: &str) -> Result<String> {
+        self.text(name)?.ok_or_else(|| bad(name, "missing".into()))
+    }
+
+    /// One fully qualified identifier a non-blank line (DEPS, TDEPS, ...); none when absent.
+    fn idents(&self, name: &str) -> Result<Vec<FullyQualifiedIdent>> {
+        let Some(content) = self.text(name)? else {
+            return Ok(Vec::new());
         };
-        let exposes = text("EXPOSES")?
+        content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .enumerate()
+            .map(|(i, line)| {
+                line.parse()
+                    .map_err(|e: Error| bad(name, format!("entry {}: {e}", i + 1)))
+            })
+            .collect()
+    }
+
+    /// EXPOSES: port numbers separated by whitespace.
+    fn exposes(&self) -> Result<Vec<u16>> {
+        self.text("EXPOSES")?
             .unwrap_or_default()
             .split_whitespace()
             .map(|p| {
                 p.parse::<u16>()
                     .map_err(|_| bad("EXPOSES", format!("`{p}` is not a port number")))
             })
-            .collect::<Result<_>>()?;
-        let config = text("default.toml")?.unwrap_or_default();
+            .collect()
+    }
+
+    /// default.toml, which must be valid TOML; empty when absent.
+    fn config(&self) -> Result<String> {
+        let config = self.text("default.toml")?.unwrap_or_default();
         config
             .parse::<toml::Table>()
             .map_err(|e| bad("default.toml", e.message().to_owned()))?;
-        let runtime_environment = text("RUNTIME_ENVIRONMENT")?
+        Ok(config)
+    }
+
+    /// RUNTIME_ENVIRONMENT: `KEY=value` lines, blank ones skipped.
+    fn runtime_environment(&self) -> Result<Vec<(String, String)>> {
+        self.text("RUNTIME_ENVIRONMENT")?
             .unwrap_or_default()
             .lines()
             .filter(|l| !l.trim().is_empty())
@@ -135,22 +181,7 @@ impl PackageMetadata {
                     .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
                     .ok_or_else(|| bad("RUNTIME_ENVIRONMENT", format!("`{l}` is not KEY=value")))
             })
-            .collect::<Result<_>>()?;
-        Ok(Self {
-            deps: idents("DEPS")?,
-            tdeps: idents("TDEPS")?,
-            build_deps: idents("BUILD_DEPS")?,
-            build_tdeps: idents("BUILD_TDEPS")?,
-            exposes,
-            svc_user: text("SVC_USER")?.filter(|s| !s.is_empty()),
-            svc_group: text("SVC_GROUP")?.filter(|s| !s.is_empty()),
-            manifest: text("MANIFEST")?.unwrap_or_default(),
-            config,
-            path: text("PATH")?.unwrap_or_default(),
-            runtime_environment,
-            ident,
-            target,
-        })
+            .collect()
     }
 }
 
