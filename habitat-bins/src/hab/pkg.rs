@@ -68,12 +68,8 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             force,
             depot,
         } => upload::run(&artifacts, channel.as_ref(), force, &depot),
-        PkgCommand::Promote(args) => {
-            remote::run_promote(&args.ident, &args.channel, args.target, &args.depot)
-        }
-        PkgCommand::Demote(args) => {
-            remote::run_demote(&args.ident, &args.channel, args.target, &args.depot)
-        }
+        PkgCommand::Promote(args) => remote::run_promote(&args),
+        PkgCommand::Demote(args) => remote::run_demote(&args),
         PkgCommand::Channels {
             ident,
             target,

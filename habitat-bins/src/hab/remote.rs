@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, PageRequest};
 
-use super::{ChannelCommand, DepotArgs, OriginChannelArgs};
+use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs};
 use crate::{out, say, settings};
 
 /// A client for the depot and token the settings name (docs/commands.md, "Settings").
@@ -74,28 +74,19 @@ pub(super) async fn promote(
 }
 
 /// `hab pkg promote IDENT CHANNEL`.
-pub(super) fn run_promote(
-    ident: &FullyQualifiedIdent,
-    channel: &ChannelName,
-    target: Option<PackageTarget>,
-    depot: &DepotArgs,
-) -> Result<ExitCode> {
-    let target = settings::target(target)?;
-    let client = client(depot)?;
-    block_on(promote(&client, ident, target, channel))?;
+pub(super) fn run_promote(args: &ChannelMoveArgs) -> Result<ExitCode> {
+    let target = settings::target(args.target)?;
+    let client = client(&args.depot)?;
+    block_on(promote(&client, &args.ident, target, &args.channel))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `hab pkg demote IDENT CHANNEL`.
-pub(super) fn run_demote(
-    ident: &FullyQualifiedIdent,
-    channel: &ChannelName,
-    target: Option<PackageTarget>,
-    depot: &DepotArgs,
-) -> Result<ExitCode> {
-    let target = settings::target(target)?;
+pub(super) fn run_demote(args: &ChannelMoveArgs) -> Result<ExitCode> {
+    let ChannelMoveArgs { ident, channel, .. } = args;
+    let target = settings::target(args.target)?;
     call(
-        depot,
+        &args.depot,
         async |client| client.demote(ident, target, channel).await,
         || format!("cannot demote `{ident}` from `{channel}`"),
     )?;
