@@ -5,15 +5,15 @@
 //!
 //! Linux only (it reads `/proc`), loopback only.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, BufWriter, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Context, Result, ensure};
 use habitat_core::SecretKey;
 use habitat_core::artifact::sign;
 use habitat_core::version::Version;
@@ -21,6 +21,7 @@ use habitat_core::{Blake2bHash, FullyQualifiedIdent, KeyCache, OriginName, Packa
 use habitat_depot_server::AppState;
 use habitat_depot_server::settings::Settings;
 use habitat_depot_server::store::{Package, Visibility};
+pub use habitat_test_support::process::{self, DepotProcess};
 use liblzma::stream::{Check, MtStreamBuilder};
 
 use crate::data::XorShift64;
@@ -280,108 +281,24 @@ pub fn load_average() -> Result<[f64; 3]> {
     Ok([next()?, next()?, next()?])
 }
 
-/// A `hab-depot start` child process on `127.0.0.1` with a free port, its log in a file. It is
+/// Starts `bin` (a `hab-depot`) on `data_dir` with a free port on `127.0.0.1`, with stderr
+/// going to `log`, and waits (up to 60 s) for it to announce its address. `rust_log` sets
+/// `RUST_LOG` (`None`: the depot's default, `info`, one line per request as in production).
+/// `config` is a settings file passed as `--config` (a scale-out configuration). The process is
 /// killed when dropped, so an error anywhere stops it.
-pub struct DepotProcess {
-    child: Child,
-    /// `http://127.0.0.1:PORT/v1`.
-    pub api: String,
-    /// Its stderr (the log).
-    pub log: PathBuf,
-}
-
-impl DepotProcess {
-    /// Starts `bin` on `data_dir`, with stderr going to `log`, and waits (up to 60 s) for it to
-    /// announce its address. `rust_log` sets `RUST_LOG` (`None`: the depot's default, `info`,
-    /// one line per request as in production).
-    /// `config` is a settings file passed as `--config` (a scale-out configuration).
-    pub fn start(
-        bin: &Path,
-        data_dir: &Path,
-        config: Option<&Path>,
-        log: &Path,
-        rust_log: Option<&str>,
-    ) -> Result<Self> {
-        let stderr =
-            fs::File::create(log).with_context(|| format!("create `{}`", log.display()))?;
-        let mut command = Command::new(bin);
-        command
-            .args(["start", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr);
-        command.env_remove("RUST_LOG");
-        if let Some(filter) = rust_log {
-            command.env("RUST_LOG", filter);
-        }
-        for variable in [
-            "HAB_DEPOT_CONFIG",
-            "HAB_DEPOT_LISTEN",
-            "HAB_DEPOT_MAX_UPLOAD_BYTES",
-            "HAB_DEPOT_REQUEST_TIMEOUT_SECS",
-            "HAB_DEPOT_IDLE_TIMEOUT_SECS",
-        ] {
-            command.env_remove(variable);
-        }
-        let child = command
-            .spawn()
-            .with_context(|| format!("start `{}`", bin.display()))?;
-        let mut process = Self {
-            child,
-            api: String::new(),
-            log: log.to_owned(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = fs::read_to_string(log).unwrap_or_default();
-            if let Some(url) = text
-                .lines()
-                .find_map(|l| l.split("listening on ").nth(1))
-                .and_then(|rest| rest.split_whitespace().next())
-            {
-                process.api = format!("{url}/v1");
-                return Ok(process);
-            }
-            if let Some(status) = process.child.try_wait()? {
-                bail!("hab-depot exited ({status}) before listening:\n{text}");
-            }
-            if Instant::now() > deadline {
-                bail!("hab-depot did not announce its address within 60 s:\n{text}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+pub fn start_depot(
+    bin: &Path,
+    data_dir: &Path,
+    config: Option<&Path>,
+    log: &Path,
+    rust_log: Option<&str>,
+) -> Result<DepotProcess> {
+    let mut args = vec![OsStr::new("--data-dir"), data_dir.as_os_str()];
+    if let Some(config) = config {
+        args.extend([OsStr::new("--config"), config.as_os_str()]);
     }
-
-    /// The process id.
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Its memory and CPU figures now.
-    pub fn stats(&self) -> Result<ProcStats> {
-        proc_stats(self.pid())
-    }
-
-    /// Kills it (SIGKILL) and reaps it.
-    pub fn stop(mut self) -> Result<()> {
-        self.kill()
-    }
-
-    fn kill(&mut self) -> Result<()> {
-        if self.child.try_wait()?.is_none() {
-            self.child.kill()?;
-            self.child.wait()?;
-        }
-        Ok(())
-    }
-}
-
-impl Drop for DepotProcess {
-    fn drop(&mut self) {
-        let _ = self.kill();
-    }
+    DepotProcess::start(bin, &args, rust_log, Some(log), Duration::from_secs(60))
+        .map_err(anyhow::Error::msg)
 }
 
 /// `hab-depot user create NAME --data-dir DIR [--config FILE]`: the new account's token.
@@ -391,22 +308,7 @@ pub fn user_create(
     config: Option<&Path>,
     name: &str,
 ) -> Result<String> {
-    let out = Command::new(bin)
-        .args(["user", "create", name, "--data-dir"])
-        .arg(data_dir)
-        .args(config.iter().flat_map(|c| [Path::new("--config"), c]))
-        .env_remove("HAB_DEPOT_CONFIG")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("run `{}`", bin.display()))?;
-    ensure!(
-        out.status.success(),
-        "hab-depot user create failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let token = String::from_utf8(out.stdout)?.trim().to_owned();
-    ensure!(!token.is_empty(), "hab-depot user create printed no token");
-    Ok(token)
+    process::user_create(bin, data_dir, config, name).map_err(anyhow::Error::msg)
 }
 
 /// How many packages to store for the `latest` benchmark.

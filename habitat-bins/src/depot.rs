@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use habitat_depot_server::settings::Settings;
 use habitat_depot_server::{AppState, auth, fsck, router};
@@ -418,11 +418,13 @@ async fn shutdown_signal() {
 async fn user(command: UserCommand) -> Result<ExitCode> {
     match command {
         UserCommand::Create { name, email, data } => {
-            validate_account_name(&name)?;
+            // Parsed here rather than by clap, so a bad name is an `error:` line with exit
+            // status 1 like every other refusal of this command.
+            let name: habitat_core::AccountName = name.parse()?;
             let state = open(settings(&data)?).await?;
             let account = state
                 .metadata
-                .create_account(&name, email.as_deref())
+                .create_account(name.as_str(), email.as_deref())
                 .await?;
             let token = auth::issue_token(&state, &account, "default")
                 .await
@@ -441,10 +443,11 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             token_name,
             data,
         } => {
+            let name: habitat_core::AccountName = name.parse()?;
             let state = open(settings(&data)?).await?;
             let account = state
                 .metadata
-                .account_by_name(&name)
+                .account_by_name(name.as_str())
                 .await?
                 .with_context(|| format!("no account `{name}`"))?;
             let token = auth::issue_token(&state, &account, &token_name)
@@ -458,17 +461,4 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
 
 fn api(err: habitat_depot_server::error::ApiError) -> anyhow::Error {
     anyhow::anyhow!("{}", err.message)
-}
-
-/// Account names follow origin-name rules, so they are safe in URLs and logs.
-fn validate_account_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    if !ok {
-        bail!("invalid account name `{name}`: use 1 to 64 letters, digits, `_` or `-`");
-    }
-    Ok(())
 }

@@ -19,6 +19,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 
 use crate::error::{Error, IoContext, Result};
 use crate::hash::{BUF_SIZE, Blake2bHash, HashingReader};
+use crate::ident::FullyQualifiedIdent;
 use crate::keys::{COMBINED_SIGNATURE_LEN, KeyCache, NamedRevision, PublicKey, SecretKey};
 
 /// Line 1 of every artifact.
@@ -286,6 +287,23 @@ pub fn verify(path: &Path, keys: &KeyCache) -> Result<VerifiedArtifact> {
     artifact.verify(&key)
 }
 
+/// Checks that `signer` is a key of `ident`'s origin: a key's name is the origin it belongs to
+/// (`{origin}-{revision}`), and a package may only be signed by a key of its own origin
+/// (docs/formats.md). This is the rule alone: whether that key is trusted (in a key cache, or
+/// uploaded to the depot) is each caller's own lookup.
+///
+/// Fails with [`Error::ForeignSigner`], naming the package and the signer.
+pub fn check_signer(ident: &FullyQualifiedIdent, signer: &NamedRevision) -> Result<()> {
+    if signer.name() == ident.origin().as_str() {
+        Ok(())
+    } else {
+        Err(Error::ForeignSigner {
+            ident: ident.clone(),
+            signer: signer.clone(),
+        })
+    }
+}
+
 /// The checksum of an artifact: BLAKE2b-256 of the whole file, header included.
 pub fn checksum(path: &Path) -> Result<Blake2bHash> {
     Blake2bHash::of_file(path)
@@ -542,5 +560,25 @@ mod tests {
             .unwrap();
         assert_eq!(first[..], payload[..10]);
         assert_eq!(verified.payload_hash(), Blake2bHash::digest(&payload));
+    }
+
+    #[test]
+    fn a_signer_must_be_a_key_of_the_package_origin() {
+        let ident: FullyQualifiedIdent = "demo/app/1.0.0/20240101000000".parse().unwrap();
+        let own: NamedRevision = "demo-20240101000000".parse().unwrap();
+        check_signer(&ident, &own).unwrap();
+        // A name that only starts with the origin is another origin's key.
+        for other in ["other-20240101000000", "demo-x-20240101000000"] {
+            let signer: NamedRevision = other.parse().unwrap();
+            let err = check_signer(&ident, &signer).unwrap_err();
+            assert!(matches!(err, Error::ForeignSigner { .. }), "{err}");
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "demo/app/1.0.0/20240101000000 is signed by `{other}`, which is not a key \
+                     of origin `demo`"
+                )
+            );
+        }
     }
 }

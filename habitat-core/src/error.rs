@@ -23,6 +23,17 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A string names none of a fixed set of values (a role, a package visibility).
+    #[error("`{input}` is not a {what}: expected {expected}")]
+    NotOneOf {
+        /// What kind of value was expected, e.g. "role".
+        what: &'static str,
+        /// The input as given.
+        input: String,
+        /// The names accepted, e.g. "`public` or `private`".
+        expected: &'static str,
+    },
+
     /// An identifier was expected to be fully qualified (`origin/name/version/release`).
     #[error(
         "package identifier `{0}` is not fully qualified (expected origin/name/version/release)"

@@ -34,8 +34,8 @@ macro_rules! string_newtype {
             }
         }
 
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        impl ::std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 f.write_str(&self.0)
             }
         }
@@ -47,33 +47,39 @@ macro_rules! string_newtype {
         }
 
         impl TryFrom<String> for $ty {
-            type Error = Error;
-            fn try_from(value: String) -> Result<Self> {
+            type Error = $crate::Error;
+            fn try_from(value: String) -> $crate::Result<Self> {
                 value.parse()
             }
         }
 
         impl TryFrom<&str> for $ty {
-            type Error = Error;
-            fn try_from(value: &str) -> Result<Self> {
+            type Error = $crate::Error;
+            fn try_from(value: &str) -> $crate::Result<Self> {
                 value.parse()
             }
         }
 
-        impl Serialize for $ty {
-            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(
+                &self,
+                serializer: S,
+            ) -> ::std::result::Result<S::Ok, S::Error> {
                 serializer.serialize_str(&self.0)
             }
         }
 
-        impl<'de> Deserialize<'de> for $ty {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let raw = String::deserialize(deserializer)?;
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(
+                deserializer: D,
+            ) -> ::std::result::Result<Self, D::Error> {
+                let raw = <String as serde::Deserialize>::deserialize(deserializer)?;
                 raw.parse().map_err(serde::de::Error::custom)
             }
         }
     };
 }
+pub(crate) use string_newtype;
 
 /// An origin name: `^[a-z0-9][a-z0-9_-]*$`, at most 255 characters.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -476,7 +482,7 @@ impl<'de> Deserialize<'de> for FullyQualifiedIdent {
 
 /// A release string for "now": the UTC time as `YYYYMMDDhhmmss`.
 pub fn release_now() -> String {
-    crate::keys::timestamp_now()
+    crate::timestamp::compact_now()
 }
 
 #[cfg(test)]

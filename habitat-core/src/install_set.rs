@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use crate::archive::UnpackLimits;
+use crate::artifact;
 use crate::error::{Error, Result};
 use crate::ident::FullyQualifiedIdent;
 use crate::install::{FsRoot, StagedPackage};
@@ -194,13 +195,7 @@ fn stage_one(
     };
     let package = root.stage(path, keys, limits).map_err(in_artifact)?;
     let metadata = package.metadata();
-    let signer = package.artifact().signer();
-    if signer.name() != metadata.ident.origin().as_str() {
-        return Err(Error::ForeignSigner {
-            ident: metadata.ident.clone(),
-            signer: signer.clone(),
-        });
-    }
+    artifact::check_signer(&metadata.ident, package.artifact().signer())?;
     if let Some(expected) = expected.as_ref().filter(|e| **e != metadata.ident) {
         return Err(in_artifact(Error::Metadata {
             file: "IDENT".into(),

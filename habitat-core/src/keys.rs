@@ -32,16 +32,6 @@ pub const PUBLIC_KIND: &str = "SIG-PUB-1";
 /// The first line of a secret signing key file.
 pub const SECRET_KIND: &str = "SIG-SEC-1";
 
-/// The UTC time now as `YYYYMMDDhhmmss`: the revision of new keys and the release of new
-/// packages.
-pub fn timestamp_now() -> String {
-    let format = time::macros::format_description!("[year][month][day][hour][minute][second]");
-    // Formatting a valid UTC date with a fixed numeric description cannot fail.
-    time::OffsetDateTime::now_utc()
-        .format(&format)
-        .unwrap_or_default()
-}
-
 /// A key name with its revision, `<name>-<YYYYMMDDhhmmss>`; the name is greedy, so
 /// `origin-key-valid-20160509190508` has name `origin-key-valid`.
 ///
@@ -58,7 +48,7 @@ impl NamedRevision {
     pub fn now(name: &OriginName) -> Self {
         Self {
             name: name.to_string(),
-            revision: timestamp_now(),
+            revision: crate::timestamp::compact_now(),
         }
     }
 
@@ -370,8 +360,10 @@ mod tests {
         ] {
             assert!(bad.parse::<NamedRevision>().is_err(), "{bad}");
         }
-        assert_eq!(timestamp_now().len(), 14);
-        timestamp_now().parse::<u64>().unwrap();
+        let stamped = NamedRevision::now(&"core".parse().unwrap());
+        assert_eq!(stamped.name(), "core");
+        assert_eq!(stamped.revision().len(), 14);
+        stamped.revision().parse::<u64>().unwrap();
     }
 
     #[test]

@@ -12,6 +12,7 @@
 //! # Ok::<(), habitat_core::Error>(())
 //! ```
 
+pub mod access;
 pub mod archive;
 pub mod artifact;
 mod error;
@@ -25,12 +26,14 @@ pub mod metadata;
 mod metadata_files;
 pub mod pack;
 pub mod target;
+pub mod timestamp;
 pub mod version;
 mod xz;
 
 #[cfg(test)]
 mod test_support;
 
+pub use access::{AccountName, Role, Visibility};
 pub use archive::UnpackLimits;
 pub use artifact::{Artifact, ArtifactHeader, VerifiedArtifact};
 pub use error::{Error, Result};

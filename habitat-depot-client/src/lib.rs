@@ -59,8 +59,7 @@ pub use token::Token;
 pub use transfer::{Downloaded, Progress, UploadOutcome};
 pub use types::{
     AccessToken, Invitation, KeyInfo, ListedPackage, Member, NewAccessToken, Origin, Package,
-    PackageChannel, Page, PageRequest, ParseEnumError, Profile, Role, UserOrigin, VersionInfo,
-    Visibility,
+    PackageChannel, Page, PageRequest, Profile, Role, UserOrigin, VersionInfo, Visibility,
 };
 pub use url::DepotUrl;
 

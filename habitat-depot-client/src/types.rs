@@ -1,4 +1,4 @@
-//! What the depot answers, as typed values. Field names are the JSON's (API.md); fields the
+//! What the depot answers, as typed values. Field names are the JSON's (docs/api.md); fields the
 //! API does not promise on every depot are optional or default to empty.
 
 use std::fmt;
@@ -7,118 +7,13 @@ use std::str::FromStr;
 use habitat_core::{
     Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget,
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 use time::OffsetDateTime;
 
 use crate::token::Token;
 
-/// An origin role, low to high (`Ord` follows the ranking of API.md, "Roles").
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum Role {
-    /// Reads private packages.
-    ReadonlyMember,
-    /// Uploads packages.
-    Member,
-    /// Deletes packages, manages channels, invites.
-    Maintainer,
-    /// Manages keys and roles.
-    Administrator,
-    /// Created the origin.
-    Owner,
-}
-
-impl Role {
-    /// The API's name of the role.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadonlyMember => "readonly_member",
-            Self::Member => "member",
-            Self::Maintainer => "maintainer",
-            Self::Administrator => "administrator",
-            Self::Owner => "owner",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error of parsing a [`Role`] or a [`Visibility`]: the text given.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("`{text}` is not a {what}: expected {expected}")]
-pub struct ParseEnumError {
-    what: &'static str,
-    text: String,
-    expected: &'static str,
-}
-
-impl FromStr for Role {
-    type Err = ParseEnumError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        [
-            Self::ReadonlyMember,
-            Self::Member,
-            Self::Maintainer,
-            Self::Administrator,
-            Self::Owner,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
-        .ok_or_else(|| ParseEnumError {
-            what: "role",
-            text: text.to_owned(),
-            expected: "`readonly_member`, `member`, `maintainer`, `administrator` or `owner`",
-        })
-    }
-}
-
-/// Who may see a package.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Visibility {
-    /// Everyone.
-    #[default]
-    Public,
-    /// Members of its origin only.
-    Private,
-}
-
-impl Visibility {
-    /// The API's name of the visibility.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-        }
-    }
-}
-
-impl fmt::Display for Visibility {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Visibility {
-    type Err = ParseEnumError;
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "public" => Ok(Self::Public),
-            "private" => Ok(Self::Private),
-            _ => Err(ParseEnumError {
-                what: "package visibility",
-                text: text.to_owned(),
-                expected: "`public` or `private`",
-            }),
-        }
-    }
-}
+/// Roles and visibilities are the core's: the depot answers with the same types.
+pub use habitat_core::access::{Role, Visibility};
 
 /// `GET /v1/profile`: the caller's account.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -132,7 +27,7 @@ pub struct Profile {
     #[serde(default)]
     pub email: Option<String>,
     /// When the account was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -145,13 +40,13 @@ pub struct AccessToken {
     /// Its name.
     pub name: String,
     /// When it was made.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
     /// When it was last used, if ever.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "habitat_core::timestamp::rfc3339::option")]
     pub last_used_at: Option<OffsetDateTime>,
     /// When it expires, if ever.
-    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[serde(default, with = "habitat_core::timestamp::rfc3339::option")]
     pub expires_at: Option<OffsetDateTime>,
 }
 
@@ -187,7 +82,7 @@ pub struct Origin {
     /// The visibility new packages get.
     pub default_package_visibility: Visibility,
     /// When it was created.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -214,7 +109,7 @@ pub struct Invitation {
     /// Who invited them.
     pub invited_by: String,
     /// When.
-    #[serde(with = "time::serde::rfc3339")]
+    #[serde(with = "habitat_core::timestamp::rfc3339")]
     pub created_at: OffsetDateTime,
 }
 
@@ -231,8 +126,8 @@ pub struct KeyInfo {
     pub location: String,
 }
 
-/// One page of a listing: `{range_start, range_end, total_count, data}` (API.md,
-/// "Conventions").
+/// One page of a listing: `{range_start, range_end, total_count, data}` (docs/api.md,
+/// "Pagination").
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub struct Page<T> {
@@ -333,7 +228,10 @@ pub struct Package {
     #[serde(default)]
     pub owner: Option<String>,
     /// Upload time (`None` when the depot does not send RFC 3339).
-    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    #[serde(
+        default,
+        deserialize_with = "habitat_core::timestamp::rfc3339::lenient"
+    )]
     pub created_at: Option<OffsetDateTime>,
 }
 
@@ -344,7 +242,10 @@ pub struct PackageChannel {
     /// The channel.
     pub name: ChannelName,
     /// When the package was promoted into it.
-    #[serde(default, deserialize_with = "lenient_rfc3339")]
+    #[serde(
+        default,
+        deserialize_with = "habitat_core::timestamp::rfc3339::lenient"
+    )]
     pub promoted_at: Option<OffsetDateTime>,
 }
 
@@ -409,16 +310,6 @@ where
         .map_err(serde::de::Error::custom)
 }
 
-/// RFC 3339, or `None` for anything else (Builder's timestamps have no offset).
-fn lenient_rfc3339<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<OffsetDateTime>, D::Error> {
-    let text = Option::<String>::deserialize(deserializer)?;
-    Ok(text.and_then(|t| {
-        OffsetDateTime::parse(&t, &time::format_description::well_known::Rfc3339).ok()
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -441,7 +332,10 @@ mod tests {
             err.to_string().starts_with("`admin` is not a role"),
             "{err}"
         );
-        assert_eq!("private".parse::<Visibility>(), Ok(Visibility::Private));
+        assert_eq!(
+            "private".parse::<Visibility>().unwrap(),
+            Visibility::Private
+        );
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Tokens and the caller: who is asking, and what may they do in an origin.
+//! Tokens and the caller: who is asking. What they may do is the policy's question
+//! ([`crate::authz`]).
 //!
 //! Tokens are 32 random bytes, shown once as `hab_<base64url>`, stored only as their BLAKE2b-256
 //! hash. A request without `Authorization` is anonymous; a malformed header or an unknown,
@@ -12,20 +13,21 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use habitat_core::{Blake2bHash, OriginName};
+use habitat_core::Blake2bHash;
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::error::{ApiError, ApiResult};
-use crate::store::{Account, Role};
+use crate::store::Account;
 
 /// Prefix of every token, so that a leaked token is recognisable.
 pub const TOKEN_PREFIX: &str = "hab_";
 
-/// A new token: the secret (to show once) and the hash (to store).
-pub fn new_token() -> Result<(String, Blake2bHash), String> {
+/// A new token: the secret (to show once) and the hash (to store). Fails only when the
+/// operating system's random source does.
+pub fn new_token() -> Result<(String, Blake2bHash), getrandom::Error> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| e.to_string())?;
+    getrandom::fill(&mut bytes)?;
     let secret = format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes));
     let hash = token_hash(&secret);
     Ok((secret, hash))
@@ -43,10 +45,13 @@ pub struct Caller(pub Option<Account>);
 impl Caller {
     /// The account, or 401 for anonymous callers.
     pub fn account(&self) -> ApiResult<&Account> {
-        self.0.as_ref().ok_or_else(|| {
-            ApiError::unauthorized("this request needs a token: Authorization: Bearer <token>")
-        })
+        self.0.as_ref().ok_or_else(needs_token)
     }
+}
+
+/// The 401 of a request that needs a token and has none.
+pub(crate) fn needs_token() -> ApiError {
+    ApiError::unauthorized("this request needs a token: Authorization: Bearer <token>")
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -105,55 +110,6 @@ async fn caller_of(state: &AppState, header: Option<&HeaderValue>) -> ApiResult<
         )));
     }
     Ok(Caller(Some(account)))
-}
-
-/// The caller's role in `origin` (`None` for anonymous callers and non-members); 404 if the
-/// origin does not exist.
-pub async fn role_in(
-    state: &AppState,
-    caller: &Caller,
-    origin: &OriginName,
-) -> ApiResult<Option<Role>> {
-    if state.metadata.origin(origin).await?.is_none() {
-        return Err(ApiError::not_found(format!("origin `{origin}` not found")));
-    }
-    match &caller.0 {
-        Some(account) => Ok(state.metadata.role(origin, account.id).await?),
-        None => Ok(None),
-    }
-}
-
-/// Requires a token and at least `min` in `origin`: 401 without a token, 404 for an unknown
-/// origin, 403 below `min`.
-pub async fn require_role(
-    state: &AppState,
-    caller: &Caller,
-    origin: &OriginName,
-    min: Role,
-) -> ApiResult<(Account, Role)> {
-    let account = caller.account()?.clone();
-    match role_in(state, caller, origin).await? {
-        Some(role) if role >= min => Ok((account, role)),
-        _ => Err(ApiError::forbidden(format!(
-            "`{}` needs role `{}` or higher in origin `{origin}`",
-            account.name,
-            min.as_str()
-        ))),
-    }
-}
-
-/// Origins whose private packages the caller may see.
-pub async fn private_origins(state: &AppState, caller: &Caller) -> ApiResult<Vec<OriginName>> {
-    match &caller.0 {
-        Some(account) => Ok(state
-            .metadata
-            .account_origins(account.id)
-            .await?
-            .into_iter()
-            .map(|(o, _)| o)
-            .collect()),
-        None => Ok(Vec::new()),
-    }
 }
 
 /// Creates a token for an account and returns its secret (shown once).

@@ -6,8 +6,6 @@ use axum::response::{IntoResponse, Response};
 use habitat_core::{ChannelName, PackageTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
 use crate::error::{ApiError, ApiResult};
 use crate::store::{Package, Page, Paged};
@@ -17,13 +15,8 @@ pub const DEFAULT_LIMIT: u64 = 50;
 /// The largest `?limit=`.
 pub const MAX_LIMIT: u64 = 500;
 
-/// RFC 3339, UTC, in whole seconds.
-pub fn timestamp(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
+/// RFC 3339 in whole seconds, the form of every time in the API (and in the stores).
+pub use habitat_core::timestamp::format_rfc3339 as timestamp;
 
 /// `?range=N&limit=N`.
 #[derive(Debug, Default, Deserialize)]

@@ -16,9 +16,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub mod auth;
+pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
+pub mod ingest;
 pub mod json;
 pub mod migrate;
 mod routes;

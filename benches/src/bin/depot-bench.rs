@@ -18,9 +18,9 @@ use anyhow::{Context, Result, bail, ensure};
 use futures_util::StreamExt;
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
-    BigArtifact, BigSpec, CatalogSpec, DepotProcess, LoadReport, LoadSpec, ORIGIN, ProcStats,
-    RssSampler, ensure_big_artifact, load_average, peak_between, populate, run_load, user_create,
-    wait_for_quiet,
+    BigArtifact, BigSpec, CatalogSpec, LoadReport, LoadSpec, ORIGIN, ProcStats, RssSampler,
+    ensure_big_artifact, load_average, peak_between, populate, proc_stats, run_load, start_depot,
+    user_create, wait_for_quiet,
 };
 use habitat_core::Blake2bHash;
 use habitat_core::hash::Hasher;
@@ -475,14 +475,14 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
     let data = scratch.join("transfer-depot");
     let token = user_create(&o.hab_depot, &data, o.config.as_deref(), ORIGIN)?;
     let bearer = format!("Bearer {token}");
-    let depot = DepotProcess::start(
+    let depot = start_depot(
         &o.hab_depot,
         &data,
         o.config.as_deref(),
         &scratch.join("transfer-depot.log"),
         o.rust_log.as_deref(),
     )?;
-    let api = depot.api.clone();
+    let api = depot.url.clone();
     eprintln!("== transfer: hab-depot pid {} at {api}", depot.pid());
     let client = client()?;
     expect(
@@ -491,7 +491,7 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
         "GET /v1/status",
     )
     .await?;
-    let baseline = depot.stats()?;
+    let baseline = proc_stats(depot.pid())?;
     expect(
         client
             .post(format!("{api}/depot/origins"))
@@ -520,7 +520,7 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
 
     let package_url = format!("{api}/depot/pkgs/{}", big.ident);
     let sampler = RssSampler::start(depot.pid(), Duration::from_millis(20));
-    let cpu_before = depot.stats()?.cpu_secs;
+    let cpu_before = proc_stats(depot.pid())?.cpu_secs;
 
     // Upload: the body streams from the file; the time the last byte left is noted.
     let file = tokio::fs::File::open(&big.hart)
@@ -553,7 +553,7 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
     let upload_done = Instant::now();
     answered?;
     let body_done = body_sent.get().copied().unwrap_or(upload_done);
-    let cpu_after_upload = depot.stats()?.cpu_secs;
+    let cpu_after_upload = proc_stats(depot.pid())?.cpu_secs;
 
     let stored: serde_json::Value = serde_json::from_str(
         &expect(
@@ -576,7 +576,7 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
     let download_started = Instant::now();
     let (got, hash) = download(&client, &format!("{package_url}/download"), true).await?;
     let hashed_done = Instant::now();
-    let cpu_after_download = depot.stats()?.cpu_secs;
+    let cpu_after_download = proc_stats(depot.pid())?.cpu_secs;
     ensure!(
         got == big.size && hash == Some(big.checksum),
         "the download has {got} bytes hashing to {hash:?}, not {} bytes hashing to {}",
@@ -589,8 +589,8 @@ async fn transfer(o: &Options, big: &BigArtifact, scratch: &Path) -> Result<Tran
     let plain_done = Instant::now();
     ensure!(got == big.size, "the second download has {got} bytes");
     let samples = sampler.finish().await;
-    let end = depot.stats()?;
-    depot.stop()?;
+    let end = proc_stats(depot.pid())?;
+    depot.stop().map_err(anyhow::Error::msg)?;
     Ok(TransferReport {
         size: big.size,
         upload_secs: (upload_done - upload_started).as_secs_f64(),
@@ -641,14 +641,14 @@ struct LookupReport {
 }
 
 async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupReport> {
-    let depot = DepotProcess::start(
+    let depot = start_depot(
         &o.hab_depot,
         data,
         o.config.as_deref(),
         &scratch.join("latest-depot.log"),
         o.rust_log.as_deref(),
     )?;
-    let api = depot.api.clone();
+    let api = depot.url.clone();
     eprintln!("== lookups: hab-depot pid {} at {api}", depot.pid());
     let client = client()?;
     let expected: Arc<Vec<String>> = Arc::new(
@@ -750,8 +750,8 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
             best_latest = Some(latest);
         }
     }
-    let end = depot.stats()?;
-    depot.stop()?;
+    let end = proc_stats(depot.pid())?;
+    depot.stop().map_err(anyhow::Error::msg)?;
     Ok(LookupReport {
         latest: best_latest.context("no round ran")?,
         status: best_status.context("no round ran")?,

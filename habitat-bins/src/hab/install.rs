@@ -325,13 +325,9 @@ async fn fetch(
         let artifact =
             Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
         let signer = artifact.header().signer().clone();
-        if signer.name() != ident.origin().as_str() {
-            bail!(
-                "`{}` is signed by `{signer}`, which is not a key of `{ident}`'s origin `{}`",
-                path.display(),
-                ident.origin()
-            );
-        }
+        // Before its key is fetched: a key of another origin is never asked for.
+        habitat_core::artifact::check_signer(ident, &signer)
+            .with_context(|| format!("cannot use `{}`", path.display()))?;
         if known.contains(&signer) || keys.public_key(&signer).is_ok() {
             continue;
         }

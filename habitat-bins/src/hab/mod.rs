@@ -115,7 +115,7 @@ enum RbacCommand {
         /// The origin.
         origin: OriginName,
         /// One member.
-        member: Option<String>,
+        member: Option<habitat_core::AccountName>,
         /// Prints JSON.
         #[arg(short = 'j', long)]
         json: bool,
@@ -128,7 +128,7 @@ enum RbacCommand {
         /// The origin.
         origin: OriginName,
         /// The member.
-        member: String,
+        member: habitat_core::AccountName,
         /// The new role.
         role: RoleArg,
         #[command(flatten)]
@@ -169,7 +169,7 @@ enum InvitationCommand {
         /// The origin.
         origin: OriginName,
         /// The account invited.
-        account: String,
+        account: habitat_core::AccountName,
         #[command(flatten)]
         depot: DepotArgs,
     },

@@ -1,21 +1,15 @@
-//! `hab origin ...` against a depot: create, info, key upload/download, invitations, rbac. The
-//! local key commands live in `key.rs`.
+//! `hab origin ...` against a depot: create, info, invitations, rbac. The key commands, local
+//! and against a depot, live in `key.rs`.
 
-use std::path::Path;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
-use habitat_core::OriginName;
-use habitat_core::keys::{PublicKey, SecretKey};
-use habitat_depot_client::{Client, Role, UploadOutcome};
-use time::format_description::well_known::Rfc3339;
+use anyhow::{Context, Result};
+use habitat_core::{OriginName, timestamp};
+use habitat_depot_client::Role;
 
 use super::remote::{block_on, client};
-use super::{DepotArgs, InvitationCommand, KeyCommand, OriginCommand, RbacCommand, RoleArg};
-use crate::{out, say, settings};
-
-/// A key file is tiny; anything larger is not one.
-const MAX_KEY_FILE: u64 = 64 * 1024;
+use super::{DepotArgs, InvitationCommand, OriginCommand, RbacCommand, RoleArg};
+use crate::{out, say};
 
 pub(super) fn run(command: OriginCommand) -> Result<ExitCode> {
     match command {
@@ -30,117 +24,6 @@ pub(super) fn run(command: OriginCommand) -> Result<ExitCode> {
         OriginCommand::Rbac { command } => rbac(command)?,
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// `hab origin key upload|download`; the local key commands are in `key.rs`.
-pub(super) fn key_remote(command: KeyCommand) -> Result<ExitCode> {
-    match command {
-        KeyCommand::Upload {
-            origin,
-            pubfile,
-            secret,
-            secfile,
-            cache,
-            depot,
-        } => {
-            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let public = match (&pubfile, &origin) {
-                (Some(file), _) => PublicKey::parse(&read_key_file(file)?)
-                    .with_context(|| format!("`{}` is not a public key file", file.display()))?,
-                (None, Some(origin)) => keys.latest_public(origin.as_str())?,
-                // clap requires one of the two.
-                (None, None) => bail!("give an ORIGIN or --pubfile"),
-            };
-            let secret_key = match (&secfile, secret) {
-                (Some(file), _) => {
-                    Some(SecretKey::parse(&read_key_file(file)?).with_context(|| {
-                        format!("`{}` is not a secret key file", file.display())
-                    })?)
-                }
-                (None, true) => Some(keys.latest_secret(public.name().name())?),
-                (None, false) => None,
-            };
-            let client = client(&depot)?;
-            block_on(upload_keys(&client, &public, secret_key.as_ref()))?;
-        }
-        KeyCommand::Download {
-            origin,
-            revision,
-            secret,
-            cache,
-            depot,
-        } => {
-            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let client = client(&depot)?;
-            let paths = block_on(async {
-                let what = format!("cannot download the keys of `{origin}`");
-                if secret {
-                    let path = client
-                        .download_latest_secret_key(&origin, &keys)
-                        .await
-                        .context(what)?;
-                    Ok(vec![("secret", path)])
-                } else if let Some(revision) = &revision {
-                    let path = client
-                        .download_public_key(&origin, Some(revision), &keys)
-                        .await
-                        .context(what)?;
-                    Ok(vec![("public", path)])
-                } else {
-                    let paths = client
-                        .download_public_keys(&origin, &keys)
-                        .await
-                        .context(what)?;
-                    Ok(paths.into_iter().map(|p| ("public", p)).collect())
-                }
-            })?;
-            if paths.is_empty() {
-                bail!("the depot has no public key of `{origin}`");
-            }
-            for (kind, path) in paths {
-                say!("Downloaded {kind} origin key {}", path.display());
-            }
-        }
-        // The local commands.
-        command => return super::key::run(command),
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn read_key_file(path: &Path) -> Result<String> {
-    use std::io::Read;
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot open `{}`", path.display()))?;
-    let mut text = String::new();
-    file.take(MAX_KEY_FILE)
-        .read_to_string(&mut text)
-        .with_context(|| format!("cannot read `{}`", path.display()))?;
-    Ok(text)
-}
-
-async fn upload_keys(
-    client: &Client,
-    public: &PublicKey,
-    secret: Option<&SecretKey>,
-) -> Result<()> {
-    let name = public.name();
-    match client
-        .upload_public_key(public)
-        .await
-        .with_context(|| format!("cannot upload public key `{name}`"))?
-    {
-        UploadOutcome::Created => say!("Uploaded public origin key {name}"),
-        UploadOutcome::AlreadyPresent => say!("Public origin key {name} is already on the depot"),
-    }
-    if let Some(secret) = secret {
-        let name = secret.name();
-        client
-            .upload_secret_key(secret)
-            .await
-            .with_context(|| format!("cannot upload secret key `{name}`"))?;
-        say!("Uploaded secret origin key {name}");
-    }
-    Ok(())
 }
 
 fn create(origin: &OriginName, depot: &DepotArgs) -> Result<()> {
@@ -184,10 +67,7 @@ fn info(origin: &OriginName, json: bool, depot: &DepotArgs) -> Result<()> {
             .await
             .with_context(|| format!("cannot show origin `{origin}`"))
     })?;
-    let created = found
-        .created_at
-        .format(&Rfc3339)
-        .unwrap_or_else(|_| found.created_at.to_string());
+    let created = timestamp::format_rfc3339(found.created_at);
     if json {
         let value = serde_json::json!({
             "name": found.name,
@@ -215,7 +95,7 @@ fn invitations(command: InvitationCommand) -> Result<()> {
             let client = client(&depot)?;
             let invitation = block_on(async {
                 client
-                    .send_invitation(&origin, &account)
+                    .send_invitation(&origin, account.as_str())
                     .await
                     .with_context(|| format!("cannot invite `{account}` to `{origin}`"))
             })?;
@@ -301,7 +181,7 @@ fn rbac(command: RbacCommand) -> Result<()> {
             let client = client(&depot)?;
             let role = block_on(async {
                 client
-                    .member_role(&origin, &member)
+                    .member_role(&origin, member.as_str())
                     .await
                     .with_context(|| format!("cannot show the role of `{member}` in `{origin}`"))
             })?;
@@ -353,7 +233,7 @@ fn rbac(command: RbacCommand) -> Result<()> {
             let client = client(&depot)?;
             block_on(async {
                 client
-                    .set_member_role(&origin, &member, role)
+                    .set_member_role(&origin, member.as_str(), role)
                     .await
                     .with_context(|| format!("cannot make `{member}` {role} of `{origin}`"))
             })?;

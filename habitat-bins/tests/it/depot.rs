@@ -7,9 +7,10 @@ use std::time::Duration;
 use habitat_core::keys::SecretKey;
 use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{FullyQualifiedIdent, PackageTarget};
+use habitat_test_support::http::{create_origin_at, upload_public_key_at};
 use reqwest::StatusCode;
 
-use crate::support::{DepotProcess, user_create};
+use crate::support::{hab_depot, start_depot, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
 pub fn big_package(
@@ -86,30 +87,15 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         .collect();
     let client = reqwest::Client::new();
 
-    let depot = DepotProcess::start(&data);
-    let origin = client
-        .post(format!("{}/depot/origins", depot.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(origin.status(), StatusCode::CREATED);
-    let revision = key.name().revision().to_owned();
-    let uploaded_key = client
-        .post(format!("{}/depot/origins/crash/keys/{revision}", depot.url))
-        .bearer_auth(&token)
-        .body(key.public_key().to_file_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded_key.status(), StatusCode::CREATED);
+    let depot = start_depot(&data);
+    create_origin_at(&client, &depot.url, &token, "crash").await;
+    upload_public_key_at(&client, &depot.url, &token, &key).await;
     depot.kill();
 
     let mut acknowledged = std::collections::HashSet::new();
     let mut interrupted = 0;
     for round in 0..8u64 {
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         let url = depot.url.clone();
         let mut tasks = Vec::new();
         for (ident, hart) in packages.iter().filter(|(i, _)| !acknowledged.contains(i)) {
@@ -140,7 +126,7 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         }
 
         // After a restart: everything acknowledged is there, and everything visible is whole.
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         assert!(
             std::fs::read_dir(data.join("tmp"))
                 .unwrap()
@@ -186,17 +172,8 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
         "no upload completed: the kills came too early"
     );
 
-    let fsck = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-        .args(["fsck", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        fsck.status.success(),
-        "fsck: {}{}",
-        String::from_utf8_lossy(&fsck.stdout),
-        String::from_utf8_lossy(&fsck.stderr)
-    );
+    // fsck succeeds.
+    hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), data.as_os_str()]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use crate::support::{DepotProcess, Sandbox, user_create};
+use crate::support::{DepotProcess, Sandbox, start_depot, user_create};
 
 const OLD: &str = "20250101000000";
 const NEW: &str = "20250102000000";
@@ -23,7 +23,7 @@ impl Published {
         let publisher = Sandbox::new();
         let data = publisher.path().join("depot-data");
         let token = user_create(&data, "alice");
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         let hab = |args: &[&str]| {
             let out = publisher
                 .hab()

@@ -397,3 +397,27 @@ fn generating_keys_twice_in_a_second_gives_two_pairs() {
     s.ok(&["origin", "key", "generate", "demo"]);
     assert_eq!(fs::read_dir(s.keys()).unwrap().count(), 4);
 }
+
+#[test]
+fn account_names_are_checked_before_anything_is_done() {
+    // `hab` and `hab-depot` parse account names by the same rule, before any depot is asked.
+    let s = Sandbox::new();
+    let expected = "invalid account name `a b`: use 1 to 64 letters, digits, `_` or `-`";
+    for args in [
+        &["origin", "invitations", "send", "demo", "a b"][..],
+        &["origin", "rbac", "set", "demo", "a b", "member"],
+        &["origin", "rbac", "show", "demo", "a b"],
+    ] {
+        let err = s.fails(args);
+        assert!(err.contains(expected), "{args:?}: {err}");
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["user", "create", "a b", "--data-dir"])
+        .arg(s.path().join("depot"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&format!("error: {expected}")), "{err}");
+    assert!(!s.path().join("depot").exists(), "nothing is created");
+}

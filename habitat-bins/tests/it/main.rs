@@ -3,7 +3,6 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod backends;
 mod depot;
 mod install;
 mod local;

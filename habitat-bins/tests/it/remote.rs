@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{DepotProcess, Sandbox, user_create};
+use crate::support::{Sandbox, start_depot, user_create};
 
 /// `hab ARGS` with the depot URL and token in the environment.
 fn remote(sandbox: &Sandbox, url: &str, token: &str, args: &[&str]) -> Output {
@@ -49,7 +49,7 @@ fn upload_needs_the_public_key_then_brings_dependencies_along_and_promotes() {
     let data = sandbox.path().join("depot-data");
     let token = user_create(&data, "alice");
     let bob = user_create(&data, "bob");
-    let depot = DepotProcess::start(&data);
+    let depot = start_depot(&data);
     let url = depot.url.as_str();
     let hab = |args: &[&str]| remote(&sandbox, url, &token, args);
 
@@ -282,7 +282,7 @@ fn an_invited_account_joins_and_its_role_is_shown_and_changed() {
     let data = sandbox.path().join("depot-data");
     let alice = user_create(&data, "alice");
     let bob = user_create(&data, "bob");
-    let depot = DepotProcess::start(&data);
+    let depot = start_depot(&data);
     let url = depot.url.as_str();
     let as_alice = |args: &[&str]| remote(&sandbox, url, &alice, args);
     let as_bob = |args: &[&str]| remote(&sandbox, url, &bob, args);
@@ -345,7 +345,7 @@ fn cli_setup_writes_the_settings_that_later_commands_use() {
     let sandbox = Sandbox::new();
     let data = sandbox.path().join("depot-data");
     let token = user_create(&data, "alice");
-    let depot = DepotProcess::start(&data);
+    let depot = start_depot(&data);
     let answers = format!("{}\nsetup\n{token}\ny\n", depot.url);
     let mut child = sandbox
         .hab()

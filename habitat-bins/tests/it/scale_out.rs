@@ -1,6 +1,7 @@
 //! Scale-out (issue "Scale-out"): several `hab-depot` processes sharing one PostgreSQL and one
 //! S3 bucket, and `hab-depot migrate` from the embedded store to them. Real servers on
-//! 127.0.0.1 (see `backends.rs`); skipped with a message when they are not installed.
+//! 127.0.0.1 (see `habitat_test_support::scale_out`); skipped with a message when they are not
+//! installed.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -9,11 +10,14 @@ use std::time::Duration;
 
 use habitat_core::FullyQualifiedIdent;
 use habitat_core::keys::SecretKey;
+use habitat_test_support::http::{create_origin_at, upload_public_key_at};
+use habitat_test_support::scale_out::{Deployment, ScaleOut};
 use reqwest::StatusCode;
 
-use crate::backends::{Deployment, ScaleOut};
 use crate::depot::{big_package, slow_upload};
-use crate::support::{DepotProcess, Sandbox, hab_depot, user_create};
+use crate::support::{
+    DepotProcess, Sandbox, hab_depot, start_depot, start_depot_with, user_create,
+};
 
 fn os<S: AsRef<OsStr> + ?Sized>(s: &S) -> &OsStr {
     s.as_ref()
@@ -60,11 +64,11 @@ fn json(body: &[u8]) -> serde_json::Value {
 
 /// A deployment's server key, a first account and two processes on it, each with its own data
 /// directory.
-fn two_processes(
+async fn two_processes(
     servers: &ScaleOut,
     sandbox: &Sandbox,
 ) -> (Deployment, String, DepotProcess, DepotProcess) {
-    let deployment = servers.deployment(&sandbox.path().join("deploy"));
+    let deployment = servers.deployment(&sandbox.path().join("deploy")).await;
     hab_depot(&[
         os("server-key"),
         os("create"),
@@ -87,7 +91,7 @@ fn two_processes(
     .to_owned();
     let start = |name: &str| {
         let data = sandbox.path().join(name);
-        DepotProcess::start_with(&[os("--config"), config, os("--data-dir"), data.as_os_str()])
+        start_depot_with(&[os("--config"), config, os("--data-dir"), data.as_os_str()])
     };
     (deployment, token, start("data-a"), start("data-b"))
 }
@@ -116,7 +120,7 @@ async fn two_processes_share_uploads_promotions_and_upload_races() {
         return;
     };
     let sandbox = Sandbox::new();
-    let (deployment, token, a, b) = two_processes(servers, &sandbox);
+    let (deployment, token, a, b) = two_processes(servers, &sandbox).await;
     let client = reqwest::Client::new();
 
     // An origin and its key through A; a package through A.
@@ -289,26 +293,11 @@ async fn sigkill_of_one_process_mid_upload_loses_nothing_and_shows_nothing_half_
         return;
     };
     let sandbox = Sandbox::new();
-    let (deployment, token, a, b) = two_processes(servers, &sandbox);
+    let (deployment, token, a, b) = two_processes(servers, &sandbox).await;
     let client = reqwest::Client::new();
     let key = SecretKey::generate(&"crash".parse().unwrap()).unwrap();
-    let origin = client
-        .post(format!("{}/depot/origins", b.url))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"name": "crash"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(origin.status(), StatusCode::CREATED);
-    let revision = key.name().revision().to_owned();
-    let uploaded_key = client
-        .post(format!("{}/depot/origins/crash/keys/{revision}", a.url))
-        .bearer_auth(&token)
-        .body(key.public_key().to_file_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(uploaded_key.status(), StatusCode::CREATED);
+    create_origin_at(&client, &b.url, &token, "crash").await;
+    upload_public_key_at(&client, &a.url, &token, &key).await;
 
     // An acknowledged upload through A, then a large one cut off by SIGKILL mid-body.
     let (kept, kept_hart): (FullyQualifiedIdent, PathBuf) =
@@ -380,7 +369,7 @@ async fn an_embedded_depot_migrated_to_postgres_and_s3_answers_the_same() {
     let embedded = sandbox.path().join("embedded");
     let alice = user_create(&embedded, "alice");
     let bob = user_create(&embedded, "bob");
-    let depot = DepotProcess::start(&embedded);
+    let depot = start_depot(&embedded);
     let url = depot.url.clone();
 
     // Accounts, origins, members, an invitation, keys (the secret one too), packages with
@@ -480,7 +469,7 @@ async fn an_embedded_depot_migrated_to_postgres_and_s3_answers_the_same() {
     depot.kill();
 
     // Migrate, twice: the second run finds everything there and changes nothing.
-    let deployment = servers.deployment(&sandbox.path().join("deploy"));
+    let deployment = servers.deployment(&sandbox.path().join("deploy")).await;
     let migrate = || {
         hab_depot(&[
             os("migrate"),
@@ -511,13 +500,11 @@ async fn an_embedded_depot_migrated_to_postgres_and_s3_answers_the_same() {
             .collect::<Vec<_>>(),
         "the same counts"
     );
-    let objects = std::fs::read_dir(deployment.bucket_dir.join("depot"))
-        .unwrap()
-        .count();
+    let objects = servers.object_count(&deployment).await;
     assert_eq!(objects, 2, "two artifacts in the bucket, under the prefix");
 
     // The new deployment answers exactly as the old one did; tokens still work.
-    let moved = DepotProcess::start_with(&[
+    let moved = start_depot_with(&[
         os("--config"),
         deployment.config.as_os_str(),
         os("--data-dir"),

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rustix::process::Signal;
 
-use crate::support::{Background, DepotProcess, Sandbox, user_create, wait_for};
+use crate::support::{Background, DepotProcess, Sandbox, start_depot, user_create, wait_for};
 
 const OLD: &str = "20250101000000";
 const NEW: &str = "20250102000000";
@@ -95,7 +95,7 @@ impl Published {
         let publisher = Sandbox::new();
         let data = publisher.path().join("depot-data");
         let token = user_create(&data, "alice");
-        let depot = DepotProcess::start(&data);
+        let depot = start_depot(&data);
         let published = Self {
             publisher,
             depot,

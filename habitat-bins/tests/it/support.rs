@@ -1,9 +1,11 @@
-//! Running the built `hab` in an isolated temp directory.
+//! Running the built `hab` in an isolated temp directory, and the built `hab-depot` as a
+//! server (see `habitat_test_support::process`).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+pub use habitat_test_support::process::{self, DepotProcess};
 
 /// A temp directory with its own HOME, FS_ROOT and key cache.
 pub struct Sandbox {
@@ -89,82 +91,32 @@ impl Sandbox {
     }
 }
 
-/// A `hab-depot start` child process on 127.0.0.1 with a random port.
-pub struct DepotProcess {
-    child: Child,
-    /// The API root, `http://127.0.0.1:PORT/v1`.
-    pub url: String,
+/// The built `hab-depot`.
+fn hab_depot_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hab-depot"))
 }
 
-impl DepotProcess {
-    pub fn start(data: &Path) -> Self {
-        Self::start_with(&["--data-dir".as_ref(), data.as_os_str()])
-    }
-
-    /// `hab-depot start --listen 127.0.0.1:0 ARGS` (a `--config`, a `--data-dir`...).
-    pub fn start_with(args: &[&std::ffi::OsStr]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-            .args(["start", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                // Captured by the test harness: shown when a test fails.
-                eprintln!("hab-depot: {line}");
-                if let Some(rest) = line.split("listening on ").nth(1) {
-                    let url = rest
-                        .split_whitespace()
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned();
-                    let _ = tx.send(url);
-                }
-            }
-        });
-        let base = rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("hab-depot announces its address");
-        Self {
-            child,
-            url: format!("{base}/v1"),
-        }
-    }
-
-    /// SIGKILL, no goodbye.
-    pub fn kill(mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
-    }
+/// `hab-depot start --listen 127.0.0.1:0 --data-dir DATA`.
+pub fn start_depot(data: &Path) -> DepotProcess {
+    start_depot_with(&["--data-dir".as_ref(), data.as_os_str()])
 }
 
-impl Drop for DepotProcess {
-    fn drop(&mut self) {
-        // A failed test must not leave a server behind; after `kill` both calls just fail.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `hab-depot start --listen 127.0.0.1:0 ARGS` (a `--config`, a `--data-dir`...), logging
+/// warnings; its log shows when the test fails.
+pub fn start_depot_with(args: &[&std::ffi::OsStr]) -> DepotProcess {
+    DepotProcess::start(
+        hab_depot_bin(),
+        args,
+        Some("warn"),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// `hab-depot user create NAME`: the new account's token.
 pub fn user_create(data: &Path, name: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
-        .args(["user", "create", name, "--data-dir"])
-        .arg(data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    process::user_create(hab_depot_bin(), data, None, name).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Polls `check` every 50 ms until it holds; panics naming `what` after `timeout`.

@@ -10,16 +10,17 @@ use axum::{Json, Router};
 use habitat_core::{ChannelName, OriginName};
 use serde_json::{Value, json};
 
-use super::common::{self, find_package, package_body, require_origin};
+use super::common::{self, find_package, package_body};
 use super::packages::{
     Params, PkgPath, Segments, explain_miss, latest_package, list_packages, maintained_package,
     optional_target,
 };
 use crate::AppState;
-use crate::auth::{Caller, require_role};
+use crate::auth::Caller;
+use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{PageQuery, TargetQuery};
-use crate::store::{ChannelAction, Package, Role};
+use crate::store::{ChannelAction, Package};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -89,7 +90,7 @@ async fn require_channel(
     origin: &OriginName,
     channel: &ChannelName,
 ) -> ApiResult<()> {
-    require_origin(state, caller, origin).await?;
+    authorize(state, caller, origin, Action::Read).await?;
     if state.metadata.channels(origin).await?.contains(channel) {
         Ok(())
     } else {
@@ -105,7 +106,7 @@ async fn list_channels(
     Segments(path): Segments<PkgPath>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let origin = path.origin()?;
-    require_origin(&state, &caller, &origin).await?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
     let channels = state.metadata.channels(&origin).await?;
     Ok(Json(
         channels
@@ -121,17 +122,12 @@ async fn create_channel(
     Segments(path): Segments<PkgPath>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let (origin, channel) = (path.origin()?, path.channel()?);
-    require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    authorize(&state, &caller, &origin, Action::ManageChannels).await?;
     state.metadata.create_channel(&origin, &channel).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "name": channel, "origin": origin })),
     ))
-}
-
-/// `unstable` and `stable` exist in every origin, always.
-fn is_default_channel(channel: &ChannelName) -> bool {
-    *channel == ChannelName::unstable() || *channel == ChannelName::stable()
 }
 
 async fn delete_channel(
@@ -140,12 +136,8 @@ async fn delete_channel(
     Segments(path): Segments<PkgPath>,
 ) -> ApiResult<StatusCode> {
     let (origin, channel) = (path.origin()?, path.channel()?);
-    require_role(&state, &caller, &origin, Role::Maintainer).await?;
-    if is_default_channel(&channel) {
-        return Err(ApiError::forbidden(format!(
-            "channel `{channel}` cannot be deleted"
-        )));
-    }
+    authorize(&state, &caller, &origin, Action::ManageChannels).await?;
+    authz::check_channel_deletion(&channel)?;
     state.metadata.delete_channel(&origin, &channel).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -255,11 +247,7 @@ async fn demote(
 ) -> ApiResult<StatusCode> {
     let channel = path.channel()?;
     let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
-    if channel == ChannelName::unstable() {
-        return Err(ApiError::forbidden(format!(
-            "packages cannot be demoted from `{channel}`"
-        )));
-    }
+    authz::check_demotion(&channel)?;
     // Not in the channel, or no such channel: the store's NotFound, 404.
     state
         .metadata

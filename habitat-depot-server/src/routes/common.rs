@@ -15,10 +15,11 @@ use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 use crate::AppState;
-use crate::auth::{Caller, role_in};
+use crate::auth::Caller;
+use crate::authz;
 use crate::error::{ApiError, ApiResult};
 use crate::json::package_json;
-use crate::store::{Package, Visibility};
+use crate::store::Package;
 
 /// An origin from a path segment (422 when invalid).
 pub(super) fn origin(text: &str) -> ApiResult<OriginName> {
@@ -40,28 +41,6 @@ pub(super) fn ident(
     Ok(format!("{origin}/{name}/{version}/{release}").parse()?)
 }
 
-/// May the caller see packages of `origin` that are private? (readonly_member or higher.)
-pub(super) async fn sees_private(
-    state: &AppState,
-    caller: &Caller,
-    origin: &OriginName,
-) -> ApiResult<bool> {
-    match &caller.0 {
-        Some(account) => Ok(state.metadata.role(origin, account.id).await?.is_some()),
-        None => Ok(false),
-    }
-}
-
-/// Whether the caller may see this package: private ones exist only for members.
-pub(super) async fn visible(
-    state: &AppState,
-    caller: &Caller,
-    package: &Package,
-) -> ApiResult<bool> {
-    Ok(package.visibility == Visibility::Public
-        || sees_private(state, caller, package.ident.origin()).await?)
-}
-
 /// The package (ident, target) if it exists and the caller may see it; 404 otherwise.
 pub(super) async fn find_package(
     state: &AppState,
@@ -75,7 +54,7 @@ pub(super) async fn find_package(
         .package(ident, target)
         .await?
         .ok_or_else(not_found)?;
-    if visible(state, caller, &package).await? {
+    if authz::sees_package(state, caller, &package).await? {
         Ok(package)
     } else {
         Err(not_found())
@@ -92,15 +71,6 @@ pub(super) async fn package_body(state: &AppState, package: &Package) -> ApiResu
         .map(|m| m.name)
         .collect();
     Ok(Json(package_json(package, &channels)))
-}
-
-/// 404 unless the origin exists (for routes that name one).
-pub(super) async fn require_origin(
-    state: &AppState,
-    caller: &Caller,
-    origin: &OriginName,
-) -> ApiResult<()> {
-    role_in(state, caller, origin).await.map(|_| ())
 }
 
 /// The `.hart` bytes of a package, streamed from the artifact store, with the exact headers of

@@ -15,11 +15,12 @@ use habitat_core::keys::{NamedRevision, PublicKey, SecretKey};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::{self, require_origin};
+use super::common;
 use crate::AppState;
-use crate::auth::{Caller, require_role, role_in};
+use crate::auth::Caller;
+use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{OriginKey, Role, SecretOriginKey};
+use crate::store::{OriginKey, SecretOriginKey};
 
 /// Key files are a few hundred bytes; anything this large is not one.
 const KEY_BODY_LIMIT: usize = 64 * 1024;
@@ -160,7 +161,7 @@ async fn list_keys(
     Path(path): Path<KeyPath>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let origin = path.origin()?;
-    require_origin(&state, &caller, &origin).await?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
     let keys = state.metadata.public_keys(&origin).await?;
     Ok(Json(keys.iter().map(key_json).collect()))
 }
@@ -171,7 +172,7 @@ async fn latest_key(
     Path(path): Path<KeyPath>,
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
-    require_origin(&state, &caller, &origin).await?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
     // `public_keys` is newest first.
     let key = state
         .metadata
@@ -190,7 +191,7 @@ async fn public_key(
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
     let revision = path.revision()?;
-    require_origin(&state, &caller, &origin).await?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
     let key = state
         .metadata
         .public_key(&origin, revision)
@@ -207,24 +208,7 @@ async fn upload_public_key(
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
     let revision = path.revision()?;
-    caller.account()?;
-    let role = role_in(&state, &caller, &origin).await?;
-    if role.is_none_or(|r| r < Role::Administrator) {
-        // The stock client uploads the public key before every package upload and treats 409 as
-        // "already there", so a member (who may upload packages but not keys) learns that.
-        if role.is_some_and(|r| r >= Role::Member)
-            && state
-                .metadata
-                .public_key(&origin, revision)
-                .await?
-                .is_some()
-        {
-            return Err(ApiError::conflict(format!(
-                "key `{origin}-{revision}` already exists"
-            )));
-        }
-        require_role(&state, &caller, &origin, Role::Administrator).await?;
-    }
+    authz::authorize_key_upload(&state, &caller, &origin, revision).await?;
     let text = key_text(body)?;
     let key = PublicKey::parse(&text).map_err(invalid_key)?;
     check_name(key.name(), &origin, revision)?;
@@ -249,7 +233,7 @@ async fn upload_secret_key(
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin_text)?;
     let revision = revision(&revision_text)?;
-    require_role(&state, &caller, &origin, Role::Administrator).await?;
+    authorize(&state, &caller, &origin, Action::ManageKeys).await?;
     let text = key_text(body)?;
     let key = SecretKey::parse(&text).map_err(invalid_key)?;
     check_name(key.name(), &origin, revision)?;
@@ -284,7 +268,7 @@ async fn latest_secret_key(
     Path(origin_text): Path<String>,
 ) -> ApiResult<Response> {
     let origin = common::origin(&origin_text)?;
-    require_role(&state, &caller, &origin, Role::Administrator).await?;
+    authorize(&state, &caller, &origin, Action::ManageKeys).await?;
     let stored = state
         .metadata
         .latest_secret_key(&origin)

@@ -16,9 +16,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{self, require_origin};
+use super::common;
 use crate::AppState;
-use crate::auth::{Caller, require_role};
+use crate::auth::Caller;
+use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{invitation_json, timestamp};
 use crate::store::{Invitation, Origin, OriginContents, Role, Visibility};
@@ -126,15 +127,12 @@ async fn create_origin(
 
 async fn show_origin(
     State(state): State<AppState>,
+    caller: Caller,
     Path(origin): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin)?;
-    let found = state
-        .metadata
-        .origin(&origin)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` not found")))?;
-    Ok(Json(origin_json(&found)))
+    let permit = authorize(&state, &caller, &origin, Action::Read).await?;
+    Ok(Json(origin_json(&permit.origin)))
 }
 
 /// "2 packages, 1 member besides the owner": what keeps an origin from being deleted.
@@ -162,7 +160,7 @@ async fn delete_origin(
     Path(origin): Path<String>,
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::Owner).await?;
+    authorize(&state, &caller, &origin, Action::DeleteOrigin).await?;
     match state.metadata.delete_origin(&origin).await? {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(contents) => Err(ApiError::new(
@@ -179,7 +177,7 @@ async fn members(
     Path(origin): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::ReadonlyMember).await?;
+    authorize(&state, &caller, &origin, Action::ListMembers).await?;
     let members = state.metadata.members(&origin).await?;
     let members: Vec<Value> = members
         .iter()
@@ -188,26 +186,14 @@ async fn members(
     Ok(Json(json!({ "origin": origin, "members": members })))
 }
 
-/// The owner's account name (the origin is known to exist).
-async fn owner_of(state: &AppState, origin: &OriginName) -> ApiResult<String> {
-    let found = state.metadata.origin(origin).await?;
-    found
-        .map(|o| o.owner)
-        .ok_or_else(|| ApiError::not_found(format!("origin `{origin}` not found")))
-}
-
 async fn remove_member(
     State(state): State<AppState>,
     caller: Caller,
     Path((origin, account)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::Owner).await?;
-    if owner_of(&state, &origin).await? == account {
-        return Err(ApiError::forbidden(format!(
-            "`{account}` owns origin `{origin}` and cannot be removed"
-        )));
-    }
+    let permit = authorize(&state, &caller, &origin, Action::RemoveMembers).await?;
+    authz::check_removal(&permit.origin, &account)?;
     // The store refuses to remove the owner too, and answers 404 for non-members.
     state.metadata.remove_member(&origin, &account).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -235,7 +221,7 @@ async fn member_role(
     Path((origin, account)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::Member).await?;
+    authorize(&state, &caller, &origin, Action::ReadMemberRole).await?;
     let role = role_of(&state, &origin, &account).await?;
     Ok(Json(json!({ "role": role.as_str() })))
 }
@@ -254,7 +240,7 @@ async fn set_role(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
-    let (me, _) = require_role(&state, &caller, &origin, Role::Administrator).await?;
+    let permit = authorize(&state, &caller, &origin, Action::SetRoles).await?;
     let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
     let body: RoleRequest = json_body(body)?.unwrap_or_default();
     let text = match (body.role, query.role) {
@@ -282,21 +268,9 @@ async fn set_role(
         )
     })?;
     // Who may be changed is a permission rule, so 403 (see the module docs), not 422.
-    if role == Role::Owner {
-        return Err(ApiError::forbidden(format!(
-            "nobody can be made owner of origin `{origin}` by a role change"
-        )));
-    }
-    if account == me.name {
-        return Err(ApiError::forbidden(format!(
-            "`{account}` cannot change their own role in origin `{origin}`"
-        )));
-    }
-    if role_of(&state, &origin, &account).await? == Role::Owner {
-        return Err(ApiError::forbidden(format!(
-            "`{account}` owns origin `{origin}`; the owner's role cannot be changed"
-        )));
-    }
+    authz::check_role_change(&permit.origin, permit.account()?, &account, role)?;
+    // 404 for an account that is not a member.
+    role_of(&state, &origin, &account).await?;
     state.metadata.set_role(&origin, &account, role).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -307,7 +281,8 @@ async fn invite(
     Path((origin, account)): Path<(String, String)>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let origin = common::origin(&origin)?;
-    let (me, _) = require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    let permit = authorize(&state, &caller, &origin, Action::Invite).await?;
+    let me = permit.account()?;
     // The store answers 404 for an unknown account and 409 for a member or a second invitation.
     let invitation = state
         .metadata
@@ -322,7 +297,7 @@ async fn invitations(
     Path(origin): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::ReadonlyMember).await?;
+    authorize(&state, &caller, &origin, Action::ListMembers).await?;
     let pending = state.metadata.origin_invitations(&origin).await?;
     let pending: Vec<Value> = pending.iter().map(invitation_json).collect();
     Ok(Json(json!({ "origin": origin, "invitations": pending })))
@@ -343,17 +318,12 @@ async fn own_invitation(
     caller: &Caller,
     origin: &str,
     id: &str,
-    action: &str,
+    verb: &str,
 ) -> ApiResult<Invitation> {
     let origin = common::origin(origin)?;
-    let account = caller.account()?;
-    require_origin(state, caller, &origin).await?;
+    let permit = authorize(state, caller, &origin, Action::AnswerInvitation).await?;
     let invitation = find_invitation(state, &origin, id).await?;
-    if invitation.account != account.name {
-        return Err(ApiError::forbidden(format!(
-            "only its invitee may {action} invitation `{id}` of origin `{origin}`"
-        )));
-    }
+    authz::check_invitee(&invitation, permit.account()?, verb)?;
     Ok(invitation)
 }
 
@@ -384,7 +354,7 @@ async fn rescind_invitation(
     Path((origin, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
-    require_role(&state, &caller, &origin, Role::Maintainer).await?;
+    authorize(&state, &caller, &origin, Action::Invite).await?;
     let invitation = find_invitation(&state, &origin, &id).await?;
     state.metadata.delete_invitation(invitation.id).await?;
     Ok(StatusCode::NO_CONTENT)

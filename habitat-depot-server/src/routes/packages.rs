@@ -18,12 +18,13 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::common::{self, find_package, package_body, require_origin, sees_private};
+use super::common::{self, find_package, package_body};
 use crate::AppState;
-use crate::auth::{Caller, private_origins, require_role};
+use crate::auth::Caller;
+use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
-use crate::store::{Package, PackageFilter, Page, Role, Visibility};
+use crate::store::{Package, PackageFilter, Page, Visibility};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -182,17 +183,13 @@ pub(super) fn ident_item(package: Package) -> Value {
     item
 }
 
-/// Lets the filter see the origin's private packages when the caller is a member of it.
+/// Lets the filter see the private packages the policy lets the caller see.
 pub(super) async fn with_visibility(
     state: &AppState,
     caller: &Caller,
     mut filter: PackageFilter,
 ) -> ApiResult<PackageFilter> {
-    if let Some(origin) = filter.origin.clone()
-        && sees_private(state, caller, &origin).await?
-    {
-        filter.private_origins = vec![origin];
-    }
+    filter.private_origins = authz::private_scope(state, caller, filter.origin.as_ref()).await?;
     Ok(filter)
 }
 
@@ -268,7 +265,7 @@ async fn list(
 ) -> ApiResult<Response> {
     let mut filter = path.filter()?;
     filter.target = optional_target(&target)?;
-    require_origin(&state, &caller, &path.origin()?).await?;
+    authorize(&state, &caller, &path.origin()?, Action::Read).await?;
     list_packages(&state, &caller, filter, page.page()).await
 }
 
@@ -282,14 +279,14 @@ async fn latest(
     let target = target.target()?;
     let origin = path.origin()?;
     let found = latest_package(&state, &caller, filter, target).await;
-    explain_miss(found, require_origin(&state, &caller, &origin)).await
+    explain_miss(found, authorize(&state, &caller, &origin, Action::Read)).await
 }
 
 /// A `latest` answer; on a miss, the 404 of `exists` if what the route names does not exist
 /// (an unknown origin or channel), else the miss. Only a miss pays for that check.
-pub(super) async fn explain_miss(
+pub(super) async fn explain_miss<T>(
     found: ApiResult<Json<Value>>,
-    exists: impl Future<Output = ApiResult<()>>,
+    exists: impl Future<Output = ApiResult<T>>,
 ) -> ApiResult<Json<Value>> {
     match found {
         Err(miss) if miss.status == StatusCode::NOT_FOUND => {
@@ -348,13 +345,14 @@ pub(super) async fn maintained_package(
 ) -> ApiResult<(String, Package)> {
     let ident = path.ident()?;
     let target = target.target()?;
-    let (account, _) = require_role(state, caller, ident.origin(), Role::Maintainer).await?;
+    let permit = authorize(state, caller, ident.origin(), Action::ManagePackages).await?;
+    let account = permit.account()?.name.clone();
     let package = state
         .metadata
         .package(&ident, target)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("package {ident} for {target} not found")))?;
-    Ok((account.name, package))
+    Ok((account, package))
 }
 
 async fn delete_package(
@@ -429,8 +427,15 @@ async fn versions(
 ) -> ApiResult<Json<Vec<Value>>> {
     let filter = path.filter()?;
     let origin = path.origin()?;
-    require_origin(&state, &caller, &origin).await?;
-    let filter = with_visibility(&state, &caller, filter).await?;
+    let permit = authorize(&state, &caller, &origin, Action::Read).await?;
+    let filter = PackageFilter {
+        private_origins: if permit.sees_private() {
+            vec![origin.clone()]
+        } else {
+            Vec::new()
+        },
+        ..filter
+    };
     // The store lists newest version first, so the summaries come out in that order.
     let mut summaries: Vec<VersionSummary> = Vec::new();
     let mut offset = 0;
@@ -506,7 +511,7 @@ async fn search(
         ));
     }
     let distinct = search.distinct.unwrap_or(false);
-    let private = private_origins(&state, &caller).await?;
+    let private = authz::private_scope(&state, &caller, None).await?;
     let page = page.page();
     let found = state
         .metadata
@@ -531,7 +536,7 @@ async fn rdeps(
     let filter = path.filter()?;
     let target = target.target()?;
     let origin = path.origin()?;
-    require_origin(&state, &caller, &origin).await?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
     let name = filter.name.clone().unwrap_or_default();
     // A package the caller may not see does not exist for them (404), as everywhere.
     latest_visible(&state, &caller, filter, target).await?;

@@ -41,77 +41,7 @@ pub enum StoreError {
 /// Results of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// An origin role, lowest first; a route's minimum role passes for that role or higher.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// May read private packages.
-    ReadonlyMember,
-    /// May upload packages.
-    Member,
-    /// May promote, demote, delete packages and invite.
-    Maintainer,
-    /// May upload keys and change roles.
-    Administrator,
-    /// Created the origin; may delete it and remove members.
-    Owner,
-}
-
-impl Role {
-    /// The role's name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ReadonlyMember => "readonly_member",
-            Self::Member => "member",
-            Self::Maintainer => "maintainer",
-            Self::Administrator => "administrator",
-            Self::Owner => "owner",
-        }
-    }
-
-    /// Parses a role name.
-    pub fn parse(text: &str) -> Option<Self> {
-        [
-            Self::ReadonlyMember,
-            Self::Member,
-            Self::Maintainer,
-            Self::Administrator,
-            Self::Owner,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
-    }
-}
-
-/// Package visibility.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Visibility {
-    /// Anyone may read.
-    #[default]
-    Public,
-    /// Only members (readonly_member or higher) of the origin may read.
-    Private,
-}
-
-impl Visibility {
-    /// The name in the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Public => "public",
-            Self::Private => "private",
-        }
-    }
-
-    /// Parses a visibility name.
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "public" => Some(Self::Public),
-            "private" => Some(Self::Private),
-            _ => None,
-        }
-    }
-}
+pub use habitat_core::access::{Role, Visibility};
 
 /// An account.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -380,20 +310,9 @@ impl DumpTable {
     }
 }
 
-/// Now, in whole seconds: the precision both SQL stores keep.
-pub(crate) fn now() -> OffsetDateTime {
-    OffsetDateTime::now_utc()
-        .replace_nanosecond(0)
-        .unwrap_or_else(|_| OffsetDateTime::now_utc())
-}
-
-/// A time as both SQL stores keep it: RFC 3339 in whole seconds, whatever the caller passed.
-pub(crate) fn ts(t: OffsetDateTime) -> String {
-    t.replace_nanosecond(0)
-        .unwrap_or(t)
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
+/// Now, in whole seconds (the precision both SQL stores keep), and a time as both keep it:
+/// RFC 3339 in whole seconds, whatever the caller passed. The API writes times the same way.
+pub(crate) use habitat_core::timestamp::{format_rfc3339 as ts, now};
 
 /// A package's dependency list as both SQL stores keep it in a column: one ident a line.
 pub(crate) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {

@@ -86,42 +86,31 @@ async fn channels_are_listed_created_and_deleted() {
         ["beta-1.x", "stable", "unstable", "zeta"]
     );
 
+    let channel = |name: &str| format!("/depot/channels/acme/{name}");
+    let maintain = |method, path| Call::new(method, path).as_(&w.maintainer);
+    let mut calls = Vec::new();
     // Exists already (the defaults too): 409.
     for name in ["zeta", "stable", "unstable"] {
-        let path = format!("/depot/channels/acme/{name}");
-        assert_error(
-            &w.maintain(Method::POST, &path, StatusCode::CONFLICT).await,
-            "conflict",
-        );
+        calls.push(maintain(Method::POST, channel(name)).fails(CONFLICT, "conflict"));
     }
     // Invalid names: 422.
     for name in ["-bad", "a%20b", "na%2Fme", ".hidden", "caf%C3%A9"] {
-        let path = format!("/depot/channels/acme/{name}");
-        let body = w
-            .maintain(Method::POST, &path, StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
-        assert_error(&body, "invalid_value");
+        calls.push(maintain(Method::POST, channel(name)).fails(UNPROCESSABLE, "invalid_value"));
     }
     // Unknown origin: 404, for reading and for creating.
-    assert_error(
-        &w.get("/depot/channels/nobody", NOT_FOUND).await,
-        "not_found",
-    );
-    w.maintain(Method::POST, "/depot/channels/nobody/zeta", NOT_FOUND)
-        .await;
-
+    calls.push(Call::get("/depot/channels/nobody").fails(NOT_FOUND, "not_found"));
+    calls.push(maintain(Method::POST, "/depot/channels/nobody/zeta".into()).answers(NOT_FOUND));
     // Delete: 204, then 404; `stable` and `unstable` never (403).
-    let zeta = "/depot/channels/acme/zeta";
-    w.maintain(Method::DELETE, zeta, StatusCode::NO_CONTENT)
-        .await;
-    w.maintain(Method::DELETE, zeta, NOT_FOUND).await;
+    calls.push(maintain(Method::DELETE, channel("zeta")).answers(NO_CONTENT));
+    calls.push(maintain(Method::DELETE, channel("zeta")).answers(NOT_FOUND));
     for name in ["stable", "unstable"] {
-        let path = format!("/depot/channels/acme/{name}");
-        let body = w
-            .call(Method::DELETE, &path, Some(&w.owner), StatusCode::FORBIDDEN)
-            .await;
-        assert_error(&body, "forbidden");
+        calls.push(
+            Call::delete(channel(name))
+                .as_(&w.owner)
+                .fails(FORBIDDEN, "forbidden"),
+        );
     }
+    w.depot.check(&calls).await;
     assert_eq!(channel_names(&w).await, ["beta-1.x", "stable", "unstable"]);
 }
 
@@ -217,15 +206,14 @@ async fn promote_and_demote_need_maintainer_and_a_refusal_changes_nothing() {
 #[tokio::test]
 async fn channel_latest_is_the_latest_in_that_channel() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/app/1.2.3-rc1/20240101000000",
         "acme/app/1.2.3/20240101000000",
         "acme/app/1.9/20240101000000",
         "acme/app/1.10/20240101000000",
         "acme/app/1.9/20240201000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/app/0.5/20240101000000", AARCH64, &[])
         .await;
     let world = &w;
@@ -288,14 +276,13 @@ async fn channel_latest_is_the_latest_in_that_channel() {
 #[tokio::test]
 async fn channel_listings_are_paginated() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.0.0/20240101000000",
         "acme/web/2.0.0/20240101000000",
         "acme/web/2.0.0/20240201000000",
         "acme/db/1.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     for rest in [
         "web/2.0.0/20240101000000",
         "web/2.0.0/20240201000000",
@@ -374,13 +361,12 @@ async fn channel_package_and_download_only_within_the_channel() {
     let response = w.get_range(&download, "bytes=5-9").await;
     assert_eq!(response.status(), PARTIAL);
     assert_eq!(response.bytes().await.unwrap().as_ref(), &bytes[5..10]);
-    w.get(&format!("{PKG}?target=aarch64-linux"), NOT_FOUND)
+    w.depot
+        .check(&[
+            Call::get(format!("{PKG}?target=aarch64-linux")).answers(NOT_FOUND),
+            Call::get("/depot/channels/acme/nope/pkgs/web/1.0.0/20240101000000").answers(NOT_FOUND),
+        ])
         .await;
-    w.get(
-        "/depot/channels/acme/nope/pkgs/web/1.0.0/20240101000000",
-        NOT_FOUND,
-    )
-    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use reqwest::header::HeaderMap;
 use reqwest::{Body, Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::origins::{BAD_TOKEN, Team};
+use super::origins::Team;
 use super::support::*;
 
 /// A key pair of `origin` whose files name `revision` (the name line is not signed, so a fresh
@@ -239,9 +239,10 @@ async fn uploading_a_public_key_needs_administrator() {
     let depot = &team.depot;
     let k = key("core", "20240101000000");
     let path = "/depot/origins/core/keys/20240101000000";
-    team.assert_denied(Method::POST, path, Role::Administrator, |b| {
-        b.body(k.public.clone())
-    })
+    team.assert_denied(
+        Call::post(path).body(k.public.as_str()),
+        Role::Administrator,
+    )
     .await;
     assert!(
         revisions(depot).await.is_empty(),
@@ -313,37 +314,32 @@ async fn uploading_a_public_key_checks_the_file() {
     let admin = &team.administrator;
     let rev = "20240101000000";
     let k = key("core", rev);
-    let cases = [
+    let path = format!("/depot/origins/core/keys/{rev}");
+    let upload = |revision: &str, text: &[u8]| {
+        Call::post(format!("/depot/origins/core/keys/{revision}"))
+            .as_(admin)
+            .body(text)
+    };
+    let mut calls: Vec<Call> = [
         ("garbage".to_owned(), "invalid_key"),
         (k.secret.clone(), "invalid_key"),
         (k.public.replace("SIG-PUB-1", "BOX-PUB-1"), "invalid_key"),
         (key("other", rev).public, "key_mismatch"),
         (key("core", "20230101000000").public, "key_mismatch"),
-    ];
-    for (text, code) in cases {
-        let (status, _, body) = post_key(depot, admin, "core", rev, &text).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
-        assert_error(&serde_json::from_str(&body).unwrap(), code);
-    }
-    let path = format!("/depot/origins/core/keys/{rev}");
-    let body = send(
-        depot
-            .request(Method::POST, &path, Some(admin))
-            .body(vec![0xff, 0xfe, 0x00]),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_error(&body, "invalid_key");
+    ]
+    .into_iter()
+    .map(|(text, code)| upload(rev, text.as_bytes()).fails(UNPROCESSABLE, code))
+    .collect();
+    calls.push(upload(rev, &[0xff, 0xfe, 0x00]).fails(UNPROCESSABLE, "invalid_key"));
     for bad in ["2024", "latestx", "2024010100000x"] {
-        let (status, _, body) = post_key(depot, admin, "core", bad, &k.public).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {body}");
-        assert_error(&serde_json::from_str(&body).unwrap(), "invalid_value");
+        calls.push(upload(bad, k.public.as_bytes()).fails(UNPROCESSABLE, "invalid_value"));
     }
     // Past 64 KiB: 413, with a Content-Length and streamed.
     let big = "x".repeat(65 * 1024);
-    let (status, _, body) = post_key(depot, admin, "core", rev, &big).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
-    assert_error(&serde_json::from_str(&body).unwrap(), "payload_too_large");
+    calls.push(
+        upload(rev, big.as_bytes()).fails(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+    );
+    depot.check(&calls).await;
     let (status, _, _) = fetch(
         depot,
         Method::POST,
@@ -373,44 +369,28 @@ async fn uploading_a_public_key_checks_the_file() {
 #[tokio::test]
 async fn reading_keys_that_do_not_exist() {
     let team = Team::start().await;
-    let depot = &team.depot;
-    assert_eq!(
-        send(
-            depot.request(Method::GET, "/depot/origins/core/keys", None),
-            StatusCode::OK
-        )
-        .await,
-        json!([])
-    );
+    let mut calls = vec![Call::get("/depot/origins/core/keys")];
     for path in [
         "/depot/origins/core/keys/latest",
         "/depot/origins/core/keys/20240101000000",
         "/depot/origins/nope/keys",
         "/depot/origins/nope/keys/latest",
     ] {
-        let body = send(
-            depot.request(Method::GET, path, None),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        calls.push(Call::get(path).fails(NOT_FOUND, "not_found"));
     }
     for path in [
         "/depot/origins/core/keys/2024",
         "/depot/origins/Not%20Valid/keys",
     ] {
-        let body = send(
-            depot.request(Method::GET, path, None),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-        assert_error(&body, "invalid_value");
+        calls.push(Call::get(path).fails(UNPROCESSABLE, "invalid_value"));
     }
-    send(
-        depot.request(Method::GET, "/depot/origins/core/keys", Some(BAD_TOKEN)),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    calls.push(
+        Call::get("/depot/origins/core/keys")
+            .as_(BAD_TOKEN)
+            .answers(UNAUTHORIZED),
+    );
+    let bodies = team.depot.check(&calls).await;
+    assert_eq!(bodies[0], json!([]));
 }
 
 #[tokio::test]
@@ -496,15 +476,17 @@ async fn secret_keys_need_administrator() {
     let path = "/depot/origins/core/secret_keys/20240101000000";
     let latest = "/depot/origins/core/secret_keys/latest";
 
-    let body = send(
-        depot.request(Method::GET, latest, Some(&team.administrator)),
-        StatusCode::NOT_FOUND,
+    depot
+        .call(
+            &Call::get(latest)
+                .as_(&team.administrator)
+                .fails(NOT_FOUND, "not_found"),
+        )
+        .await;
+    team.assert_denied(
+        Call::post(path).body(k.secret.as_str()),
+        Role::Administrator,
     )
-    .await;
-    assert_error(&body, "not_found");
-    team.assert_denied(Method::POST, path, Role::Administrator, |b| {
-        b.body(k.secret.clone())
-    })
     .await;
     assert!(
         depot
@@ -517,14 +499,14 @@ async fn secret_keys_need_administrator() {
         "a denied request changes nothing"
     );
 
-    send(
-        depot
-            .request(Method::POST, path, Some(&team.administrator))
-            .body(k.secret.clone()),
-        StatusCode::OK,
-    )
-    .await;
-    team.assert_denied(Method::GET, latest, Role::Administrator, |b| b)
+    depot
+        .call(
+            &Call::post(path)
+                .as_(&team.administrator)
+                .body(k.secret.as_str()),
+        )
+        .await;
+    team.assert_denied(Call::get(latest), Role::Administrator)
         .await;
     for role in [Role::Administrator, Role::Owner] {
         let (status, _, body) =
@@ -534,36 +516,30 @@ async fn secret_keys_need_administrator() {
     }
     // The newest revision wins.
     let newer = key("core", "20250101000000");
-    send(
-        depot
-            .request(
-                Method::POST,
-                "/depot/origins/core/secret_keys/20250101000000",
-                Some(&team.owner),
-            )
-            .body(newer.secret.clone()),
-        StatusCode::OK,
-    )
-    .await;
+    depot
+        .call(
+            &Call::post("/depot/origins/core/secret_keys/20250101000000")
+                .as_(&team.owner)
+                .body(newer.secret.as_str()),
+        )
+        .await;
     let (_, headers, body) = fetch(depot, Method::GET, latest, Some(&team.owner), None).await;
     assert_eq!(body, newer.secret);
     assert_eq!(headers["x-filename"], "core-20250101000000.sig.key");
 
-    for (method, path) in [
-        (
-            Method::POST,
-            "/depot/origins/nope/secret_keys/20240101000000",
-        ),
-        (Method::GET, "/depot/origins/nope/secret_keys/latest"),
-    ] {
-        send(
-            depot
-                .request(method, path, Some(&team.owner))
-                .body(k.secret.clone()),
-            StatusCode::NOT_FOUND,
+    depot
+        .check(
+            &[
+                Call::post("/depot/origins/nope/secret_keys/20240101000000"),
+                Call::get("/depot/origins/nope/secret_keys/latest"),
+            ]
+            .map(|call| {
+                call.as_(&team.owner)
+                    .body(k.secret.as_str())
+                    .answers(NOT_FOUND)
+            }),
         )
         .await;
-    }
 }
 
 #[tokio::test]
@@ -574,45 +550,25 @@ async fn uploading_a_secret_key_checks_the_file() {
     let published = key("core", rev);
     post_key(depot, &team.administrator, "core", rev, &published.public).await;
     let path = format!("/depot/origins/core/secret_keys/{rev}");
-    let cases = [
+    let upload = |path: &str, text: &str| Call::post(path).as_(&team.owner).body(text);
+    let mut calls: Vec<Call> = [
         ("garbage".to_owned(), "invalid_key"),
         (published.public.clone(), "invalid_key"),
         (key("other", rev).secret, "key_mismatch"),
         (key("core", "20230101000000").secret, "key_mismatch"),
         // Of this origin and revision, but not the half of the public key published for it.
         (key("core", rev).secret, "key_mismatch"),
-    ];
-    for (text, code) in cases {
-        let body = send(
-            depot
-                .request(Method::POST, &path, Some(&team.owner))
-                .body(text),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-        assert_error(&body, code);
-    }
-    let body = send(
-        depot
-            .request(
-                Method::POST,
-                "/depot/origins/core/secret_keys/2024",
-                Some(&team.owner),
-            )
-            .body(published.secret.clone()),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_error(&body, "invalid_value");
+    ]
+    .into_iter()
+    .map(|(text, code)| upload(&path, &text).fails(UNPROCESSABLE, code))
+    .collect();
+    calls.push(
+        upload("/depot/origins/core/secret_keys/2024", &published.secret)
+            .fails(UNPROCESSABLE, "invalid_value"),
+    );
     let big = "x".repeat(65 * 1024);
-    let body = send(
-        depot
-            .request(Method::POST, &path, Some(&team.owner))
-            .body(big),
-        StatusCode::PAYLOAD_TOO_LARGE,
-    )
-    .await;
-    assert_error(&body, "payload_too_large");
+    calls.push(upload(&path, &big).fails(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
+    depot.check(&calls).await;
     assert!(
         depot
             .state
@@ -625,11 +581,5 @@ async fn uploading_a_secret_key_checks_the_file() {
     );
 
     // The matching half is accepted.
-    send(
-        depot
-            .request(Method::POST, &path, Some(&team.owner))
-            .body(published.secret.clone()),
-        StatusCode::OK,
-    )
-    .await;
+    depot.call(&upload(&path, &published.secret)).await;
 }

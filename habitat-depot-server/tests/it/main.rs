@@ -3,7 +3,7 @@
 // Test code: a failed unwrap is a failed test.
 #![allow(clippy::unwrap_used)]
 
-mod backends;
+mod authz;
 mod channels;
 mod concurrency;
 mod keys;

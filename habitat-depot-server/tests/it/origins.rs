@@ -1,14 +1,11 @@
 //! Origins, members, invitations: every route with its statuses, and who may call it.
 
-use habitat_core::{Blake2bHash, OriginName, PackageTarget};
-use habitat_depot_server::store::{Package, Role, Visibility};
-use reqwest::{Method, RequestBuilder, StatusCode};
+use habitat_core::{Blake2bHash, OriginName};
+use habitat_depot_server::store::{Package, Role};
+use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::support::*;
-
-/// A token that looks right but authenticates nobody.
-pub const BAD_TOKEN: &str = "hab_not-a-real-token";
 
 /// Origin `core` owned by alice, one account of each lower role, and an outsider.
 pub struct Team {
@@ -36,7 +33,7 @@ impl Team {
         depot.origin(&owner, "core").await;
         let mut tokens = Vec::new();
         for (role, name) in LADDER {
-            tokens.push(join(&depot, "core", name, role).await);
+            tokens.push(depot.member("core", name, role, "alice").await);
         }
         let outsider = depot.user("otto").await;
         let [readonly, member, maintainer, administrator] = tokens.try_into().unwrap();
@@ -62,54 +59,16 @@ impl Team {
         }
     }
 
-    /// Asserts that a route whose minimum role is `min` refuses: no token and a bad token
-    /// (401), an outsider and every role below `min` (403). `prepare` adds the body.
-    pub async fn assert_denied(
-        &self,
-        method: Method,
-        path: &str,
-        min: Role,
-        prepare: impl Fn(RequestBuilder) -> RequestBuilder,
-    ) {
-        let request =
-            |token: Option<&str>| prepare(self.depot.request(method.clone(), path, token));
-        for token in [None, Some(BAD_TOKEN)] {
-            let body = send(request(token), StatusCode::UNAUTHORIZED).await;
-            assert_error(&body, "unauthorized");
-        }
-        let mut refused = vec![("outsider", self.outsider.as_str())];
-        refused.extend(
-            LADDER
-                .iter()
-                .filter(|(role, _)| *role < min)
-                .map(|(role, _)| (role.as_str(), self.token(*role))),
-        );
-        for (who, token) in refused {
-            let response = request(Some(token)).send().await.unwrap();
-            assert_eq!(
-                response.status(),
-                StatusCode::FORBIDDEN,
-                "{who} on {method} {path}"
-            );
-            assert_error(&response.json().await.unwrap(), "forbidden");
-        }
+    /// Asserts that a route whose minimum role is `min` refuses `call`: no token and a bad
+    /// token (401), an outsider and every role below `min` (403).
+    pub async fn assert_denied(&self, call: Call<'_>, min: Role) {
+        let members: Vec<(Role, &str)> = LADDER
+            .iter()
+            .map(|(role, _)| (*role, self.token(*role)))
+            .collect();
+        let calls = refusals(&call, min, &self.outsider, &members);
+        self.depot.check(&calls).await;
     }
-}
-
-/// Makes `name` (a new account) a member of `origin` with `role`; returns its token.
-pub async fn join(depot: &TestDepot, origin: &str, name: &str, role: Role) -> String {
-    let token = depot.user(name).await;
-    let origin: OriginName = origin.parse().unwrap();
-    let store = &depot.state.metadata;
-    let invitation = store
-        .create_invitation(&origin, name, "alice")
-        .await
-        .unwrap();
-    store.accept_invitation(invitation.id).await.unwrap();
-    if role != Role::Member {
-        store.set_role(&origin, name, role).await.unwrap();
-    }
-    token
 }
 
 /// `{name: role}` of `core`'s members, read through the API as the owner.
@@ -209,30 +168,16 @@ async fn creating_an_origin_refuses_bad_requests() {
     let alice = depot.user("alice").await;
     let bob = depot.user("bob").await;
     depot.origin(&alice, "core").await;
-    let create = |token: Option<&str>, body: &str| {
-        depot
-            .request(Method::POST, "/depot/origins", token)
-            .body(body.to_owned())
+    let create = |token: Option<&'static str>, body: &str| {
+        Call::post("/depot/origins").by(token).body(body.to_owned())
     };
+    let by_bob = |body: &str| create(None, body).as_(&bob);
 
+    let mut calls = Vec::new();
     for token in [None, Some(BAD_TOKEN)] {
-        let body = send(
-            create(token, r#"{"name": "fresh"}"#),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-        assert_error(&body, "unauthorized");
+        calls.push(create(token, r#"{"name": "fresh"}"#).fails(UNAUTHORIZED, "unauthorized"));
     }
-    let body = send(
-        create(Some(&bob), r#"{"name": "core"}"#),
-        StatusCode::CONFLICT,
-    )
-    .await;
-    assert_error(&body, "conflict");
-    assert!(
-        body["message"].as_str().unwrap().contains("`core`"),
-        "{body}"
-    );
+    calls.push(by_bob(r#"{"name": "core"}"#).fails(CONFLICT, "conflict"));
     for bad in [
         r#"{"name": "Bad Name!"}"#,
         r#"{"name": ""}"#,
@@ -240,32 +185,22 @@ async fn creating_an_origin_refuses_bad_requests() {
         "{}",
         "",
     ] {
-        let body = send(create(Some(&bob), bad), StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_error(&body, "invalid_value");
+        calls.push(by_bob(bad).fails(UNPROCESSABLE, "invalid_value"));
     }
-    let body = send(create(Some(&bob), "{name"), StatusCode::BAD_REQUEST).await;
-    assert_error(&body, "bad_request");
-
+    calls.push(by_bob("{name").fails(StatusCode::BAD_REQUEST, "bad_request"));
     // Nothing was made, and `core` is still alice's.
     for name in ["fresh", "ok"] {
-        send(
-            depot.request(Method::GET, &format!("/depot/origins/{name}"), None),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        calls.push(Call::get(format!("/depot/origins/{name}")).answers(NOT_FOUND));
     }
-    let core = send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::OK,
-    )
-    .await;
+    calls.push(Call::get("/depot/origins/core"));
+    calls.push(Call::get("/user/origins").as_(&bob));
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[2], "`core`");
+    let [.., core, bobs] = bodies.as_slice() else {
+        unreachable!()
+    };
     assert_eq!(core["owner"], "alice");
-    let bobs = send(
-        depot.request(Method::GET, "/user/origins", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([]));
+    assert_eq!(*bobs, json!([]));
 }
 
 #[tokio::test]
@@ -273,33 +208,17 @@ async fn showing_an_origin() {
     let depot = TestDepot::start().await;
     let alice = depot.user("alice").await;
     depot.origin(&alice, "core").await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/nope", None),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-    assert!(
-        body["message"].as_str().unwrap().contains("`nope`"),
-        "{body}"
-    );
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/Not%20Valid", None),
-        StatusCode::UNPROCESSABLE_ENTITY,
-    )
-    .await;
-    assert_error(&body, "invalid_value");
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/core", Some(BAD_TOKEN)),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_error(&body, "unauthorized");
+    let bodies = depot
+        .check(&[
+            Call::get("/depot/origins/core").as_(&alice),
+            Call::get("/depot/origins/nope").fails(NOT_FOUND, "not_found"),
+            Call::get("/depot/origins/Not%20Valid").fails(UNPROCESSABLE, "invalid_value"),
+            Call::get("/depot/origins/core")
+                .as_(BAD_TOKEN)
+                .fails(UNAUTHORIZED, "unauthorized"),
+        ])
+        .await;
+    assert_message_contains(&bodies[1], "`nope`");
 }
 
 #[tokio::test]
@@ -310,22 +229,9 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
     let store = &depot.state.metadata;
     let package = store
         .insert_package(&Package {
-            id: 0,
-            ident: "core/tool/1.0.0/20240101000000".parse().unwrap(),
-            target: PackageTarget::X86_64Linux,
             checksum: Blake2bHash::digest(b"tool"),
             size: 4,
-            visibility: Visibility::Public,
-            manifest: String::new(),
-            config: String::new(),
-            deps: Vec::new(),
-            tdeps: Vec::new(),
-            build_deps: Vec::new(),
-            build_tdeps: Vec::new(),
-            exposes: Vec::new(),
-            is_a_service: false,
-            owner: "alice".into(),
-            created_at: time::OffsetDateTime::now_utc(),
+            ..package_row("core/tool/1.0.0/20240101000000")
         })
         .await
         .unwrap();
@@ -334,55 +240,44 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
         .await
         .unwrap();
 
-    team.assert_denied(Method::DELETE, "/depot/origins/core", Role::Owner, |b| b)
+    team.assert_denied(Call::delete("/depot/origins/core"), Role::Owner)
         .await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::OK,
-    )
-    .await;
-    let body = send(
-        depot.request(Method::DELETE, "/depot/origins/nope", Some(&team.owner)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-
+    let owner = Some(team.owner.as_str());
+    let delete = || Call::delete("/depot/origins/core").by(owner);
     // 409 naming what is left: the package, the four members besides the owner, the channel.
-    let delete = || depot.request(Method::DELETE, "/depot/origins/core", Some(&team.owner));
-    let body = send(delete(), StatusCode::CONFLICT).await;
-    assert_error(&body, "origin_not_empty");
-    let message = body["message"].as_str().unwrap();
+    let bodies = depot
+        .check(&[
+            Call::get("/depot/origins/core"),
+            Call::delete("/depot/origins/nope")
+                .by(owner)
+                .fails(NOT_FOUND, "not_found"),
+            delete().fails(CONFLICT, "origin_not_empty"),
+        ])
+        .await;
     for part in ["1 package", "4 members", "1 channel"] {
-        assert!(message.contains(part), "{message} lacks {part}");
+        assert_message_contains(&bodies[2], part);
     }
     store.delete_package(package.id).await.unwrap();
     store
         .delete_channel(&core, &"beta".parse().unwrap())
         .await
         .unwrap();
-    let body = send(delete(), StatusCode::CONFLICT).await;
+    let body = depot.call(&delete().answers(CONFLICT)).await;
     assert_eq!(
         body["message"],
         "origin `core` still has 4 members besides the owner"
     );
-    for (_, name) in LADDER {
-        send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/users/{name}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NO_CONTENT,
-        )
-        .await;
-    }
-    send(delete(), StatusCode::NO_CONTENT).await;
-    send(
-        depot.request(Method::GET, "/depot/origins/core", None),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let mut calls: Vec<Call> = LADDER
+        .iter()
+        .map(|(_, name)| {
+            Call::delete(format!("/depot/origins/core/users/{name}"))
+                .by(owner)
+                .answers(NO_CONTENT)
+        })
+        .collect();
+    calls.push(delete().answers(NO_CONTENT));
+    calls.push(Call::get("/depot/origins/core").answers(NOT_FOUND));
+    depot.check(&calls).await;
     // The name is free again.
     depot.origin(&team.outsider, "core").await;
 }
@@ -390,18 +285,23 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
 #[tokio::test]
 async fn listing_members_needs_readonly_member() {
     let team = Team::start().await;
-    let depot = &team.depot;
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users",
-            Some(&team.readonly),
-        ),
-        StatusCode::OK,
-    )
-    .await;
+    let path = "/depot/origins/core/users";
+    let bodies = team
+        .depot
+        .check(&[
+            Call::get(path).as_(&team.readonly),
+            Call::get(path).answers(UNAUTHORIZED),
+            Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            Call::get(path)
+                .as_(&team.outsider)
+                .fails(FORBIDDEN, "forbidden"),
+            Call::get("/depot/origins/nope/users")
+                .as_(&team.owner)
+                .fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
     assert_eq!(
-        body,
+        bodies[0],
         json!({"origin": "core", "members": [
             {"name": "ada", "role": "administrator"},
             {"name": "alice", "role": "owner"},
@@ -410,29 +310,6 @@ async fn listing_members_needs_readonly_member() {
             {"name": "rob", "role": "readonly_member"},
         ]})
     );
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, "/depot/origins/core/users", token),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    }
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users",
-            Some(&team.outsider),
-        ),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    let body = send(
-        depot.request(Method::GET, "/depot/origins/nope/users", Some(&team.owner)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
 }
 
 #[tokio::test]
@@ -440,130 +317,72 @@ async fn removing_members_needs_the_owner() {
     let team = Team::start().await;
     let depot = &team.depot;
     let before = roles(&team).await;
-    team.assert_denied(
-        Method::DELETE,
-        "/depot/origins/core/users/mel",
-        Role::Owner,
-        |b| b,
-    )
-    .await;
+    team.assert_denied(Call::delete("/depot/origins/core/users/mel"), Role::Owner)
+        .await;
     assert_eq!(
         roles(&team).await,
         before,
         "a denied request changes nothing"
     );
 
-    send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/core/users/mel",
-            Some(&team.owner),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    let remove = |name: &str| Call::delete(format!("/depot/origins/core/users/{name}"));
+    depot
+        .call(&remove("mel").as_(&team.owner).answers(NO_CONTENT))
+        .await;
     let after = roles(&team).await;
     assert!(after.get("mel").is_none(), "{after}");
     assert_eq!(after.as_object().unwrap().len(), 4);
-    // mel lost access with the membership.
-    send(
-        depot.request(Method::GET, "/depot/origins/core/users", Some(&team.member)),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-
-    let body = send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/core/users/alice",
-            Some(&team.owner),
-        ),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    assert!(body["message"].as_str().unwrap().contains("owns"), "{body}");
+    let mut calls = vec![
+        // mel lost access with the membership.
+        Call::get("/depot/origins/core/users")
+            .as_(&team.member)
+            .answers(FORBIDDEN),
+        remove("alice")
+            .as_(&team.owner)
+            .fails(FORBIDDEN, "forbidden"),
+    ];
     for name in ["mel", "otto", "nobody"] {
-        let body = send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/users/{name}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        calls.push(remove(name).as_(&team.owner).fails(NOT_FOUND, "not_found"));
     }
-    send(
-        depot.request(
-            Method::DELETE,
-            "/depot/origins/nope/users/mel",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::delete("/depot/origins/nope/users/mel")
+            .as_(&team.owner)
+            .answers(NOT_FOUND),
+    );
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[1], "owns");
     assert_eq!(roles(&team).await, after);
 }
 
 #[tokio::test]
 async fn reading_a_role_needs_member() {
     let team = Team::start().await;
-    let depot = &team.depot;
     let path = "/depot/origins/core/users/ada/role";
-    let body = send(
-        depot.request(Method::GET, path, Some(&team.member)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body, json!({"role": "administrator"}));
-    let body = send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/core/users/alice/role",
-            Some(&team.member),
-        ),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body, json!({"role": "owner"}));
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, path, token),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
-    }
+    let role_of = |name: &str| Call::get(format!("/depot/origins/core/users/{name}/role"));
+    let mut calls = vec![
+        Call::get(path).as_(&team.member),
+        role_of("alice").as_(&team.member),
+        Call::get(path).answers(UNAUTHORIZED),
+        Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+    ];
     for token in [&team.outsider, &team.readonly] {
-        let body = send(
-            depot.request(Method::GET, path, Some(token)),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-        assert_error(&body, "forbidden");
+        calls.push(Call::get(path).as_(token).fails(FORBIDDEN, "forbidden"));
     }
     for name in ["otto", "nobody"] {
-        let body = send(
-            depot.request(
-                Method::GET,
-                &format!("/depot/origins/core/users/{name}/role"),
-                Some(&team.member),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        calls.push(
+            role_of(name)
+                .as_(&team.member)
+                .fails(NOT_FOUND, "not_found"),
+        );
     }
-    send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/nope/users/ada/role",
-            Some(&team.member),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::get("/depot/origins/nope/users/ada/role")
+            .as_(&team.member)
+            .answers(NOT_FOUND),
+    );
+    let bodies = team.depot.check(&calls).await;
+    assert_eq!(bodies[0], json!({"role": "administrator"}));
+    assert_eq!(bodies[1], json!({"role": "owner"}));
 }
 
 #[tokio::test]
@@ -573,9 +392,10 @@ async fn changing_a_role_needs_administrator() {
     let path = "/depot/origins/core/users/mel/role";
     let put = |token: &str| depot.request(Method::PUT, path, Some(token));
 
-    team.assert_denied(Method::PUT, path, Role::Administrator, |b| {
-        b.json(&json!({"role": "maintainer"}))
-    })
+    team.assert_denied(
+        Call::put(path).json(&json!({"role": "maintainer"})),
+        Role::Administrator,
+    )
     .await;
     assert_eq!(
         roles(&team).await["mel"],
@@ -606,54 +426,51 @@ async fn changing_a_role_needs_administrator() {
     assert_eq!(roles(&team).await["mel"], "administrator");
 
     let before = roles(&team).await;
-    // Nobody becomes owner this way, changes their own role, or changes the owner's.
-    for (token, target, role) in [
-        (&team.owner, "mel", "owner"),
-        (&team.administrator, "ada", "member"),
-        (&team.owner, "alice", "member"),
-        (&team.administrator, "alice", "member"),
-    ] {
-        let body = send(
-            depot
-                .request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/users/{target}/role"),
-                    Some(token),
-                )
-                .json(&json!({"role": role})),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-        assert_error(&body, "forbidden");
-    }
-    // Values that do not parse.
-    for request in [
-        put(&team.owner).json(&json!({"role": "king"})),
-        put(&team.owner),
-        put(&team.owner)
-            .json(&json!({"role": "member"}))
-            .query(&[("role", "maintainer")]),
-        put(&team.owner).json(&json!({"role": 3})),
-    ] {
-        let body = send(request, StatusCode::UNPROCESSABLE_ENTITY).await;
-        assert_error(&body, "invalid_value");
-    }
-    let body = send(put(&team.owner).body("{role"), StatusCode::BAD_REQUEST).await;
-    assert_error(&body, "bad_request");
+    let set = |token: &str, target: &str, role: &str| {
+        depot
+            .request(
+                Method::PUT,
+                &format!("/depot/origins/core/users/{target}/role"),
+                Some(token),
+            )
+            .json(&json!({"role": role}))
+    };
+    let (owner, administrator) = (team.owner.as_str(), team.administrator.as_str());
+    let mut refused = vec![
+        // Nobody becomes owner this way, changes their own role, or changes the owner's.
+        (set(owner, "mel", "owner"), FORBIDDEN, "forbidden"),
+        (set(administrator, "ada", "member"), FORBIDDEN, "forbidden"),
+        (set(owner, "alice", "member"), FORBIDDEN, "forbidden"),
+        (
+            set(administrator, "alice", "member"),
+            FORBIDDEN,
+            "forbidden",
+        ),
+        // Values that do not parse.
+        (set(owner, "mel", "king"), UNPROCESSABLE, "invalid_value"),
+        (put(owner), UNPROCESSABLE, "invalid_value"),
+        (
+            set(owner, "mel", "member").query(&[("role", "maintainer")]),
+            UNPROCESSABLE,
+            "invalid_value",
+        ),
+        (
+            put(owner).json(&json!({"role": 3})),
+            UNPROCESSABLE,
+            "invalid_value",
+        ),
+        (
+            put(owner).body("{role"),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+    ];
     // Not members.
     for name in ["otto", "nobody"] {
-        let body = send(
-            depot
-                .request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/users/{name}/role"),
-                    Some(&team.owner),
-                )
-                .json(&json!({"role": "member"})),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
+        refused.push((set(owner, name, "member"), NOT_FOUND, "not_found"));
+    }
+    for (request, status, code) in refused {
+        send_error(request, status, code).await;
     }
     assert_eq!(roles(&team).await, before);
 }
@@ -667,15 +484,13 @@ async fn invitation_flow() {
     let carol = depot.user("carol").await;
     depot.origin(&alice, "core").await;
 
-    let invitation = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&alice),
-        ),
-        StatusCode::CREATED,
-    )
-    .await;
+    let invitation = depot
+        .call(
+            &Call::post("/depot/origins/core/users/bob/invitations")
+                .as_(&alice)
+                .answers(StatusCode::CREATED),
+        )
+        .await;
     let id = invitation["id"]
         .as_str()
         .expect("ids are strings")
@@ -685,75 +500,46 @@ async fn invitation_flow() {
     assert_eq!(invitation["invited_by"], "alice");
     assert!(invitation["created_at"].is_string());
 
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([invitation.clone()]));
-    let listed = send(
-        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(
-        listed,
-        json!({"origin": "core", "invitations": [invitation.clone()]})
-    );
-
+    let answer = |suffix: &str| Call::put(format!("/depot/origins/core/invitations/{id}{suffix}"));
+    let mut calls = vec![
+        Call::get("/user/invitations").as_(&bob),
+        Call::get("/depot/origins/core/invitations").as_(&alice),
+    ];
     // Neither carol nor the owner may answer bob's invitation; it stays pending.
     for token in [&carol, &alice] {
         for suffix in ["", "/ignore"] {
-            let body = send(
-                depot.request(
-                    Method::PUT,
-                    &format!("/depot/origins/core/invitations/{id}{suffix}"),
-                    Some(token),
-                ),
-                StatusCode::FORBIDDEN,
-            )
-            .await;
-            assert_error(&body, "forbidden");
+            calls.push(answer(suffix).as_(token).fails(FORBIDDEN, "forbidden"));
         }
     }
     for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(
-                Method::PUT,
-                &format!("/depot/origins/core/invitations/{id}"),
-                token,
-            ),
-            StatusCode::UNAUTHORIZED,
-        )
-        .await;
+        calls.push(answer("").by(token).answers(UNAUTHORIZED));
     }
-    let carols = send(
-        depot.request(Method::GET, "/user/origins", Some(&carol)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(carols, json!([]));
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
+    calls.push(Call::get("/user/origins").as_(&carol));
+    calls.push(Call::get("/user/invitations").as_(&bob));
+    let bodies = depot.check(&calls).await;
+    assert_eq!(bodies[0], json!([invitation.clone()]));
+    assert_eq!(
+        bodies[1],
+        json!({"origin": "core", "invitations": [invitation.clone()]})
+    );
+    let [.., carols, bobs] = bodies.as_slice() else {
+        unreachable!()
+    };
+    assert_eq!(*carols, json!([]));
     assert_eq!(bobs.as_array().unwrap().len(), 1);
 
-    send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/core/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
-    let members = send(
-        depot.request(Method::GET, "/depot/origins/core/users", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
+    let bodies = depot
+        .check(&[
+            answer("").as_(&bob).answers(NO_CONTENT),
+            Call::get("/depot/origins/core/users").as_(&bob),
+            Call::get("/user/origins").as_(&bob),
+            Call::get("/user/invitations").as_(&bob),
+            Call::get("/depot/origins/core/invitations").as_(&alice),
+            // It is gone: accepting again is 404.
+            answer("").as_(&bob).fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
+    let members = &bodies[1];
     assert!(
         members["members"]
             .as_array()
@@ -761,35 +547,9 @@ async fn invitation_flow() {
             .contains(&json!({"name": "bob", "role": "member"})),
         "{members}"
     );
-    let bobs = send(
-        depot.request(Method::GET, "/user/origins", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([{"name": "core", "role": "member"}]));
-    let bobs = send(
-        depot.request(Method::GET, "/user/invitations", Some(&bob)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(bobs, json!([]));
-    let listed = send(
-        depot.request(Method::GET, "/depot/origins/core/invitations", Some(&alice)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(listed["invitations"], json!([]));
-    // It is gone: accepting again is 404.
-    let body = send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/core/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
+    assert_eq!(bodies[2], json!([{"name": "core", "role": "member"}]));
+    assert_eq!(bodies[3], json!([]));
+    assert_eq!(bodies[4]["invitations"], json!([]));
 }
 
 #[tokio::test]
@@ -798,55 +558,36 @@ async fn inviting_needs_maintainer() {
     let depot = &team.depot;
     depot.user("bob").await;
     let path = "/depot/origins/core/users/bob/invitations";
-    team.assert_denied(Method::POST, path, Role::Maintainer, |b| b)
-        .await;
+    team.assert_denied(Call::post(path), Role::Maintainer).await;
     assert!(
         pending(&team).await.is_empty(),
         "a denied request changes nothing"
     );
 
-    send(
-        depot.request(Method::POST, path, Some(&team.maintainer)),
-        StatusCode::CREATED,
-    )
-    .await;
-    assert_eq!(pending(&team).await, ["bob"]);
-    // Already invited, already a member: 409.
-    for name in ["bob", "mel", "alice"] {
-        let body = send(
-            depot.request(
-                Method::POST,
-                &format!("/depot/origins/core/users/{name}/invitations"),
-                Some(&team.owner),
-            ),
-            StatusCode::CONFLICT,
+    depot
+        .call(
+            &Call::post(path)
+                .as_(&team.maintainer)
+                .answers(StatusCode::CREATED),
         )
         .await;
-        assert_error(&body, "conflict");
-    }
-    let body = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/nobody/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
-    assert!(
-        body["message"].as_str().unwrap().contains("`nobody`"),
-        "{body}"
+    assert_eq!(pending(&team).await, ["bob"]);
+    let invite = |name: &str| {
+        Call::post(format!("/depot/origins/core/users/{name}/invitations")).as_(&team.owner)
+    };
+    // Already invited, already a member: 409.
+    let mut calls: Vec<Call> = ["bob", "mel", "alice"]
+        .into_iter()
+        .map(|name| invite(name).fails(CONFLICT, "conflict"))
+        .collect();
+    calls.push(invite("nobody").fails(NOT_FOUND, "not_found"));
+    calls.push(
+        Call::post("/depot/origins/nope/users/bob/invitations")
+            .as_(&team.owner)
+            .answers(NOT_FOUND),
     );
-    send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/nope/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    let bodies = depot.check(&calls).await;
+    assert_message_contains(&bodies[3], "`nobody`");
     assert_eq!(pending(&team).await, ["bob"]);
 }
 
@@ -855,43 +596,22 @@ async fn listing_invitations_needs_readonly_member() {
     let team = Team::start().await;
     let depot = &team.depot;
     depot.user("bob").await;
-    send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::CREATED,
-    )
-    .await;
     let path = "/depot/origins/core/invitations";
-    let body = send(
-        depot.request(Method::GET, path, Some(&team.readonly)),
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(body["invitations"][0]["account"], "bob");
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::GET, path, token),
-            StatusCode::UNAUTHORIZED,
-        )
+    let bodies = depot
+        .check(&[
+            Call::post("/depot/origins/core/users/bob/invitations")
+                .as_(&team.owner)
+                .answers(StatusCode::CREATED),
+            Call::get(path).as_(&team.readonly),
+            Call::get(path).answers(UNAUTHORIZED),
+            Call::get(path).as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            Call::get(path).as_(&team.outsider).answers(FORBIDDEN),
+            Call::get("/depot/origins/nope/invitations")
+                .as_(&team.owner)
+                .answers(NOT_FOUND),
+        ])
         .await;
-    }
-    send(
-        depot.request(Method::GET, path, Some(&team.outsider)),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    send(
-        depot.request(
-            Method::GET,
-            "/depot/origins/nope/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    assert_eq!(bodies[1]["invitations"][0]["account"], "bob");
 }
 
 #[tokio::test]
@@ -899,72 +619,43 @@ async fn rescinding_needs_maintainer_and_ignoring_needs_the_invitee() {
     let team = Team::start().await;
     let depot = &team.depot;
     let bob = depot.user("bob").await;
-    let invite = |name: &str| {
-        depot.request(
-            Method::POST,
-            &format!("/depot/origins/core/users/{name}/invitations"),
-            Some(&team.owner),
-        )
+    let invite = || async {
+        let invite = Call::post("/depot/origins/core/users/bob/invitations")
+            .as_(&team.owner)
+            .answers(StatusCode::CREATED);
+        depot.call(&invite).await["id"].as_str().unwrap().to_owned()
     };
-    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = invite().await;
     let path = format!("/depot/origins/core/invitations/{id}");
 
-    team.assert_denied(Method::DELETE, &path, Role::Maintainer, |b| b)
+    team.assert_denied(Call::delete(path.as_str()), Role::Maintainer)
         .await;
     assert_eq!(
         pending(&team).await,
         ["bob"],
         "a denied request changes nothing"
     );
-    send(
-        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    let rescind = || Call::delete(path.as_str()).as_(&team.maintainer);
+    depot.call(&rescind().answers(NO_CONTENT)).await;
     assert!(pending(&team).await.is_empty());
-    let body = send(
-        depot.request(Method::DELETE, &path, Some(&team.maintainer)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
+    depot.call(&rescind().fails(NOT_FOUND, "not_found")).await;
 
     // Ignoring: only bob; then it is gone and bob is no member.
-    let id = send(invite("bob"), StatusCode::CREATED).await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let ignore = format!("/depot/origins/core/invitations/{id}/ignore");
-    for token in [None, Some(BAD_TOKEN)] {
-        send(
-            depot.request(Method::PUT, &ignore, token),
-            StatusCode::UNAUTHORIZED,
-        )
+    let id = invite().await;
+    let ignore = || Call::put(format!("/depot/origins/core/invitations/{id}/ignore"));
+    depot
+        .check(&[
+            ignore().answers(UNAUTHORIZED),
+            ignore().as_(BAD_TOKEN).answers(UNAUTHORIZED),
+            ignore().as_(&team.owner).answers(FORBIDDEN),
+            ignore().as_(&team.outsider).answers(FORBIDDEN),
+        ])
         .await;
-    }
-    for token in [&team.owner, &team.outsider] {
-        send(
-            depot.request(Method::PUT, &ignore, Some(token)),
-            StatusCode::FORBIDDEN,
-        )
-        .await;
-    }
     assert_eq!(pending(&team).await, ["bob"]);
-    send(
-        depot.request(Method::PUT, &ignore, Some(&bob)),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
+    depot.call(&ignore().as_(&bob).answers(NO_CONTENT)).await;
     assert!(pending(&team).await.is_empty());
     assert!(roles(&team).await.get("bob").is_none());
-    send(
-        depot.request(Method::PUT, &ignore, Some(&bob)),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    depot.call(&ignore().as_(&bob).answers(NOT_FOUND)).await;
 }
 
 #[tokio::test]
@@ -973,65 +664,34 @@ async fn an_invitation_of_another_origin_is_not_found() {
     let depot = &team.depot;
     let bob = depot.user("bob").await;
     depot.origin(&team.outsider, "other").await;
-    let id = send(
-        depot.request(
-            Method::POST,
-            "/depot/origins/core/users/bob/invitations",
-            Some(&team.owner),
-        ),
-        StatusCode::CREATED,
-    )
-    .await["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    // Through `other`, whose owner is otto: no accepting, ignoring or rescinding core's invitation.
-    for (method, suffix, token) in [
-        (Method::PUT, "", &bob),
-        (Method::PUT, "/ignore", &bob),
-        (Method::DELETE, "", &team.outsider),
-    ] {
-        let body = send(
-            depot.request(
-                method,
-                &format!("/depot/origins/other/invitations/{id}{suffix}"),
-                Some(token),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        assert_error(&body, "not_found");
-    }
+    let invite = Call::post("/depot/origins/core/users/bob/invitations")
+        .as_(&team.owner)
+        .answers(StatusCode::CREATED);
+    let id = depot.call(&invite).await["id"].as_str().unwrap().to_owned();
+    let other = |suffix: &str| format!("/depot/origins/other/invitations/{id}{suffix}");
+    let mut calls = vec![
+        // Through `other`, whose owner is otto: no accepting, ignoring or rescinding core's
+        // invitation.
+        Call::put(other("")).as_(&bob).fails(NOT_FOUND, "not_found"),
+        Call::put(other("/ignore"))
+            .as_(&bob)
+            .fails(NOT_FOUND, "not_found"),
+        Call::delete(other(""))
+            .as_(&team.outsider)
+            .fails(NOT_FOUND, "not_found"),
+    ];
     // Ids that are no invitation at all.
     for id in ["999", "abc", "-1"] {
-        send(
-            depot.request(
-                Method::PUT,
-                &format!("/depot/origins/core/invitations/{id}"),
-                Some(&bob),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
-        send(
-            depot.request(
-                Method::DELETE,
-                &format!("/depot/origins/core/invitations/{id}"),
-                Some(&team.owner),
-            ),
-            StatusCode::NOT_FOUND,
-        )
-        .await;
+        let path = format!("/depot/origins/core/invitations/{id}");
+        calls.push(Call::put(path.as_str()).as_(&bob).answers(NOT_FOUND));
+        calls.push(Call::delete(path).as_(&team.owner).answers(NOT_FOUND));
     }
     // An unknown origin is 404 before anything else.
-    send(
-        depot.request(
-            Method::PUT,
-            &format!("/depot/origins/nope/invitations/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
+    calls.push(
+        Call::put(format!("/depot/origins/nope/invitations/{id}"))
+            .as_(&bob)
+            .answers(NOT_FOUND),
+    );
+    depot.check(&calls).await;
     assert_eq!(pending(&team).await, ["bob"]);
 }

@@ -8,7 +8,7 @@ use habitat_core::artifact::checksum;
 use habitat_core::keys::SecretKey;
 use habitat_core::metadata::read_metadata;
 use habitat_core::pack::{PackSpec, pack};
-use habitat_core::{FullyQualifiedIdent, OriginName, PackageTarget, UnpackLimits};
+use habitat_core::{FullyQualifiedIdent, PackageTarget, UnpackLimits};
 use habitat_depot_server::store::{Package, Role, Visibility};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{Value, json};
@@ -98,34 +98,6 @@ pub(super) fn pack_artifact(
     pack(&src, &out, &spec, key).unwrap()
 }
 
-/// A new account that is a member of `origin` with `role`; returns its token.
-pub(super) async fn member(depot: &TestDepot, origin: &str, name: &str, role: Role) -> String {
-    let token = depot.user(name).await;
-    let origin: OriginName = origin.parse().unwrap();
-    let store = &depot.state.metadata;
-    let invitation = store
-        .create_invitation(&origin, name, "owner")
-        .await
-        .unwrap();
-    store.accept_invitation(invitation.id).await.unwrap();
-    if role != Role::Member {
-        store.set_role(&origin, name, role).await.unwrap();
-    }
-    token
-}
-
-/// Creates `origin`, owned by the account `owner`, through the store (so that these tests do
-/// not depend on the origin routes).
-pub(super) async fn create_origin(depot: &TestDepot, owner: &str, origin: &str) {
-    let store = &depot.state.metadata;
-    let account = store.account_by_name(owner).await.unwrap().unwrap();
-    let origin: OriginName = origin.parse().unwrap();
-    store
-        .create_origin(&origin, account.id, Visibility::Public)
-        .await
-        .unwrap();
-}
-
 /// A depot with origin `acme` owned by `owner` (who is also the uploader of seeded packages),
 /// and one account per kind of caller.
 pub(super) struct World {
@@ -148,12 +120,16 @@ impl World {
     pub async fn new() -> Self {
         let depot = TestDepot::start().await;
         let owner = depot.user("owner").await;
-        create_origin(&depot, "owner", "acme").await;
+        depot
+            .create_origin("owner", "acme", Visibility::Public)
+            .await;
         let work = tempfile::tempdir().unwrap();
         let keys = origin_keys(work.path(), "acme");
-        let maintainer = member(&depot, "acme", "mia", Role::Maintainer).await;
-        let member_token = member(&depot, "acme", "mel", Role::Member).await;
-        let readonly = member(&depot, "acme", "rob", Role::ReadonlyMember).await;
+        let maintainer = depot.member("acme", "mia", Role::Maintainer, "owner").await;
+        let member_token = depot.member("acme", "mel", Role::Member, "owner").await;
+        let readonly = depot
+            .member("acme", "rob", Role::ReadonlyMember, "owner")
+            .await;
         let outsider = depot.user("otto").await;
         let member = member_token;
         Self {
@@ -231,29 +207,30 @@ impl World {
         ident_of(&self.get(path, OK).await["ident"])
     }
 
+    /// Checks each `(path, ident)`: the package JSON at `path` is `ident`'s.
+    pub async fn assert_latest(&self, cases: &[(&str, &str)]) {
+        for (path, ident) in cases {
+            assert_eq!(self.ident_at(path).await, *ident, "{path}");
+        }
+    }
+
+    /// Seeds each of `idents` for x86_64-linux.
+    pub async fn seed_all(&self, idents: &[&str]) {
+        for ident in idents {
+            self.seed(ident).await;
+        }
+    }
+
     /// Sends `method path` as every caller below maintainer and checks each is refused: no
     /// token and a bad token 401, a non-member and roles below maintainer 403.
     pub async fn assert_denied_below_maintainer(&self, method: Method, path: &str) {
-        let (unauthorized, forbidden) = (StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN);
-        let cases = [
-            (None, unauthorized, "unauthorized"),
-            (Some("hab_not_a_real_token"), unauthorized, "unauthorized"),
-            (Some(self.outsider.as_str()), forbidden, "forbidden"),
-            (Some(self.readonly.as_str()), forbidden, "forbidden"),
-            (Some(self.member.as_str()), forbidden, "forbidden"),
+        let members = [
+            (Role::ReadonlyMember, self.readonly.as_str()),
+            (Role::Member, self.member.as_str()),
         ];
-        for (token, status, code) in cases {
-            let response = self
-                .depot
-                .request(method.clone(), path, token)
-                .send()
-                .await
-                .unwrap();
-            let got = response.status();
-            let body: Value = response.json().await.unwrap();
-            assert_eq!(got, status, "{method} {path} as {token:?}: {body}");
-            assert_error(&body, code);
-        }
+        let call = Call::new(method, path);
+        let calls = refusals(&call, Role::Maintainer, &self.outsider, &members);
+        self.depot.check(&calls).await;
     }
 }
 
@@ -338,26 +315,19 @@ async fn package_json_has_every_documented_field() {
     assert!(created.ends_with('Z'), "{created}");
 
     // ?target= picks the record; the default is x86_64-linux; an unknown target is 422.
-    assert_eq!(
-        w.get(&format!("{path}?target=x86_64-linux"), OK).await,
-        body
-    );
-    let body = w
-        .get(&format!("{path}?target=aarch64-linux"), NOT_FOUND)
-        .await;
-    assert_error(&body, "not_found");
-    let unprocessable = StatusCode::UNPROCESSABLE_ENTITY;
-    let body = w
-        .get(&format!("{path}?target=x86_64-plan9"), unprocessable)
-        .await;
-    assert_error(&body, "invalid_target");
     // Unknown packages and origins are 404.
-    for path in [
-        "/depot/pkgs/acme/nginx/1.25.3/20990101000000",
-        "/depot/pkgs/nobody/nginx/1.25.3/20240102000000",
-    ] {
-        assert_error(&w.get(path, NOT_FOUND).await, "not_found");
-    }
+    let bodies = w
+        .depot
+        .check(&[
+            Call::get(format!("{path}?target=x86_64-linux")),
+            Call::get(format!("{path}?target=aarch64-linux")).fails(NOT_FOUND, "not_found"),
+            Call::get(format!("{path}?target=x86_64-plan9")).fails(UNPROCESSABLE, "invalid_target"),
+            Call::get("/depot/pkgs/acme/nginx/1.25.3/20990101000000").fails(NOT_FOUND, "not_found"),
+            Call::get("/depot/pkgs/nobody/nginx/1.25.3/20240102000000")
+                .fails(NOT_FOUND, "not_found"),
+        ])
+        .await;
+    assert_eq!(bodies[0], body);
 }
 
 #[tokio::test]
@@ -462,7 +432,7 @@ async fn download_sends_exact_headers_and_resumes_with_range() {
 #[tokio::test]
 async fn latest_follows_the_version_ordering() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/app/1.9/20240101000000",
         "acme/app/1.10/20240101000000",
         "acme/app/1.10/20230101000000",
@@ -470,33 +440,42 @@ async fn latest_follows_the_version_ordering() {
         "acme/app/1.2.3/20240101000000",
         "acme/app/1.2.3/20240301000000",
         "acme/app/1.2.3-rc9/20260101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     // Another target has its own latest; a newer version of another package never counts.
     w.seed_with("acme/app/0.1/20270101000000", AARCH64, &[])
         .await;
     w.seed("acme/other/9.9/20240101000000").await;
 
-    // 1.10 > 1.9 (numbers, not strings), and within 1.10 the newer release.
-    let newest = "acme/app/1.10/20240101000000";
-    assert_eq!(w.ident_at("/depot/pkgs/acme/app/latest").await, newest);
-    assert_eq!(
-        w.ident_at("/depot/pkgs/acme/app/latest?target=x86_64-linux")
-            .await,
-        newest
-    );
-    // 1.2.3 > 1.2.3-rc9 > 1.2.3-rc1, whatever the release dates.
-    let at = w.ident_at("/depot/pkgs/acme/app/1.2.3/latest").await;
-    assert_eq!(at, "acme/app/1.2.3/20240301000000");
-    let at = w.ident_at("/depot/pkgs/acme/app/1.9/latest").await;
-    assert_eq!(at, "acme/app/1.9/20240101000000");
-    let at = w.ident_at("/depot/pkgs/acme/app/1.2.3-rc1/latest").await;
-    assert_eq!(at, "acme/app/1.2.3-rc1/20250101000000");
-    let at = w
-        .ident_at("/depot/pkgs/acme/app/latest?target=aarch64-linux")
-        .await;
-    assert_eq!(at, "acme/app/0.1/20270101000000");
+    // 1.10 > 1.9 (numbers, not strings), and within 1.10 the newer release; 1.2.3 > 1.2.3-rc9
+    // > 1.2.3-rc1, whatever the release dates.
+    w.assert_latest(&[
+        (
+            "/depot/pkgs/acme/app/latest",
+            "acme/app/1.10/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/latest?target=x86_64-linux",
+            "acme/app/1.10/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.2.3/latest",
+            "acme/app/1.2.3/20240301000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.9/latest",
+            "acme/app/1.9/20240101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/1.2.3-rc1/latest",
+            "acme/app/1.2.3-rc1/20250101000000",
+        ),
+        (
+            "/depot/pkgs/acme/app/latest?target=aarch64-linux",
+            "acme/app/0.1/20270101000000",
+        ),
+    ])
+    .await;
     // The listing agrees with latest: newest version first.
     let page = w.get("/depot/pkgs/acme/app?target=x86_64-linux", OK).await;
     assert_eq!(
@@ -526,15 +505,14 @@ async fn latest_follows_the_version_ordering() {
 #[tokio::test]
 async fn listings_are_newest_first_and_paginated() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.0.0/20240101000000",
         "acme/web/2.0.0/20240101000000",
         "acme/web/2.0.0/20240201000000",
         "acme/db/1.0.0/20240101000000",
         "acme/db/10.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/web/3.0.0/20240101000000", AARCH64, &[])
         .await;
 
@@ -592,14 +570,13 @@ async fn listings_are_newest_first_and_paginated() {
 #[tokio::test]
 async fn versions_summarise_each_version_newest_first() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/web/1.9/20240101000000",
         "acme/web/1.10/20240101000000",
         "acme/web/1.10/20240301000000",
         "acme/web/1.10/20240201000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     w.seed_with("acme/web/1.10/20240301000000", AARCH64, &[])
         .await;
     let body = w.get("/depot/pkgs/acme/web/versions", OK).await;
@@ -622,14 +599,13 @@ async fn versions_summarise_each_version_newest_first() {
 #[tokio::test]
 async fn search_matches_origin_name_and_both() {
     let w = World::new().await;
-    for ident in [
+    w.seed_all(&[
         "acme/nginx/1.0.0/20240101000000",
         "acme/nginx/1.1.0/20240101000000",
         "acme/nginx-extras/1.0.0/20240101000000",
         "acme/redis/5.0.0/20240101000000",
-    ] {
-        w.seed(ident).await;
-    }
+    ])
+    .await;
     let page = w.get("/depot/pkgs/search/ngin", OK).await;
     let nginx = [
         "acme/nginx/1.1.0/20240101000000",
@@ -704,13 +680,16 @@ async fn rdeps_lists_packages_that_depend_on_any_version() {
     assert_eq!(w.get("/rdeps/acme/nginx", OK).await["rdeps"], json!([]));
     let body = w.get("/rdeps/acme/libc?target=aarch64-linux", OK).await;
     assert_eq!(body["rdeps"], json!(["acme/busybox"]));
-    for path in [
-        "/rdeps/acme/nothing",
-        "/rdeps/nobody/libc",
-        "/rdeps/acme/nginx?target=aarch64-linux",
-    ] {
-        assert_error(&w.get(path, NOT_FOUND).await, "not_found");
-    }
+    w.depot
+        .check(
+            &[
+                "/rdeps/acme/nothing",
+                "/rdeps/nobody/libc",
+                "/rdeps/acme/nginx?target=aarch64-linux",
+            ]
+            .map(|path| Call::get(path).fails(NOT_FOUND, "not_found")),
+        )
+        .await;
 }
 
 #[tokio::test]
@@ -725,21 +704,21 @@ async fn package_channels_lists_memberships() {
     assert!(list[0]["promoted_at"].as_str().unwrap().ends_with('Z'));
     let promote = "/depot/channels/acme/stable/pkgs/web/1.0.0/20240101000000/promote";
     w.maintain(Method::PUT, promote, OK).await;
-    let body = w.get(channels, OK).await;
-    let names: Vec<&str> = body
+    let bodies = w
+        .depot
+        .check(&[
+            Call::get(channels),
+            Call::get(format!("{channels}?target=aarch64-linux")).answers(NOT_FOUND),
+            Call::get("/depot/pkgs/acme/web/1.0.0/20990101000000/channels").answers(NOT_FOUND),
+        ])
+        .await;
+    let names: Vec<&str> = bodies[0]
         .as_array()
         .unwrap()
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["stable", "unstable"]);
-    w.get(&format!("{channels}?target=aarch64-linux"), NOT_FOUND)
-        .await;
-    w.get(
-        "/depot/pkgs/acme/web/1.0.0/20990101000000/channels",
-        NOT_FOUND,
-    )
-    .await;
 }
 
 #[tokio::test]
@@ -836,20 +815,13 @@ async fn visibility_needs_maintainer_and_a_refusal_changes_nothing() {
     w.get(pkg, OK).await;
 
     // Unknown package, unknown origin, invalid ident.
-    w.maintain(
-        Method::PATCH,
-        "/depot/pkgs/acme/web/1.0.0/20990101000000/public",
-        NOT_FOUND,
-    )
-    .await;
-    w.maintain(
-        Method::PATCH,
-        "/depot/pkgs/nobody/web/1.0.0/20240101000000/public",
-        NOT_FOUND,
-    )
-    .await;
-    let invalid = "/depot/pkgs/Acme/web/1.0.0/20240101000000/public";
-    w.maintain(Method::PATCH, invalid, StatusCode::UNPROCESSABLE_ENTITY)
+    let patch = |path| Call::new(Method::PATCH, path).as_(&w.maintainer);
+    w.depot
+        .check(&[
+            patch("/depot/pkgs/acme/web/1.0.0/20990101000000/public").answers(NOT_FOUND),
+            patch("/depot/pkgs/nobody/web/1.0.0/20240101000000/public").answers(NOT_FOUND),
+            patch("/depot/pkgs/Acme/web/1.0.0/20240101000000/public").answers(UNPROCESSABLE),
+        ])
         .await;
 }
 
@@ -949,7 +921,9 @@ async fn every_package_route_resolves_to_its_handler() {
     w.seed(latest).await;
     w.seed("acme/versions/2.0.0/20240101000000").await;
     // An origin named like a static segment is still listed.
-    create_origin(&w.depot, "owner", "search").await;
+    w.depot
+        .create_origin("owner", "search", Visibility::Public)
+        .await;
     let keys = origin_keys(w.work.path(), "search");
     let tool = "search/tool/1.0.0/20240101000000";
     let hart = pack_artifact(w.work.path(), tool, X86_64, &[], &keys.secret);

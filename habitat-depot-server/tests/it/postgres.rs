@@ -1,17 +1,16 @@
 //! The PostgreSQL metadata store against the embedded one: the same answer to every method,
 //! migrations safe when several processes start at once, uniqueness decided by the database,
 //! and dumps that move between the two stores. Skipped (passing) without PostgreSQL: see
-//! `backends/postgres.rs`.
+//! `habitat_test_support::postgres`.
 
-use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageTarget};
+use habitat_core::{Blake2bHash, ChannelName, OriginName};
 use habitat_depot_server::store::postgres::PostgresStore;
 use habitat_depot_server::store::sqlite::SqliteStore;
 use habitat_depot_server::store::{
     Dump, MetadataStore, Package, PackageFilter, Page, StoreError, Visibility,
 };
+use habitat_test_support::postgres::{connect, database};
 use time::macros::datetime;
-
-use super::backends::postgres::{connect, database};
 
 mod exercise;
 mod normal;
@@ -40,22 +39,11 @@ fn channel(name: &str) -> ChannelName {
 /// A package as uploads make them; `created_at` has a fraction of a second the stores drop.
 fn package(ident: &str) -> Package {
     Package {
-        id: 0,
-        ident: ident.parse().unwrap(),
-        target: PackageTarget::X86_64Linux,
-        checksum: Blake2bHash::digest(ident.as_bytes()),
         size: 1234,
-        visibility: Visibility::Public,
         manifest: format!("# {ident}\n\nünïcode manifest"),
         config: "port = 80\n".into(),
-        deps: vec![],
-        tdeps: vec![],
-        build_deps: vec![],
-        build_tdeps: vec![],
-        exposes: vec![],
-        is_a_service: false,
-        owner: "alice".into(),
         created_at: datetime!(2020-01-02 03:04:05.5 UTC),
+        ..super::support::package_row(ident)
     }
 }
 

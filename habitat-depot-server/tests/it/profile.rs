@@ -7,26 +7,15 @@ use super::support::*;
 #[tokio::test]
 async fn status_answers_when_both_stores_do() {
     let depot = TestDepot::start().await;
-    let response = depot.get("/status", None).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    let head = depot
-        .request(Method::HEAD, "/status", None)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(head.status(), StatusCode::OK);
+    depot
+        .check(&[Call::get("/status"), Call::new(Method::HEAD, "/status")])
+        .await;
     // The artifact store disappears: 503 naming it.
     depot.break_artifact_store().await;
-    let body = send(
-        depot.request(Method::GET, "/status", None),
-        StatusCode::SERVICE_UNAVAILABLE,
-    )
-    .await;
-    assert_error(&body, "unavailable");
-    assert!(
-        body["message"].as_str().unwrap().contains("artifact"),
-        "{body}"
-    );
+    let body = depot
+        .call(&Call::get("/status").fails(StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
+        .await;
+    assert_message_contains(&body, "artifact");
 }
 
 #[tokio::test]
@@ -44,41 +33,35 @@ async fn bad_tokens_are_401_everywhere_even_on_public_routes() {
         let body: serde_json::Value = response.json().await.unwrap();
         assert_error(&body, "unauthorized");
     }
-    let body = send(
-        depot.request(Method::GET, "/profile", None),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_error(&body, "unauthorized");
+    depot
+        .call(&Call::get("/profile").fails(UNAUTHORIZED, "unauthorized"))
+        .await;
 }
 
 #[tokio::test]
 async fn profile_and_token_lifecycle() {
     let depot = TestDepot::start().await;
     let token = depot.user("alice").await;
-    let profile = send(
-        depot.request(Method::GET, "/profile", Some(&token)),
-        StatusCode::OK,
-    )
-    .await;
+    let new_token = serde_json::json!({"name": "ci", "expires_in_days": 1});
+    let [profile, created] = depot
+        .check(&[
+            Call::get("/profile").as_(&token),
+            Call::post("/profile/access-tokens")
+                .as_(&token)
+                .json(&new_token)
+                .answers(StatusCode::CREATED),
+        ])
+        .await
+        .try_into()
+        .unwrap();
     assert_eq!(profile["name"], "alice");
     assert!(profile["id"].is_string());
-
-    let created = send(
-        depot
-            .request(Method::POST, "/profile/access-tokens", Some(&token))
-            .json(&serde_json::json!({"name": "ci", "expires_in_days": 1})),
-        StatusCode::CREATED,
-    )
-    .await;
     let second = created["token"].as_str().unwrap().to_owned();
     assert!(second.starts_with("hab_"));
     assert!(created["expires_at"].is_string());
-    let list = send(
-        depot.request(Method::GET, "/profile/access-tokens", Some(&second)),
-        StatusCode::OK,
-    )
-    .await;
+    let list = depot
+        .call(&Call::get("/profile/access-tokens").as_(&second))
+        .await;
     let list = list.as_array().unwrap();
     assert_eq!(list.len(), 2);
     assert!(
@@ -89,29 +72,14 @@ async fn profile_and_token_lifecycle() {
     // Someone else's token id is 404; one's own is 204, and then that token is 401.
     let bob = depot.user("bob").await;
     let id = created["id"].as_str().unwrap();
-    send(
-        depot.request(
-            Method::DELETE,
-            &format!("/profile/access-tokens/{id}"),
-            Some(&bob),
-        ),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    send(
-        depot.request(
-            Method::DELETE,
-            &format!("/profile/access-tokens/{id}"),
-            Some(&token),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
-    send(
-        depot.request(Method::GET, "/profile", Some(&second)),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
+    let revoke = || Call::delete(format!("/profile/access-tokens/{id}"));
+    depot
+        .check(&[
+            revoke().as_(&bob).answers(NOT_FOUND),
+            revoke().as_(&token).answers(NO_CONTENT),
+            Call::get("/profile").as_(&second).answers(UNAUTHORIZED),
+        ])
+        .await;
 }
 
 #[tokio::test]
@@ -133,26 +101,18 @@ async fn expired_tokens_are_refused() {
         .create_token(account.id, "old", &hash, Some(past))
         .await
         .unwrap();
-    let body = send(
-        depot.request(Method::GET, "/profile", Some(&secret)),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert!(
-        body["message"].as_str().unwrap().contains("expired"),
-        "{body}"
-    );
+    let body = depot
+        .call(&Call::get("/profile").as_(&secret).answers(UNAUTHORIZED))
+        .await;
+    assert_message_contains(&body, "expired");
 }
 
 #[tokio::test]
 async fn unknown_routes_are_json_404() {
     let depot = TestDepot::start().await;
-    let body = send(
-        depot.request(Method::GET, "/nothing/here", None),
-        StatusCode::NOT_FOUND,
-    )
-    .await;
-    assert_error(&body, "not_found");
+    depot
+        .call(&Call::get("/nothing/here").fails(NOT_FOUND, "not_found"))
+        .await;
 }
 
 #[tokio::test]
@@ -248,23 +208,22 @@ async fn token_ids_are_never_reused() {
     // Regression: a deleted row's id came back, so a stale id could name another token.
     let depot = TestDepot::start().await;
     let token = depot.user("erin").await;
-    let create = || {
-        depot
-            .request(Method::POST, "/profile/access-tokens", Some(&token))
-            .json(&serde_json::json!({"name": "x"}))
-    };
-    let first = send(create(), StatusCode::CREATED).await;
+    let create = Call::post("/profile/access-tokens")
+        .as_(&token)
+        .json(&serde_json::json!({"name": "x"}))
+        .answers(StatusCode::CREATED);
+    let first = depot.call(&create).await;
     let id = first["id"].as_str().unwrap().to_owned();
-    send(
-        depot.request(
-            Method::DELETE,
-            &format!("/profile/access-tokens/{id}"),
-            Some(&token),
-        ),
-        StatusCode::NO_CONTENT,
-    )
-    .await;
-    let second = send(create(), StatusCode::CREATED).await;
+    let [_, second] = depot
+        .check(&[
+            Call::delete(format!("/profile/access-tokens/{id}"))
+                .as_(&token)
+                .answers(NO_CONTENT),
+            create.clone(),
+        ])
+        .await
+        .try_into()
+        .unwrap();
     assert_ne!(second["id"], first["id"]);
     assert!(
         !second["created_at"].as_str().unwrap().contains('.'),

@@ -1,5 +1,5 @@
-//! The S3 artifact store against a real S3-compatible server (see `backends::s3`), and the same
-//! checks against the file store, so that both behave alike.
+//! The S3 artifact store against a real S3-compatible server (see `habitat_test_support::s3`),
+//! and the same checks against the file store, so that both behave alike.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +11,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStoreExt, PutPayload};
 use tokio::io::AsyncReadExt;
 
-use super::backends::s3::S3Server;
+use habitat_test_support::s3::S3Server;
 
 const MIB: usize = 1024 * 1024;
 

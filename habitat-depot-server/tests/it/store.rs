@@ -1,30 +1,8 @@
 //! The metadata store directly: what the routes do not show.
 
-use habitat_core::{Blake2bHash, PackageTarget};
-use habitat_depot_server::store::{Package, PackageFilter, Page, Visibility};
+use habitat_depot_server::store::{Package, PackageFilter, Page};
 
 use super::support::*;
-
-fn package(ident: &str) -> Package {
-    Package {
-        id: 0,
-        ident: ident.parse().unwrap(),
-        target: PackageTarget::X86_64Linux,
-        checksum: Blake2bHash::digest(ident.as_bytes()),
-        size: 1,
-        visibility: Visibility::Public,
-        manifest: String::new(),
-        config: String::new(),
-        deps: vec![],
-        tdeps: vec![],
-        build_deps: vec![],
-        build_tdeps: vec![],
-        exposes: vec![],
-        is_a_service: false,
-        owner: "alice".into(),
-        created_at: time::OffsetDateTime::now_utc(),
-    }
-}
 
 #[tokio::test]
 async fn import_is_all_or_nothing_and_latest_uses_the_version_order() {
@@ -34,7 +12,7 @@ async fn import_is_all_or_nothing_and_latest_uses_the_version_order() {
     let store = &depot.state.metadata;
     let batch: Vec<Package> = ["1.9", "1.10", "1.2.3-rc1", "1.2.3"]
         .iter()
-        .map(|v| package(&format!("bulk/app/{v}/20200101000000")))
+        .map(|v| package_row(&format!("bulk/app/{v}/20200101000000")))
         .collect();
     // A duplicate inside the batch: nothing at all is stored.
     let mut bad = batch.clone();
@@ -89,12 +67,12 @@ async fn a_dump_restores_into_an_empty_store_identically_and_twice_is_harmless()
     let source = TestDepot::start().await;
     let token = source.user("alice").await;
     source.origin(&token, "moved").await;
-    let mut with_deps = package("moved/app/1.0.0/20200101000000");
+    let mut with_deps = package_row("moved/app/1.0.0/20200101000000");
     with_deps.tdeps = vec!["moved/lib/1.0.0/20200101000000".parse().unwrap()];
     source
         .state
         .metadata
-        .import_packages(&[package("moved/lib/1.0.0/20200101000000"), with_deps])
+        .import_packages(&[package_row("moved/lib/1.0.0/20200101000000"), with_deps])
         .await
         .unwrap();
     let dump = source.state.metadata.dump().await.unwrap();

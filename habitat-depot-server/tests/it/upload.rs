@@ -9,7 +9,7 @@ use futures_util::future::join_all;
 use habitat_core::artifact;
 use habitat_core::keys::SecretKey;
 use habitat_core::pack::{PackSpec, pack};
-use habitat_core::{Blake2bHash, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_core::{Blake2bHash, FullyQualifiedIdent, PackageTarget};
 use habitat_depot_server::settings::Settings;
 use habitat_depot_server::store::{Package, Role, Visibility};
 use reqwest::{Method, StatusCode};
@@ -37,11 +37,13 @@ impl Setup {
     async fn with(configure: impl FnOnce(&mut Settings), publish: bool) -> Self {
         let depot = TestDepot::start_with(configure).await;
         let token = depot.user("alice").await;
-        create_origin(&depot, "alice", "acme", Visibility::Public).await;
+        depot
+            .create_origin("alice", "acme", Visibility::Public)
+            .await;
         let work = tempfile::tempdir().unwrap();
         let keys = origin_keys(work.path(), "acme");
         if publish {
-            publish_key(&depot, "acme", &keys).await;
+            depot.publish_key("acme", &keys).await;
         }
         Self {
             depot,
@@ -60,41 +62,25 @@ impl Setup {
     async fn post(&self, path: &str, body: Vec<u8>, expected: StatusCode) -> Value {
         post(&self.depot, Some(&self.token), path, body, expected).await
     }
-}
 
-/// Origins are created through the store: the origin routes are built elsewhere.
-async fn create_origin(depot: &TestDepot, owner: &str, origin: &str, visibility: Visibility) {
-    let store = &depot.state.metadata;
-    let account = store.account_by_name(owner).await.unwrap().unwrap();
-    let origin: OriginName = origin.parse().unwrap();
-    store
-        .create_origin(&origin, account.id, visibility)
-        .await
-        .unwrap();
-}
-
-/// Public keys are uploaded through the store: the key routes are built elsewhere.
-async fn publish_key(depot: &TestDepot, origin: &str, keys: &OriginKeys) {
-    let origin: OriginName = origin.parse().unwrap();
-    let revision = keys.secret.name().revision().to_owned();
-    let store = &depot.state.metadata;
-    store
-        .add_public_key(&origin, &revision, &keys.public_text)
-        .await
-        .unwrap();
-}
-
-/// Makes `account` a member of `origin` with `role` (through an accepted invitation).
-async fn join(depot: &TestDepot, origin: &str, account: &str, role: Role) {
-    let origin: OriginName = origin.parse().unwrap();
-    let store = &depot.state.metadata;
-    let invitation = store
-        .create_invitation(&origin, account, "alice")
-        .await
-        .unwrap();
-    store.accept_invitation(invitation.id).await.unwrap();
-    if role != Role::Member {
-        store.set_role(&origin, account, role).await.unwrap();
+    /// Sends each refused upload in turn and checks its answer; then that together they left
+    /// the stores as they were and no temp file.
+    async fn assert_refused(&self, refusals: &[Refusal<'_>]) {
+        let before = snapshot(&self.depot).await;
+        for refusal in refusals {
+            let token = match refusal.caller {
+                Caller::Alice => Some(self.token.as_str()),
+                Caller::Anonymous => None,
+                Caller::As(token) => Some(token),
+            };
+            let body = refusal.body.to_vec();
+            let answer = post(&self.depot, token, refusal.path, body, refusal.status).await;
+            assert_error(&answer, refusal.code);
+            for part in &refusal.says {
+                assert_message_contains(&answer, part);
+            }
+        }
+        assert_left_nothing(&self.depot, &before).await;
     }
 }
 
@@ -203,10 +189,57 @@ async fn assert_left_nothing(depot: &TestDepot, before: &Snapshot) {
     assert_no_temp_files(depot);
 }
 
-#[track_caller]
-fn assert_message_contains(body: &Value, needle: &str) {
-    let message = body["message"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "`{needle}` not in {body}");
+/// Who sends a refused upload.
+#[derive(Clone, Copy)]
+enum Caller<'a> {
+    /// Alice, the owner of `acme`.
+    Alice,
+    /// Nobody: no token.
+    Anonymous,
+    /// The holder of this token.
+    As(&'a str),
+}
+
+/// An upload the depot must refuse: who posts what to `/depot/pkgs/{path}`, and the status,
+/// error code and message parts of the answer.
+#[derive(Clone)]
+struct Refusal<'a> {
+    path: &'a str,
+    body: &'a [u8],
+    caller: Caller<'a>,
+    status: StatusCode,
+    code: &'a str,
+    says: Vec<&'a str>,
+}
+
+impl<'a> Refusal<'a> {
+    /// Alice posting `body` to `path`, refused with `status` and `code`.
+    fn new(path: &'a str, body: &'a [u8], status: StatusCode, code: &'a str) -> Self {
+        Self {
+            path,
+            body,
+            caller: Caller::Alice,
+            status,
+            code,
+            says: Vec::new(),
+        }
+    }
+
+    /// The same, sent by `caller`.
+    fn by(self, caller: Caller<'a>) -> Self {
+        Self { caller, ..self }
+    }
+
+    /// The same, with a message containing each of `parts`.
+    fn says(mut self, parts: &[&'a str]) -> Self {
+        self.says.extend_from_slice(parts);
+        self
+    }
+}
+
+/// Alice posting `body` to `path`, refused with 422 and `code`.
+fn unprocessable<'a>(path: &'a str, body: &'a [u8], code: &'a str) -> Refusal<'a> {
+    Refusal::new(path, body, StatusCode::UNPROCESSABLE_ENTITY, code)
 }
 
 /// A copy of an artifact changed by `change`.
@@ -321,10 +354,16 @@ async fn an_artifact_the_store_already_holds_leaves_no_temp_file() {
 async fn a_member_uploads_with_the_origin_default_visibility() {
     let setup = Setup::new().await;
     let bob = setup.depot.user("bob").await;
-    create_origin(&setup.depot, "alice", "secret", Visibility::Private).await;
-    join(&setup.depot, "secret", "bob", Role::Member).await;
+    setup
+        .depot
+        .create_origin("alice", "secret", Visibility::Private)
+        .await;
+    setup
+        .depot
+        .join("secret", "bob", Role::Member, "alice")
+        .await;
     let keys = origin_keys(setup.work.path(), "secret");
-    publish_key(&setup.depot, "secret", &keys).await;
+    setup.depot.publish_key("secret", &keys).await;
     let ident = "secret/thing/2.0/20240101000000";
     let hart = artifact(setup.work.path(), ident, &[], &keys.secret);
     // `hab` sends the checksum and target; the right ones are accepted.
@@ -393,9 +432,8 @@ async fn the_same_ident_is_another_package_for_another_target() {
 #[tokio::test]
 async fn upload_refuses_an_invalid_ident_or_parameter() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
-    for (path, code) in [
+    let hart = read(&setup.artifact(HELLO));
+    let refusals: Vec<Refusal> = [
         ("ACME/hello/1.0.0/20240101000000", "invalid_value"),
         ("acme/hello/1.0%200/20240101000000", "invalid_value"),
         ("acme/hel%20lo/1.0.0/20240101000000", "invalid_value"),
@@ -411,108 +449,72 @@ async fn upload_refuses_an_invalid_ident_or_parameter() {
             "acme/hello/1.0.0/20240101000000?forced=maybe",
             "invalid_value",
         ),
-    ] {
-        let body = setup
-            .post(path, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
-        assert_error(&body, code);
+    ]
+    .into_iter()
+    .flat_map(|(path, code)| {
+        let refused = Refusal::new(path, &hart, StatusCode::UNPROCESSABLE_ENTITY, code);
         // Check 1 comes before check 2: no token, still 422.
-        let body = post(
-            &setup.depot,
-            None,
-            path,
-            read(&hart),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
-        .await;
-        assert_error(&body, code);
-    }
-    assert_left_nothing(&setup.depot, &before).await;
+        [refused.clone(), refused.by(Caller::Anonymous)]
+    })
+    .collect();
+    setup.assert_refused(&refusals).await;
 }
 
 #[tokio::test]
 async fn upload_needs_a_token() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
-    let body = post(
-        &setup.depot,
-        None,
-        HELLO,
-        read(&hart),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_error(&body, "unauthorized");
-    // No token and an unknown origin: 401 comes first.
-    let body = post(
-        &setup.depot,
-        None,
-        "nobody/hello/1.0.0/20240101000000",
-        read(&hart),
-        StatusCode::UNAUTHORIZED,
-    )
-    .await;
-    assert_error(&body, "unauthorized");
-    assert_left_nothing(&setup.depot, &before).await;
+    let hart = read(&setup.artifact(HELLO));
+    let unauthorized = |path| {
+        Refusal::new(path, &hart, StatusCode::UNAUTHORIZED, "unauthorized").by(Caller::Anonymous)
+    };
+    setup
+        .assert_refused(&[
+            unauthorized(HELLO),
+            // No token and an unknown origin: 401 comes first.
+            unauthorized("nobody/hello/1.0.0/20240101000000"),
+        ])
+        .await;
 }
 
 #[tokio::test]
 async fn upload_needs_member_in_an_existing_origin() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
+    let hart = read(&setup.artifact(HELLO));
     let stranger = setup.depot.user("stranger").await;
     let reader = setup.depot.user("reader").await;
-    join(&setup.depot, "acme", "reader", Role::ReadonlyMember).await;
-    let before = snapshot(&setup.depot).await;
-
-    let body = post(
-        &setup.depot,
-        Some(&stranger),
-        HELLO,
-        read(&hart),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    assert_message_contains(&body, "acme");
-    let body = post(
-        &setup.depot,
-        Some(&reader),
-        HELLO,
-        read(&hart),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    assert_message_contains(&body, "member");
-
-    let unknown = "nobody/hello/1.0.0/20240101000000";
-    let body = setup
-        .post(unknown, read(&hart), StatusCode::FORBIDDEN)
+    setup
+        .depot
+        .join("acme", "reader", Role::ReadonlyMember, "alice")
         .await;
-    assert_error(&body, "forbidden");
-    assert_message_contains(&body, "`nobody`");
-    assert_left_nothing(&setup.depot, &before).await;
+    let forbidden = |path| Refusal::new(path, &hart, StatusCode::FORBIDDEN, "forbidden");
+    setup
+        .assert_refused(&[
+            forbidden(HELLO).by(Caller::As(&stranger)).says(&["acme"]),
+            forbidden(HELLO).by(Caller::As(&reader)).says(&["member"]),
+            forbidden("nobody/hello/1.0.0/20240101000000").says(&["`nobody`"]),
+        ])
+        .await;
 }
 
 #[tokio::test]
 async fn reupload_is_a_conflict() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
-    setup.post(HELLO, read(&hart), StatusCode::CREATED).await;
-    let before = snapshot(&setup.depot).await;
-    let body = setup.post(HELLO, read(&hart), StatusCode::CONFLICT).await;
-    assert_error(&body, "conflict");
-    assert_message_contains(&body, HELLO);
+    let hart = read(&setup.artifact(HELLO));
+    setup.post(HELLO, hart.clone(), StatusCode::CREATED).await;
     // The same ident for another target is another package: no conflict there, but the
     // artifact says x86_64-linux.
     let path = format!("{HELLO}?target=aarch64-linux");
-    let body = setup
-        .post(&path, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[
+            Refusal::new(HELLO, &hart, StatusCode::CONFLICT, "conflict").says(&[HELLO]),
+            Refusal::new(
+                &path,
+                &hart,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "target_mismatch",
+            ),
+        ])
         .await;
-    assert_error(&body, "target_mismatch");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -564,31 +566,33 @@ async fn forced_reupload_of_a_different_file_is_a_conflict() {
         &setup.keys.secret,
     );
     assert_ne!(read(&other), read(&hart));
-    let before = snapshot(&setup.depot).await;
-    let path = format!("{HELLO}?forced=true");
-    let body = setup.post(&path, read(&other), StatusCode::CONFLICT).await;
-    assert_error(&body, "conflict");
-    assert_message_contains(&body, "immutable");
     // Announced by its checksum: refused the same way.
     let checksum = artifact::checksum(&other).unwrap();
-    let path = format!("{HELLO}?forced=true&checksum={checksum}");
-    let body = setup.post(&path, read(&other), StatusCode::CONFLICT).await;
-    assert_error(&body, "conflict");
-    assert_left_nothing(&setup.depot, &before).await;
+    let other = read(&other);
+    let announced = format!("{HELLO}?forced=true&checksum={checksum}");
+    let conflict = |path| Refusal::new(path, &other, StatusCode::CONFLICT, "conflict");
+    setup
+        .assert_refused(&[
+            conflict(&format!("{HELLO}?forced=true")).says(&["immutable"]),
+            conflict(&announced),
+        ])
+        .await;
 }
 
 #[tokio::test]
 async fn oversized_upload_with_content_length_is_413() {
     let setup = Setup::with(|s| s.max_upload_bytes = 64, true).await;
-    let hart = setup.artifact(HELLO);
-    assert!(read(&hart).len() > 64);
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::PAYLOAD_TOO_LARGE)
+    let hart = read(&setup.artifact(HELLO));
+    assert!(hart.len() > 64);
+    setup
+        .assert_refused(&[Refusal::new(
+            HELLO,
+            &hart,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        )
+        .says(&["64 bytes"])])
         .await;
-    assert_error(&body, "payload_too_large");
-    assert_message_contains(&body, "64 bytes");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -599,15 +603,8 @@ async fn oversized_chunked_upload_is_413() {
     let hart = artifact(work.path(), HELLO, &[], &keys.secret);
     let size = read(&hart).len() as u64;
     let setup = Setup::with(|s| s.max_upload_bytes = size, false).await;
-    publish_key(&setup.depot, "acme", &keys).await;
-    post(
-        &setup.depot,
-        Some(&setup.token),
-        HELLO,
-        read(&hart),
-        StatusCode::CREATED,
-    )
-    .await;
+    setup.depot.publish_key("acme", &keys).await;
+    setup.post(HELLO, read(&hart), StatusCode::CREATED).await;
     let before = snapshot(&setup.depot).await;
 
     let mut bigger = read(&hart);
@@ -641,80 +638,70 @@ async fn checks_run_in_the_order_of_the_api() {
     let hart = artifact(work.path(), HELLO, &[], &keys.secret);
     let size = read(&hart).len() as u64;
     let setup = Setup::with(|s| s.max_upload_bytes = size, false).await;
-    publish_key(&setup.depot, "acme", &keys).await;
+    setup.depot.publish_key("acme", &keys).await;
     setup.post(HELLO, read(&hart), StatusCode::CREATED).await;
     let stranger = setup.depot.user("stranger").await;
-    let before = snapshot(&setup.depot).await;
-    let mut oversized = read(&hart);
-    oversized.extend_from_slice(b"garbage");
-
-    // 2 before 3: a stranger re-uploading an existing package is refused as a stranger.
-    let body = post(
-        &setup.depot,
-        Some(&stranger),
-        HELLO,
-        read(&hart),
-        StatusCode::FORBIDDEN,
-    )
-    .await;
-    assert_error(&body, "forbidden");
-    // 3 before 4: an oversized re-upload is a conflict.
-    let body = setup
-        .post(HELLO, oversized.clone(), StatusCode::CONFLICT)
-        .await;
-    assert_error(&body, "conflict");
-    // 4 before 5: forced, oversized, announced as the stored file (which it is not): too
-    // large.
     let zeros = "0".repeat(64);
-    let path = format!(
+    let announced = format!(
         "{HELLO}?forced=true&checksum={}",
         artifact::checksum(&hart).unwrap()
     );
-    let body = setup
-        .post(&path, oversized, StatusCode::PAYLOAD_TOO_LARGE)
+    let hart = read(&hart);
+    let mut oversized = hart.clone();
+    oversized.extend_from_slice(b"garbage");
+    let wrong_checksum = format!("acme/other/1.0.0/20240101000000?checksum={zeros}");
+    setup
+        .assert_refused(&[
+            // 2 before 3: a stranger re-uploading an existing package is refused as a stranger.
+            Refusal::new(HELLO, &hart, StatusCode::FORBIDDEN, "forbidden")
+                .by(Caller::As(&stranger)),
+            // 3 before 4: an oversized re-upload is a conflict.
+            Refusal::new(HELLO, &oversized, StatusCode::CONFLICT, "conflict"),
+            // 4 before 5: forced, oversized, announced as the stored file (which it is not):
+            // too large.
+            Refusal::new(
+                &announced,
+                &oversized,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+            ),
+            // 5 before 6: garbage with a wrong checksum is a checksum mismatch.
+            Refusal::new(
+                &wrong_checksum,
+                b"garbage",
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "checksum_mismatch",
+            ),
+        ])
         .await;
-    assert_error(&body, "payload_too_large");
-    // 5 before 6: garbage with a wrong checksum is a checksum mismatch.
-    let path = format!("acme/other/1.0.0/20240101000000?checksum={zeros}");
-    let body = setup
-        .post(&path, b"garbage".to_vec(), StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
-    assert_error(&body, "checksum_mismatch");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn checksum_mismatch_is_422() {
     let setup = Setup::new().await;
     let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
     let wrong = "ab".repeat(32);
+    let right = artifact::checksum(&hart).unwrap().to_string();
+    let hart = read(&hart);
     let path = format!("{HELLO}?checksum={wrong}");
-    let body = setup
-        .post(&path, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[unprocessable(&path, &hart, "checksum_mismatch").says(&[&wrong, &right])])
         .await;
-    assert_error(&body, "checksum_mismatch");
-    assert_message_contains(&body, &wrong);
-    assert_message_contains(&body, &artifact::checksum(&hart).unwrap().to_string());
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn a_key_not_uploaded_to_the_origin_is_422_naming_it() {
     let setup = Setup::with(|_| {}, false).await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    let hart = read(&setup.artifact(HELLO));
+    let key = format!("`{}`", setup.keys.secret.name());
+    setup
+        .assert_refused(&[unprocessable(HELLO, &hart, "unknown_signing_key")
+            .says(&[&key, "hab origin key upload acme"])])
         .await;
-    assert_error(&body, "unknown_signing_key");
-    assert_message_contains(&body, &format!("`{}`", setup.keys.secret.name()));
-    assert_message_contains(&body, "hab origin key upload acme");
-    assert_left_nothing(&setup.depot, &before).await;
 
     // The seed's rule: once the key is uploaded, the same file goes in.
-    publish_key(&setup.depot, "acme", &setup.keys).await;
-    setup.post(HELLO, read(&hart), StatusCode::CREATED).await;
+    setup.depot.publish_key("acme", &setup.keys).await;
+    setup.post(HELLO, hart, StatusCode::CREATED).await;
 }
 
 #[tokio::test]
@@ -722,22 +709,23 @@ async fn a_signer_of_another_origin_is_422() {
     let setup = Setup::new().await;
     // Origin `other` exists and has its key uploaded, and alice may upload to it: the key is
     // known to the depot, just not as a key of `acme`.
-    create_origin(&setup.depot, "alice", "other", Visibility::Public).await;
+    setup
+        .depot
+        .create_origin("alice", "other", Visibility::Public)
+        .await;
     let other_keys = origin_keys(setup.work.path(), "other");
-    publish_key(&setup.depot, "other", &other_keys).await;
+    setup.depot.publish_key("other", &other_keys).await;
     let hart = hand_made(setup.work.path(), "foreign", &other_keys.secret, |tar| {
         add_package(tar, HELLO, "x86_64-linux");
     });
     // A genuine signature: only the origin rule can refuse it.
     artifact::verify(&hart, &other_keys.cache).unwrap();
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    let key = format!("`{}`", other_keys.secret.name());
+    setup
+        .assert_refused(&[
+            unprocessable(HELLO, &read(&hart), "unknown_signing_key").says(&[&key, "`acme`"])
+        ])
         .await;
-    assert_error(&body, "unknown_signing_key");
-    assert_message_contains(&body, &format!("`{}`", other_keys.secret.name()));
-    assert_message_contains(&body, "`acme`");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -749,12 +737,13 @@ async fn a_tampered_payload_is_422() {
         let middle = start + (bytes.len() - start) / 2;
         bytes[middle] ^= 0x01;
     });
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&tampered), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[unprocessable(
+            HELLO,
+            &read(&tampered),
+            "payload_hash_mismatch",
+        )])
         .await;
-    assert_error(&body, "payload_hash_mismatch");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -773,104 +762,84 @@ async fn a_tampered_signature_is_422() {
             + 1;
         bytes[line4] = if bytes[line4] == b'A' { b'B' } else { b'A' };
     });
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&tampered), StatusCode::UNPROCESSABLE_ENTITY)
+    let key = setup.keys.secret.name().to_string();
+    setup
+        .assert_refused(
+            &[unprocessable(HELLO, &read(&tampered), "invalid_signature").says(&[&key])],
+        )
         .await;
-    assert_error(&body, "invalid_signature");
-    assert_message_contains(&body, &setup.keys.secret.name().to_string());
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn a_truncated_file_is_422() {
     let setup = Setup::new().await;
     let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
     // Inside the payload: the hash no longer matches.
     let truncated = variant(&hart, "truncated.hart", |bytes| {
         bytes.truncate(bytes.len() - 16)
     });
-    let body = setup
-        .post(HELLO, read(&truncated), StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
-    assert_error(&body, "payload_hash_mismatch");
     // Inside the header: the header does not parse, and the message names the line.
-    let truncated = variant(&hart, "cut-header.hart", |bytes| bytes.truncate(30));
-    let body = setup
-        .post(HELLO, read(&truncated), StatusCode::UNPROCESSABLE_ENTITY)
+    let cut_header = variant(&hart, "cut-header.hart", |bytes| bytes.truncate(30));
+    setup
+        .assert_refused(&[
+            unprocessable(HELLO, &read(&truncated), "payload_hash_mismatch"),
+            unprocessable(HELLO, &read(&cut_header), "invalid_artifact").says(&["line"]),
+        ])
         .await;
-    assert_error(&body, "invalid_artifact");
-    assert_message_contains(&body, "line");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn garbage_is_not_an_artifact() {
     let setup = Setup::new().await;
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(
-            HELLO,
-            b"this is not a hart\n".repeat(100),
-            StatusCode::UNPROCESSABLE_ENTITY,
-        )
+    let garbage = b"this is not a hart\n".repeat(100);
+    setup
+        .assert_refused(&[
+            unprocessable(HELLO, &garbage, "invalid_artifact").says(&["line 1"]),
+            unprocessable(HELLO, &[], "invalid_artifact"),
+        ])
         .await;
-    assert_error(&body, "invalid_artifact");
-    assert_message_contains(&body, "line 1");
-    let body = setup
-        .post(HELLO, Vec::new(), StatusCode::UNPROCESSABLE_ENTITY)
-        .await;
-    assert_error(&body, "invalid_artifact");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn an_ident_other_than_the_url_is_422() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
-    for url in [
+    let hart = read(&setup.artifact(HELLO));
+    let refusals: Vec<Refusal> = [
         "acme/hello/1.0.0/20240101000001",
         "acme/hello/1.0.1/20240101000000",
         "acme/bye/1.0.0/20240101000000",
-    ] {
-        let body = setup
-            .post(url, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
-        assert_error(&body, "ident_mismatch");
-        assert_message_contains(&body, HELLO);
-        assert_message_contains(&body, url);
-    }
-    assert_left_nothing(&setup.depot, &before).await;
+    ]
+    .into_iter()
+    .map(|url| unprocessable(url, &hart, "ident_mismatch").says(&[HELLO, url]))
+    .collect();
+    setup.assert_refused(&refusals).await;
 }
 
 #[tokio::test]
 async fn a_target_other_than_the_query_is_422() {
     let setup = Setup::new().await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
+    let hart = read(&setup.artifact(HELLO));
     let path = format!("{HELLO}?target=aarch64-linux");
-    let body = setup
-        .post(&path, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[
+            unprocessable(&path, &hart, "target_mismatch").says(&["x86_64-linux", "aarch64-linux"])
+        ])
         .await;
-    assert_error(&body, "target_mismatch");
-    assert_message_contains(&body, "x86_64-linux");
-    assert_message_contains(&body, "aarch64-linux");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
 async fn a_target_the_depot_does_not_accept_is_501() {
     let setup = Setup::with(|s| s.targets = vec![PackageTarget::Aarch64Linux], true).await;
-    let hart = setup.artifact(HELLO);
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::NOT_IMPLEMENTED)
+    let hart = read(&setup.artifact(HELLO));
+    setup
+        .assert_refused(&[Refusal::new(
+            HELLO,
+            &hart,
+            StatusCode::NOT_IMPLEMENTED,
+            "unsupported_target",
+        )
+        .says(&["x86_64-linux"])])
         .await;
-    assert_error(&body, "unsupported_target");
-    assert_message_contains(&body, "x86_64-linux");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -888,13 +857,9 @@ async fn a_member_climbing_out_with_dotdot_is_422() {
         header.set_cksum();
         tar.append(&header, &b"evil"[..]).unwrap();
     });
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[unprocessable(HELLO, &read(&hart), "unsafe_archive").says(&["etc/evil"])])
         .await;
-    assert_error(&body, "unsafe_archive");
-    assert_message_contains(&body, "etc/evil");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -916,13 +881,11 @@ async fn a_hard_link_member_is_422() {
         )
         .unwrap();
     });
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(
+            &[unprocessable(HELLO, &read(&hart), "unsafe_archive").says(&["bin/again"])],
+        )
         .await;
-    assert_error(&body, "unsafe_archive");
-    assert_message_contains(&body, "bin/again");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 #[tokio::test]
@@ -936,13 +899,9 @@ async fn a_metadata_file_that_does_not_parse_is_422_naming_it() {
             b"acme/dep/1.0.0/20230101000000\nnot an ident\n",
         );
     });
-    let before = snapshot(&setup.depot).await;
-    let body = setup
-        .post(HELLO, read(&hart), StatusCode::UNPROCESSABLE_ENTITY)
+    setup
+        .assert_refused(&[unprocessable(HELLO, &read(&hart), "invalid_metadata").says(&["TDEPS"])])
         .await;
-    assert_error(&body, "invalid_metadata");
-    assert_message_contains(&body, "TDEPS");
-    assert_left_nothing(&setup.depot, &before).await;
 }
 
 /// Uploads every (ident, bytes) at once; answers (ident, status, body) in the same order.

@@ -1,7 +1,4 @@
-//! Real backing services for store tests, started once per test process.
-
-pub mod postgres;
-pub mod s3;
+//! Which stores the in-process depots of a test run use, from `HAB_TEST_STORES`.
 
 /// The stores the API tests run on, from `HAB_TEST_STORES`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,7 +10,7 @@ pub enum Stores {
     ScaleOut,
 }
 
-/// How to run the suite on the scale-out stores.
+/// How to run the depot's suite on the scale-out stores.
 pub const SCALE_OUT_COMMAND: &str =
     "HAB_TEST_STORES=scale-out cargo test -p habitat-depot-server --locked";
 
@@ -28,4 +25,16 @@ impl Stores {
             ),
         }
     }
+}
+
+/// Whether environment variable `name` is set to `1`.
+pub(crate) fn flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == "1")
+}
+
+/// Writes `line` straight to stderr, past the test harness's capture, so that a passing run
+/// still shows it.
+pub(crate) fn say(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

@@ -12,20 +12,25 @@
 //! The server dies with the test process, however that ends: it runs under
 //! `sh -c 'postgres … & read _; kill …'` whose stdin is a pipe only this process holds, so the
 //! pipe closing (at exit, or when the process is killed) stops the server and removes its
-//! files. Without binaries, [`database`] says so once on stderr and returns `None`, and the
-//! PostgreSQL tests pass without checking anything; unless the run asked for the scale-out
-//! stores (`HAB_TEST_STORES=scale-out`), in which case every test needing PostgreSQL fails.
+//! files.
+//!
+//! [`PgServer::get`] only finds or starts the server; what a missing one means is the caller's
+//! rule. For the depot's own tests that rule is [`database`] and [`migrated_database`]: without
+//! binaries they say so once on stderr and return `None`, and the PostgreSQL tests pass without
+//! checking anything; unless the run asked for the scale-out stores
+//! (`HAB_TEST_STORES=scale-out`), in which case every test needing PostgreSQL fails.
 
-use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use habitat_depot_server::store::postgres::PostgresStore;
 use tokio_postgres::NoTls;
+
+use crate::stores::{Stores, say};
 
 /// The superuser `initdb` creates in a cluster started here.
 const SUPERUSER: &str = "hab";
@@ -42,20 +47,36 @@ wait "$pid"
 rm -rf "$2"
 "#;
 
-enum Server {
+/// The test PostgreSQL server of this process.
+pub enum PgServer {
     /// A server this process started (kept alive by holding the supervisor's stdin).
     Local {
+        /// Its port on 127.0.0.1.
         port: u16,
+        /// The supervising shell.
         _supervisor: Child,
+        /// Its stdin: closing it stops the server.
         _stdin: ChildStdin,
     },
     /// An existing server, by its admin URL.
-    External { admin: String },
+    External {
+        /// `HAB_TEST_POSTGRES_URL`.
+        admin: String,
+    },
 }
 
-impl Server {
+static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+
+impl PgServer {
+    /// The server, found or started on first use; `Err` says why there is none (no binaries).
+    /// A server that is there but fails to start fails the test.
+    pub fn get() -> Result<&'static Self, &'static str> {
+        static SERVER: OnceLock<Result<PgServer, &'static str>> = OnceLock::new();
+        SERVER.get_or_init(start).as_ref().map_err(|why| *why)
+    }
+
     /// The URL of database `name`.
-    fn url(&self, name: &str) -> String {
+    pub fn url(&self, name: &str) -> String {
         match self {
             Self::Local { port, .. } => format!("postgres://{SUPERUSER}@127.0.0.1:{port}/{name}"),
             Self::External { admin } => with_database(admin, name),
@@ -69,45 +90,75 @@ impl Server {
             Self::External { admin } => admin.clone(),
         }
     }
+
+    /// A new empty database, as a URL.
+    ///
+    /// Its default collation is ICU `en-US` where the server has ICU, so a query that forgot
+    /// the store's bytewise (`"C"`) collation answers differently from SQLite and a comparison
+    /// test catches it.
+    pub async fn database(&self) -> String {
+        let name = next_name();
+        create_database(self, &name, "template0").await;
+        self.url(&name)
+    }
+
+    /// A new database with the depot's schema already applied, as a URL. Copied from a
+    /// template migrated once per test process, which is much faster than creating an empty
+    /// database and migrating it for each depot; otherwise like [`PgServer::database`].
+    pub async fn migrated_database(&self) -> String {
+        static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+        let template = TEMPLATE
+            .get_or_init(|| async {
+                let name = format!("t_{}_template", std::process::id());
+                create_database(self, &name, "template0").await;
+                // Connecting migrates; the pool's connections end when it is dropped (a copy
+                // waits a few seconds for the last ones to go).
+                let store = PostgresStore::connect(&self.url(&name), 1)
+                    .await
+                    .unwrap_or_else(|e| panic!("migrate the template database {name}: {e}"));
+                drop(store);
+                name
+            })
+            .await;
+        let name = next_name();
+        create_database(self, &name, template).await;
+        self.url(&name)
+    }
 }
 
-static SERVER: OnceLock<Option<Server>> = OnceLock::new();
-static NEXT_DATABASE: AtomicUsize = AtomicUsize::new(0);
+/// The server under the depot tests' rule: `None` (said once on stderr) when there is none,
+/// and a failed test instead when the run asked for the scale-out stores.
+fn for_depot_tests() -> Option<&'static PgServer> {
+    match PgServer::get() {
+        Ok(server) => Some(server),
+        Err(why) => {
+            assert!(
+                Stores::from_env() != Stores::ScaleOut,
+                "HAB_TEST_STORES=scale-out but {why}: install Debian's postgresql, set \
+                 HAB_TEST_PG_BINDIR to the directory of `initdb` and `postgres`, or set \
+                 HAB_TEST_POSTGRES_URL to an existing server"
+            );
+            static SAID: Once = Once::new();
+            SAID.call_once(|| {
+                say(&format!(
+                    "skipped: {why} (install Debian's postgresql or set HAB_TEST_PG_BINDIR)"
+                ));
+            });
+            None
+        }
+    }
+}
 
-/// A new empty database on the test server, as a URL; `None` when there is no PostgreSQL.
-///
-/// The database's default collation is ICU `en-US` where the server has ICU, so a query that
-/// forgot the store's bytewise (`"C"`) collation answers differently from SQLite and a
-/// comparison test catches it.
+/// A new empty database on the test server, as a URL; `None` when there is no PostgreSQL (see
+/// [`PgServer::database`]).
 pub async fn database() -> Option<String> {
-    let server = SERVER.get_or_init(start).as_ref()?;
-    let name = next_name();
-    create_database(server, &name, "template0").await;
-    Some(server.url(&name))
+    Some(for_depot_tests()?.database().await)
 }
 
-/// A new database with the depot's schema already applied, as a URL; `None` when there is no
-/// PostgreSQL. Copied from a template migrated once per test process, which is much faster than
-/// creating an empty database and migrating it for each depot; otherwise like [`database`].
+/// A new database with the depot's schema applied, as a URL; `None` when there is no
+/// PostgreSQL (see [`PgServer::migrated_database`]).
 pub async fn migrated_database() -> Option<String> {
-    static TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
-    let server = SERVER.get_or_init(start).as_ref()?;
-    let template = TEMPLATE
-        .get_or_init(|| async {
-            let name = format!("t_{}_template", std::process::id());
-            create_database(server, &name, "template0").await;
-            // Connecting migrates; the pool's connections end when it is dropped (a copy
-            // waits a few seconds for the last ones to go).
-            let store = PostgresStore::connect(&server.url(&name), 1)
-                .await
-                .unwrap_or_else(|e| panic!("migrate the template database {name}: {e}"));
-            drop(store);
-            name
-        })
-        .await;
-    let name = next_name();
-    create_database(server, &name, template).await;
-    Some(server.url(&name))
+    Some(for_depot_tests()?.migrated_database().await)
 }
 
 fn next_name() -> String {
@@ -120,7 +171,7 @@ fn next_name() -> String {
 
 /// Creates database `name` as a copy of `template` (`template0`: with an ICU collation where
 /// the server has one; another template: with that template's encoding and collation).
-async fn create_database(server: &Server, name: &str, template: &str) {
+async fn create_database(server: &PgServer, name: &str, template: &str) {
     let admin = connect(&server.admin_url()).await;
     if template == "template0" {
         let icu = format!(
@@ -162,24 +213,11 @@ pub async fn connect(url: &str) -> tokio_postgres::Client {
     }
 }
 
-fn start() -> Option<Server> {
+fn start() -> Result<PgServer, &'static str> {
     if let Ok(admin) = std::env::var("HAB_TEST_POSTGRES_URL") {
-        return Some(Server::External { admin });
+        return Ok(PgServer::External { admin });
     }
-    let Some(bindir) = find_bindir() else {
-        assert!(
-            super::Stores::from_env() != super::Stores::ScaleOut,
-            "HAB_TEST_STORES=scale-out but PostgreSQL was not found: install Debian's \
-             postgresql, set HAB_TEST_PG_BINDIR to the directory of `initdb` and `postgres`, or \
-             set HAB_TEST_POSTGRES_URL to an existing server"
-        );
-        // Straight to stderr: the test harness captures `eprintln!`, and this must show.
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped: PostgreSQL not found (install Debian's postgresql or set HAB_TEST_PG_BINDIR)"
-        );
-        return None;
-    };
+    let bindir = find_bindir().ok_or("PostgreSQL not found")?;
     let dir = tempfile::Builder::new()
         .prefix("hab-pg-")
         .tempdir()
@@ -235,7 +273,7 @@ fn start() -> Option<Server> {
     let mut child = supervisor.spawn().unwrap();
     let stdin = child.stdin.take().unwrap();
     wait_until_ready(&dir.join("log"), &mut child);
-    Some(Server::Local {
+    Ok(PgServer::Local {
         port,
         _supervisor: child,
         _stdin: stdin,
@@ -296,7 +334,8 @@ fn unprivileged_user() -> Option<(u32, u32)> {
     )
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub(crate) fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
 }
@@ -328,4 +367,23 @@ fn with_database(admin: &str, name: &str) -> String {
     };
     let authority = location.split('/').next().unwrap_or(location);
     format!("{scheme}://{authority}/{name}{query}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn an_admin_url_names_another_database_keeping_its_query() {
+        for (admin, expected) in [
+            ("postgres://u@h:5/postgres", "postgres://u@h:5/t_1"),
+            ("postgres://u:p@h:5", "postgres://u:p@h:5/t_1"),
+            (
+                "postgres://u@h:5/postgres?sslmode=disable",
+                "postgres://u@h:5/t_1?sslmode=disable",
+            ),
+        ] {
+            assert_eq!(with_database(admin, "t_1"), expected, "{admin}");
+        }
+    }
 }

@@ -5,57 +5,68 @@
 //!   `~/.cargo/bin/s3s-fs`; `.ci/s3-server` installs it).
 //! - `HAB_TEST_S3_ENDPOINT` with `HAB_TEST_S3_ACCESS_KEY` and `HAB_TEST_S3_SECRET_KEY`: use that
 //!   server instead (a bucket is created for each test, by a presigned PUT).
-//! - `HAB_TEST_S3_REQUIRED=1`, or `HAB_TEST_STORES=scale-out`: fail instead of skipping when
-//!   there is no server.
+//! - For the depot's own tests ([`S3Server::get`]): `HAB_TEST_S3_REQUIRED=1`, or
+//!   `HAB_TEST_STORES=scale-out`, fail instead of skipping when there is no server.
 
-use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
+use futures_util::TryStreamExt;
 use habitat_depot_server::store::s3::S3Settings;
+use object_store::ObjectStore;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path as Key;
 use object_store::signer::Signer;
 
+use crate::stores::{Stores, flag, say};
+
 /// How to get a server.
-const HOW: &str = "run: cargo install --locked s3s-fs --features binary --version 0.14.1, or \
-                   .ci/s3-server, or set HAB_TEST_S3_ENDPOINT";
+pub const HOW: &str = "run: cargo install --locked s3s-fs --features binary --version 0.14.1, \
+                       or .ci/s3-server, or set HAB_TEST_S3_ENDPOINT";
 
 /// A running S3-compatible server.
 pub struct S3Server {
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
+    /// The access key id it accepts.
     pub access_key: String,
+    /// The secret access key it accepts.
     pub secret_key: String,
     /// Kept open while the test process lives: its end tells the server's shell to stop it.
     _lifeline: Option<Mutex<Child>>,
 }
 
 impl S3Server {
-    /// The server, started on first use; `None` (after saying so once) when there is none.
+    /// The server, found or started on first use; `Err` says why there is none.
+    pub fn start_once() -> Result<&'static Self, &'static str> {
+        static SERVER: OnceLock<Result<S3Server, String>> = OnceLock::new();
+        SERVER.get_or_init(start).as_ref().map_err(String::as_str)
+    }
+
+    /// The server under the depot tests' rule: `None` (after saying so once) when there is
+    /// none, and a failed test instead with `HAB_TEST_S3_REQUIRED=1` or
+    /// `HAB_TEST_STORES=scale-out`.
     pub fn get() -> Option<&'static Self> {
-        static SERVER: OnceLock<Option<S3Server>> = OnceLock::new();
-        let server = SERVER.get_or_init(|| match start() {
+        match Self::start_once() {
             Ok(server) => Some(server),
             Err(why) => {
                 assert!(
-                    std::env::var_os("HAB_TEST_S3_REQUIRED").is_none_or(|v| v != "1"),
+                    !flag("HAB_TEST_S3_REQUIRED"),
                     "HAB_TEST_S3_REQUIRED=1 but {why}"
                 );
                 assert!(
-                    super::Stores::from_env() != super::Stores::ScaleOut,
+                    Stores::from_env() != Stores::ScaleOut,
                     "HAB_TEST_STORES=scale-out but there is no S3 server: {why} ({HOW})"
                 );
-                // Past the test harness's capture, so that a passing run still shows it.
-                let _ = writeln!(std::io::stderr(), "skipped: no S3 server ({HOW}): {why}");
+                static SAID: Once = Once::new();
+                SAID.call_once(|| say(&format!("skipped: no S3 server ({HOW}): {why}")));
                 None
             }
-        });
-        server.as_ref()
+        }
     }
 
     /// Settings for `bucket` on this server.
@@ -132,6 +143,17 @@ impl S3Server {
             "cannot delete bucket `{bucket}`: {status} {}",
             response.text().await.unwrap_or_default()
         );
+    }
+
+    /// How many objects `bucket` holds under `prefix`.
+    pub async fn object_count(&self, bucket: &str, prefix: &str) -> usize {
+        let client = self.client(bucket);
+        let objects: Vec<_> = client
+            .list(Some(&Key::from(prefix)))
+            .try_collect()
+            .await
+            .unwrap_or_else(|e| panic!("list `{bucket}/{prefix}`: {e}"));
+        objects.len()
     }
 }
 

@@ -1,0 +1,41 @@
+//! Test support shared by the tests of the depot server, the client and the binaries, and by
+//! the benchmarks: a real depot on 127.0.0.1 (in-process, or a `hab-depot` child process),
+//! accounts with tokens, origins, origin keys and signed packages made on the spot, the
+//! request-and-assert steps of the API tests, and the real PostgreSQL and S3-compatible servers
+//! of the scale-out tests with the environment rules that start, require or skip them.
+//!
+//! ```
+//! use habitat_test_support::{Stores, TestDepot, expect_status};
+//! use reqwest::StatusCode;
+//!
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let depot = TestDepot::start_on(Stores::Embedded, |_| {}).await;
+//! let alice = depot.user("alice").await;
+//! depot.origin(&alice, "acme").await;
+//! let response = depot.get("/depot/origins/acme", None).await;
+//! let status = response.status();
+//! let body = expect_status(status, StatusCode::OK, &response.text().await.unwrap());
+//! assert_eq!(body["name"], "acme");
+//! # });
+//! ```
+//!
+//! Only a dev-dependency (and a dependency of the unpublished benchmarks): a failed step here
+//! is a failed test, so helpers panic with a message naming what failed rather than return
+//! errors, except where a benchmark needs the error ([`process`]).
+
+// Test support: a failed unwrap is a failed test.
+#![allow(clippy::unwrap_used)]
+
+pub mod artifacts;
+pub mod depot;
+pub mod http;
+pub mod postgres;
+pub mod process;
+pub mod s3;
+pub mod scale_out;
+pub mod stores;
+
+pub use artifacts::{OriginKeys, artifact, origin_keys, rich_artifact, signing_key};
+pub use depot::TestDepot;
+pub use http::{Call, assert_error, assert_message_contains, expect_status, send};
+pub use stores::{SCALE_OUT_COMMAND, Stores};
