@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use habitat_depot_server::settings::Settings;
 use habitat_depot_server::{AppState, auth, fsck, router};
@@ -320,79 +320,17 @@ async fn start(settings: Settings) -> Result<ExitCode> {
 
 /// `hab-depot migrate`: the source is `current`, the destination the settings in `to`.
 async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Result<ExitCode> {
-    use habitat_depot_server::migrate::{Stores, migrate};
+    use habitat_depot_server::migrate::{Preflight, Stores, migrate};
 
-    let mut destination = Settings::from_file(to).map_err(anyhow::Error::msg)?;
-    // The destination is what its file says; only its data directory may come from the
-    // source's environment, and an embedded destination must not be the source itself.
-    if destination.metadata.is_embedded() && destination.data_dir == current.data_dir {
-        bail!(
-            "the destination `{}` uses the embedded metadata store in the source's data \
-             directory `{}`: nothing to migrate",
-            to.display(),
-            current.data_dir.display()
+    let mut preflight = Preflight::check(&current, to)?;
+    let source = AppState::open(current).await?;
+    if let Some(copied) = preflight.share_server_key()? {
+        say!(
+            "copied the server key to {}: every process of the new deployment needs it",
+            copied.display()
         );
     }
-    if !destination.metadata.is_embedded()
-        && destination
-            .metadata
-            .postgres_url()
-            .map_err(anyhow::Error::msg)?
-            == current
-                .metadata
-                .postgres_url()
-                .map_err(anyhow::Error::msg)?
-    {
-        bail!(
-            "the destination `{}` uses the source's own metadata database: nothing to migrate",
-            to.display()
-        );
-    }
-    // Secret origin keys stay encrypted with the source's server key: the destination must use
-    // the same one.
-    // Read before the source is opened: opening a data directory that holds no depot would
-    // make an empty one (and its key), and the migration would then copy nothing.
-    let source_key_path = current.server_key_path();
-    let key = std::fs::read(&source_key_path).with_context(|| {
-        format!(
-            "cannot read the source's server key `{}`: is `{}` the data directory (or --config \
-             the settings) of the depot to migrate?",
-            source_key_path.display(),
-            current.data_dir.display()
-        )
-    })?;
-    let source = AppState::open(current.clone()).await?;
-    let destination_key_path = destination.server_key_path();
-    match std::fs::read(&destination_key_path) {
-        Ok(existing) if existing == key => {}
-        Ok(_) => bail!(
-            "the destination's server key `{}` differs from the source's `{}`: secret origin \
-             keys could not be decrypted; remove it or point server_key_file at a copy of the \
-             source's",
-            destination_key_path.display(),
-            source_key_path.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            if let Some(parent) = destination_key_path.parent() {
-                std::fs::create_dir_all(parent)
-                    .with_context(|| format!("cannot create `{}`", parent.display()))?;
-            }
-            habitat_depot_server::crypto::ServerKey::write_file(&destination_key_path, &key)
-                .with_context(|| format!("cannot write `{}`", destination_key_path.display()))?;
-            say!(
-                "copied the server key to {}: every process of the new deployment needs it",
-                destination_key_path.display()
-            );
-        }
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read `{}`", destination_key_path.display()));
-        }
-    }
-    if destination.server_key_file.is_none() {
-        destination.server_key_file = Some(destination_key_path);
-    }
-    let target = AppState::open(destination).await?;
+    let target = AppState::open(preflight.destination).await?;
     let report = migrate(
         &Stores {
             metadata: source.metadata.clone(),
@@ -409,7 +347,11 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
         |line| say!("{line}"),
     )
     .await?;
+    Ok(print_migration(&report))
+}
 
+/// Prints a migration's counts on stdout and its problems on stderr; fails when incomplete.
+fn print_migration(report: &habitat_depot_server::migrate::Report) -> ExitCode {
     out!("{:<18} {:>10} {:>12}", "table", "source", "destination");
     for table in &report.tables {
         out!(
@@ -442,13 +384,13 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     }
     if report.is_complete() {
         say!("migration complete: the destination holds everything the source does");
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
         say!(
             "migration incomplete: {} problems (running it again copies what is missing)",
             report.problems.len()
         );
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
     }
 }
 

@@ -1,6 +1,6 @@
 //! One pass over a package's xz-compressed tar: every member is checked against the safety
-//! rules of FORMATS.md ("Install layout"), small metadata files are collected, and each member
-//! is handed to a sink (which writes it, or ignores it).
+//! rules of docs/formats.md ("How install keeps it safe"), small metadata files are collected,
+//! and each member is handed to a sink (which writes it, or ignores it).
 //!
 //! The rules: paths must lie under `hab/pkgs/O/N/V/R/` (one leading `/` is stripped; parent
 //! directory entries above it are allowed); no `..`; no hard links, devices, fifos or other
@@ -16,7 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::ident::FullyQualifiedIdent;
-use crate::metadata::{METADATA_FILES, PackageMetadata};
+use crate::metadata_files::{MAX_METADATA_FILE, METADATA_FILES, PackageMetadata};
 
 /// Bounds on what one artifact may unpack to (decompression bombs).
 #[derive(Clone, Copy, Debug)]
@@ -40,9 +40,6 @@ impl Default for UnpackLimits {
         }
     }
 }
-
-/// The largest metadata file (IDENT, TDEPS, MANIFEST, ...) read into memory.
-pub(crate) const MAX_METADATA_FILE: u64 = 4 << 20;
 
 /// The longest file name the usual file systems allow.
 const MAX_NAME_BYTES: usize = 255;
@@ -101,148 +98,85 @@ pub(crate) fn walk(
     walk_tar(decoder, limits, sink)
 }
 
+/// The reason given for a member that lies outside `hab/pkgs/O/N/V/R/`.
+const OUTSIDE_PACKAGE: &str = "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/";
+
+/// The walk itself: each entry is counted, located inside the package directory, checked
+/// against the members before it, and handed to the sink by kind; the checks that need the
+/// whole archive (parent entries, where links lead) and the metadata parse run at the end.
 fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Result<PackageMetadata> {
     let mut archive = tar::Archive::new(tar);
     let mut state = Walk::default();
     for entry in archive.entries().map_err(Error::CorruptPayload)? {
         let mut entry = entry.map_err(Error::CorruptPayload)?;
-        state.entries += 1;
-        if state.entries > limits.max_entries {
-            return Err(Error::ArchiveLimit {
-                what: "entries",
-                limit: limits.max_entries,
-            });
-        }
+        state.count_entry(limits)?;
         // A pax global header carries defaults for the whole archive (`git archive` writes
         // one), not a member.
         if entry.header().entry_type() == tar::EntryType::XGlobalHeader {
             continue;
         }
-        let raw_path = entry.path_bytes().into_owned();
-        let shown = String::from_utf8_lossy(&raw_path).into_owned();
-        let text = std::str::from_utf8(&raw_path)
-            .map_err(|_| unsafe_member(&shown, "the path is not UTF-8"))?;
-        let components = split_member_path(text)?;
-        let kind = entry.header().entry_type();
-
-        // Parent directory entries above the package directory: allowed, written by nobody.
-        if components.len() < 6 {
-            if !kind.is_dir() {
-                return Err(unsafe_member(
-                    &shown,
-                    "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/",
-                ));
-            }
-            state
-                .parents
-                .push((components.iter().map(|c| (*c).to_owned()).collect(), shown));
+        let Some(member) = state.locate(&entry, sink)? else {
             continue;
-        }
-        if components[0] != "hab" || components[1] != "pkgs" {
-            return Err(unsafe_member(
-                &shown,
-                "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/",
-            ));
-        }
-        let prefix = &components[2..6];
-        match &state.prefix {
-            Some((known, _)) if known.iter().map(String::as_str).eq(prefix.iter().copied()) => {}
-            Some((_, ident)) => {
-                return Err(unsafe_member(
-                    &shown,
-                    format!("outside the package directory of {ident}"),
-                ));
-            }
-            None => {
-                let ident: FullyQualifiedIdent = prefix.join("/").parse().map_err(|e: Error| {
-                    unsafe_member(
-                        &shown,
-                        format!("the package directory is not an identifier: {e}"),
-                    )
-                })?;
-                sink.begin(&ident)?;
-                state.prefix = Some((prefix.iter().map(|c| (*c).to_owned()).collect(), ident));
-            }
-        }
-        let rel: PathBuf = components[6..].iter().collect();
-        state.check_parents(&rel, &shown)?;
-        let mode = entry.header().mode().unwrap_or(0o644) & 0o777;
-
-        use tar::EntryType as T;
-        match kind {
-            T::Directory => {
-                if let Some(Seen::Other) = state.seen.get(&rel) {
-                    return Err(unsafe_member(&shown, "appears twice"));
-                }
-                state.seen.insert(rel.clone(), Seen::Directory);
-                sink.directory(&rel, mode)?;
-            }
-            T::Regular | T::Continuous => {
-                state.claim(&rel, &shown, Seen::Other)?;
-                let size = entry.size();
-                state.bytes = state.bytes.saturating_add(size);
-                if state.bytes > limits.max_unpacked_bytes {
-                    return Err(Error::ArchiveLimit {
-                        what: "unpacked bytes",
-                        limit: limits.max_unpacked_bytes,
-                    });
-                }
-                let mtime = entry.header().mtime().unwrap_or(0);
-                let metadata_name = rel.to_str().filter(|n| METADATA_FILES.contains(n));
-                if let Some(name) = metadata_name {
-                    if size > MAX_METADATA_FILE {
-                        return Err(Error::Metadata {
-                            file: name.to_owned(),
-                            reason: format!("larger than {MAX_METADATA_FILE} bytes"),
-                        });
-                    }
-                    let mut content = Vec::with_capacity(size as usize);
-                    entry
-                        .read_to_end(&mut content)
-                        .map_err(Error::CorruptPayload)?;
-                    sink.file(&rel, mode, mtime, &mut &content[..])?;
-                    state.metadata.insert(name.to_owned(), content);
-                } else {
-                    sink.file(&rel, mode, mtime, &mut entry)?;
-                }
-            }
-            T::Symlink => {
-                state.claim(&rel, &shown, Seen::Other)?;
-                let target = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| unsafe_member(&shown, "a symbolic link without a target"))?
-                    .into_owned();
-                let target = String::from_utf8(target)
-                    .map_err(|_| unsafe_member(&shown, "the link target is not UTF-8"))?;
-                if target.contains('\0') || target.len() > MAX_PATH_BYTES {
-                    return Err(unsafe_member(
-                        &shown,
-                        "the link target has a NUL byte or is too long",
-                    ));
-                }
-                let target = PathBuf::from(target);
-                // An absolute link into the package's own directory is checked as the
-                // equivalent relative link; the archive's spelling is what gets written.
-                let checked = own_relative(&rel, &target, prefix);
-                check_link_lexically(&rel, &checked, &shown)?;
-                sink.symlink(&rel, &target)?;
-                state.link_members.push((rel.clone(), shown));
-                state.links.insert(rel, checked);
-            }
-            T::Link => return Err(unsafe_member(&shown, "hard links are not allowed")),
-            T::Char | T::Block => {
-                return Err(unsafe_member(&shown, "device entries are not allowed"));
-            }
-            T::Fifo => return Err(unsafe_member(&shown, "fifo entries are not allowed")),
-            other => {
-                return Err(unsafe_member(
-                    &shown,
-                    format!("unsupported entry type {:?}", other.as_byte() as char),
-                ));
-            }
-        }
+        };
+        state.add(member, &mut entry, limits, sink)?;
     }
     state.finish()
+}
+
+/// A member inside the package directory, whose parents have been checked.
+struct Member {
+    /// The path below the package directory (empty for the directory itself).
+    rel: PathBuf,
+    /// The path as it appears in the archive, for errors.
+    shown: String,
+}
+
+/// The permission bits of a member (`0o644` when the header's are unreadable).
+fn member_mode(header: &tar::Header) -> u32 {
+    header.mode().unwrap_or(0o644) & 0o777
+}
+
+/// The error for an entry of a kind no package may hold (links, devices, fifos, ...).
+fn refused_kind(kind: tar::EntryType, shown: &str) -> Error {
+    use tar::EntryType as T;
+    let reason = match kind {
+        T::Link => "hard links are not allowed".to_owned(),
+        T::Char | T::Block => "device entries are not allowed".to_owned(),
+        T::Fifo => "fifo entries are not allowed".to_owned(),
+        other => format!("unsupported entry type {:?}", other.as_byte() as char),
+    };
+    unsafe_member(shown, reason)
+}
+
+/// Reads a metadata file into memory, refusing one past [`MAX_METADATA_FILE`].
+fn read_metadata_file(name: &str, size: u64, data: &mut dyn Read) -> Result<Vec<u8>> {
+    if size > MAX_METADATA_FILE {
+        return Err(Error::Metadata {
+            file: name.to_owned(),
+            reason: format!("larger than {MAX_METADATA_FILE} bytes"),
+        });
+    }
+    let mut content = Vec::with_capacity(size as usize);
+    data.read_to_end(&mut content)
+        .map_err(Error::CorruptPayload)?;
+    Ok(content)
+}
+
+/// The target of a symbolic link entry, as UTF-8 of a bounded length.
+fn link_target<R: Read>(entry: &tar::Entry<'_, R>, shown: &str) -> Result<PathBuf> {
+    let target = entry
+        .link_name_bytes()
+        .ok_or_else(|| unsafe_member(shown, "a symbolic link without a target"))?
+        .into_owned();
+    let target = String::from_utf8(target)
+        .map_err(|_| unsafe_member(shown, "the link target is not UTF-8"))?;
+    if target.contains('\0') || target.len() > MAX_PATH_BYTES {
+        return Err(unsafe_member(
+            shown,
+            "the link target has a NUL byte or is too long",
+        ));
+    }
+    Ok(PathBuf::from(target))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -257,8 +191,8 @@ enum Seen {
 struct Walk {
     entries: u64,
     bytes: u64,
-    /// The package directory's four components and its identifier.
-    prefix: Option<(Vec<String>, FullyQualifiedIdent)>,
+    /// The package directory, once the first member inside it is seen.
+    package: Option<PackageDir>,
     /// Parent directory entries above the package directory, checked at the end, with the
     /// member's path as it appears in the archive.
     parents: Vec<(Vec<String>, String)>,
@@ -269,7 +203,186 @@ struct Walk {
     metadata: BTreeMap<String, Vec<u8>>,
 }
 
+/// The package directory `hab/pkgs/O/N/V/R/` every member must lie in.
+struct PackageDir {
+    /// Its four components, `O/N/V/R`.
+    components: Vec<String>,
+    /// The same as an identifier.
+    ident: FullyQualifiedIdent,
+}
+
 impl Walk {
+    /// Counts an entry against [`UnpackLimits::max_entries`].
+    fn count_entry(&mut self, limits: &UnpackLimits) -> Result<()> {
+        self.entries += 1;
+        if self.entries > limits.max_entries {
+            return Err(Error::ArchiveLimit {
+                what: "entries",
+                limit: limits.max_entries,
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a file's bytes against [`UnpackLimits::max_unpacked_bytes`].
+    fn count_bytes(&mut self, size: u64, limits: &UnpackLimits) -> Result<()> {
+        self.bytes = self.bytes.saturating_add(size);
+        if self.bytes > limits.max_unpacked_bytes {
+            return Err(Error::ArchiveLimit {
+                what: "unpacked bytes",
+                limit: limits.max_unpacked_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Where an entry lies: `None` for a parent directory entry above the package directory
+    /// (kept to be checked at the end), else its place inside the package directory, whose
+    /// parents are checked. The first member inside names the package directory.
+    fn locate<R: Read>(
+        &mut self,
+        entry: &tar::Entry<'_, R>,
+        sink: &mut dyn Sink,
+    ) -> Result<Option<Member>> {
+        let raw_path = entry.path_bytes();
+        let shown = String::from_utf8_lossy(&raw_path).into_owned();
+        let text = std::str::from_utf8(&raw_path)
+            .map_err(|_| unsafe_member(&shown, "the path is not UTF-8"))?;
+        let components = split_member_path(text)?;
+
+        // Parent directory entries above the package directory: allowed, written by nobody.
+        if components.len() < 6 {
+            if !entry.header().entry_type().is_dir() {
+                return Err(unsafe_member(&shown, OUTSIDE_PACKAGE));
+            }
+            self.parents
+                .push((components.iter().map(|c| (*c).to_owned()).collect(), shown));
+            return Ok(None);
+        }
+        if components[0] != "hab" || components[1] != "pkgs" {
+            return Err(unsafe_member(&shown, OUTSIDE_PACKAGE));
+        }
+        self.enter_package(&components[2..6], &shown, sink)?;
+        let rel: PathBuf = components[6..].iter().collect();
+        self.check_parents(&rel, &shown)?;
+        Ok(Some(Member { rel, shown }))
+    }
+
+    /// Every member must lie in the same package directory; the first one names it, and the
+    /// sink begins there.
+    fn enter_package(&mut self, prefix: &[&str], shown: &str, sink: &mut dyn Sink) -> Result<()> {
+        match &self.package {
+            Some(known)
+                if known
+                    .components
+                    .iter()
+                    .map(String::as_str)
+                    .eq(prefix.iter().copied()) =>
+            {
+                Ok(())
+            }
+            Some(known) => Err(unsafe_member(
+                shown,
+                format!("outside the package directory of {}", known.ident),
+            )),
+            None => {
+                let ident: FullyQualifiedIdent = prefix.join("/").parse().map_err(|e: Error| {
+                    unsafe_member(
+                        shown,
+                        format!("the package directory is not an identifier: {e}"),
+                    )
+                })?;
+                sink.begin(&ident)?;
+                self.package = Some(PackageDir {
+                    components: prefix.iter().map(|c| (*c).to_owned()).collect(),
+                    ident,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks a located member by kind and hands it to the sink.
+    fn add<R: Read>(
+        &mut self,
+        member: Member,
+        entry: &mut tar::Entry<'_, R>,
+        limits: &UnpackLimits,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        use tar::EntryType as T;
+        match entry.header().entry_type() {
+            T::Directory => self.add_directory(member, entry.header(), sink),
+            T::Regular | T::Continuous => self.add_file(member, entry, limits, sink),
+            T::Symlink => self.add_symlink(member, entry, sink),
+            other => Err(refused_kind(other, &member.shown)),
+        }
+    }
+
+    /// A directory may be listed more than once, but not where a file or link was.
+    fn add_directory(
+        &mut self,
+        member: Member,
+        header: &tar::Header,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        if let Some(Seen::Other) = self.seen.get(&member.rel) {
+            return Err(unsafe_member(&member.shown, "appears twice"));
+        }
+        self.seen.insert(member.rel.clone(), Seen::Directory);
+        sink.directory(&member.rel, member_mode(header))
+    }
+
+    /// A regular file counts against the byte limit; a metadata file is also kept in memory.
+    fn add_file<R: Read>(
+        &mut self,
+        member: Member,
+        entry: &mut tar::Entry<'_, R>,
+        limits: &UnpackLimits,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let Member { rel, shown } = member;
+        self.claim(&rel, &shown, Seen::Other)?;
+        let size = entry.size();
+        self.count_bytes(size, limits)?;
+        let mode = member_mode(entry.header());
+        let mtime = entry.header().mtime().unwrap_or(0);
+        match rel.to_str().filter(|n| METADATA_FILES.contains(n)) {
+            Some(name) => {
+                let content = read_metadata_file(name, size, entry)?;
+                sink.file(&rel, mode, mtime, &mut &content[..])?;
+                self.metadata.insert(name.to_owned(), content);
+            }
+            None => sink.file(&rel, mode, mtime, entry)?,
+        }
+        Ok(())
+    }
+
+    /// A symbolic link must pass the lexical checks now; where it leads through the other
+    /// links is checked at the end, when all of them are known.
+    fn add_symlink<R: Read>(
+        &mut self,
+        member: Member,
+        entry: &tar::Entry<'_, R>,
+        sink: &mut dyn Sink,
+    ) -> Result<()> {
+        let Member { rel, shown } = member;
+        self.claim(&rel, &shown, Seen::Other)?;
+        let target = link_target(entry, &shown)?;
+        // `locate` has named the package directory before any member reaches here.
+        let Some(package) = &self.package else {
+            return Err(unsafe_member(&shown, OUTSIDE_PACKAGE));
+        };
+        // An absolute link into the package's own directory is checked as the equivalent
+        // relative link; the archive's spelling is what gets written.
+        let checked = own_relative(&rel, &target, &package.components);
+        check_link_lexically(&rel, &checked, &shown)?;
+        sink.symlink(&rel, &target)?;
+        self.link_members.push((rel.clone(), shown));
+        self.links.insert(rel, checked);
+        Ok(())
+    }
+
     fn claim(&mut self, rel: &Path, shown: &str, kind: Seen) -> Result<()> {
         if rel.as_os_str().is_empty() {
             return Err(unsafe_member(
@@ -317,7 +430,7 @@ impl Walk {
     }
 
     fn finish(self) -> Result<PackageMetadata> {
-        let (components, ident) = self.prefix.ok_or_else(|| {
+        let PackageDir { components, ident } = self.package.ok_or_else(|| {
             unsafe_member(
                 "",
                 "the archive has no hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/ directory",
@@ -381,8 +494,11 @@ fn split_member_path(path: &str) -> Result<Vec<&str>> {
 
 /// `/hab/pkgs/O/N/V/R/rest` (the package's own directory) as a path relative to the link's
 /// directory; any other target unchanged.
-fn own_relative(link: &Path, target: &Path, prefix: &[&str]) -> PathBuf {
-    let own: PathBuf = ["/hab", "pkgs"].iter().chain(prefix.iter()).collect();
+fn own_relative(link: &Path, target: &Path, prefix: &[String]) -> PathBuf {
+    let own: PathBuf = ["/hab", "pkgs"]
+        .into_iter()
+        .chain(prefix.iter().map(String::as_str))
+        .collect();
     match target.strip_prefix(&own) {
         Ok(rest) if target.is_absolute() => {
             let up = link.components().count().saturating_sub(1);

@@ -23,6 +23,7 @@ pub mod install;
 pub mod install_set;
 pub mod keys;
 pub mod metadata;
+mod metadata_files;
 pub mod pack;
 pub mod target;
 pub mod timestamp;

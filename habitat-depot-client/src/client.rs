@@ -25,7 +25,7 @@ const ERROR_BODY_LIMIT: usize = 8 << 10;
 /// How many characters of a non-JSON error body the message shows.
 const ERROR_TEXT_CHARS: usize = 300;
 
-/// A typed async client for one depot (API.md). Cheap to clone: clones share connections.
+/// A typed async client for one depot (docs/api.md). Cheap to clone: clones share connections.
 ///
 /// Every method maps a non-2xx answer to [`Error::Http`] with the depot's status, code and
 /// message, and retries as its [`RetryPolicy`] allows: reads, `PUT`, `DELETE` and uploads on

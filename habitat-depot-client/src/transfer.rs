@@ -120,39 +120,16 @@ impl Client {
             }
         }
 
-        let checksum_text = checksum.to_string();
-        let mut query = vec![
-            ("checksum", checksum_text.as_str()),
-            ("target", target.as_str()),
-        ];
-        if forced {
-            query.push(("forced", "true"));
-        }
-        let url = with_query(self.package_url(ident, &[]), &query);
+        let url = self.upload_url(ident, target, &checksum, forced);
         let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
         // Whether an earlier attempt may have reached the depot whole.
         let mut cut_off = false;
         loop {
             attempts.start();
-            let early = if refused_first {
-                self.early_answer(&url, size).await
-            } else {
-                None
-            };
-            refused_first = false;
-            let result = match early {
-                Some(response) => Ok(response),
-                None => match self.send_file(&url, path, size, &mut progress).await? {
-                    Err(err) if !err.is_connect() => {
-                        cut_off = true;
-                        match self.early_answer(&url, size).await {
-                            Some(response) => Ok(response),
-                            None => Err(err),
-                        }
-                    }
-                    other => other,
-                },
-            };
+            let ask_first = std::mem::take(&mut refused_first);
+            let result = self
+                .upload_attempt(&url, path, size, ask_first, &mut cut_off, &mut progress)
+                .await?;
             let response = match attempts.after(result).await? {
                 Next::Retry => continue,
                 Next::Response(response) => response,
@@ -165,11 +142,73 @@ impl Client {
             if status != StatusCode::CONFLICT {
                 return Err(err);
             }
-            return match self.package(ident, target).await {
-                Ok(there) if there.checksum == checksum && cut_off => Ok(UploadOutcome::Created),
-                Ok(there) if there.checksum == checksum => Ok(UploadOutcome::AlreadyPresent),
-                _ => Err(err),
-            };
+            return self
+                .after_conflict(ident, target, checksum, cut_off, err)
+                .await;
+        }
+    }
+
+    /// `POST /v1/depot/pkgs/{o}/{n}/{v}/{r}?checksum=&target=[&forced=true]`.
+    fn upload_url(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        checksum: &Blake2bHash,
+        forced: bool,
+    ) -> Url {
+        let checksum_text = checksum.to_string();
+        let mut query = vec![
+            ("checksum", checksum_text.as_str()),
+            ("target", target.as_str()),
+        ];
+        if forced {
+            query.push(("forced", "true"));
+        }
+        with_query(self.package_url(ident, &[]), &query)
+    }
+
+    /// One attempt at an upload: the depot's early answer when `ask_first` (it was expected to
+    /// refuse) and it has one, else the file sent; a transfer cut off (not one that never
+    /// connected) sets `cut_off` and falls back on the early answer, if there is one.
+    async fn upload_attempt<P: FnMut(Progress)>(
+        &self,
+        url: &Url,
+        path: &Path,
+        size: u64,
+        ask_first: bool,
+        cut_off: &mut bool,
+        progress: &mut P,
+    ) -> Result<std::result::Result<Response, reqwest::Error>> {
+        if ask_first && let Some(response) = self.early_answer(url, size).await {
+            return Ok(Ok(response));
+        }
+        Ok(match self.send_file(url, path, size, progress).await? {
+            Err(err) if !err.is_connect() => {
+                *cut_off = true;
+                match self.early_answer(url, size).await {
+                    Some(response) => Ok(response),
+                    None => Err(err),
+                }
+            }
+            other => other,
+        })
+    }
+
+    /// A 409 to an upload: the depot holds a package under this ident. The same file is
+    /// success (created by an earlier attempt that was `cut_off`, else already present);
+    /// another file is the error `err`.
+    async fn after_conflict(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        checksum: Blake2bHash,
+        cut_off: bool,
+        err: Error,
+    ) -> Result<UploadOutcome> {
+        match self.package(ident, target).await {
+            Ok(there) if there.checksum == checksum && cut_off => Ok(UploadOutcome::Created),
+            Ok(there) if there.checksum == checksum => Ok(UploadOutcome::AlreadyPresent),
+            _ => Err(err),
         }
     }
 
@@ -252,126 +291,263 @@ impl Client {
         dest_dir: &Path,
         mut progress: P,
     ) -> Result<Downloaded> {
-        let url = match channel {
-            Some(channel) => self.channel_package_url(ident, channel, &["download"]),
-            None => self.package_url(ident, &["download"]),
-        };
-        let url = with_target(url, target);
+        let url = self.download_url(ident, target, channel);
         let archive_name = ident.archive_name(target);
         tokio::fs::create_dir_all(dest_dir)
             .await
             .map_err(Error::io("create directory", dest_dir))?;
-        let part = dest_dir.join(format!(".{archive_name}.part"));
+        let mut part = PartFile::new(dest_dir.join(format!(".{archive_name}.part")));
         let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
-        // A partial file is discarded at most once (stale, or refused by the depot).
-        let mut discarded = false;
         loop {
             attempts.start();
-            let offset = match tokio::fs::metadata(&part).await {
-                Ok(meta) => meta.len(),
-                Err(_) => 0,
+            // 1. Ask for what the partial file lacks; 2. see where the answer's body goes.
+            let Answer {
+                mut response,
+                name,
+                announced,
+                start,
+                total,
+            } = match self
+                .request_rest(&url, &archive_name, &mut part, &mut attempts)
+                .await?
+            {
+                Some(answer) => answer,
+                None => continue,
             };
-            let mut request = self.request(Method::GET, url.clone());
-            if offset > 0 {
-                request = request.header(RANGE, format!("bytes={offset}-"));
-            }
-            let mut response = match attempts.after(request.send().await).await? {
-                Next::Retry => continue,
-                Next::Response(response) => response,
-            };
-            let status = response.status();
-            if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && !discarded {
-                discarded = true;
-                remove(&part).await?;
-                continue;
-            }
-            if !status.is_success() {
-                return Err(self.http_error(&Method::GET, response).await);
-            }
-            let name = file_name(response.headers(), &url, &archive_name)?;
-            let announced = etag(response.headers());
-            let (start, total) = if status == StatusCode::PARTIAL_CONTENT {
-                match content_range(response.headers()) {
-                    Some((start, total)) if start == offset => (start, total),
-                    // Not the range asked for: start over, once.
-                    _ if !discarded => {
-                        discarded = true;
-                        remove(&part).await?;
+            // 3. Stream it to disk, hashing as it comes.
+            let (size, found) =
+                match receive(&mut response, &part.path, start, total, &mut progress).await? {
+                    Received::Broken(err) => {
+                        // Keep what arrived: the next attempt resumes from it.
+                        attempts.broken(err).await?;
                         continue;
                     }
-                    _ => {
-                        return Err(Error::Decode {
-                            url: url.to_string(),
-                            reason: format!("a 206 answer without the range `bytes={offset}-`"),
-                        });
+                    Received::Short { done, total } => {
+                        let reason = format!("the body ended after {done} of {total} bytes");
+                        attempts.failed(false, reason.into()).await?;
+                        continue;
                     }
-                }
-            } else {
-                (0, response.content_length())
-            };
-
-            let (mut file, hasher) = open_part(&part, start).await?;
-            let mut hasher = hasher;
-            let mut done = start;
-            progress(Progress { done, total });
-            let broken = loop {
-                match response.chunk().await {
-                    Ok(Some(chunk)) => {
-                        file.write_all(&chunk)
-                            .await
-                            .map_err(Error::io("write", &part))?;
-                        hasher.update(&chunk);
-                        done += chunk.len() as u64;
-                        progress(Progress { done, total });
-                    }
-                    Ok(None) => break None,
-                    Err(err) => break Some(err),
-                }
-            };
-            file.flush().await.map_err(Error::io("write", &part))?;
-            if let Some(err) = broken {
-                // Keep what arrived: the next attempt resumes from it.
-                drop(file);
-                attempts.broken(err).await?;
-                continue;
-            }
-            if let Some(total) = total.filter(|t| *t != done) {
-                drop(file);
-                let reason = format!("the body ended after {done} of {total} bytes");
-                attempts.failed(false, reason.into()).await?;
-                continue;
-            }
-            file.get_ref()
-                .sync_all()
-                .await
-                .map_err(Error::io("sync", &part))?;
-            drop(file);
-            let found = hasher.finish();
-            if let Some(expected) = announced.filter(|e| *e != found) {
-                remove(&part).await?;
-                if start > 0 && !discarded {
-                    // The bytes kept from before were not this artifact's.
-                    discarded = true;
-                    continue;
-                }
-                return Err(Error::ChecksumMismatch {
-                    path: part,
-                    expected,
-                    found,
-                });
-            }
+                    Received::Complete { size, checksum } => (size, checksum),
+                };
+            // 4. Check it against the depot's ETag, then move it into place.
             let path = dest_dir.join(name);
-            tokio::fs::rename(&part, &path)
-                .await
-                .map_err(Error::io("rename into place", &path))?;
+            if !part.place(announced, found, start > 0, &path).await? {
+                continue;
+            }
             return Ok(Downloaded {
                 path,
-                size: done,
+                size,
                 checksum: found,
                 resumed_from: start,
             });
         }
     }
+
+    /// Asks for the bytes the partial file lacks (`Range` when it has some) and reads where
+    /// the answer's body goes; `None` to ask again (a retry, or the partial file was thrown
+    /// away). A range the depot cannot serve, or serves wrongly, throws the partial file away
+    /// once; a 206 for another range after that is an error.
+    async fn request_rest(
+        &self,
+        url: &Url,
+        archive_name: &str,
+        part: &mut PartFile,
+        attempts: &mut Attempts<'_>,
+    ) -> Result<Option<Answer>> {
+        let offset = part.len().await;
+        let mut request = self.request(Method::GET, url.clone());
+        if offset > 0 {
+            request = request.header(RANGE, format!("bytes={offset}-"));
+        }
+        let response = match attempts.after(request.send().await).await? {
+            Next::Retry => return Ok(None),
+            Next::Response(response) => response,
+        };
+        let status = response.status();
+        if status == StatusCode::RANGE_NOT_SATISFIABLE && offset > 0 && part.discard().await? {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(self.http_error(&Method::GET, response).await);
+        }
+        let name = file_name(response.headers(), url, archive_name)?;
+        let announced = etag(response.headers());
+        let Some((start, total)) = body_range(&response, offset) else {
+            // Not the range asked for: start over, once.
+            if part.discard().await? {
+                return Ok(None);
+            }
+            return Err(Error::Decode {
+                url: url.to_string(),
+                reason: format!("a 206 answer without the range `bytes={offset}-`"),
+            });
+        };
+        Ok(Some(Answer {
+            response,
+            name,
+            announced,
+            start,
+            total,
+        }))
+    }
+
+    /// `GET .../download?target=`, through `channel` when given.
+    fn download_url(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        channel: Option<&ChannelName>,
+    ) -> Url {
+        let url = match channel {
+            Some(channel) => self.channel_package_url(ident, channel, &["download"]),
+            None => self.package_url(ident, &["download"]),
+        };
+        with_target(url, target)
+    }
+}
+
+/// The partial file of a download, beside its destination. It is thrown away and started
+/// afresh at most once per download (stale, refused by the depot, or not this artifact's).
+struct PartFile {
+    path: PathBuf,
+    discarded: bool,
+}
+
+impl PartFile {
+    fn new(path: PathBuf) -> Self {
+        Self {
+            path,
+            discarded: false,
+        }
+    }
+
+    /// Bytes already there (0 when there is no file).
+    async fn len(&self) -> u64 {
+        match tokio::fs::metadata(&self.path).await {
+            Ok(meta) => meta.len(),
+            Err(_) => 0,
+        }
+    }
+
+    /// Checks the complete file against the checksum the depot announced, if any, and renames
+    /// it to `path`. A file that does not match is removed; when it began with bytes kept from
+    /// before (`resumed`), those may be the cause, and the answer is `false`: download it
+    /// afresh, once.
+    async fn place(
+        &mut self,
+        announced: Option<Blake2bHash>,
+        found: Blake2bHash,
+        resumed: bool,
+        path: &Path,
+    ) -> Result<bool> {
+        if let Some(expected) = announced.filter(|e| *e != found) {
+            remove(&self.path).await?;
+            if resumed && !self.discarded {
+                // The bytes kept from before were not this artifact's.
+                self.discarded = true;
+                return Ok(false);
+            }
+            return Err(Error::ChecksumMismatch {
+                path: self.path.clone(),
+                expected,
+                found,
+            });
+        }
+        tokio::fs::rename(&self.path, path)
+            .await
+            .map_err(Error::io("rename into place", path))?;
+        Ok(true)
+    }
+
+    /// Removes the file to start over, unless that was done once already: then `false`.
+    async fn discard(&mut self) -> Result<bool> {
+        if self.discarded {
+            return Ok(false);
+        }
+        self.discarded = true;
+        remove(&self.path).await?;
+        Ok(true)
+    }
+}
+
+/// A successful answer to a download request.
+struct Answer {
+    response: Response,
+    /// The file name the depot gives.
+    name: String,
+    /// The checksum the depot's `ETag` announces.
+    announced: Option<Blake2bHash>,
+    /// Where its body goes in the partial file.
+    start: u64,
+    /// The whole size, when known.
+    total: Option<u64>,
+}
+
+/// Where a successful answer to a download request from `offset` puts its body: `(start,
+/// whole size when known)`; `None` for a 206 that is not the range asked for.
+fn body_range(response: &Response, offset: u64) -> Option<(u64, Option<u64>)> {
+    if response.status() != StatusCode::PARTIAL_CONTENT {
+        return Some((0, response.content_length()));
+    }
+    content_range(response.headers()).filter(|(start, _)| *start == offset)
+}
+
+/// How the body of one download attempt ended.
+enum Received {
+    /// The connection broke; what arrived is on disk.
+    Broken(reqwest::Error),
+    /// The body ended before the size announced.
+    Short {
+        /// Bytes in the file.
+        done: u64,
+        /// Bytes announced.
+        total: u64,
+    },
+    /// All of it, synced: the file's size and checksum.
+    Complete { size: u64, checksum: Blake2bHash },
+}
+
+/// Streams a download's body into the partial file from `start` (hashing what is there
+/// before it), reporting progress after every chunk.
+async fn receive<P: FnMut(Progress)>(
+    response: &mut Response,
+    part: &Path,
+    start: u64,
+    total: Option<u64>,
+    progress: &mut P,
+) -> Result<Received> {
+    let (mut file, mut hasher) = open_part(part, start).await?;
+    let mut done = start;
+    progress(Progress { done, total });
+    let broken = loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                file.write_all(&chunk)
+                    .await
+                    .map_err(Error::io("write", part))?;
+                hasher.update(&chunk);
+                done += chunk.len() as u64;
+                progress(Progress { done, total });
+            }
+            Ok(None) => break None,
+            Err(err) => break Some(err),
+        }
+    };
+    file.flush().await.map_err(Error::io("write", part))?;
+    if let Some(err) = broken {
+        return Ok(Received::Broken(err));
+    }
+    if let Some(total) = total.filter(|t| *t != done) {
+        return Ok(Received::Short { done, total });
+    }
+    file.get_ref()
+        .sync_all()
+        .await
+        .map_err(Error::io("sync", part))?;
+    Ok(Received::Complete {
+        size: done,
+        checksum: hasher.finish(),
+    })
 }
 
 /// Opens the partial file: truncated when starting from 0, else hashed up to `start` and

@@ -19,7 +19,9 @@ use habitat_core::Blake2bHash;
 use habitat_core::hash::Hasher;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::crypto::ServerKey;
 use crate::fsck::read_checksum;
+use crate::settings::Settings;
 use crate::store::{ArtifactStore, DUMP_TABLES, MetadataStore, StoreError};
 
 /// One side of a migration: a metadata store and an artifact store.
@@ -59,6 +61,186 @@ pub enum MigrateError {
         /// How many bytes were read.
         size: u64,
     },
+}
+
+/// Why `hab-depot migrate` refuses to begin: the destination's settings are unusable, name the
+/// source itself, or cannot be given the source's server key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PreflightError {
+    /// The destination's settings file cannot be read or parsed.
+    #[error("{reason}")]
+    DestinationSettings {
+        /// The settings file.
+        path: PathBuf,
+        /// What is wrong with it (the message names the file).
+        reason: String,
+    },
+    /// A side's PostgreSQL URL cannot be read or is not one.
+    #[error("{reason}")]
+    MetadataUrl {
+        /// What is wrong with it (the message never repeats the URL).
+        reason: String,
+    },
+    /// The destination is the embedded store in the source's own data directory.
+    #[error(
+        "the destination `{to}` uses the embedded metadata store in the source's data \
+         directory `{data_dir}`: nothing to migrate",
+        to = .to.display(),
+        data_dir = .data_dir.display()
+    )]
+    SameDataDir {
+        /// The destination's settings file.
+        to: PathBuf,
+        /// The source's data directory.
+        data_dir: PathBuf,
+    },
+    /// The destination is the source's own PostgreSQL database.
+    #[error(
+        "the destination `{to}` uses the source's own metadata database: nothing to migrate",
+        to = .to.display()
+    )]
+    SameDatabase {
+        /// The destination's settings file.
+        to: PathBuf,
+    },
+    /// The source has no readable server key: most likely not a depot's data directory.
+    #[error(
+        "cannot read the source's server key `{path}`: is `{data_dir}` the data directory (or \
+         --config the settings) of the depot to migrate?",
+        path = .path.display(),
+        data_dir = .data_dir.display()
+    )]
+    SourceKey {
+        /// The source's server key file.
+        path: PathBuf,
+        /// The source's data directory.
+        data_dir: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The destination already has a server key, and not the source's.
+    #[error(
+        "the destination's server key `{destination}` differs from the source's `{source_key}`: \
+         secret origin keys could not be decrypted; remove it or point server_key_file at a \
+         copy of the source's",
+        destination = .destination.display(),
+        source_key = .source_key.display()
+    )]
+    KeysDiffer {
+        /// The destination's server key file.
+        destination: PathBuf,
+        /// The source's server key file.
+        source_key: PathBuf,
+    },
+    /// The destination's server key cannot be read, or the source's cannot be copied there.
+    #[error("cannot {action} `{path}`", path = .path.display())]
+    DestinationKey {
+        /// `read`, `create` (its directory) or `write`.
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A migration checked before anything is opened: the destination's settings and the source's
+/// server key, which the destination must share (secret origin keys stay encrypted with it).
+#[derive(Debug)]
+pub struct Preflight {
+    /// The destination's settings; [`Preflight::share_server_key`] fills `server_key_file`.
+    pub destination: Settings,
+    server_key: Vec<u8>,
+    source_key_path: PathBuf,
+}
+
+impl Preflight {
+    /// Checks a migration from the depot `source` to the settings in the file `to`: the
+    /// destination must not be the source's own store, and the source must have a server key.
+    ///
+    /// Runs before the source is opened: opening a data directory that holds no depot would
+    /// make an empty one (and its key), and the migration would then copy nothing.
+    pub fn check(source: &Settings, to: &Path) -> Result<Self, PreflightError> {
+        let destination =
+            Settings::from_file(to).map_err(|e| PreflightError::DestinationSettings {
+                path: to.to_owned(),
+                reason: e.to_string(),
+            })?;
+        // The destination is what its file says; only its data directory may come from the
+        // source's environment, and an embedded destination must not be the source itself.
+        if destination.metadata.is_embedded() && destination.data_dir == source.data_dir {
+            return Err(PreflightError::SameDataDir {
+                to: to.to_owned(),
+                data_dir: source.data_dir.clone(),
+            });
+        }
+        if !destination.metadata.is_embedded()
+            && postgres_url(&destination)? == postgres_url(source)?
+        {
+            return Err(PreflightError::SameDatabase { to: to.to_owned() });
+        }
+        let source_key_path = source.server_key_path();
+        let server_key =
+            std::fs::read(&source_key_path).map_err(|error| PreflightError::SourceKey {
+                path: source_key_path.clone(),
+                data_dir: source.data_dir.clone(),
+                source: error,
+            })?;
+        Ok(Self {
+            destination,
+            server_key,
+            source_key_path,
+        })
+    }
+
+    /// Gives the destination the source's server key: a key already there must be the same
+    /// one; a missing one is written. Answers the path written, if any (every process of the
+    /// new deployment needs that file). Afterwards the destination's settings name the file.
+    pub fn share_server_key(&mut self) -> Result<Option<PathBuf>, PreflightError> {
+        let path = self.destination.server_key_path();
+        let io = |action, path: &Path| {
+            let path = path.to_owned();
+            move |source| PreflightError::DestinationKey {
+                action,
+                path,
+                source,
+            }
+        };
+        let written = match std::fs::read(&path) {
+            Ok(existing) if existing == self.server_key => None,
+            Ok(_) => {
+                return Err(PreflightError::KeysDiffer {
+                    destination: path,
+                    source_key: self.source_key_path.clone(),
+                });
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+                }
+                ServerKey::write_file(&path, &self.server_key).map_err(io("write", &path))?;
+                Some(path.clone())
+            }
+            Err(e) => return Err(io("read", &path)(e)),
+        };
+        if self.destination.server_key_file.is_none() {
+            self.destination.server_key_file = Some(path);
+        }
+        Ok(written)
+    }
+}
+
+/// A side's PostgreSQL URL (`None` for the embedded store).
+fn postgres_url(settings: &Settings) -> Result<Option<String>, PreflightError> {
+    settings
+        .metadata
+        .postgres_url()
+        .map_err(|e| PreflightError::MetadataUrl {
+            reason: e.to_string(),
+        })
 }
 
 /// Row counts of one table on both sides.
@@ -113,9 +295,34 @@ pub async fn migrate(
         checksums_checked: verify_checksums,
         ..Report::default()
     };
+    // 1. Artifacts the destination lacks.
+    copy_artifacts(source, destination, tmp_dir, &mut report, &progress).await?;
 
-    // 1. Artifacts the destination lacks (content-addressed: the same checksum and size is
-    // the same artifact).
+    // 2. The metadata, in one transaction, ids kept.
+    let dump = source.metadata.dump().await?;
+    destination.metadata.restore(&dump).await?;
+    progress("metadata restored");
+
+    // 3. The check: counts, then every package's artifact in the destination.
+    let after = destination.metadata.dump().await?;
+    count_rows(&dump, &after, &mut report);
+    let read_back = check_artifacts(destination, verify_checksums, &mut report).await?;
+    if verify_checksums {
+        progress(&format!("{read_back} artifacts read back"));
+    }
+    Ok(report)
+}
+
+/// Copies the artifacts the source's packages refer to and the destination lacks
+/// (content-addressed: the same checksum and size is the same artifact), in checksum order.
+/// One missing from the source is a problem of the report, not an error.
+async fn copy_artifacts(
+    source: &Stores,
+    destination: &Stores,
+    tmp_dir: &Path,
+    report: &mut Report,
+    progress: &impl Fn(&str),
+) -> Result<(), MigrateError> {
     let wanted: HashMap<Blake2bHash, u64> = source
         .metadata
         .package_checksums()
@@ -159,14 +366,12 @@ pub async fn migrate(
             )),
         }
     }
+    Ok(())
+}
 
-    // 2. The metadata, in one transaction, ids kept.
-    let dump = source.metadata.dump().await?;
-    destination.metadata.restore(&dump).await?;
-    progress("metadata restored");
-
-    // 3. The check: counts, then every package's artifact in the destination.
-    let after = destination.metadata.dump().await?;
+/// Compares the row count of every table of [`DUMP_TABLES`] in the source's dump and the
+/// destination's.
+fn count_rows(source: &crate::store::Dump, destination: &crate::store::Dump, report: &mut Report) {
     let count = |dump: &crate::store::Dump, name: &str| {
         dump.tables
             .iter()
@@ -176,8 +381,8 @@ pub async fn migrate(
     for name in DUMP_TABLES {
         let table = TableCount {
             name: (*name).to_owned(),
-            source: count(&dump, name),
-            destination: count(&after, name),
+            source: count(source, name),
+            destination: count(destination, name),
         };
         if table.source != table.destination {
             report.problems.push(format!(
@@ -187,6 +392,16 @@ pub async fn migrate(
         }
         report.tables.push(table);
     }
+}
+
+/// Checks that every package of the destination has its artifact there with the right size
+/// and, when `verify_checksums`, the right checksum read back. Answers how many packages were
+/// checked.
+async fn check_artifacts(
+    destination: &Stores,
+    verify_checksums: bool,
+    report: &mut Report,
+) -> Result<usize, MigrateError> {
     let stored: HashMap<Blake2bHash, u64> =
         destination.artifacts.list().await?.into_iter().collect();
     let packages: HashMap<Blake2bHash, (String, u64)> = destination
@@ -204,18 +419,7 @@ pub async fn migrate(
             Some(found) if found != size => Some(format!(
                 "the artifact of `{package}` has {found} bytes in the destination, not {size}"
             )),
-            Some(_) if verify_checksums => {
-                match read_checksum(destination.artifacts.as_ref(), checksum).await? {
-                    Some((found, read)) if found == *checksum && read == *size => None,
-                    Some((found, read)) => Some(format!(
-                        "the artifact of `{package}` reads back as {read} bytes with checksum \
-                         `{found}`, not `{checksum}`"
-                    )),
-                    None => Some(format!(
-                        "the artifact of `{package}` (`{checksum}`) vanished from the destination"
-                    )),
-                }
-            }
+            Some(_) if verify_checksums => read_back(destination, package, checksum, *size).await?,
             Some(_) => None,
         };
         match problem {
@@ -223,10 +427,28 @@ pub async fn migrate(
             None => report.artifacts_verified += 1,
         }
     }
-    if verify_checksums {
-        progress(&format!("{} artifacts read back", packages.len()));
-    }
-    Ok(report)
+    Ok(packages.len())
+}
+
+/// Reads an artifact back from the destination: `None` when it is whole, else the problem.
+async fn read_back(
+    destination: &Stores,
+    package: &str,
+    checksum: &Blake2bHash,
+    size: u64,
+) -> Result<Option<String>, MigrateError> {
+    Ok(
+        match read_checksum(destination.artifacts.as_ref(), checksum).await? {
+            Some((found, read)) if found == *checksum && read == size => None,
+            Some((found, read)) => Some(format!(
+                "the artifact of `{package}` reads back as {read} bytes with checksum \
+                 `{found}`, not `{checksum}`"
+            )),
+            None => Some(format!(
+                "the artifact of `{package}` (`{checksum}`) vanished from the destination"
+            )),
+        },
+    )
 }
 
 /// Copies one artifact through a temp file, checking its checksum on the way; `false` when the
@@ -278,4 +500,81 @@ async fn copy_artifact(
     destination.artifacts.put(checksum, &path).await?;
     drop(temp);
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A source depot in `dir/source` with a server key, and a destination settings file
+    /// `dir/to.toml` with an embedded store in `dir/dest`.
+    fn source_and_destination(dir: &Path) -> (Settings, PathBuf) {
+        let source = Settings {
+            data_dir: dir.join("source"),
+            ..Settings::default()
+        };
+        std::fs::create_dir_all(&source.data_dir).unwrap();
+        std::fs::write(source.server_key_path(), [7; 32]).unwrap();
+        let to = dir.join("to.toml");
+        let dest = dir.join("dest");
+        std::fs::write(
+            &to,
+            format!("data_dir = {:?}\n", dest.display().to_string()),
+        )
+        .unwrap();
+        (source, to)
+    }
+
+    #[test]
+    fn preflight_refuses_the_source_itself_and_a_source_without_a_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, _) = source_and_destination(dir.path());
+        let itself = dir.path().join("itself.toml");
+        let data_dir = source.data_dir.display().to_string();
+        std::fs::write(&itself, format!("data_dir = {data_dir:?}\n")).unwrap();
+        let err = Preflight::check(&source, &itself).unwrap_err();
+        assert!(matches!(err, PreflightError::SameDataDir { .. }), "{err:?}");
+        assert!(err.to_string().ends_with("nothing to migrate"), "{err}");
+
+        let (_, to) = source_and_destination(dir.path());
+        let keyless = Settings {
+            data_dir: dir.path().join("not-a-depot"),
+            ..Settings::default()
+        };
+        let err = Preflight::check(&keyless, &to).unwrap_err();
+        assert!(matches!(err, PreflightError::SourceKey { .. }), "{err:?}");
+        assert!(err.to_string().contains("not-a-depot"), "{err}");
+
+        let missing = dir.path().join("missing.toml");
+        let err = Preflight::check(&source, &missing).unwrap_err();
+        assert!(
+            matches!(err, PreflightError::DestinationSettings { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn preflight_copies_the_server_key_once_and_refuses_another() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, to) = source_and_destination(dir.path());
+        let mut preflight = Preflight::check(&source, &to).unwrap();
+        let copied = preflight.share_server_key().unwrap();
+        let written = dir.path().join("dest").join(crate::crypto::KEY_FILE);
+        assert_eq!(copied.as_deref(), Some(written.as_path()));
+        assert_eq!(preflight.destination.server_key_file, Some(written.clone()));
+        assert_eq!(std::fs::read(&written).unwrap(), [7; 32]);
+
+        // Again: the same key is already there.
+        let mut again = Preflight::check(&source, &to).unwrap();
+        assert_eq!(again.share_server_key().unwrap(), None);
+
+        std::fs::write(&written, [8; 32]).unwrap();
+        let mut differs = Preflight::check(&source, &to).unwrap();
+        let err = differs.share_server_key().unwrap_err();
+        assert!(matches!(err, PreflightError::KeysDiffer { .. }), "{err:?}");
+        assert!(
+            err.to_string().contains("differs from the source's"),
+            "{err}"
+        );
+    }
 }

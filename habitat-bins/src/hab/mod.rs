@@ -1,4 +1,4 @@
-//! `hab`: the commands (CLI.md, "`hab`").
+//! `hab`: the commands (docs/commands.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -226,23 +226,9 @@ enum BldrCommand {
 #[derive(Subcommand, Debug)]
 enum ChannelCommand {
     /// Creates a channel.
-    Create {
-        /// The origin.
-        origin: OriginName,
-        /// The channel.
-        channel: ChannelName,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Create(OriginChannelArgs),
     /// Deletes a channel (not `stable` or `unstable`).
-    Destroy {
-        /// The origin.
-        origin: OriginName,
-        /// The channel.
-        channel: ChannelName,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Destroy(OriginChannelArgs),
     /// Lists an origin's channels.
     List {
         /// The origin.
@@ -250,6 +236,17 @@ enum ChannelCommand {
         #[command(flatten)]
         depot: DepotArgs,
     },
+}
+
+/// One channel of an origin, on a depot (`hab bldr channel create|destroy`).
+#[derive(Args, Debug)]
+struct OriginChannelArgs {
+    /// The origin.
+    origin: OriginName,
+    /// The channel.
+    channel: ChannelName,
+    #[command(flatten)]
+    depot: DepotArgs,
 }
 
 /// Where keys are cached.
@@ -458,29 +455,9 @@ enum PkgCommand {
         depot: DepotArgs,
     },
     /// Adds a package to a channel, creating the channel when it does not exist.
-    Promote {
-        /// ORIGIN/NAME/VERSION/RELEASE.
-        ident: FullyQualifiedIdent,
-        /// The channel.
-        channel: ChannelName,
-        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
-        #[arg(short = 't', long)]
-        target: Option<PackageTarget>,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Promote(ChannelMoveArgs),
     /// Removes a package from a channel.
-    Demote {
-        /// ORIGIN/NAME/VERSION/RELEASE.
-        ident: FullyQualifiedIdent,
-        /// The channel.
-        channel: ChannelName,
-        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
-        #[arg(short = 't', long)]
-        target: Option<PackageTarget>,
-        #[command(flatten)]
-        depot: DepotArgs,
-    },
+    Demote(ChannelMoveArgs),
     /// Lists the channels a package is in.
     Channels {
         /// ORIGIN/NAME/VERSION/RELEASE.
@@ -501,6 +478,20 @@ enum PkgCommand {
         #[command(flatten)]
         depot: DepotArgs,
     },
+}
+
+/// A package and a channel it moves into or out of (`hab pkg promote|demote`).
+#[derive(Args, Debug)]
+struct ChannelMoveArgs {
+    /// ORIGIN/NAME/VERSION/RELEASE.
+    ident: FullyQualifiedIdent,
+    /// The channel.
+    channel: ChannelName,
+    /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
+    #[arg(short = 't', long)]
+    target: Option<PackageTarget>,
+    #[command(flatten)]
+    depot: DepotArgs,
 }
 
 /// Parses the command line, runs it and reports any error.

@@ -8,46 +8,28 @@ use anyhow::{Context, Result, bail};
 use base64::Engine;
 use habitat_core::pack::{PackSpec, pack};
 use habitat_core::{
-    Artifact, Blake2bHash, FullyQualifiedIdent, PackageIdent, UnpackLimits, artifact, metadata,
+    Artifact, Blake2bHash, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget,
+    UnpackLimits, artifact, metadata,
 };
 
-use super::PkgCommand;
+use super::{KeyCacheArg, PkgCommand};
 use crate::{out, say, settings};
 
+/// `hab pkg ...`: one arm a subcommand, each handing its arguments to the function that runs
+/// it (here for the local commands, in `install.rs`, `upload.rs` and `remote.rs` for the rest).
 pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
+    use super::{install, remote, upload};
     match command {
         PkgCommand::Sign {
             origin,
             source,
             destination,
             cache,
-        } => {
-            let origin = settings::origin(origin.as_ref())?;
-            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let key = keys.latest_secret(origin.as_str())?;
-            artifact::sign(&source, &destination, &key)
-                .with_context(|| format!("cannot sign `{}`", source.display()))?;
-            say!("Signed {} with {}", destination.display(), key.name());
-        }
-        PkgCommand::Verify {
-            artifact: path,
-            cache,
-        } => {
-            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let verified = artifact::verify(&path, &keys)
-                .with_context(|| format!("`{}` does not verify", path.display()))?;
-            say!(
-                "Verified {} (signed by {})",
-                path.display(),
-                verified.signer()
-            );
-        }
-        PkgCommand::Header { artifact: path } => header(&path)?,
-        PkgCommand::Info {
-            artifact: path,
-            json,
-        } => info(&path, json)?,
-        PkgCommand::Hash { file } => out!("{}", Blake2bHash::of_file(&file)?),
+        } => sign(origin.as_ref(), &source, &destination, &cache),
+        PkgCommand::Verify { artifact, cache } => verify(&artifact, &cache),
+        PkgCommand::Header { artifact } => header(&artifact),
+        PkgCommand::Info { artifact, json } => info(&artifact, json),
+        PkgCommand::Hash { file } => hash(&file),
         PkgCommand::Pack {
             source,
             ident,
@@ -55,17 +37,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             output,
             target,
             cache,
-        } => {
-            let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-            let spec = pack_spec(ident, &deps, settings::target(target)?)?;
-            let key = keys.latest_secret(spec.ident.origin().as_str())?;
-            std::fs::create_dir_all(&output)
-                .with_context(|| format!("cannot create `{}`", output.display()))?;
-            let hart = pack(&source, &output, &spec, &key)
-                .with_context(|| format!("cannot pack `{}`", source.display()))?;
-            say!("Packed {} signed by {}", spec.ident, key.name());
-            out!("{}", hart.display());
-        }
+        } => pack_command(&source, ident, &deps, &output, target, &cache),
         PkgCommand::Install {
             artifacts,
             channel,
@@ -75,13 +47,11 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             depot,
         } => {
             let local = if ignore_local {
-                super::install::Local::Ignore
+                install::Local::Ignore
             } else {
-                super::install::Local::Use
+                install::Local::Use
             };
-            return super::install::run_install(
-                &artifacts, channel, local, binlink, &cache, &depot,
-            );
+            install::run_install(&artifacts, channel, local, binlink, &cache, &depot)
         }
         PkgCommand::Download {
             idents,
@@ -89,65 +59,109 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             channel,
             cache,
             depot,
-        } => {
-            return super::install::run_download(
-                &idents,
-                download_directory,
-                channel,
-                &cache,
-                &depot,
-            );
-        }
-        PkgCommand::Path { ident } => {
-            let root = settings::fs_root();
-            match root.latest_installed(&ident)? {
-                Some(found) => out!("{}", root.package_dir(&found).display()),
-                None => bail!(
-                    "`{ident}` is not installed under `{}`",
-                    root.path().display()
-                ),
-            }
-        }
+        } => install::run_download(&idents, download_directory, channel, &cache, &depot),
+        PkgCommand::Path { ident } => path(&ident),
+        PkgCommand::List { filter } => list(filter.as_deref()),
         PkgCommand::Upload {
             artifacts,
             channel,
             force,
             depot,
-        } => return super::upload::run(&artifacts, channel.as_ref(), force, &depot),
-        PkgCommand::Promote {
-            ident,
-            channel,
-            target,
-            depot,
-        } => return super::remote::run_promote(&ident, &channel, target, &depot),
-        PkgCommand::Demote {
-            ident,
-            channel,
-            target,
-            depot,
-        } => return super::remote::run_demote(&ident, &channel, target, &depot),
+        } => upload::run(&artifacts, channel.as_ref(), force, &depot),
+        PkgCommand::Promote(args) => remote::run_promote(&args),
+        PkgCommand::Demote(args) => remote::run_demote(&args),
         PkgCommand::Channels {
             ident,
             target,
             depot,
-        } => return super::remote::run_channels(&ident, target, &depot),
-        PkgCommand::Search { term, limit, depot } => {
-            return super::remote::run_search(&term, limit, &depot);
-        }
-        PkgCommand::List { filter } => {
-            let query = filter.as_deref().map(parse_list_filter).transpose()?;
-            let root = settings::fs_root();
-            for ident in root.installed(None)? {
-                if query.as_ref().is_none_or(|q| q.matches(&ident)) {
-                    out!("{ident}");
-                }
-            }
+        } => remote::run_channels(&ident, target, &depot),
+        PkgCommand::Search { term, limit, depot } => remote::run_search(&term, limit, &depot),
+    }
+}
+
+/// `hab pkg sign`: signs with the origin's latest secret key.
+fn sign(
+    origin: Option<&OriginName>,
+    source: &Path,
+    destination: &Path,
+    cache: &KeyCacheArg,
+) -> Result<ExitCode> {
+    let origin = settings::origin(origin)?;
+    let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+    let key = keys.latest_secret(origin.as_str())?;
+    artifact::sign(source, destination, &key)
+        .with_context(|| format!("cannot sign `{}`", source.display()))?;
+    say!("Signed {} with {}", destination.display(), key.name());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg verify`: checks the signature and payload hash with the key cache.
+fn verify(path: &Path, cache: &KeyCacheArg) -> Result<ExitCode> {
+    let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+    let verified = artifact::verify(path, &keys)
+        .with_context(|| format!("`{}` does not verify", path.display()))?;
+    say!(
+        "Verified {} (signed by {})",
+        path.display(),
+        verified.signer()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg hash`: the file's BLAKE2b-256 hash on stdout.
+fn hash(file: &Path) -> Result<ExitCode> {
+    out!("{}", Blake2bHash::of_file(file)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg pack`: packs `source` into a signed .hart in `output` and prints its path.
+fn pack_command(
+    source: &Path,
+    ident: PackageIdent,
+    deps: &[PackageIdent],
+    output: &Path,
+    target: Option<PackageTarget>,
+    cache: &KeyCacheArg,
+) -> Result<ExitCode> {
+    let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
+    let spec = pack_spec(ident, deps, settings::target(target)?)?;
+    let key = keys.latest_secret(spec.ident.origin().as_str())?;
+    std::fs::create_dir_all(output)
+        .with_context(|| format!("cannot create `{}`", output.display()))?;
+    let hart = pack(source, output, &spec, &key)
+        .with_context(|| format!("cannot pack `{}`", source.display()))?;
+    say!("Packed {} signed by {}", spec.ident, key.name());
+    out!("{}", hart.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg path`: the directory of the newest installed package satisfying `ident`.
+fn path(ident: &PackageIdent) -> Result<ExitCode> {
+    let root = settings::fs_root();
+    match root.latest_installed(ident)? {
+        Some(found) => out!("{}", root.package_dir(&found).display()),
+        None => bail!(
+            "`{ident}` is not installed under `{}`",
+            root.path().display()
+        ),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg list`: the installed packages `filter` (an origin or an identifier) lets through.
+fn list(filter: Option<&str>) -> Result<ExitCode> {
+    let query = filter.map(parse_list_filter).transpose()?;
+    let root = settings::fs_root();
+    for ident in root.installed(None)? {
+        if query.as_ref().is_none_or(|q| q.matches(&ident)) {
+            out!("{ident}");
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn header(path: &Path) -> Result<()> {
+/// `hab pkg header`: the .hart's header, as Habitat prints it.
+fn header(path: &Path) -> Result<ExitCode> {
     let artifact =
         Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let header = artifact.header();
@@ -159,15 +173,16 @@ fn header(path: &Path) -> Result<()> {
         "Raw Signature  : {}",
         base64::engine::general_purpose::STANDARD.encode(header.signed_message())
     );
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
-fn info(path: &Path, json: bool) -> Result<()> {
+/// `hab pkg info`: what the .hart says about its package, as text or JSON.
+fn info(path: &Path, json: bool) -> Result<ExitCode> {
     let metadata = metadata::read_metadata(path, &UnpackLimits::default())
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     if json {
         out!("{}", serde_json::to_string_pretty(&metadata)?);
-        return Ok(());
+        return Ok(ExitCode::SUCCESS);
     }
     let list = |idents: &[FullyQualifiedIdent]| {
         idents
@@ -200,14 +215,14 @@ fn info(path: &Path, json: bool) -> Result<()> {
     if let Some(group) = &metadata.svc_group {
         out!("Service Group  : {group}");
     }
-    Ok(())
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Resolves `--dep`s to installed packages and computes TDEPS, dependencies first.
 fn pack_spec(
     ident: PackageIdent,
     deps: &[PackageIdent],
-    target: habitat_core::PackageTarget,
+    target: PackageTarget,
 ) -> Result<PackSpec> {
     let version = ident
         .version()
@@ -250,7 +265,7 @@ fn pack_spec(
 
 /// `hab pkg list` filter: an origin, or an identifier.
 enum ListFilter {
-    Origin(habitat_core::OriginName),
+    Origin(OriginName),
     Ident(PackageIdent),
 }
 

@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, PageRequest};
 
-use super::{ChannelCommand, DepotArgs};
+use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs};
 use crate::{out, say, settings};
 
-/// A client for the depot and token the settings name (CLI.md, "Settings").
+/// A client for the depot and token the settings name (docs/commands.md, "Settings").
 pub(super) fn client(depot: &DepotArgs) -> Result<Client> {
     let url = settings::depot_url(depot.url.as_deref())?;
     let token = settings::auth_token(depot.auth.as_deref())?;
@@ -29,6 +29,17 @@ pub(super) fn block_on<T>(work: impl Future<Output = Result<T>>) -> Result<T> {
         .build()
         .context("cannot start the async runtime")?
         .block_on(work)
+}
+
+/// Makes one depot call with a client for `depot`, its error explained by `failure`: what
+/// most depot commands do once their arguments are resolved.
+fn call<T>(
+    depot: &DepotArgs,
+    work: impl AsyncFnOnce(&Client) -> habitat_depot_client::Result<T>,
+    failure: impl FnOnce() -> String,
+) -> Result<T> {
+    let client = client(depot)?;
+    block_on(async { work(&client).await.with_context(failure) })
 }
 
 /// Adds `ident` to `channel`, creating the channel first when the origin does not have it.
@@ -63,33 +74,22 @@ pub(super) async fn promote(
 }
 
 /// `hab pkg promote IDENT CHANNEL`.
-pub(super) fn run_promote(
-    ident: &FullyQualifiedIdent,
-    channel: &ChannelName,
-    target: Option<PackageTarget>,
-    depot: &DepotArgs,
-) -> Result<ExitCode> {
-    let target = settings::target(target)?;
-    let client = client(depot)?;
-    block_on(promote(&client, ident, target, channel))?;
+pub(super) fn run_promote(args: &ChannelMoveArgs) -> Result<ExitCode> {
+    let target = settings::target(args.target)?;
+    let client = client(&args.depot)?;
+    block_on(promote(&client, &args.ident, target, &args.channel))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `hab pkg demote IDENT CHANNEL`.
-pub(super) fn run_demote(
-    ident: &FullyQualifiedIdent,
-    channel: &ChannelName,
-    target: Option<PackageTarget>,
-    depot: &DepotArgs,
-) -> Result<ExitCode> {
-    let target = settings::target(target)?;
-    let client = client(depot)?;
-    block_on(async {
-        client
-            .demote(ident, target, channel)
-            .await
-            .with_context(|| format!("cannot demote `{ident}` from `{channel}`"))
-    })?;
+pub(super) fn run_demote(args: &ChannelMoveArgs) -> Result<ExitCode> {
+    let ChannelMoveArgs { ident, channel, .. } = args;
+    let target = settings::target(args.target)?;
+    call(
+        &args.depot,
+        async |client| client.demote(ident, target, channel).await,
+        || format!("cannot demote `{ident}` from `{channel}`"),
+    )?;
     say!("Demoted {ident} ({target}) from {channel}");
     Ok(ExitCode::SUCCESS)
 }
@@ -101,13 +101,11 @@ pub(super) fn run_channels(
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
     let target = settings::target(target)?;
-    let client = client(depot)?;
-    let channels = block_on(async {
-        client
-            .package_channels(ident, target)
-            .await
-            .with_context(|| format!("cannot list the channels of `{ident}`"))
-    })?;
+    let channels = call(
+        depot,
+        async |client| client.package_channels(ident, target).await,
+        || format!("cannot list the channels of `{ident}`"),
+    )?;
     for channel in channels {
         out!("{}", channel.name);
     }
@@ -155,33 +153,13 @@ pub(super) fn run_search(term: &str, limit: u64, depot: &DepotArgs) -> Result<Ex
 /// `hab bldr channel create|destroy|list`.
 pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
     match command {
-        ChannelCommand::Create {
-            origin,
-            channel,
-            depot,
-        } => {
-            let client = client(&depot)?;
-            block_on(async {
-                client
-                    .create_channel(&origin, &channel)
-                    .await
-                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"))
-            })?;
-            say!("Created channel {channel} in {origin}");
-        }
-        ChannelCommand::Destroy {
-            origin,
-            channel,
-            depot,
-        } => {
-            let client = client(&depot)?;
-            block_on(async {
-                client
-                    .delete_channel(&origin, &channel)
-                    .await
-                    .with_context(|| format!("cannot destroy channel `{channel}` in `{origin}`"))
-            })?;
-            say!("Destroyed channel {channel} in {origin}");
+        ChannelCommand::Create(at) => change_channel(&at, ("create", "Created"), async |client| {
+            client.create_channel(&at.origin, &at.channel).await
+        })?,
+        ChannelCommand::Destroy(at) => {
+            change_channel(&at, ("destroy", "Destroyed"), async |client| {
+                client.delete_channel(&at.origin, &at.channel).await
+            })?
         }
         ChannelCommand::List { origin, depot } => {
             for channel in list_channels(&origin, &depot)? {
@@ -192,12 +170,29 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// One change to a channel, named by `verb` in an error (`create`) and by `done` in the
+/// report (`Created`).
+fn change_channel(
+    at: &OriginChannelArgs,
+    (verb, done): (&str, &str),
+    work: impl AsyncFnOnce(&Client) -> habitat_depot_client::Result<()>,
+) -> Result<()> {
+    let OriginChannelArgs {
+        origin,
+        channel,
+        depot,
+    } = at;
+    call(depot, work, || {
+        format!("cannot {verb} channel `{channel}` in `{origin}`")
+    })?;
+    say!("{done} channel {channel} in {origin}");
+    Ok(())
+}
+
 fn list_channels(origin: &OriginName, depot: &DepotArgs) -> Result<Vec<ChannelName>> {
-    let client = client(depot)?;
-    block_on(async {
-        client
-            .channels(origin)
-            .await
-            .with_context(|| format!("cannot list the channels of `{origin}`"))
-    })
+    call(
+        depot,
+        async |client| client.channels(origin).await,
+        || format!("cannot list the channels of `{origin}`"),
+    )
 }

@@ -1,4 +1,4 @@
-//! Packages and channels (API.md, "Packages", "Channels", "Seed-era views"): everything but
+//! Packages and channels (docs/api.md, "Packages", "Channels", "Seed-era views"): everything but
 //! the transfers, which live in `transfer.rs`.
 
 use std::future::Future;
@@ -173,7 +173,8 @@ impl Client {
     }
 
     /// The latest release of `origin/name` or `origin/name/version` for `target` (version
-    /// ordering of FORMATS.md): across all channels, or in `channel` (what install resolves).
+    /// ordering of docs/formats.md): across all channels, or in `channel` (what install
+    /// resolves).
     /// A fully qualified `ident` answers that very package (from `channel`, if given).
     ///
     /// # Errors
@@ -329,11 +330,8 @@ impl Client {
         target: PackageTarget,
         channel: &ChannelName,
     ) -> Result<()> {
-        let url = with_target(
-            self.channel_package_url(ident, channel, &["promote"]),
-            target,
-        );
-        self.call_empty(Method::PUT, url, None).await
+        self.move_in_channel(ident, target, channel, "promote")
+            .await
     }
 
     /// `PUT /v1/depot/channels/{o}/{c}/pkgs/{n}/{v}/{r}/demote?target=` (maintainer and up).
@@ -346,10 +344,19 @@ impl Client {
         target: PackageTarget,
         channel: &ChannelName,
     ) -> Result<()> {
-        let url = with_target(
-            self.channel_package_url(ident, channel, &["demote"]),
-            target,
-        );
+        self.move_in_channel(ident, target, channel, "demote").await
+    }
+
+    /// `PUT /v1/depot/channels/{o}/{c}/pkgs/{n}/{v}/{r}/{action}?target=`: what promote and
+    /// demote share but the last path segment.
+    async fn move_in_channel(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+        channel: &ChannelName,
+        action: &str,
+    ) -> Result<()> {
+        let url = with_target(self.channel_package_url(ident, channel, &[action]), target);
         self.call_empty(Method::PUT, url, None).await
     }
 
