@@ -1,5 +1,5 @@
 //! Identifier parsing (`PackageIdent`, `FullyQualifiedIdent`, `OriginName`, `PackageName`,
-//! `ChannelName`): never panics; accepts exactly what FORMATS.md's rules accept; `Display`
+//! `ChannelName`): never panics; accepts exactly what docs/formats.md's rules accept; `Display`
 //! round-trips (`parse(display(x)) == x` and `display(parse(s)) == s`); a fully qualified ident
 //! installs to exactly `hab/pkgs/O/N/V/R` and satisfies its own partial forms; `cmp_release` is
 //! antisymmetric and only `Equal` for equal version and release. Input: one ident, or two
@@ -119,7 +119,7 @@ fn check_pair(a: &FullyQualifiedIdent, b: &FullyQualifiedIdent) {
     assert_eq!(query.satisfied_by(b), a == b, "{a} satisfied by {b}");
 }
 
-// FORMATS.md, "Package identifiers", written out independently of the parser.
+// docs/formats.md, "Package identifiers", written out independently of the parser.
 
 fn valid_origin(s: &str) -> bool {
     let mut bytes = s.bytes();

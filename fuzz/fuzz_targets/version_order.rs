@@ -1,6 +1,6 @@
 //! Version ordering (`Version`, `compare_versions`): never panics; a total order (reflexive,
 //! antisymmetric, transitive, `==` exactly when `cmp` is `Equal`); where both versions parse
-//! under FORMATS.md's rule the result is Habitat's, computed here by an independent model;
+//! under docs/formats.md's rule the result is Habitat's, computed here by an independent model;
 //! where neither parses it is the raw string order; an unparseable version sorts below a
 //! parseable one (habitat-core's documented tie-break for mixed pairs). Input: up to three
 //! versions separated by NUL bytes.
@@ -77,7 +77,7 @@ fn check_transitive(a: &str, b: &str, c: &str) {
     }
 }
 
-/// A version under FORMATS.md's rule: the numeric parts and the extension of the first match
+/// A version under docs/formats.md's rule: the numeric parts and the extension of the first match
 /// of `([0-9.]+)(.+)?`, or `None` when a part is empty or overflows `u64`.
 struct Model<'a> {
     numbers: Vec<u64>,

@@ -1,4 +1,5 @@
-//! `hab-depot` (CLI.md, "`hab-depot`"): serve the API, manage accounts offline, check the store.
+//! `hab-depot` (docs/commands.md, "Depot commands"): serve the API, manage accounts offline, check
+//! the store.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! Progress bars for long transfers and multi-package installs (CLI.md, "Output
+//! Progress bars for long transfers and multi-package installs (docs/commands.md, "Output
 //! conventions"): drawn on stderr when it is a terminal, and absent otherwise, where the plain
 //! lines that `say!` prints (one when a transfer starts, one when it ends) tell the same story.
 //!

@@ -1,4 +1,4 @@
-//! Settings resolved once, before any work (CLI.md, "Settings").
+//! Settings resolved once, before any work (docs/commands.md, "Settings").
 //!
 //! Every setting comes from, in order: a command-line flag, an environment variable, the CLI
 //! settings file (`cli.toml`), a default. Empty environment values count as unset.

@@ -1,4 +1,4 @@
-//! The `.hart` artifact: a five-line header, then an xz-compressed tar (FORMATS.md, "The
+//! The `.hart` artifact: a five-line header, then an xz-compressed tar (docs/formats.md, "The
 //! `.hart` artifact").
 //!
 //! ```no_run

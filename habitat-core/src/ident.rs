@@ -1,7 +1,7 @@
 //! Package identifiers: `origin/name[/version[/release]]` and their parts.
 //!
 //! Every type here can only be built through its parser, so an invalid value never exists.
-//! Rules: FORMATS.md, "Package identifiers".
+//! Rules: docs/formats.md, "Package identifiers".
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -426,7 +426,7 @@ impl FullyQualifiedIdent {
         .collect()
     }
 
-    /// Compares two releases of the same package: version ordering (FORMATS.md), then release
+    /// Compares two releases of the same package: version ordering (docs/formats.md), then release
     /// string, then the raw version string so that distinct idents never compare equal.
     pub fn cmp_release(&self, other: &Self) -> Ordering {
         Version::new(self.version())

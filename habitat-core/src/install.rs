@@ -1,4 +1,4 @@
-//! Installing packages under a filesystem root (FORMATS.md, "Install layout").
+//! Installing packages under a filesystem root (docs/formats.md, "The install layout").
 //!
 //! An artifact is unpacked into a temporary directory beside its destination while its payload
 //! is hashed (one pass over the bytes); only when the hash matches the signature is the result
@@ -320,7 +320,7 @@ impl Sink for StagingSink {
 
     fn directory(&mut self, rel: &Path, mode: u32) -> Result<()> {
         let path = self.target(rel);
-        // Parent directories may be missing from the archive (FORMATS.md).
+        // Parent directories may be missing from the archive (docs/formats.md).
         create_parent(&path)?;
         match fs::create_dir(&path) {
             Ok(()) => {}

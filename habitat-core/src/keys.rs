@@ -1,4 +1,4 @@
-//! Origin signing keys: `SIG-PUB-1` and `SIG-SEC-1` files (FORMATS.md, "Key files").
+//! Origin signing keys: `SIG-PUB-1` and `SIG-SEC-1` files (docs/formats.md, "Key files").
 //!
 //! ```
 //! use habitat_core::keys::{SecretKey, PublicKey};

@@ -1,4 +1,4 @@
-//! Package targets: the platform a package was built for (FORMATS.md, "Targets").
+//! Package targets: the platform a package was built for (docs/formats.md, "Targets").
 
 use std::fmt;
 use std::str::FromStr;

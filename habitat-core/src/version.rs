@@ -1,4 +1,4 @@
-//! Version ordering: which release is "latest" (FORMATS.md, "Version ordering").
+//! Version ordering: which release is "latest" (docs/formats.md, "Version ordering").
 //!
 //! Habitat parses a version with the first match of `([0-9.]+)(.+)?`, compares the numeric parts
 //! as `u64` (the shorter padded with zeros), then prefers no extension over an extension, and
@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(compare_versions(b, a), expected.reverse(), "{b} vs {a}");
     }
 
-    /// Every worked result of FORMATS.md.
+    /// Every worked result of docs/formats.md.
     #[test]
     fn worked_results() {
         check("1.10", Greater, "1.9");

@@ -18,7 +18,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 #[non_exhaustive]
 pub enum Error {
     /// The depot URL cannot be used: not `http`/`https`, no host, credentials in it, or a path
-    /// that is none of the shapes of API.md.
+    /// that is none of the shapes of docs/api.md.
     #[error("invalid depot URL `{url}`: {reason}")]
     InvalidUrl {
         /// The URL as given (with any password replaced by `***`).

@@ -1,4 +1,4 @@
-//! A typed async client for the Habitat depot API (API.md): every route, uploads and downloads
+//! A typed async client for the Habitat depot API (docs/api.md): every route, uploads and downloads
 //! streamed from and to files with a progress callback, retries with back-off on connection
 //! errors, 5xx and 429, and errors that carry the depot's status, code and message.
 //!

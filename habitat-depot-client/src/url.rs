@@ -1,4 +1,4 @@
-//! The depot's base URL, as API.md ("Conventions") reads it.
+//! The depot's base URL, as docs/api.md ("Conventions") reads it.
 
 use std::fmt;
 use std::str::FromStr;

@@ -1,4 +1,4 @@
-//! The Habitat depot server as a library: [`router`] builds the HTTP API of API.md over an
+//! The Habitat depot server as a library: [`router`] builds the HTTP API of docs/api.md over an
 //! [`AppState`] holding the two stores. `hab-depot` is a thin binary around it.
 //!
 //! ```no_run

@@ -1,5 +1,5 @@
-//! Moving a depot from one pair of stores to another (`hab-depot migrate`, issue "Scale-out",
-//! part 4): say from the embedded default to PostgreSQL + S3, losing nothing.
+//! Moving a depot from one pair of stores to another (`hab-depot migrate`, docs/operations.md,
+//! "Scale-out"): say from the embedded default to PostgreSQL + S3, losing nothing.
 //!
 //! The order keeps the destination consistent at every step: artifacts first (a rerun copies
 //! only those still missing, so an interrupted migration resumes), then the metadata in one

@@ -1,5 +1,5 @@
 //! `hab cli setup`: asks for the depot URL, the default origin and the auth token, and writes
-//! them to cli.toml (CLI.md, "Settings"); offers to generate the origin's signing key.
+//! them to cli.toml (docs/commands.md, "Settings"); offers to generate the origin's signing key.
 //!
 //! Questions go to stderr, answers come from stdin one line each, so the command also runs
 //! from a script (`printf 'URL\nORIGIN\nTOKEN\nn\n' | hab cli setup`). An empty answer keeps

@@ -1,8 +1,7 @@
-//! `hab pkg install IDENT|HART…` and `hab pkg download IDENT…` (CLI.md; ARCHITECTURE.md,
-//! "Install"): resolve the latest release in the channel, fetch it and its TDEPS (in parallel,
-//! bounded) into a directory, fetch the public keys the artifacts' headers name, and for
-//! install hand the whole set to `install_all`, which verifies everything before it installs
-//! anything.
+//! `hab pkg install IDENT|HART…` and `hab pkg download IDENT…` (docs/commands.md, "`hab pkg
+//! install`"): resolve the latest release in the channel, fetch it and its TDEPS (in parallel,
+//! bounded) into a directory, fetch the public keys the artifacts' headers name, and for install
+//! hand the whole set to `install_all`, which verifies everything before it installs anything.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -1,5 +1,5 @@
-//! `hab start IDENT|HART` (CLI.md, "`hab start`"): install the package when it is not, then
-//! run it as a supervised service in the foreground, as Habitat's supervisor does for one
+//! `hab start IDENT|HART` (docs/commands.md, "`hab start`"): install the package when it is not,
+//! then run it as a supervised service in the foreground, as Habitat's supervisor does for one
 //! service.
 //!
 //! [`package`] reads what the installed package says about running it, [`template`] renders

@@ -1,6 +1,6 @@
 //! `hab pkg upload HART…`: skip what the depot has, bring along the TDEPS it lacks from
-//! beside the file, upload, optionally promote (CLI.md). It never uploads a key: publishing a
-//! key is a deliberate act (`hab origin key upload`).
+//! beside the file, upload, optionally promote (docs/commands.md). It never uploads a key:
+//! publishing a key is a deliberate act (`hab origin key upload`).
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -1,7 +1,7 @@
-//! Scale-out (issue "Scale-out"): several `hab-depot` processes sharing one PostgreSQL and one
-//! S3 bucket, and `hab-depot migrate` from the embedded store to them. Real servers on
-//! 127.0.0.1 (see `habitat_test_support::scale_out`); skipped with a message when they are not
-//! installed.
+//! Scale-out (docs/operations.md, "Scale-out"): several `hab-depot` processes sharing one
+//! PostgreSQL and one S3 bucket, and `hab-depot migrate` from the embedded store to them. Real
+//! servers on 127.0.0.1 (see `habitat_test_support::scale_out`); skipped with a message when they
+//! are not installed.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

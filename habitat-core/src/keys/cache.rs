@@ -1,4 +1,4 @@
-//! The key cache: a directory of key files (FORMATS.md, "Key cache").
+//! The key cache: a directory of key files (docs/formats.md, "The key cache").
 
 use std::fs;
 use std::io::Read;

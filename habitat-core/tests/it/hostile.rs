@@ -1,4 +1,5 @@
-//! Hostile archives (FORMATS.md, "Install layout"): each is a real tar built here, refused by
+//! Hostile archives (docs/formats.md, "The install layout"): each is a real tar built here, refused
+//! by
 //! `check_tar` and by `FsRoot::stage` with the same error naming the member, and staging one
 //! leaves the world exactly as it was.
 

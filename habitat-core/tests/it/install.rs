@@ -1,4 +1,4 @@
-//! Installing packed artifacts under a temporary FS_ROOT (FORMATS.md, "Install layout").
+//! Installing packed artifacts under a temporary FS_ROOT (docs/formats.md, "The install layout").
 
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};

@@ -1,4 +1,4 @@
-//! The bytes `pack` and `keys` write, re-parsed field by field (FORMATS.md, "The `.hart`
+//! The bytes `pack` and `keys` write, re-parsed field by field (docs/formats.md, "The `.hart`
 //! artifact" and "Key files").
 
 use std::fs;

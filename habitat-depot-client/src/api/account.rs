@@ -1,4 +1,4 @@
-//! Health and the caller's account (API.md, "Health and accounts").
+//! Health and the caller's account (docs/api.md, "Status", "Profile and tokens").
 
 use reqwest::Method;
 use serde_json::json;

@@ -1,4 +1,4 @@
-//! Origin keys (API.md, "Origin keys"): public keys as parsed keys, as text or into a key
+//! Origin keys (docs/api.md, "Origin keys"): public keys as parsed keys, as text or into a key
 //! cache; secret keys for their origin's administrators.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The typed routes, one module per area of API.md; transfers live in `transfer.rs`.
+//! The typed routes, one module per area of docs/api.md; transfers live in `transfer.rs`.
 
 mod account;
 mod keys;

@@ -1,4 +1,4 @@
-//! Origins, members and invitations (API.md, "Origins, members, invitations").
+//! Origins, members and invitations (docs/api.md, "Origins, members and invitations").
 
 use habitat_core::OriginName;
 use reqwest::{Method, Url};

@@ -1,4 +1,4 @@
-//! Channels (API.md, "Channels") and the seed-era views ("Seed-era views"): a view is a
+//! Channels (docs/api.md, "Channels") and the seed-era views ("Seed-era views"): a view is a
 //! channel, and every view route shares its handler with its channel twin, so they cannot
 //! drift apart. The `/depot/views/{c}/origins/{o}/keys…` aliases live with the keys.
 

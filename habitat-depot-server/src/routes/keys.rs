@@ -1,4 +1,4 @@
-//! Origin keys (API.md, "Origin keys"): public keys anyone may read, uploaded by
+//! Origin keys (docs/api.md, "Origin keys"): public keys anyone may read, uploaded by
 //! administrators; secret keys stored encrypted with the server key. The seed-era
 //! `/depot/views/{c}/origins/{o}/keys[/{rev}]` routes answer exactly like their twins.
 

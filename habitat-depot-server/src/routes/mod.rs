@@ -1,4 +1,4 @@
-//! The routes of API.md, one module per area, merged under `/v1`.
+//! The routes of docs/api.md, one module per area, merged under `/v1`.
 
 use std::time::Instant;
 

@@ -1,4 +1,4 @@
-//! Origins, their members and invitations (API.md, "Origins, members, invitations").
+//! Origins, their members and invitations (docs/api.md, "Origins, members and invitations").
 //!
 //! Rules about *who* may be changed (the owner, oneself) are answered 403, like any other
 //! permission; 422 is kept for values that do not parse.
@@ -226,7 +226,7 @@ async fn member_role(
     Ok(Json(json!({ "role": role.as_str() })))
 }
 
-/// `{"role": ...}` in the body (API.md) or `?role=` (what the stock `hab` client sends).
+/// `{"role": ...}` in the body (docs/api.md) or `?role=` (what the stock `hab` client sends).
 #[derive(Deserialize, Default)]
 struct RoleRequest {
     role: Option<String>,

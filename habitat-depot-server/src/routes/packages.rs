@@ -1,4 +1,4 @@
-//! Packages (API.md, "Packages"): show, download, channels, delete, visibility, listings,
+//! Packages (docs/api.md, "Packages"): show, download, channels, delete, visibility, listings,
 //! latest, versions, search and reverse dependencies. The upload itself lives in `upload.rs`;
 //! this module only registers it on the package path.
 //!

@@ -1,5 +1,6 @@
-//! An S3-compatible artifact store (AWS S3, MinIO, Garage, RustFS, …): one object per artifact
-//! at `<prefix>/<checksum>.hart`, for the scale-out configuration (issue "Scale-out", part 2).
+//! An S3-compatible artifact store (AWS S3, MinIO, Garage, RustFS, …): one object per artifact at
+//! `<prefix>/<checksum>.hart`, for the scale-out configuration (docs/operations.md, "S3-compatible
+//! artifact store").
 //!
 //! No artifact is ever held whole in memory: `put` reads the local file one part at a time into
 //! a multipart upload with at most [`PARTS_IN_FLIGHT`] parts being sent while the next is read,

@@ -403,7 +403,7 @@ async fn changing_a_role_needs_administrator() {
         "a denied request changes nothing"
     );
 
-    // The body of API.md, and `?role=` as the stock client sends it.
+    // The body of docs/api.md, and `?role=` as the stock client sends it.
     send(
         put(&team.administrator).json(&json!({"role": "maintainer"})),
         StatusCode::NO_CONTENT,
@@ -475,7 +475,7 @@ async fn changing_a_role_needs_administrator() {
     assert_eq!(roles(&team).await, before);
 }
 
-/// The flow of API.md: invite, list, only the invitee accepts, then a member.
+/// The flow of docs/api.md: invite, list, only the invitee accepts, then a member.
 #[tokio::test]
 async fn invitation_flow() {
     let depot = TestDepot::start().await;

@@ -273,7 +273,7 @@ pub(super) fn window(page: &Value) -> (u64, u64, u64) {
     )
 }
 
-/// Download headers of API.md for a package file name.
+/// Download headers of docs/api.md for a package file name.
 #[track_caller]
 pub(super) fn assert_download_headers(response: &Response, filename: &str, package: &Package) {
     let h = response.headers();

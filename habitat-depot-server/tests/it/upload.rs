@@ -1,5 +1,5 @@
-//! Upload: every check of API.md ("Upload checks, in order (first failure wins)"), each with an
-//! artifact built for it, and after every rejection the proof that nothing was left behind: no
+//! Upload: every check of docs/api.md ("Upload checks, in order (first failure wins)"), each with
+//! an artifact built for it, and after every rejection the proof that nothing was left behind: no
 //! row, no artifact, no temp file.
 
 use std::io::Write;

@@ -1,4 +1,4 @@
-//! What an installed package says about running it as a service (FORMATS.md, "Metadata files
+//! What an installed package says about running it as a service (docs/formats.md, "Metadata files
 //! inside a package"): its service user and group, its default configuration merged with the
 //! user's, and the environment its hooks run in.
 

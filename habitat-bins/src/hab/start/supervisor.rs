@@ -1,5 +1,5 @@
-//! One service in the foreground (CLI.md, "`hab start`", steps 1 to 4): render, `init` once,
-//! then `run`, restarted with back-off when it ends unexpectedly, switched to a newer release
+//! One service in the foreground (docs/commands.md, "`hab start`", steps 1 to 4): render, `init`
+//! once, then `run`, restarted with back-off when it ends unexpectedly, switched to a newer release
 //! when the updater finds one, and stopped on SIGINT, SIGTERM or SIGHUP.
 
 use std::process::ExitCode;

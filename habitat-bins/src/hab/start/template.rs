@@ -1,5 +1,5 @@
 //! The service directory, and the Handlebars rendering of a package's `hooks/*` and
-//! `config/*` into it (CLI.md, "`hab start`", step 2).
+//! `config/*` into it (docs/commands.md, "`hab start`", step 2).
 //!
 //! As Habitat's supervisor does, templates are rendered **without HTML escaping** (`{{cfg.x}}`
 //! is the value as it is: these are shell scripts and configuration files, not HTML) and
@@ -25,7 +25,7 @@ use serde_json::{Map, Value, json};
 
 use super::package::ServicePackage;
 
-/// The directories of a service under `hab/svc/<name>/` (FORMATS.md, "Install layout").
+/// The directories of a service under `hab/svc/<name>/` (docs/formats.md, "The install layout").
 const SERVICE_SUBDIRS: &[&str] = &["config", "data", "files", "hooks", "logs", "var", "static"];
 
 /// Mode of rendered hooks: they are run.
