@@ -123,6 +123,15 @@ impl Permit {
     pub fn sees_private(&self) -> bool {
         self.permits(Action::ReadPrivate)
     }
+
+    /// [`private_scope`] for a listing of this origin, from the role already found.
+    pub fn private_scope(&self) -> Vec<OriginName> {
+        if self.sees_private() {
+            vec![self.origin.name.clone()]
+        } else {
+            Vec::new()
+        }
+    }
 }
 
 /// Answers whether the caller may do `action` in `origin`: a [`Permit`], or the refusal to

@@ -3,10 +3,10 @@
 //! and 5 to 8), then stores the artifact and commits the row with its `unstable` membership, or
 //! answers a typed [`IngestError`] and leaves nothing behind.
 //!
-//! Nothing here knows about HTTP: the upload route receives the body into a temp file, calls
-//! [`precheck`] before and [`ingest`] after, and turns an [`IngestError`] into its answer. Any
-//! other way in (a mirror, a bundle import) calls the same two functions, so a check added here
-//! protects every one of them.
+//! Nothing here knows about HTTP: the upload route calls [`precheck`] before it receives the
+//! body into a temp file and [`ingest`] (with the precheck's answer) after, and turns an
+//! [`IngestError`] into its answer. Any other way in (a mirror, a bundle import) calls the same
+//! two functions, so a check added here protects every one of them.
 //!
 //! ```no_run
 //! # async fn run(state: habitat_depot_server::AppState, account: habitat_depot_server::store::Account,
@@ -20,7 +20,9 @@
 //!     forced: false,
 //!     source: Source::Upload { account },
 //! };
-//! match ingest::ingest(&state, received, &claim).await? {
+//! // Before the file is even received: is the package there already?
+//! let prechecked = ingest::precheck(&state, &claim).await?;
+//! match ingest::ingest(&state, received, &claim, prechecked).await? {
 //!     Ingested::Stored(package) => println!("stored {} in unstable", package.ident),
 //!     Ingested::Unchanged(package) => println!("{} was there already", package.ident),
 //! }
@@ -270,12 +272,20 @@ fn accepted_list(accepted: &[PackageTarget]) -> String {
     }
 }
 
+/// What [`precheck`] found, which [`ingest`] takes: only `precheck` makes one, so no file is
+/// ingested without it, and the row it read is not read twice.
+#[derive(Debug)]
+pub struct Prechecked {
+    /// The stored row of a forced ingest of a package already there.
+    existing: Option<Package>,
+}
+
 /// The checks that need no file: a package already stored is refused unless the ingest is
 /// forced, and a forced ingest announcing another checksum than the stored one is refused
-/// before the file is even received. Returns the stored row, if any (forced).
-///
-/// [`ingest`] runs it again; a caller may run it first to refuse before receiving anything.
-pub async fn precheck(state: &AppState, claim: &Claim) -> Result<Option<Package>, IngestError> {
+/// before the file is even received. A caller runs it first (before receiving anything) and
+/// hands its answer to [`ingest`]. A rival ingest that commits in between loses nothing: the
+/// store's unique row refuses the later insert ([`IngestError::StoredConcurrently`]).
+pub async fn precheck(state: &AppState, claim: &Claim) -> Result<Prechecked, IngestError> {
     let (ident, target) = (&claim.ident, claim.target);
     let existing = state.metadata.package(ident, target).await?;
     if let Some(existing) = &existing {
@@ -289,26 +299,26 @@ pub async fn precheck(state: &AppState, claim: &Claim) -> Result<Option<Package>
             return Err(not_identical(claim, existing));
         }
     }
-    Ok(existing)
+    Ok(Prechecked { existing })
 }
 
-/// Checks `received` against `claim` and stores it, in the order of docs/api.md ("Upload"):
-/// [`precheck`]; the announced checksum; for a forced ingest of a stored package, nothing more
-/// (the identical file changes nothing, another is refused); the header; the signer is a key of
-/// the package's origin, uploaded to it; signature and payload hash; the payload is a safe
-/// archive (walked once, writing nothing) whose metadata files parse; its IDENT and TARGET are
-/// the claimed ones, and the depot accepts that target. Only then is the file moved into the
-/// artifact store, and the row committed with its `unstable` membership; a crash between the
-/// two leaves an orphan artifact (which `hab-depot fsck` reports), never a row without its
-/// artifact.
+/// Checks `received` against `claim` and stores it, in the order of docs/api.md ("Upload"): (after
+/// [`precheck`]) the announced checksum; for a forced ingest of a stored package, nothing more (the
+/// identical file changes nothing, another is refused); the header; the signer is a key of the
+/// package's origin, uploaded to it; signature and payload hash; the payload is a safe archive
+/// (walked once, writing nothing) whose metadata files parse; its IDENT and TARGET are the claimed
+/// ones, and the depot accepts that target. Only then is the file moved into the artifact store,
+/// and the row committed with its `unstable` membership; a crash between the two leaves an orphan
+/// artifact (which `hab-depot fsck` reports), never a row without its artifact.
 ///
 /// On any error the file is dropped (hence removed) and nothing is stored.
 pub async fn ingest(
     state: &AppState,
     received: Received,
     claim: &Claim,
+    prechecked: Prechecked,
 ) -> Result<Ingested, IngestError> {
-    let existing = precheck(state, claim).await?;
+    let Prechecked { existing } = prechecked;
     if let Some(claimed) = claim.checksum
         && claimed != received.checksum
     {
@@ -593,7 +603,8 @@ mod tests {
         }
 
         async fn ingest(&self, hart: &Path, claim: &Claim) -> Result<Ingested, IngestError> {
-            ingest(&self.state, self.received(hart), claim).await
+            let prechecked = precheck(&self.state, claim).await?;
+            ingest(&self.state, self.received(hart), claim, prechecked).await
         }
 
         /// Fails unless the depot holds no package, no artifact and no temp file.
@@ -770,7 +781,9 @@ mod tests {
             settings: std::sync::Arc::new(settings),
             ..depot.state.clone()
         };
-        let err = ingest(&state, depot.received(&hart), &depot.claim(HELLO))
+        let claim = depot.claim(HELLO);
+        let prechecked = precheck(&state, &claim).await.unwrap();
+        let err = ingest(&state, depot.received(&hart), &claim, prechecked)
             .await
             .unwrap_err();
         assert_eq!(

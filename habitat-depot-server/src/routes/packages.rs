@@ -429,11 +429,7 @@ async fn versions(
     let origin = path.origin()?;
     let permit = authorize(&state, &caller, &origin, Action::Read).await?;
     let filter = PackageFilter {
-        private_origins: if permit.sees_private() {
-            vec![origin.clone()]
-        } else {
-            Vec::new()
-        },
+        private_origins: permit.private_scope(),
         ..filter
     };
     // The store lists newest version first, so the summaries come out in that order.

@@ -101,7 +101,7 @@ pub(super) async fn upload(
             account: account.clone(),
         },
     };
-    ingest::precheck(&state, &claim).await?;
+    let prechecked = ingest::precheck(&state, &claim).await?;
 
     // 4. The size limit, up front when the length is announced and while streaming (`hab`
     // sends chunked bodies).
@@ -116,7 +116,7 @@ pub(super) async fn upload(
     let received = receive(&state, body, limit).await?;
 
     // 5. to 8. Every check of the file, then the artifact and the row.
-    let ingested = ingest::ingest(&state, received, &claim).await?;
+    let ingested = ingest::ingest(&state, received, &claim, prechecked).await?;
     if let Ingested::Stored(stored) = &ingested {
         tracing::info!(
             target: "hab_depot::upload",

@@ -154,7 +154,17 @@ async fn every_route_refuses_exactly_what_the_policy_refuses() {
                 None
             };
             match expected {
-                Some(expected) => assert_eq!(status, expected, "{what}: {body}"),
+                Some(expected) => {
+                    assert_eq!(status, expected, "{what}: {body}");
+                    let code =
+                        serde_json::from_str::<serde_json::Value>(&body).unwrap()["code"].clone();
+                    let wanted = if expected == StatusCode::UNAUTHORIZED {
+                        "unauthorized"
+                    } else {
+                        "forbidden"
+                    };
+                    assert_eq!(code, wanted, "{what}: {body}");
+                }
                 None => assert!(
                     status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN,
                     "{what} is permitted by the policy but answered {status}: {body}"

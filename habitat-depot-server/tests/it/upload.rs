@@ -1,4 +1,4 @@
-//! Upload: every check of docs/api.md ("Upload checks, in order (first failure wins)"), each with
+//! Upload: every check of docs/api.md ("Upload", in order, the first failure wins), each with
 //! an artifact built for it, and after every rejection the proof that nothing was left behind: no
 //! row, no artifact, no temp file.
 

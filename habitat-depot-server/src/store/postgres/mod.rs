@@ -192,8 +192,9 @@ impl PostgresStore {
     /// Several processes may connect at once: migrations run in one transaction holding an
     /// advisory lock, so each is applied exactly once. Connections do not use TLS.
     ///
-    /// Fails with [`StoreError::Backend`] when the URL does not parse, the database cannot be
-    /// reached, its encoding is not UTF8, or its schema is newer than this `hab-depot` knows.
+    /// Fails with [`StoreError::Backend`] when the database cannot be reached, and with
+    /// [`StoreError::Invalid`] when the URL does not parse, the database's encoding is not UTF8,
+    /// or its schema is newer than this `hab-depot` knows.
     pub async fn connect(url: &str, pool_size: usize) -> StoreResult<Self> {
         // Only the parse error's own text ("invalid connection string"), not its source: the
         // source may quote a piece of the URL, which may hold a password.
