@@ -40,7 +40,6 @@ use habitat_core::{
     VerifiedArtifact,
 };
 use tempfile::NamedTempFile;
-use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::store::{Account, Package, StoreError};
@@ -76,6 +75,15 @@ pub enum Source {
         /// The uploading account.
         account: Account,
     },
+}
+
+impl Source {
+    /// The account name recorded as the package's owner.
+    pub fn owner(&self) -> String {
+        match self {
+            Self::Upload { account } => account.name.clone(),
+        }
+    }
 }
 
 /// The file to ingest, already complete on local disk, with its checksum and size measured
@@ -345,11 +353,13 @@ pub async fn ingest(
         .artifacts
         .put(&received.checksum, verified.path())
         .await?;
-    let package = row(
-        claim,
+    // `check_artifact` proved the metadata's IDENT and TARGET are the claimed ones.
+    let package = Package::new(
         metadata,
-        &received,
+        received.checksum,
+        received.size,
         origin.default_package_visibility,
+        claim.source.owner(),
     );
     match state.metadata.insert_package(&package).await {
         Ok(stored) => Ok(Ingested::Stored(stored)),
@@ -455,36 +465,6 @@ async fn blocking<T: Send + 'static>(
             other => IngestError::Rejected(other),
         }
     })
-}
-
-/// The package's row, as the store is to insert it.
-fn row(
-    claim: &Claim,
-    metadata: PackageMetadata,
-    received: &Received,
-    visibility: crate::store::Visibility,
-) -> Package {
-    let owner = match &claim.source {
-        Source::Upload { account } => account.name.clone(),
-    };
-    Package {
-        id: 0,
-        ident: claim.ident.clone(),
-        target: claim.target,
-        checksum: received.checksum,
-        size: received.size,
-        visibility,
-        is_a_service: metadata.is_a_service(),
-        manifest: metadata.manifest,
-        config: metadata.config,
-        deps: metadata.deps,
-        tdeps: metadata.tdeps,
-        build_deps: metadata.build_deps,
-        build_tdeps: metadata.build_tdeps,
-        exposes: metadata.exposes,
-        owner,
-        created_at: OffsetDateTime::now_utc(),
-    }
 }
 
 /// After losing the insert race: the artifact just stored is removed unless it is the winner's

@@ -17,7 +17,7 @@ use super::packages::{
 };
 use crate::AppState;
 use crate::auth::Caller;
-use crate::authz::{self, Action, authorize};
+use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{PageQuery, TargetQuery};
 use crate::store::{ChannelAction, Package};
@@ -83,16 +83,16 @@ pub(super) fn routes() -> Router<AppState> {
         )
 }
 
-/// 404 unless the origin exists and has this channel.
+/// The policy's permit to read the origin, if it exists and has this channel; 404 otherwise.
 async fn require_channel(
     state: &AppState,
     caller: &Caller,
     origin: &OriginName,
     channel: &ChannelName,
-) -> ApiResult<()> {
-    authorize(state, caller, origin, Action::Read).await?;
+) -> ApiResult<Permit> {
+    let permit = authorize(state, caller, origin, Action::Read).await?;
     if state.metadata.channels(origin).await?.contains(channel) {
-        Ok(())
+        Ok(permit)
     } else {
         Err(ApiError::not_found(format!(
             "channel `{channel}` of origin `{origin}` not found"
@@ -152,9 +152,9 @@ async fn list(
     let mut filter = path.filter()?;
     let channel = path.channel()?;
     filter.target = optional_target(&target)?;
-    require_channel(&state, &caller, &path.origin()?, &channel).await?;
+    let permit = require_channel(&state, &caller, &path.origin()?, &channel).await?;
     filter.channel = Some(channel);
-    list_packages(&state, &caller, filter, page.page()).await
+    list_packages(&state, &permit, filter, page.page()).await
 }
 
 /// The latest in the channel: what `hab pkg install` resolves.

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use super::common::{self, find_package, package_body};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::authz::{self, Action, authorize};
+use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
 use crate::store::{Package, PackageFilter, Page, Visibility};
@@ -193,14 +193,18 @@ pub(super) async fn with_visibility(
     Ok(filter)
 }
 
-/// One page of the packages matching `filter` (whose origin must exist), newest first.
+/// One page of the packages of the permit's origin matching `filter`, newest first; private
+/// ones if the permit's role may see them.
 pub(super) async fn list_packages(
     state: &AppState,
-    caller: &Caller,
+    permit: &Permit,
     filter: PackageFilter,
     page: Page,
 ) -> ApiResult<Response> {
-    let filter = with_visibility(state, caller, filter).await?;
+    let filter = PackageFilter {
+        private_origins: permit.private_scope(),
+        ..filter
+    };
     let found = state.metadata.packages(&filter, page).await?;
     Ok(paged(page, found, ident_item))
 }
@@ -265,8 +269,8 @@ async fn list(
 ) -> ApiResult<Response> {
     let mut filter = path.filter()?;
     filter.target = optional_target(&target)?;
-    authorize(&state, &caller, &path.origin()?, Action::Read).await?;
-    list_packages(&state, &caller, filter, page.page()).await
+    let permit = authorize(&state, &caller, &path.origin()?, Action::Read).await?;
+    list_packages(&state, &permit, filter, page.page()).await
 }
 
 async fn latest(

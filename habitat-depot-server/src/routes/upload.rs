@@ -91,7 +91,7 @@ pub(super) async fn upload(
     let account = permit.account()?;
 
     // 3. Published artifacts are immutable; a forced upload must be byte-identical. Checked
-    // before the body is received, and again by `ingest`.
+    // before the body is received; a rival upload that commits meanwhile loses `ingest`'s insert.
     let claim = Claim {
         ident,
         target,

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::pin::Pin;
 
 use async_trait::async_trait;
-use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_core::{
+    Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageMetadata, PackageTarget,
+};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use tokio::io::AsyncRead;
@@ -210,6 +212,38 @@ pub struct Package {
     pub owner: String,
     /// Upload time.
     pub created_at: OffsetDateTime,
+}
+
+impl Package {
+    /// The row of a new package, before the store inserts it (its `id` is 0 until then): what
+    /// the artifact's metadata files say, with its checksum and size, the visibility it gets and
+    /// the account recorded as its owner; created now.
+    pub fn new(
+        metadata: PackageMetadata,
+        checksum: Blake2bHash,
+        size: u64,
+        visibility: Visibility,
+        owner: String,
+    ) -> Self {
+        Self {
+            id: 0,
+            is_a_service: metadata.is_a_service(),
+            ident: metadata.ident,
+            target: metadata.target,
+            checksum,
+            size,
+            visibility,
+            manifest: metadata.manifest,
+            config: metadata.config,
+            deps: metadata.deps,
+            tdeps: metadata.tdeps,
+            build_deps: metadata.build_deps,
+            build_tdeps: metadata.build_tdeps,
+            exposes: metadata.exposes,
+            owner,
+            created_at: now(),
+        }
+    }
 }
 
 /// A package's membership in a channel.

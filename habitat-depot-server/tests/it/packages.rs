@@ -23,7 +23,8 @@ const X86_64: PackageTarget = PackageTarget::X86_64Linux;
 
 /// Stores an artifact and its package row directly, as a finished upload would: the artifact
 /// (a copy in the temp directory, removed after: the file store moves the file it is given,
-/// the S3 store copies it) first, then the row with its `unstable` membership. The visibility is the origin's default; `owner` is the uploader's account name.
+/// the S3 store copies it) first, then the row with its `unstable` membership. The visibility is
+/// the origin's default; `owner` is the uploader's account name.
 pub(super) async fn seed_package(depot: &TestDepot, owner: &str, hart: &Path) -> Package {
     let metadata = read_metadata(hart, &UnpackLimits::default()).unwrap();
     let checksum = checksum(hart).unwrap();
@@ -41,27 +42,13 @@ pub(super) async fn seed_package(depot: &TestDepot, owner: &str, hart: &Path) ->
         .await
         .unwrap()
         .unwrap();
-    let is_a_service = metadata.is_a_service();
-    let package = Package {
-        id: 0,
-        ident: metadata.ident,
-        target: metadata.target,
+    let package = Package::new(
+        metadata,
         checksum,
         size,
-        visibility: origin.default_package_visibility,
-        manifest: metadata.manifest,
-        config: metadata.config,
-        deps: metadata.deps,
-        tdeps: metadata.tdeps,
-        build_deps: metadata.build_deps,
-        build_tdeps: metadata.build_tdeps,
-        exposes: metadata.exposes,
-        is_a_service,
-        owner: owner.to_owned(),
-        created_at: time::OffsetDateTime::now_utc()
-            .replace_nanosecond(0)
-            .unwrap(),
-    };
+        origin.default_package_visibility,
+        owner.to_owned(),
+    );
     store.insert_package(&package).await.unwrap()
 }
 
