@@ -20,6 +20,7 @@ pub mod authz;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
+pub mod identity;
 pub mod ingest;
 pub mod json;
 pub mod migrate;
@@ -27,6 +28,7 @@ mod routes;
 pub mod serve;
 pub mod settings;
 pub mod store;
+pub mod web;
 
 pub use routes::router;
 

@@ -77,6 +77,34 @@ pub struct Settings {
     pub metadata: MetadataSettings,
     /// Where the artifacts live: files in the data directory by default, or S3 (`[artifacts]`).
     pub artifacts: ArtifactSettings,
+    /// How browsers reach the depot (`https://depot.example.com`): sign-in redirect URIs derive
+    /// from it, session cookies are `Secure` when it is https, and posted forms must come from
+    /// it. Unset, the depot takes the request's `Host` (fine on one machine, not behind a proxy).
+    pub public_url: Option<String>,
+    /// Sign-in: identity providers and sessions (`[auth]`).
+    pub auth: AuthSettings,
+}
+
+/// `[auth]`: the identity providers browsers sign in with, and how long sessions last.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// `[[auth.providers]]`, any number, each with its own `id`.
+    pub providers: Vec<crate::identity::ProviderSettings>,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, whatever its use.
+    pub session_max_hours: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            session_idle_minutes: 8 * 60,
+            session_max_hours: 7 * 24,
+        }
+    }
 }
 
 /// `[metadata]`: no `url` (nor `url_file`) means the embedded SQLite store in the data
@@ -327,6 +355,8 @@ impl Default for Settings {
             server_key_file: None,
             metadata: MetadataSettings::default(),
             artifacts: ArtifactSettings::default(),
+            public_url: None,
+            auth: AuthSettings::default(),
         }
     }
 }

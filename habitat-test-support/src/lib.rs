@@ -34,6 +34,7 @@ pub mod process;
 pub mod s3;
 pub mod scale_out;
 pub mod stores;
+pub mod web;
 
 pub use artifacts::{OriginKeys, artifact, origin_keys, rich_artifact, signing_key};
 pub use depot::TestDepot;

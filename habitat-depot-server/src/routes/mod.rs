@@ -31,22 +31,38 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(packages::routes())
         .merge(channels::routes())
-        .merge(upload::routes());
+        .merge(upload::routes())
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ));
     Router::new()
         .nest("/v1", api)
-        .fallback(|| async { crate::error::ApiError::not_found("no such route") })
+        .merge(crate::web::routes(state.clone()))
+        .fallback(not_found)
         .layer(DefaultBodyLimit::max(1 << 20))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
             timeout,
         ))
         .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::auth::authenticate,
-        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
+}
+
+/// Whether a path is the API's (JSON answers) rather than a page's (HTML answers).
+fn is_api(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
+/// 404 for a path no route has: JSON under `/v1`, a page elsewhere.
+async fn not_found(uri: axum::http::Uri) -> Response {
+    if is_api(uri.path()) {
+        crate::error::ApiError::not_found("no such route").into_response()
+    } else {
+        crate::web::WebError::not_found(format!("There is no page at `{}`.", uri.path()))
+            .into_response()
+    }
 }
 
 /// One structured line per request: method, path, status, response bytes, duration.
@@ -76,6 +92,9 @@ async fn log_request(request: Request, next: Next) -> Response {
 /// Every error answer is `{code, message}` JSON, including those made outside the handlers
 /// (a body the extractors refuse, 405, the request timeout's 408); other headers are kept.
 async fn json_errors(request: Request, next: Next) -> Response {
+    if !is_api(request.uri().path()) {
+        return next.run(request).await;
+    }
     let response = next.run(request).await;
     let status = response.status();
     let is_json = response

@@ -4,7 +4,7 @@
 
 /// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
 /// other one by a call to the function of the same name in the store's area modules
-/// (`accounts`, `origins`, `packages`), with the store first; a backend failure's context
+/// (`accounts`, `sessions`, `origins`, `packages`), with the store first; a backend failure's context
 /// then names the method.
 macro_rules! metadata_store_by_area {
     ($store:ty, { $($own:tt)* }) => {
@@ -65,6 +65,111 @@ macro_rules! metadata_store_by_area {
                 accounts::delete_token(self, account_id, token_id)
                     .await
                     .map_err(|e| e.during("delete_token"))
+            }
+
+            async fn identity(
+                &self,
+                provider: &str,
+                subject: &str,
+            ) -> StoreResult<Option<(Identity, Account)>> {
+                sessions::identity(self, provider, subject)
+                    .await
+                    .map_err(|e| e.during("identity"))
+            }
+
+            async fn identities(
+                &self,
+                account_id: i64,
+            ) -> StoreResult<Vec<Identity>> {
+                sessions::identities(self, account_id)
+                    .await
+                    .map_err(|e| e.during("identities"))
+            }
+
+            async fn sign_up(
+                &self,
+                name: &str,
+                identity: &NewIdentity,
+            ) -> StoreResult<Account> {
+                sessions::sign_up(self, name, identity)
+                    .await
+                    .map_err(|e| e.during("sign_up"))
+            }
+
+            async fn link_identity(
+                &self,
+                account_id: i64,
+                identity: &NewIdentity,
+            ) -> StoreResult<Identity> {
+                sessions::link_identity(self, account_id, identity)
+                    .await
+                    .map_err(|e| e.during("link_identity"))
+            }
+
+            async fn record_sign_in(
+                &self,
+                identity: &NewIdentity,
+            ) -> StoreResult<()> {
+                sessions::record_sign_in(self, identity)
+                    .await
+                    .map_err(|e| e.during("record_sign_in"))
+            }
+
+            async fn create_session(
+                &self,
+                account_id: i64,
+                hash: &Blake2bHash,
+                expires_at: OffsetDateTime,
+            ) -> StoreResult<Session> {
+                sessions::create_session(self, account_id, hash, expires_at)
+                    .await
+                    .map_err(|e| e.during("create_session"))
+            }
+
+            async fn session(
+                &self,
+                hash: &Blake2bHash,
+            ) -> StoreResult<Option<(Session, Account)>> {
+                sessions::session(self, hash)
+                    .await
+                    .map_err(|e| e.during("session"))
+            }
+
+            async fn touch_session(
+                &self,
+                id: i64,
+            ) -> StoreResult<()> {
+                sessions::touch_session(self, id)
+                    .await
+                    .map_err(|e| e.during("touch_session"))
+            }
+
+            async fn delete_session(
+                &self,
+                hash: &Blake2bHash,
+            ) -> StoreResult<()> {
+                sessions::delete_session(self, hash)
+                    .await
+                    .map_err(|e| e.during("delete_session"))
+            }
+
+            async fn put_login_flow(
+                &self,
+                flow: &LoginFlow,
+                stale_before: OffsetDateTime,
+            ) -> StoreResult<()> {
+                sessions::put_login_flow(self, flow, stale_before)
+                    .await
+                    .map_err(|e| e.during("put_login_flow"))
+            }
+
+            async fn take_login_flow(
+                &self,
+                state_hash: &Blake2bHash,
+            ) -> StoreResult<Option<LoginFlow>> {
+                sessions::take_login_flow(self, state_hash)
+                    .await
+                    .map_err(|e| e.during("take_login_flow"))
             }
 
             async fn create_origin(

@@ -116,6 +116,73 @@ pub struct TokenRecord {
     pub expires_at: Option<OffsetDateTime>,
 }
 
+/// An identity at a sign-in provider, linked to one account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    /// The provider's `id` in the settings.
+    pub provider: String,
+    /// The provider's stable id of the user (GitHub's numeric `id`, OIDC's `sub`).
+    pub subject: String,
+    /// The account it signs in as.
+    pub account_id: i64,
+    /// The user name the provider gave at the last sign-in (it may change there).
+    pub username: String,
+    /// The e-mail address the provider gave at the last sign-in.
+    pub email: Option<String>,
+    /// When it was linked.
+    pub created_at: OffsetDateTime,
+    /// Its last sign-in.
+    pub last_sign_in_at: Option<OffsetDateTime>,
+}
+
+/// What a provider says of a user at sign-in, before it is stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewIdentity {
+    /// The provider's `id` in the settings.
+    pub provider: String,
+    /// The provider's stable id of the user.
+    pub subject: String,
+    /// The provider's user name.
+    pub username: String,
+    /// The e-mail address, if the provider gave one.
+    pub email: Option<String>,
+}
+
+/// A browser session; its secret is never stored, only its hash.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    /// Store id.
+    pub id: i64,
+    /// The signed-in account.
+    pub account_id: i64,
+    /// Sign-in time.
+    pub created_at: OffsetDateTime,
+    /// Last request (recorded at most once a minute).
+    pub last_seen_at: OffsetDateTime,
+    /// When it ends, whatever its use.
+    pub expires_at: OffsetDateTime,
+}
+
+/// A sign-in in flight, between the redirect to the provider and its callback: kept a few
+/// minutes, taken (deleted) by the callback, so a `state` works once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LoginFlow {
+    /// Hash of the `state` parameter sent to the provider.
+    pub state_hash: Blake2bHash,
+    /// The provider's `id`.
+    pub provider: String,
+    /// Hash of the browser cookie's id: the callback must come from the same browser.
+    pub browser_hash: Blake2bHash,
+    /// The OIDC `nonce` the ID token must carry.
+    pub nonce: String,
+    /// The PKCE code verifier.
+    pub verifier: String,
+    /// The depot page to return to after sign-in (a path).
+    pub return_to: String,
+    /// When the sign-in started.
+    pub created_at: OffsetDateTime,
+}
+
 /// An origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Origin {
@@ -314,6 +381,7 @@ pub enum ChannelAction {
 /// and a restore inserts them in. Both SQL stores use these table and column names.
 pub const DUMP_TABLES: &[&str] = &[
     "accounts",
+    "identities",
     "tokens",
     "origins",
     "members",
@@ -435,6 +503,45 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn tokens(&self, account_id: i64) -> StoreResult<Vec<TokenRecord>>;
     /// Deletes one of an account's tokens; `false` if it has no such token.
     async fn delete_token(&self, account_id: i64, token_id: i64) -> StoreResult<bool>;
+
+    /// The identity `subject` of `provider` and its account.
+    async fn identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> StoreResult<Option<(Identity, Account)>>;
+    /// An account's identities.
+    async fn identities(&self, account_id: i64) -> StoreResult<Vec<Identity>>;
+    /// Sign-up: creates the account `name` and links `identity` to it, in one transaction
+    /// ([`StoreError::Conflict`] naming `account `name`` or `identity` when either exists).
+    async fn sign_up(&self, name: &str, identity: &NewIdentity) -> StoreResult<Account>;
+    /// Links an identity to an existing account ([`StoreError::Conflict`] if it is linked).
+    async fn link_identity(&self, account_id: i64, identity: &NewIdentity)
+    -> StoreResult<Identity>;
+    /// Records a sign-in: the identity's current user name and e-mail, and the time.
+    async fn record_sign_in(&self, identity: &NewIdentity) -> StoreResult<()>;
+
+    /// Stores a new session's hash.
+    async fn create_session(
+        &self,
+        account_id: i64,
+        hash: &Blake2bHash,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<Session>;
+    /// The session with this hash and its account.
+    async fn session(&self, hash: &Blake2bHash) -> StoreResult<Option<(Session, Account)>>;
+    /// Records a session's use now.
+    async fn touch_session(&self, id: i64) -> StoreResult<()>;
+    /// Ends a session (absent is fine).
+    async fn delete_session(&self, hash: &Blake2bHash) -> StoreResult<()>;
+    /// Stores a sign-in in flight, and forgets those older than `stale_before`.
+    async fn put_login_flow(
+        &self,
+        flow: &LoginFlow,
+        stale_before: OffsetDateTime,
+    ) -> StoreResult<()>;
+    /// Takes (reads and deletes) the sign-in in flight with this state hash.
+    async fn take_login_flow(&self, state_hash: &Blake2bHash) -> StoreResult<Option<LoginFlow>>;
 
     /// Creates an origin with channels `unstable` and `stable`, its owner a member with role
     /// owner, in one transaction.

@@ -15,3 +15,4 @@ mod s3;
 mod store;
 mod support;
 mod upload;
+mod web;

@@ -78,6 +78,7 @@ mod origins;
 mod packages;
 mod rows;
 mod schema;
+mod sessions;
 
 use schema::{MIGRATIONS, MIGRATIONS_TABLE};
 

@@ -22,6 +22,7 @@ mod origins;
 mod packages;
 mod rows;
 mod schema;
+mod sessions;
 
 use schema::MIGRATIONS;
 

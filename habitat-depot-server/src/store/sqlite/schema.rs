@@ -2,7 +2,8 @@
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran. A published
 /// migration is never edited: changes come as new entries.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE accounts (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
@@ -112,4 +113,37 @@ CREATE TABLE audit (
     ident TEXT NOT NULL,
     target TEXT NOT NULL
 );
-"#];
+"#,
+    r#"
+CREATE TABLE identities (
+    provider TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    username TEXT NOT NULL,
+    email TEXT,
+    created_at TEXT NOT NULL,
+    last_sign_in_at TEXT,
+    PRIMARY KEY (provider, subject)
+);
+CREATE INDEX identities_account ON identities (account_id);
+CREATE TABLE sessions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+    hash BLOB NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    last_seen_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE TABLE login_flows (
+    state_hash BLOB PRIMARY KEY,
+    provider TEXT NOT NULL,
+    browser_hash BLOB NOT NULL,
+    nonce TEXT NOT NULL,
+    verifier TEXT NOT NULL,
+    return_to TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX login_flows_age ON login_flows (created_at);
+"#,
+];

@@ -1,0 +1,94 @@
+//! The depot's web pages: server-rendered HTML from templates compiled into the binary, on the
+//! same port as the API, behind the same policy ([`crate::authz`]). They work without
+//! JavaScript. One module per page family; templates and static files live beside them.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::HeaderValue;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+use crate::AppState;
+use crate::identity::session::{self, Viewer};
+
+mod error;
+mod home;
+
+pub use error::{WebError, WebResult};
+
+/// The pages, the sign-in routes and the static files, with the session layer and the security
+/// headers. The API (`/v1`) is not here: it never reads the session cookie.
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .merge(home::routes())
+        .merge(crate::identity::routes())
+        .route("/static/site.css", get(stylesheet))
+        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(state, session::layer))
+}
+
+/// What every page's frame shows: who is signed in, and the form token of its sign-out form.
+#[derive(Clone, Debug)]
+pub struct Chrome {
+    /// The signed-in account's name.
+    pub account: Option<String>,
+    /// The form token (every form posts it as `csrf`).
+    pub csrf: String,
+}
+
+impl Chrome {
+    /// The frame for `viewer`.
+    pub fn of(viewer: &Viewer) -> Self {
+        Self {
+            account: viewer.account().map(|a| a.name.clone()),
+            csrf: viewer.csrf_token().to_owned(),
+        }
+    }
+}
+
+/// A rendered page, or a 500 that says the template failed.
+pub fn render(page: &impl Template) -> WebResult<Response> {
+    page.render()
+        .map(|html| Html(html).into_response())
+        .map_err(WebError::internal)
+}
+
+/// The stylesheet, compiled in.
+async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/site.css"),
+    )
+}
+
+/// The headers every page gets: no inline script, no framing, no referrer to other sites.
+async fn security_headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    );
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
