@@ -44,6 +44,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// The form token of a posted form; every form has one.
 #[derive(Deserialize)]
 pub(super) struct CsrfOnly {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -113,6 +114,7 @@ async fn list(
 
 #[derive(Deserialize)]
 struct NewOrigin {
+    #[serde(default)]
     csrf: String,
     name: String,
     visibility: Option<String>,
@@ -294,6 +296,7 @@ async fn permit_for(
 
 #[derive(Deserialize)]
 struct NewChannel {
+    #[serde(default)]
     csrf: String,
     name: String,
 }
@@ -349,6 +352,7 @@ async fn delete_channel(
 
 #[derive(Deserialize)]
 struct RoleForm {
+    #[serde(default)]
     csrf: String,
     role: String,
 }
@@ -395,6 +399,7 @@ async fn remove_member(
 
 #[derive(Deserialize)]
 struct InviteForm {
+    #[serde(default)]
     csrf: String,
     account: String,
 }
@@ -443,6 +448,7 @@ async fn rescind(
 
 #[derive(Deserialize)]
 struct SettingsForm {
+    #[serde(default)]
     csrf: String,
     visibility: String,
 }

@@ -333,6 +333,7 @@ fn page_of(
 
 #[derive(Deserialize)]
 struct ChannelForm {
+    #[serde(default)]
     csrf: String,
     channel: String,
     #[serde(default)]

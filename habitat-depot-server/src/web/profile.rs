@@ -136,6 +136,7 @@ async fn profile(
 
 #[derive(Deserialize)]
 struct NewToken {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     name: String,
