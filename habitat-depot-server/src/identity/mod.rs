@@ -7,6 +7,7 @@ mod routes;
 pub mod session;
 
 pub use providers::{ProviderKind, ProviderSettings};
+pub(crate) use routes::{ProviderButton, provider_buttons, see_other};
 
 /// The sign-in routes: the sign-in page, token sign-in, sign-out.
 pub(crate) fn routes() -> axum::Router<crate::AppState> {
