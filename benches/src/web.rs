@@ -599,7 +599,30 @@ pub async fn time_store_queries(
         .context("the heavy name's newest release is not stored")?
         .id;
     let word = WORDS[0];
-    let mut timings = Vec::new();
+    let mut timings = vec![
+        time_query("home", "recent_packages(15)".to_owned(), runs, || async {
+            Ok(store.recent_packages(&[], 15).await?.len() as u64)
+        })
+        .await?,
+        time_query("home", "depot_counts()".to_owned(), runs, || async {
+            Ok(store.depot_counts(&[]).await?.packages)
+        })
+        .await?,
+        time_query(
+            "search",
+            format!("origins_matching(`{word}`, first 50)"),
+            runs,
+            || async { Ok(store.origins_matching(word, first).await?.total) },
+        )
+        .await?,
+        time_query(
+            "origin",
+            format!("package_names({core}, first 50)"),
+            runs,
+            || async { Ok(store.package_names(&core, &[], first).await?.total) },
+        )
+        .await?,
+    ];
     for distinct in [true, false] {
         timings.push(
             time_query(

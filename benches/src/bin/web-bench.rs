@@ -3,7 +3,7 @@
 //! Stores 100,000 packages (several origins, many names, versions and releases, some private,
 //! some in channels) through the library, serves the depot inside this process on 127.0.0.1,
 //! and at concurrency 32 measures the home page, a package page, a version page, a release
-//! page, a search and the two heaviest pages of the catalog, with `/v1/status` for comparison:
+//! page, a search, an origin's page, a channel's page and the two heaviest pages of the catalog, with `/v1/status` for comparison:
 //! requests per second, p50/p95/p99 latency, and each page's weight with its CSS. Targets
 //! (issue): p99 under 50 ms, at least a third of `/v1/status`'s rate, under 100 KiB. Then it
 //! times the store queries behind the pages one at a time, to tell which one a slow page waits
@@ -22,8 +22,8 @@ use habitat_benches::data::XorShift64;
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{LoadReport, LoadSpec, ServerCpu, load_average, run_load};
 use habitat_benches::web::{
-    HEAVY, InProcessDepot, QueryTiming, RELEASES_PER_NAME, SERVER_THREADS, WORDS, WebCatalogSpec,
-    Weight, populate, time_store_queries, weigh,
+    HEAVY, InProcessDepot, ORIGINS, QueryTiming, RELEASES_PER_NAME, SERVER_THREADS, WORDS,
+    WebCatalogSpec, Weight, populate, time_store_queries, weigh,
 };
 use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 
@@ -216,6 +216,15 @@ fn catalog_targets(spec: &WebCatalogSpec) -> Vec<Target> {
         .iter()
         .map(|w| (format!("/search?q={w}"), (*w).to_owned()))
         .collect();
+    let public_origins = &ORIGINS[..ORIGINS.len() - 1];
+    let origins: Vec<(String, String)> = public_origins
+        .iter()
+        .map(|o| (format!("/origins/{o}"), (*o).to_owned()))
+        .collect();
+    let channels: Vec<(String, String)> = public_origins
+        .iter()
+        .map(|o| (format!("/channels/{o}/stable"), "stable".to_owned()))
+        .collect();
     let (version, release) = WebCatalogSpec::heavy_version_release(spec.heavy_releases() - 1);
     let heavy_name = format!("/pkgs/{}/{}", HEAVY.0, HEAVY.1);
     let heavy_release = format!("{heavy_name}/{version}/{release}");
@@ -242,6 +251,8 @@ fn catalog_targets(spec: &WebCatalogSpec) -> Vec<Target> {
         target("version", "/pkgs/{o}/{n}/{v}", versions, true),
         target("release", "/pkgs/{o}/{n}/{v}/{r}", releases, true),
         target("search", "/search?q={word}", searches, true),
+        target("origin", "/origins/{o}", origins, true),
+        target("channel", "/channels/{o}/stable", channels, true),
         target(
             "heavy package",
             &format!(
