@@ -52,6 +52,9 @@ usage: web-bench [options]
   --rounds N           rounds over every page, the best of each is kept [default: 2]
   --workers N          the server's worker threads [default: the CPU count, as hab-depot]
   --signed-in          also measure every page signed in as the owner of every origin
+  --only LIST          measure only these pages (comma-separated labels of the table:
+                       home,package,version,release,search,origin,channel,heavy-package,
+                       heavy-release); /v1/status is always measured
   --max-load X         wait for a 1-minute load average at most X before measuring [default: 1.5]
   --max-wait-secs N    ... but not longer than N seconds [default: 600; 0: do not wait]
   --keep               keep the scratch directory (the data directory)";
@@ -64,6 +67,7 @@ struct Options {
     rounds: usize,
     workers: usize,
     signed_in: bool,
+    only: Option<Vec<String>>,
     max_load: f64,
     max_wait: Duration,
     keep: bool,
@@ -83,6 +87,7 @@ fn parse_args() -> Result<Option<Options>> {
         rounds: 2,
         workers: cpus,
         signed_in: false,
+        only: None,
         max_load: 1.5,
         max_wait: Duration::from_secs(600),
         keep: false,
@@ -107,6 +112,15 @@ fn parse_args() -> Result<Option<Options>> {
             "--rounds" => o.rounds = number(&arg, value(&arg)?)?,
             "--workers" => o.workers = number(&arg, value(&arg)?)?,
             "--signed-in" => o.signed_in = true,
+            "--only" => {
+                o.only = Some(
+                    value(&arg)?
+                        .split(',')
+                        .map(|label| label.trim().replace('-', " "))
+                        .filter(|label| !label.is_empty())
+                        .collect(),
+                );
+            }
             "--max-load" => o.max_load = number(&arg, value(&arg)?)?,
             "--max-wait-secs" => o.max_wait = Duration::from_secs(number(&arg, value(&arg)?)?),
             "--keep" => o.keep = true,
@@ -306,6 +320,16 @@ async fn browser_cookie(base: &str) -> Result<String> {
 async fn run(o: Options) -> Result<ExitCode> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     eprintln!("== web-bench ({cpus} CPUs, load {})", load_text());
+    let mut targets = catalog_targets(&o.catalog);
+    if let Some(only) = &o.only {
+        for label in only {
+            ensure!(
+                targets.iter().any(|t| &t.label == label),
+                "--only: no page `{label}` (try --help)"
+            );
+        }
+        targets.retain(|t| !t.judged || only.contains(&t.label));
+    }
     std::fs::create_dir_all(&o.data_dir)
         .with_context(|| format!("create `{}`", o.data_dir.display()))?;
     let scratch = tempfile::Builder::new()
@@ -357,7 +381,6 @@ async fn run(o: Options) -> Result<ExitCode> {
         load_before[2]
     );
 
-    let targets = catalog_targets(&o.catalog);
     let mut measured = Vec::new();
     for (viewer, client) in &viewers {
         for target in &targets {
