@@ -641,3 +641,49 @@ async fn a_release_of_several_targets_offers_the_choice() {
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn the_name_walk_crosses_origins_skips_what_is_hidden_and_finds_the_newest() {
+    let (depot, _) = depot().await;
+    let store = &depot.state.metadata;
+    for ident in [
+        "acme/zlib/1.9.0/20220101000000",
+        "acme/zlib/1.10.0/20200101000000",
+    ] {
+        store.insert_package(&package_row(ident)).await.unwrap();
+    }
+    let mut newest_private = package_row("acme/zlib/1.11.0/20230101000000");
+    newest_private.visibility = Visibility::Private;
+    store.insert_package(&newest_private).await.unwrap();
+    let pairs = |names: &[(habitat_core::OriginName, String)]| -> Vec<String> {
+        names.iter().map(|(o, n)| format!("{o}/{n}")).collect()
+    };
+    let public = store.package_names(None, &[]).await.unwrap();
+    assert_eq!(pairs(&public), ["acme/app", "acme/zlib"]);
+    let acme: habitat_core::OriginName = "acme".parse().unwrap();
+    let secret: habitat_core::OriginName = "secret".parse().unwrap();
+    let scope = [acme.clone(), secret.clone()];
+    let all = store.package_names(None, &scope).await.unwrap();
+    assert_eq!(
+        pairs(&all),
+        ["acme/app", "acme/privy", "acme/zlib", "secret/hidden"]
+    );
+    let one = store.package_names(Some(&secret), &[]).await.unwrap();
+    assert!(
+        one.is_empty(),
+        "a private-only origin shows nothing to outsiders"
+    );
+    let newest = store.newest_releases(&public, &[]).await.unwrap();
+    let idents: Vec<String> = newest.iter().map(|p| p.ident.to_string()).collect();
+    assert_eq!(
+        idents,
+        [APP, "acme/zlib/1.10.0/20200101000000"],
+        "Habitat's version order, private releases left out"
+    );
+    let newest = store.newest_releases(&all, &scope).await.unwrap();
+    assert_eq!(
+        newest[2].ident.to_string(),
+        "acme/zlib/1.11.0/20230101000000"
+    );
+    assert_eq!(newest.len(), 4);
+}
