@@ -604,9 +604,16 @@ pub async fn time_store_queries(
             Ok(store.recent_packages(&[], 15).await?.len() as u64)
         })
         .await?,
-        time_query("home", "depot_counts()".to_owned(), runs, || async {
-            Ok(store.depot_counts(&[]).await?.packages)
+        time_query("home", "origin_count()".to_owned(), runs, || async {
+            store.origin_count().await.map_err(Into::into)
         })
+        .await?,
+        time_query(
+            "home",
+            "package_names(every origin) (search too; cached 5 s)".to_owned(),
+            runs,
+            || async { Ok(store.package_names(None, &[]).await?.len() as u64) },
+        )
         .await?,
         time_query(
             "search",
@@ -615,18 +622,30 @@ pub async fn time_store_queries(
             || async { Ok(store.origins_matching(word, first).await?.total) },
         )
         .await?,
-        time_query(
-            "origin",
-            format!("package_names({core}, first 50)"),
-            runs,
-            || async { Ok(store.package_names(&core, &[], first).await?.total) },
-        )
+        time_query("origin", format!("package_names({core})"), runs, || async {
+            Ok(store.package_names(Some(&core), &[]).await?.len() as u64)
+        })
         .await?,
     ];
+    let core_names: Vec<(OriginName, String)> = store
+        .package_names(Some(&core), &[])
+        .await?
+        .into_iter()
+        .take(50)
+        .collect();
+    timings.push(
+        time_query(
+            "origin",
+            format!("newest_releases({} names of {core})", core_names.len()),
+            runs,
+            || async { Ok(store.newest_releases(&core_names, &[]).await?.len() as u64) },
+        )
+        .await?,
+    );
     for distinct in [true, false] {
         timings.push(
             time_query(
-                "search",
+                "API",
                 format!("search(`{word}`, distinct: {distinct}, first 50)"),
                 runs,
                 || async { Ok(store.search(word, distinct, &[], first).await?.total) },
