@@ -566,7 +566,7 @@ fn print_table(o: &Options, measured: &[Measured], before: [f64; 3], after: [f64
          with CSS < {WEIGHT_TARGET_KIB:.0} KiB"
     );
     println!(
-        "{:<14} {:<9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>10}  verdict",
+        "{:<14} {:<9} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>10}  verdict",
         "page",
         "viewer",
         "req/s",
@@ -575,7 +575,8 @@ fn print_table(o: &Options, measured: &[Measured], before: [f64; 3], after: [f64
         "p95 ms",
         "p99 ms",
         "c=1 ms",
-        "CPU us/r",
+        "server us",
+        "client us",
         "KiB (CSS)"
     );
     let mut ok = true;
@@ -626,8 +627,8 @@ fn print_table(o: &Options, measured: &[Measured], before: [f64; 3], after: [f64
             "yardstick".to_owned()
         };
         println!(
-            "{:<14} {:<9} {:>8.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.0} {:>5.1} ({:>4.1})  \
-             {verdicts}",
+            "{:<14} {:<9} {:>8.0} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>7.2} {:>9.0} {:>9.0} {:>5.1} \
+             ({:>4.1})  {verdicts}",
             m.label,
             m.viewer,
             r.rate(),
@@ -637,10 +638,15 @@ fn print_table(o: &Options, measured: &[Measured], before: [f64; 3], after: [f64
             r.percentile_ms(99.0),
             serial,
             r.server_cpu_us_per_request(),
+            r.client_cpu_secs * 1e6 / r.ok.max(1) as f64,
             kib,
             css,
         );
     }
+    println!(
+        "(server us, client us: CPU time per request of the server's threads and of the rest of \
+         this process)"
+    );
     println!("\npaths:");
     let mut shown = std::collections::BTreeSet::new();
     for m in measured {
