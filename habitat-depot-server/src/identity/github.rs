@@ -4,6 +4,11 @@
 //! and the user comes from `{api_url}/user`, the e-mail from `{api_url}/user/emails` when the
 //! profile hides it. The subject is the numeric user id, which survives renames.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use habitat_core::Blake2bHash;
 use serde::Deserialize;
 
 use super::fetch::{self, OAuthError, ProviderFailure};
@@ -11,10 +16,26 @@ use super::signin::{Failed, Step};
 use super::{Provider, pkce};
 use crate::store::{LoginFlow, NewIdentity};
 
-/// A GitHub provider's addresses.
+/// How long the user API's answer about a personal access token is trusted.
+const TOKEN_CACHE_FOR: Duration = Duration::from_secs(60);
+/// At most this many tokens' answers are kept; past it, stale ones are dropped, then all.
+const TOKEN_CACHE_MAX: usize = 10_000;
+
+/// A GitHub provider's addresses, and the answers about personal access tokens.
 pub(crate) struct GitHub {
     web_url: String,
     api_url: String,
+    /// Hash of a token → when asked, and whose it is (`None`: GitHub does not know it).
+    token_users: Mutex<HashMap<Blake2bHash, (Instant, Option<TokenUser>)>>,
+}
+
+/// Whose a personal access token is.
+#[derive(Clone, Debug)]
+pub(crate) struct TokenUser {
+    /// The numeric id (the subject).
+    pub subject: String,
+    /// The login.
+    pub login: String,
 }
 
 /// The token endpoint's answer: a token, or an error (with status 200).
@@ -43,7 +64,46 @@ struct Email {
 
 impl GitHub {
     pub(crate) fn new(web_url: String, api_url: String) -> Self {
-        Self { web_url, api_url }
+        Self {
+            web_url,
+            api_url,
+            token_users: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whose a personal access token is, from the user API or an answer of the last minute
+    /// (kept under the token's hash, never the token). `Ok(None)`: GitHub does not know the
+    /// token.
+    pub(crate) async fn token_user(
+        &self,
+        http: &reqwest::Client,
+        token: &str,
+    ) -> Result<Option<TokenUser>, ProviderFailure> {
+        let key = Blake2bHash::digest(token.as_bytes());
+        if let Ok(cache) = self.token_users.lock()
+            && let Some((at, user)) = cache.get(&key)
+            && at.elapsed() < TOKEN_CACHE_FOR
+        {
+            return Ok(user.clone());
+        }
+        let user = match self.user(http, token).await {
+            Ok(user) => Some(TokenUser {
+                subject: user.id.to_string(),
+                login: user.login,
+            }),
+            Err(ProviderFailure::Status { status: 401, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        if let Ok(mut cache) = self.token_users.lock() {
+            if cache.len() >= TOKEN_CACHE_MAX {
+                cache.retain(|_, (at, _)| at.elapsed() < TOKEN_CACHE_FOR);
+                if cache.len() >= TOKEN_CACHE_MAX {
+                    cache.clear();
+                }
+            }
+            cache.insert(key, (Instant::now(), user.clone()));
+        }
+        Ok(user)
     }
 
     /// Where to send the browser.

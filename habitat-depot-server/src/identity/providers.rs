@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::github::GitHub;
+use super::fetch::ProviderFailure;
+use super::github::{GitHub, TokenUser};
 use super::oidc::Oidc;
 use crate::settings::{SettingsError, read_secret_file};
 
@@ -298,6 +299,21 @@ impl Provider {
     /// The provider's id.
     pub fn id(&self) -> &str {
         &self.settings.id
+    }
+
+    /// Whose a bearer token is, when this provider accepts its own tokens
+    /// (`accept_provider_tokens`): `None` when it does not; `Some(Ok(None))` when the provider
+    /// does not know the token.
+    pub(crate) async fn token_user(
+        &self,
+        token: &str,
+    ) -> Option<Result<Option<TokenUser>, ProviderFailure>> {
+        match &self.backend {
+            Backend::Github(github) if self.settings.accept_provider_tokens => {
+                Some(github.token_user(&self.http, token).await)
+            }
+            _ => None,
+        }
     }
 }
 
