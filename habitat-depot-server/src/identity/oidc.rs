@@ -201,10 +201,12 @@ impl Oidc {
             claims.preferred_username = info.preferred_username;
             claims.email = info.email;
         }
+        // An e-mail-like user name (Entra ID's user principal names) gives its local part.
         let username = claims
             .preferred_username
-            .clone()
-            .filter(|n| !n.trim().is_empty())
+            .as_deref()
+            .map(|n| n.split('@').next().unwrap_or(n).trim().to_owned())
+            .filter(|n| !n.is_empty())
             .or_else(|| {
                 claims
                     .email
