@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/{id}/login", get(login))
         .route("/auth/{id}/callback", get(callback))
+        .route("/welcome", get(welcome))
 }
 
 /// The steps of a sign-in, as pages and the log name them.
@@ -327,27 +328,51 @@ async fn callback(
     );
     match outcome {
         Outcome::SignedUp {
-            account,
-            changed: Some(change),
+            changed: Some(_), ..
         } => {
-            let page = WelcomePage {
-                // The frame shows the new account: this response signs it in.
-                chrome: Chrome {
-                    account: Some(account.name.clone()),
-                    csrf: String::new(),
-                },
-                why: change.explain(&identity.username),
-                name: account.name,
-                provider: provider.settings.display_name(),
-                username: identity.username,
-                return_to,
-            };
-            let mut response = render(&page)?;
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, cookie);
-            Ok(response)
+            // The welcome page says which name the account got, and why.
+            let to = reqwest::Url::parse_with_params(
+                "http://depot/welcome",
+                [("provider", id.as_str()), ("return_to", return_to.as_str())],
+            )
+            .map_err(WebError::internal)?;
+            let path = format!("{}?{}", to.path(), to.query().unwrap_or_default());
+            Ok(see_other(&path, &[cookie]))
         }
         _ => Ok(see_other(&return_to, &[cookie])),
     }
+}
+
+#[derive(Deserialize)]
+struct WelcomeQuery {
+    provider: String,
+    return_to: Option<String>,
+}
+
+/// After a sign-up whose account name is not the provider's user name: the name, and why.
+async fn welcome(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<WelcomeQuery>,
+) -> WebResult<Response> {
+    let return_to = safe_return_to(query.return_to.as_deref()).to_owned();
+    let Some(account) = viewer.account() else {
+        return Ok(see_other("/login", &[]));
+    };
+    let identities = state.metadata.identities(account.id).await?;
+    let identity = identities.iter().find(|i| i.provider == query.provider);
+    let (Some(identity), Some(provider)) = (identity, state.providers.get(&query.provider)) else {
+        return Ok(see_other(&return_to, &[]));
+    };
+    let Some(change) = signup::name_change(&account.name, &identity.username) else {
+        return Ok(see_other(&return_to, &[]));
+    };
+    render(&WelcomePage {
+        chrome: Chrome::of(&viewer),
+        name: account.name.clone(),
+        provider: provider.settings.display_name(),
+        username: identity.username.clone(),
+        why: change.explain(&identity.username),
+        return_to,
+    })
 }

@@ -176,9 +176,21 @@ async fn oidc_a_taken_name_gets_a_free_variant_and_a_welcome_page_saying_so() {
             &format!("{base}/auth/corp/callback"),
         )
         .await;
-    let page = browser.get(&back).await;
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(done.sets_session() && browser.has_session(&base));
+    let welcome = done.location.unwrap();
+    assert!(
+        welcome.starts_with(&format!("{base}/welcome?")),
+        "{welcome}"
+    );
+    let page = browser.get(&welcome).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Welcome, bob-2"), "{}", page.body);
+    assert!(
+        page.body.contains("Sign out"),
+        "the frame shows the signed-in account"
+    );
     assert!(
         page.body
             .contains("Another account already has the name `bob`"),
@@ -186,7 +198,6 @@ async fn oidc_a_taken_name_gets_a_free_variant_and_a_welcome_page_saying_so() {
         page.body
     );
     assert!(page.body.contains("href=\"/origins\""), "{}", page.body);
-    assert!(page.sets_session() && browser.has_session(&base));
     assert_eq!(
         account_of(&depot, "corp", "u-2002").await,
         Some(("bob-2".into(), "bob".into()))
@@ -454,9 +465,14 @@ async fn github_a_taken_name_gets_a_variant() {
     gh.sign_in_as(&octocat("octocat"));
     let browser = Browser::new();
     let back = github_callback(&browser, &depot, "/").await;
-    let page = browser.get(&back).await;
+    let hop = browser.get(&back).await;
+    let page = browser.follow(hop, "nowhere").await.unwrap();
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Welcome, octocat-3"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Another account already has the name `octocat`")
+    );
     assert!(browser.has_session(&base(&depot)));
 }
 
