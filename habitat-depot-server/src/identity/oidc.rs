@@ -155,11 +155,14 @@ impl Oidc {
         Ok(url.into())
     }
 
-    /// Finishes a sign-in: exchanges the code, checks the ID token, and reads the user.
+    /// Finishes a sign-in: checks the answer's issuer when it names one (RFC 9207, so an
+    /// answer from another provider is not taken for this one's), exchanges the code, checks
+    /// the ID token, and reads the user.
     pub(crate) async fn finish(
         &self,
         provider: &Provider,
         code: &str,
+        iss: Option<&str>,
         flow: &LoginFlow,
         redirect_uri: &str,
     ) -> Result<NewIdentity, Failed> {
@@ -168,6 +171,16 @@ impl Oidc {
             .discovery(http)
             .await
             .map_err(Step::Discovery.failed())?;
+        if let Some(iss) = iss
+            && iss != discovery.issuer
+        {
+            return Err(Step::Authorization.failed()(ProviderFailure::Inconsistent(
+                format!(
+                    "the answer comes from the issuer `{iss}`, not `{}`",
+                    discovery.issuer
+                ),
+            )));
+        }
         let tokens = self
             .exchange(provider, &discovery, code, flow, redirect_uri)
             .await

@@ -123,12 +123,13 @@ impl Provider {
     async fn finish(
         &self,
         code: &str,
+        iss: Option<&str>,
         flow: &LoginFlow,
         redirect_uri: &str,
     ) -> Result<NewIdentity, Failed> {
         match &self.backend {
             Backend::Github(github) => github.finish(self, code, flow, redirect_uri).await,
-            Backend::Oidc(oidc) => oidc.finish(self, code, flow, redirect_uri).await,
+            Backend::Oidc(oidc) => oidc.finish(self, code, iss, flow, redirect_uri).await,
         }
     }
 }
@@ -252,6 +253,8 @@ struct CallbackQuery {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The issuer of the answer (RFC 9207), when the provider names it.
+    iss: Option<String>,
 }
 
 async fn callback(
@@ -310,7 +313,10 @@ async fn callback(
         return Ok(refuse(&viewer, provider, failed, &return_to));
     };
     let redirect_uri = redirect_uri(&state, &headers, &id)?;
-    let identity = match provider.finish(&code, &flow, &redirect_uri).await {
+    let identity = match provider
+        .finish(&code, query.iss.as_deref(), &flow, &redirect_uri)
+        .await
+    {
         Ok(identity) => identity,
         Err(failed) => return Ok(refuse(&viewer, provider, failed, &return_to)),
     };

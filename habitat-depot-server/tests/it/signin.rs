@@ -333,6 +333,17 @@ async fn id_tokens_signed_by_another_key_for_another_audience_expired_or_with_an
         account_of(&depot, "corp", "u-9").await,
         Some(("mallory".into(), "mallory".into()))
     );
+
+    // A key rotation: the token names a key the depot has not seen; it fetches the keys once
+    // more and accepts it.
+    let fetches = rogue.jwks_fetches();
+    rogue.rotate_keys();
+    let browser = Browser::new();
+    let hop = browser.get(&format!("{base}/auth/corp/login")).await;
+    let back = browser.follow(hop, &callback).await.expect_err("back");
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(rogue.jwks_fetches(), fetches + 1);
 }
 
 #[tokio::test]
@@ -616,4 +627,43 @@ fn bad_provider_settings_are_refused_at_start_naming_the_provider() {
     tokens_on_oidc.accept_provider_tokens = true;
     let message = open_error(vec![tokens_on_oidc]);
     assert!(message.contains("only for GitHub providers"), "{message}");
+}
+
+#[tokio::test]
+async fn oidc_an_answer_naming_another_issuer_is_refused() {
+    let Some((node, depot)) = node_and_depot("RS256").await else {
+        return;
+    };
+    node.set_accounts(&[("u-4004", "erin", "erin@example.com")]);
+    let base = base(&depot);
+    let browser = Browser::new();
+    let back = browser
+        .sign_in_at_provider(
+            &format!("{base}/auth/corp/login"),
+            "u-4004",
+            &format!("{base}/auth/corp/callback"),
+        )
+        .await;
+    assert!(back.contains("iss="), "the provider names itself: {back}");
+    let mut url = reqwest::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://elsewhere.example".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = browser.get(url.as_str()).await;
+    assert_refused(
+        &page,
+        &browser,
+        &depot,
+        "authorization at the provider",
+        "comes from the issuer `https://elsewhere.example`",
+    );
 }
