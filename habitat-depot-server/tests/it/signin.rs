@@ -667,3 +667,47 @@ async fn oidc_an_answer_naming_another_issuer_is_refused() {
         "comes from the issuer `https://elsewhere.example`",
     );
 }
+
+#[tokio::test]
+async fn an_answer_brought_to_another_providers_callback_is_refused() {
+    let gh = GitHubStandIn::start(CLIENT_ID, SECRET).await;
+    let rogue = RogueIssuer::start("u-5", "frank").await;
+    let secrets = tempfile::tempdir().unwrap();
+    let mut github = provider(secrets.path(), "github", ProviderKind::Github);
+    github.web_url = Some(gh.web_url.clone());
+    github.api_url = Some(gh.api_url.clone());
+    let mut corp = provider(secrets.path(), "corp", ProviderKind::Oidc);
+    corp.issuer = Some(rogue.issuer.clone());
+    corp.name = Some("Corp SSO".into());
+    let depot = TestDepot::start_with(|s| s.auth.providers = vec![github, corp]).await;
+    let base = base(&depot);
+
+    let browser = Browser::new();
+    let login = browser
+        .get(&format!("{base}/login?return_to=/origins"))
+        .await;
+    assert!(
+        login
+            .body
+            .contains("href=\"/auth/corp/login?return_to=/origins\">Sign in with Corp SSO<"),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("Sign in with GitHub"), "{}", login.body);
+
+    let hop = browser.get(&format!("{base}/auth/corp/login")).await;
+    let back = browser
+        .follow(hop, &format!("{base}/auth/corp/callback"))
+        .await
+        .expect_err("back");
+    let elsewhere = back.replace("/auth/corp/callback", "/auth/github/callback");
+    let page = browser.get(&elsewhere).await;
+    assert_refused(
+        &page,
+        &browser,
+        &depot,
+        "matching the provider",
+        "another provider",
+    );
+    assert_eq!(gh.user_calls(), 0);
+}
