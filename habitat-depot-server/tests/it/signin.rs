@@ -552,13 +552,18 @@ fn open_error(providers: Vec<ProviderSettings>) -> String {
         },
         ..Settings::default()
     };
-    match AppState::open_embedded(settings) {
+    let message = match AppState::open_embedded(settings) {
         Ok(_) => panic!("the settings were accepted"),
         Err(e) => {
             assert!(matches!(e.reason, OpenFailure::Provider(_)), "{e}");
             e.to_string()
         }
-    }
+    };
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start leaves no data directory (a database without its key): {message}"
+    );
+    message
 }
 
 #[test]
