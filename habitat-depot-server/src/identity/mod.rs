@@ -14,6 +14,7 @@ mod signup;
 
 pub use fetch::ProviderFailure;
 pub use providers::{Provider, ProviderError, ProviderKind, ProviderSettings, Providers};
+pub(crate) use routes::{ProviderButton, provider_buttons, see_other};
 
 /// The sign-in routes: the sign-in page, token sign-in, sign-out, and each provider's sign-in
 /// and callback.

@@ -17,3 +17,4 @@ mod store;
 mod support;
 mod upload;
 mod web;
+mod web_pages;
