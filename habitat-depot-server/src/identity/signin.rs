@@ -321,6 +321,10 @@ async fn callback(
         Err(failed) => return Ok(refuse(&viewer, provider, failed, &return_to)),
     };
     let outcome = signup::sign_in_or_up(&state, &identity).await?;
+    // A browser signed in already (as anyone) leaves that session behind.
+    if let Some(old) = viewer.session_hash() {
+        state.metadata.delete_session(old).await?;
+    }
     let account = outcome.account();
     let cookie = session::start(&state, account)
         .await

@@ -716,3 +716,40 @@ async fn an_answer_brought_to_another_providers_callback_is_refused() {
     );
     assert_eq!(gh.user_calls(), 0);
 }
+
+#[tokio::test]
+async fn signing_in_again_in_a_browser_ends_its_previous_session() {
+    let (gh, depot) = github_depot(false).await;
+    let base = base(&depot);
+    gh.sign_in_as(&octocat("octocat"));
+    let browser = Browser::new();
+    let back = github_callback(&browser, &depot, "/").await;
+    assert_eq!(browser.get(&back).await.status, StatusCode::SEE_OTHER);
+    let first = browser.cookies(&base);
+    assert!(first.contains("hab_session="), "{first}");
+
+    let back = github_callback(&browser, &depot, "/").await;
+    assert_eq!(browser.get(&back).await.status, StatusCode::SEE_OTHER);
+    assert_ne!(browser.cookies(&base), first, "a new session");
+
+    let home = |cookies: String| {
+        let url = format!("{base}/");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("cookie", cookies)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(home(browser.cookies(&base)).await.contains(">octocat<"));
+    let old = home(first).await;
+    assert!(
+        old.contains("href=\"/login\""),
+        "the old session is over: {old}"
+    );
+}
