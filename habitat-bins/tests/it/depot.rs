@@ -310,30 +310,62 @@ fn a_provider_secret_comes_from_the_environment_and_its_absence_stops_the_depot(
         "id = \"corp-sso\"\nkind = \"oidc\"\nissuer = \"https://login.example.com\"\n\
          client_id = \"hab-depot\"\n",
     );
-    let list = |secret: Option<&str>| {
+    let variable = "HAB_DEPOT_AUTH_CORP_SSO_CLIENT_SECRET";
+    let depot = |secret: Option<&str>, args: &[&str]| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_hab-depot"));
         command
-            .args(["user", "list", "--config"])
+            .args(args)
+            .arg("--config")
             .arg(&config)
-            .env_remove("HAB_DEPOT_AUTH_CORP_SSO_CLIENT_SECRET");
+            .env_remove(variable)
+            .env_remove("HAB_DEPOT_LISTEN");
         if let Some(secret) = secret {
-            command.env("HAB_DEPOT_AUTH_CORP_SSO_CLIENT_SECRET", secret);
+            command.env(variable, secret);
         }
-        command.output().unwrap()
+        command
     };
-    let out = list(None);
+
+    let out = depot(None, &["start", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        said.contains("provider `corp-sso` has no client secret")
-            && said.contains("HAB_DEPOT_AUTH_CORP_SSO_CLIENT_SECRET"),
+        said.contains("provider `corp-sso` has no client secret") && said.contains(variable),
         "{said}"
     );
-    let out = list(Some("s3cret"));
+
+    // Administrators' commands sign nobody in: they need no provider secret.
+    let out = depot(None, &["user", "list"]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    let log = dir.path().join("start.log");
+    let mut child = depot(Some("s3cret"), &["start", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let listening = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("listening on") {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening,
+        "the depot starts with the secret from {variable}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
 }
 
