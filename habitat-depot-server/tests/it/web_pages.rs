@@ -152,6 +152,12 @@ async fn every_page_renders_signed_out() {
         "deps linked"
     );
 
+    let css = web.get("/static/site.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    for page in [&home, &origin, &release] {
+        let weight = page.body.len() + css.body.len();
+        assert!(weight < 100 * 1024, "{weight} bytes with the stylesheet");
+    }
     let channel = web.get("/channels/acme/unstable").await;
     ok(&channel);
     assert!(channel.body.contains(&path(ZLIB)));
