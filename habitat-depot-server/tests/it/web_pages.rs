@@ -517,8 +517,34 @@ async fn keys_upload_from_pasted_text_and_from_a_file() {
 #[tokio::test]
 async fn a_new_tokens_secret_is_shown_once_and_works() {
     let (depot, [_, _, _, _, bob]) = depot().await;
+    let bob_id = depot
+        .state
+        .metadata
+        .account_by_name("bob")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let identity = habitat_depot_server::store::NewIdentity {
+        provider: "corp".into(),
+        subject: "s-42".into(),
+        username: "bob.b".into(),
+        email: Some("bob@example.com".into()),
+    };
+    depot
+        .state
+        .metadata
+        .link_identity(bob_id, &identity)
+        .await
+        .unwrap();
     let web = browser(&depot, &bob).await;
-    ok(&web.get("/profile").await);
+    let profile = web.get("/profile").await;
+    ok(&profile);
+    assert!(
+        profile.body.contains("corp: bob.b (bob@example.com)"),
+        "{}",
+        profile.body
+    );
     let page = web
         .post(
             "/profile/tokens",
