@@ -130,6 +130,20 @@ enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Links an existing account to an identity at a sign-in provider, so that signing in
+    /// with that identity signs in as the account.
+    Link {
+        /// Account name.
+        name: String,
+        /// The provider's `id` in the settings (`[[auth.providers]]`).
+        #[arg(long, value_name = "ID")]
+        provider: String,
+        /// The provider's stable id of the user: GitHub's numeric user id, or OIDC's `sub`.
+        #[arg(long, value_name = "SUBJECT")]
+        subject: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Parses the command line, runs it and reports any error.
@@ -211,6 +225,14 @@ async fn open(settings: Settings) -> Result<AppState> {
     Ok(AppState::open(settings).await?)
 }
 
+/// The state for an administrator's command (`user`, `fsck`, `migrate`): it signs nobody in, so
+/// it neither needs nor checks the sign-in providers' secrets, which may live only in the
+/// server's own environment.
+async fn open_admin(mut settings: Settings) -> Result<AppState> {
+    settings.auth.providers.clear();
+    open(settings).await
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Start {
@@ -250,7 +272,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fsck { data, repair } => {
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
             for problem in &report.problems {
                 out!("{problem}");
@@ -324,6 +346,8 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     use habitat_depot_server::migrate::{Preflight, Stores, migrate};
 
     let mut preflight = Preflight::check(&current, to)?;
+    let mut current = current;
+    current.auth.providers.clear();
     let source = AppState::open(current).await?;
     if let Some(copied) = preflight.share_server_key()? {
         say!(
@@ -331,6 +355,7 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
             copied.display()
         );
     }
+    preflight.destination.auth.providers.clear();
     let target = AppState::open(preflight.destination).await?;
     let report = migrate(
         &Stores {
@@ -422,7 +447,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             // Parsed here rather than by clap, so a bad name is an `error:` line with exit
             // status 1 like every other refusal of this command.
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .create_account(name.as_str(), email.as_deref())
@@ -434,7 +459,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             out!("{token}");
         }
         UserCommand::List { data } => {
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             for account in state.metadata.accounts().await? {
                 out!("{}\t{}", account.name, account.email.unwrap_or_default());
             }
@@ -445,7 +470,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             data,
         } => {
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())
@@ -455,6 +480,46 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
                 .await
                 .map_err(api)?;
             out!("{token}");
+        }
+        UserCommand::Link {
+            name,
+            provider,
+            subject,
+            data,
+        } => {
+            let name: habitat_core::AccountName = name.parse()?;
+            let settings = settings(&data)?;
+            if !settings.auth.providers.iter().any(|p| p.id == provider) {
+                anyhow::bail!(
+                    "the settings have no sign-in provider `{provider}` (`[[auth.providers]]` \
+                     with `id = \"{provider}\"`)"
+                );
+            }
+            let subject = subject.trim();
+            if subject.is_empty() {
+                anyhow::bail!("the subject is empty");
+            }
+            let state = open_admin(settings).await?;
+            let account = state
+                .metadata
+                .account_by_name(name.as_str())
+                .await?
+                .with_context(|| format!("no account `{name}`"))?;
+            if let Some((_, owner)) = state.metadata.identity(&provider, subject).await? {
+                anyhow::bail!(
+                    "identity `{subject}` of `{provider}` is already linked to account `{}`",
+                    owner.name
+                );
+            }
+            // The provider's user name is learnt at the first sign-in.
+            let identity = habitat_depot_server::store::NewIdentity {
+                provider: provider.clone(),
+                subject: subject.to_owned(),
+                username: account.name.clone(),
+                email: None,
+            };
+            state.metadata.link_identity(account.id, &identity).await?;
+            say!("linked identity `{subject}` of `{provider}` to account `{name}`");
         }
     }
     Ok(ExitCode::SUCCESS)

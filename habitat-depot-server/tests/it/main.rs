@@ -12,6 +12,7 @@ mod packages;
 mod postgres;
 mod profile;
 mod s3;
+mod signin;
 mod store;
 mod support;
 mod upload;

@@ -152,6 +152,12 @@ async fn every_page_renders_signed_out() {
         "deps linked"
     );
 
+    let css = web.get("/static/site.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    for page in [&home, &origin, &release] {
+        let weight = page.body.len() + css.body.len();
+        assert!(weight < 100 * 1024, "{weight} bytes with the stylesheet");
+    }
     let channel = web.get("/channels/acme/unstable").await;
     ok(&channel);
     assert!(channel.body.contains(&path(ZLIB)));
@@ -511,8 +517,34 @@ async fn keys_upload_from_pasted_text_and_from_a_file() {
 #[tokio::test]
 async fn a_new_tokens_secret_is_shown_once_and_works() {
     let (depot, [_, _, _, _, bob]) = depot().await;
+    let bob_id = depot
+        .state
+        .metadata
+        .account_by_name("bob")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let identity = habitat_depot_server::store::NewIdentity {
+        provider: "corp".into(),
+        subject: "s-42".into(),
+        username: "bob.b".into(),
+        email: Some("bob@example.com".into()),
+    };
+    depot
+        .state
+        .metadata
+        .link_identity(bob_id, &identity)
+        .await
+        .unwrap();
     let web = browser(&depot, &bob).await;
-    ok(&web.get("/profile").await);
+    let profile = web.get("/profile").await;
+    ok(&profile);
+    assert!(
+        profile.body.contains("corp: bob.b (bob@example.com)"),
+        "{}",
+        profile.body
+    );
     let page = web
         .post(
             "/profile/tokens",
