@@ -58,7 +58,12 @@ pub(super) async fn packages(
     store
         .with(move |c| {
             let (where_sql, values) = filter_sql(&filter);
-            page_of(c, &where_sql, values, page)
+            let table = if filter.channel.is_some() {
+                PACKAGES_BY_ID
+            } else {
+                PACKAGES
+            };
+            page_from(c, table, &where_sql, values, page)
         })
         .await
 }

@@ -180,21 +180,41 @@ pub(super) fn bound(sql: PackageWhere) -> (String, Vec<Value>) {
 
 pub(super) const NEWEST_FIRST: &str = "p.version_key DESC, p.release DESC, p.version DESC";
 
+/// The packages table under alias `p`, as most listings read it.
+pub(super) const PACKAGES: &str = "packages p";
+
+/// The packages table under alias `p` read by id only: for a channel's listing, which the
+/// channel's rows in `channel_packages` drive (a few rows, each package by its id) rather than
+/// a walk of every release of the origin tested against the channel.
+pub(super) const PACKAGES_BY_ID: &str = "packages p NOT INDEXED";
+
+/// One page of the packages `where_sql` selects, and how many there are in all.
 pub(super) fn page_of(
     conn: &Connection,
     where_sql: &str,
     values: Vec<Value>,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
+    page_from(conn, PACKAGES, where_sql, values, page)
+}
+
+/// [`page_of`] reading the packages as `table` says ([`PACKAGES`] or [`PACKAGES_BY_ID`]).
+pub(super) fn page_from(
+    conn: &Connection,
+    table: &str,
+    where_sql: &str,
+    values: Vec<Value>,
+    page: Page,
+) -> StoreResult<Paged<Package>> {
     let total: i64 = conn
         .query_row(
-            &format!("SELECT count(*) FROM packages p WHERE {where_sql}"),
+            &format!("SELECT count(*) FROM {table} WHERE {where_sql}"),
             params_from_iter(&values),
             |r| r.get(0),
         )
         .map_err(backend)?;
     let sql = format!(
-        "SELECT {PACKAGE_COLS} FROM packages p WHERE {where_sql} ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target \
+        "SELECT {PACKAGE_COLS} FROM {table} WHERE {where_sql} ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target \
          LIMIT {} OFFSET {}",
         page.limit, page.offset
     );
