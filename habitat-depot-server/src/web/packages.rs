@@ -127,6 +127,48 @@ struct TargetChoice {
     target: Option<String>,
 }
 
+/// Reverse dependencies shown on one release page at most; the rest are a link away, so the
+/// page of a package everything depends on stays light.
+const RDEPS_PAGE: usize = 100;
+
+/// Which page of the reverse dependencies the release page shows (`?rdeps_page=`, from 1).
+#[derive(Deserialize)]
+struct RdepsPage {
+    rdeps_page: Option<usize>,
+}
+
+/// One page of a release's reverse dependencies.
+struct RdepsShown {
+    /// The names on this page.
+    names: Vec<String>,
+    /// How many there are in all.
+    total: usize,
+    /// The link to the previous page, if any.
+    prev: Option<String>,
+    /// The link to the next page, if any.
+    next: Option<String>,
+}
+
+impl RdepsShown {
+    /// Page `number` (from 1) of `all`, its links under `base` (a URL ending in `?` or `&`).
+    fn of(all: Vec<String>, number: Option<usize>, base: &str) -> Self {
+        let total = all.len();
+        let pages = total.div_ceil(RDEPS_PAGE).max(1);
+        let number = number.unwrap_or(1).clamp(1, pages);
+        let link = |n: usize| format!("{base}rdeps_page={n}");
+        Self {
+            names: all
+                .into_iter()
+                .skip((number - 1) * RDEPS_PAGE)
+                .take(RDEPS_PAGE)
+                .collect(),
+            total,
+            prev: (number > 1).then(|| link(number - 1)),
+            next: (number < pages).then(|| link(number + 1)),
+        }
+    }
+}
+
 /// A dependency, linked to its page.
 struct DepRow {
     ident: String,
@@ -176,6 +218,9 @@ struct ReleasePage {
     tdeps: Vec<DepRow>,
     build_deps: Vec<DepRow>,
     rdeps: Vec<String>,
+    rdeps_total: usize,
+    rdeps_prev: Option<String>,
+    rdeps_next: Option<String>,
     manifest: String,
     config: String,
     exposes: String,
@@ -198,6 +243,7 @@ async fn release(
     Path(path): Path<(String, String, String, String)>,
     Query(choice): Query<TargetChoice>,
     Query(done): Query<Done>,
+    Query(rdeps_page): Query<RdepsPage>,
 ) -> WebResult<Response> {
     let ident = ident_of(&path)?;
     let caller = viewer.caller();
@@ -260,6 +306,17 @@ async fn release(
         .filter(|c| !channels.contains(c))
         .map(|c| c.to_string())
         .collect();
+    let rdeps = RdepsShown::of(
+        rdeps,
+        rdeps_page.rdeps_page,
+        &format!(
+            "/pkgs/{}/{}/{}/{}?target={target}&",
+            ident.origin(),
+            ident.name(),
+            encode(ident.version()),
+            ident.release()
+        ),
+    );
     render(&page_of(
         &viewer,
         &package,
@@ -281,7 +338,7 @@ fn page_of(
     channels: Vec<ChannelName>,
     promote_to: Vec<String>,
     can_manage: bool,
-    rdeps: Vec<String>,
+    rdeps: RdepsShown,
     done: Option<&'static str>,
 ) -> ReleasePage {
     let ident = &package.ident;
@@ -315,7 +372,10 @@ fn page_of(
         deps: deps(&package.deps),
         tdeps: deps(&package.tdeps),
         build_deps: deps(&package.build_deps),
-        rdeps,
+        rdeps: rdeps.names,
+        rdeps_total: rdeps.total,
+        rdeps_prev: rdeps.prev,
+        rdeps_next: rdeps.next,
         manifest: package.manifest.clone(),
         config: package.config.clone(),
         exposes: package
@@ -396,4 +456,32 @@ async fn demote(
     Form(form): Form<ChannelForm>,
 ) -> WebResult<Response> {
     move_to(&state, &viewer, &headers, path, form, ChannelAction::Demote).await
+}
+
+#[cfg(test)]
+mod rdeps_tests {
+    use super::*;
+
+    #[test]
+    fn reverse_dependencies_come_a_hundred_a_page_with_links_between() {
+        let all: Vec<String> = (0..250).map(|i| format!("core/dep-{i:03}")).collect();
+        let first = RdepsShown::of(all.clone(), None, "/pkgs/core/a/1/2?target=x&");
+        assert_eq!(first.total, 250);
+        assert_eq!(first.names.len(), 100);
+        assert_eq!(first.names[0], "core/dep-000");
+        assert_eq!(first.prev, None);
+        assert_eq!(
+            first.next.as_deref(),
+            Some("/pkgs/core/a/1/2?target=x&rdeps_page=2")
+        );
+        let last = RdepsShown::of(all.clone(), Some(3), "?");
+        assert_eq!(last.names.len(), 50);
+        assert_eq!(last.names[0], "core/dep-200");
+        assert_eq!(last.prev.as_deref(), Some("?rdeps_page=2"));
+        assert_eq!(last.next, None);
+        // Past the end shows the last page; none is one empty page.
+        assert_eq!(RdepsShown::of(all, Some(9), "?").names.len(), 50);
+        let none = RdepsShown::of(Vec::new(), Some(2), "?");
+        assert!(none.names.is_empty() && none.prev.is_none() && none.next.is_none());
+    }
 }
