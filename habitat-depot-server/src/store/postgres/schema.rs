@@ -157,6 +157,11 @@ CREATE TABLE login_flows (
 );
 CREATE INDEX login_flows_age ON login_flows (created_at);
 "#,
+    // What reverse dependencies read of each dependent release, so that they may read this
+    // index and not the releases' rows (MANIFEST and all) for every one of them.
+    r#"
+CREATE INDEX packages_dependents ON packages (id) INCLUDE (target, visibility, origin, name);
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`

@@ -133,7 +133,8 @@ pub(super) async fn rdeps(
         .with(move |c| {
             let sql = format!(
                 "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
-             JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = ?1 AND d.dep_name = ?2 \
+             JOIN packages p INDEXED BY packages_dependents ON p.id = d.package_id \
+             WHERE d.dep_origin = ?1 AND d.dep_name = ?2 \
              AND p.target = ?3 AND {} ORDER BY 1",
                 VisibleTo::public().clause("p")
             );

@@ -146,4 +146,9 @@ CREATE TABLE login_flows (
 );
 CREATE INDEX login_flows_age ON login_flows (created_at);
 "#,
+    // What reverse dependencies read of each dependent release, so that they read this index
+    // and not the releases' rows (MANIFEST and all) for every one of them.
+    r#"
+CREATE INDEX packages_dependents ON packages (id, target, visibility, origin, name);
+"#,
 ];
