@@ -151,4 +151,10 @@ CREATE INDEX login_flows_age ON login_flows (created_at);
     r#"
 CREATE INDEX packages_dependents ON packages (id, target, visibility, origin, name);
 "#,
+    // A name's releases in the order its listing shows them (newest first, then by target),
+    // so the first page is read in order rather than every release sorted.
+    r#"
+CREATE INDEX packages_newest ON packages
+    (origin, name, version_key DESC, release DESC, version DESC, target);
+"#,
 ];
