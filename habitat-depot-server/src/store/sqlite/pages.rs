@@ -110,7 +110,9 @@ pub(super) async fn newest_releases(
     let order: Vec<(OriginName, String)> = names.to_vec();
     store
         .with(move |c| {
-            let mut found = all(c, &sql, params_from_iter(&values), package_row)?;
+            // The text depends only on how many names and origins are bound, so a page of
+            // results repeats it: kept prepared in the connection's cache.
+            let mut found = all_cached(c, &sql, params_from_iter(&values), package_row)?;
             found.sort_by_key(|p| {
                 order
                     .iter()
