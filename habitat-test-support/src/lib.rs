@@ -27,6 +27,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod artifacts;
+pub mod browser;
 pub mod depot;
 pub mod http;
 pub mod postgres;

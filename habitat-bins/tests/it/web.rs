@@ -1,0 +1,133 @@
+//! The web interface in a real browser: headless Chromium (through `chromedriver`) against a
+//! real `hab-depot` process, walking what a person does there. Skipped without Chromium
+//! unless `HAB_TEST_BROWSER_REQUIRED=1`; `HAB_WRITE_SCREENSHOTS=1` writes the screenshots the
+//! docs show into `docs/screenshots/`.
+
+use habitat_test_support::browser::{Browser, OtherSite};
+
+use crate::support::{DepotProcess, Sandbox, start_depot, user_create};
+
+/// A depot with its data in the sandbox and the accounts `names` made on its shell; their
+/// tokens in order.
+fn depot_with_accounts(sandbox: &Sandbox, names: &[&str]) -> (DepotProcess, Vec<String>) {
+    let data = sandbox.path().join("depot-data");
+    let tokens = names.iter().map(|n| user_create(&data, n)).collect();
+    (start_depot(&data), tokens)
+}
+
+/// `http://127.0.0.1:PORT`, where the pages are.
+fn site(depot: &DepotProcess) -> String {
+    depot.url.trim_end_matches("/v1").to_owned()
+}
+
+/// Signs in on the sign-in page with an access token; lands on the home page, signed in as
+/// `name`.
+async fn sign_in_with_token(browser: &Browser, site: &str, token: &str, name: &str) {
+    browser.goto(&format!("{site}/login")).await;
+    browser.fill("#token", token).await;
+    browser
+        .click("form[action='/login/token'] button[type=submit]")
+        .await;
+    browser.wait_for_path("/").await;
+    browser.wait_for_text(name).await;
+    assert_eq!(
+        browser
+            .find("header nav a[href='/profile']")
+            .await
+            .text()
+            .await
+            .unwrap(),
+        name
+    );
+}
+
+/// Signs out with the header's button; lands on the home page, signed out.
+async fn sign_out(browser: &Browser) {
+    browser
+        .click("header form[action='/auth/logout'] button[type=submit]")
+        .await;
+    browser.wait_for_path("/").await;
+    browser.find("header nav a[href='/login']").await;
+    assert!(
+        browser
+            .find_all("header nav a[href='/profile']")
+            .await
+            .is_empty()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_in_with_an_access_token_and_out() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let (depot, tokens) = depot_with_accounts(&sandbox, &["alice"]);
+    let site = site(&depot);
+
+    // Signed out: the home page offers to sign in.
+    browser.goto(&format!("{site}/")).await;
+    browser.find("header nav a[href='/login']").await;
+    browser.click("header nav a[href='/login']").await;
+    browser.wait_for_path("/login").await;
+    browser.find("label[for='token']").await;
+    browser.screenshot("sign-in").await;
+
+    // A wrong token: refused, still signed out.
+    browser.fill("#token", "not-a-token").await;
+    browser
+        .click("form[action='/login/token'] button[type=submit]")
+        .await;
+    browser.wait_for_text("Sign-in refused").await;
+    browser.wait_for_text("unknown, revoked or expired").await;
+    browser.goto(&format!("{site}/")).await;
+    browser.find("header nav a[href='/login']").await;
+    assert!(
+        browser
+            .find_all("header nav a[href='/profile']")
+            .await
+            .is_empty()
+    );
+
+    sign_in_with_token(&browser, &site, &tokens[0], "alice").await;
+    // The session survives a new page.
+    browser.goto(&format!("{site}/")).await;
+    browser.find("header nav a[href='/profile']").await;
+    sign_out(&browser).await;
+    // Gone for good: the next page is signed out too.
+    browser.goto(&format!("{site}/")).await;
+    browser.find("header nav a[href='/login']").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_from_another_site_is_refused() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let (depot, tokens) = depot_with_accounts(&sandbox, &["alice"]);
+    let site = site(&depot);
+    sign_in_with_token(&browser, &site, &tokens[0], "alice").await;
+    // The worst case: the other site even knows this session's form token.
+    let csrf = browser
+        .find("header form[action='/auth/logout'] input[name=csrf]")
+        .await
+        .attr("value")
+        .await
+        .unwrap()
+        .unwrap();
+
+    // Another origin (another port of 127.0.0.1) posts the sign-out form as the page loads.
+    let other = OtherSite::auto_post(&format!("{site}/auth/logout"), &[("csrf", &csrf)]).await;
+    assert_ne!(other.url, format!("{site}/"));
+    browser.goto(&other.url).await;
+    browser.wait_for_path("/auth/logout").await;
+    browser.wait_for_text("Form refused").await;
+    browser.wait_for_text("posted from another site").await;
+
+    // Still signed in.
+    browser.goto(&format!("{site}/")).await;
+    browser.find("header nav a[href='/profile']").await;
+    browser.close().await;
+}

@@ -1,0 +1,498 @@
+//! A real browser for the web interface's tests: Debian's headless Chromium driven through
+//! `chromedriver` (WebDriver) on a free 127.0.0.1 port, with a fresh profile, and with
+//! everything that would reach beyond this machine turned off (background networking,
+//! component updates, sync, metrics, safe browsing, extensions).
+//!
+//! Without `chromium` and `chromium-driver` installed, [`Browser::start`] says so and returns
+//! `None`, and the test skips; with `HAB_TEST_BROWSER_REQUIRED=1` (as the CI script sets) it
+//! fails instead. Screenshots go to `docs/screenshots/NAME.png` only with
+//! `HAB_WRITE_SCREENSHOTS=1`, so that a test run does not change the working tree.
+//!
+//! [`OtherSite`] serves one page from another 127.0.0.1 port, for posting a form to the depot
+//! from another origin.
+
+use std::fs;
+use std::net::TcpListener as StdListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// `1`: a missing browser fails the test instead of skipping it.
+pub const REQUIRED_VARIABLE: &str = "HAB_TEST_BROWSER_REQUIRED";
+
+/// `1`: [`Browser::screenshot`] writes `docs/screenshots/NAME.png`.
+pub const SCREENSHOTS_VARIABLE: &str = "HAB_WRITE_SCREENSHOTS";
+
+/// The browser binary itself (Debian's `/usr/bin/chromium` is a shell wrapper that adds flags
+/// and extensions of its own), then the wrapper; `HAB_CHROMIUM` overrides both.
+const CHROMIUM_PATHS: [&str; 2] = ["/usr/lib/chromium/chromium", "/usr/bin/chromium"];
+
+/// Where Debian's `chromium-driver` puts the driver; `HAB_CHROMEDRIVER` overrides it.
+const CHROMEDRIVER_PATH: &str = "/usr/bin/chromedriver";
+
+/// The desktop window the screenshots are made in.
+pub const DESKTOP: (u32, u32) = (1280, 900);
+
+/// A phone-sized window, for the mobile screenshots.
+pub const PHONE: (u32, u32) = (390, 844);
+
+/// How long a page element is waited for.
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A headless Chromium session with its own `chromedriver` and profile. Close it with
+/// [`Browser::close`]; dropping it kills the driver and the browser (their process group) in
+/// any case, so a failed test leaves no process behind.
+pub struct Browser {
+    client: Option<Client>,
+    driver: Child,
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    /// Starts `chromedriver` and a headless session in a 1280×900 window, or `None` (having
+    /// said why on stderr) when Chromium is not installed and not required.
+    pub async fn start() -> Option<Self> {
+        let Some((chromium, chromedriver)) = installed() else {
+            let why = "the browser tests need Debian's `chromium` and `chromium-driver` \
+                       (apt-get install chromium chromium-driver)";
+            if std::env::var(REQUIRED_VARIABLE).is_ok_and(|v| v == "1") {
+                panic!("{why}, and {REQUIRED_VARIABLE}=1");
+            }
+            eprintln!("skipped: {why}");
+            return None;
+        };
+        Some(Self::launch(&chromium, &chromedriver).await)
+    }
+
+    async fn launch(chromium: &Path, chromedriver: &Path) -> Self {
+        let profile = tempfile::Builder::new()
+            .prefix("hab-browser-")
+            .tempdir()
+            .expect("a temp dir for the browser profile");
+        let port = free_port();
+        let log = profile.path().join("chromedriver.log");
+        let driver = Command::new(chromedriver)
+            .arg(format!("--port={port}"))
+            .arg(format!("--log-path={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: the browser it starts is killed with it.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start `{}`: {e}", chromedriver.display()));
+        let mut browser = Self {
+            client: None,
+            driver,
+            profile,
+        };
+        let url = format!("http://127.0.0.1:{port}");
+        browser.wait_for_driver(&url).await;
+        let user_data = browser.profile.path().join("user-data");
+        let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| (*a).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", user_data.display()));
+        args.push(format!("--window-size={},{}", DESKTOP.0, DESKTOP.1));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": args,
+                "prefs": { "credentials_enable_service": false },
+            },
+        });
+        let serde_json::Value::Object(capabilities) = capabilities else {
+            unreachable!("an object literal")
+        };
+        let client = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("a Chromium session: {e}\n{}", browser.driver_log()));
+        browser.client = Some(client);
+        browser
+    }
+
+    /// Polls the driver's status until it answers.
+    async fn wait_for_driver(&mut self, url: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(response) = http.get(format!("{url}/status")).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            if let Ok(Some(status)) = self.driver.try_wait() {
+                panic!("chromedriver exited ({status}):\n{}", self.driver_log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not answer on {url}:\n{}",
+                self.driver_log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn driver_log(&self) -> String {
+        fs::read_to_string(self.profile.path().join("chromedriver.log")).unwrap_or_default()
+    }
+
+    /// The WebDriver client, for what the helpers here do not cover.
+    pub fn client(&self) -> &Client {
+        self.client.as_ref().expect("the session is open")
+    }
+
+    /// Opens `url` and waits for it to load.
+    pub async fn goto(&self, url: &str) {
+        self.client()
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("open `{url}`: {e}"));
+    }
+
+    /// The address of the page shown.
+    pub async fn url(&self) -> String {
+        self.client()
+            .current_url()
+            .await
+            .expect("the current address")
+            .to_string()
+    }
+
+    /// The path (and query) of the page shown.
+    pub async fn path(&self) -> String {
+        let url = self
+            .client()
+            .current_url()
+            .await
+            .expect("the current address");
+        match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        }
+    }
+
+    /// The element `css` selects, waited for.
+    pub async fn find(&self, css: &str) -> Element {
+        match self
+            .client()
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+        {
+            Ok(element) => element,
+            Err(e) => panic!(
+                "no `{css}` on {}: {e}\n{}",
+                self.url().await,
+                self.text_now().await
+            ),
+        }
+    }
+
+    /// Every element `css` selects now (none is fine).
+    pub async fn find_all(&self, css: &str) -> Vec<Element> {
+        self.client()
+            .find_all(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("look for `{css}`: {e}"))
+    }
+
+    /// Types `value` into the field `css` selects, after clearing it.
+    pub async fn fill(&self, css: &str, value: &str) {
+        let field = self.find(css).await;
+        field
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clear `{css}`: {e}"));
+        field
+            .send_keys(value)
+            .await
+            .unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
+    }
+
+    /// Chooses the option with `value` in the `<select>` `css` selects.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("choose `{value}` in `{css}`: {e}"));
+    }
+
+    /// Clicks the element `css` selects (a button submitting a form waits for the next page).
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
+    }
+
+    /// The visible text of the page.
+    pub async fn text(&self) -> String {
+        self.find("body")
+            .await
+            .text()
+            .await
+            .expect("the text of the page")
+    }
+
+    /// The visible text of the page, or nothing, without waiting (for failure messages).
+    async fn text_now(&self) -> String {
+        match self.client().find(Locator::Css("body")).await {
+            Ok(body) => body.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// The HTML source of the page.
+    pub async fn source(&self) -> String {
+        self.client().source().await.expect("the page source")
+    }
+
+    /// Waits until the page shown contains `text`; panics with the page's text otherwise.
+    pub async fn wait_for_text(&self, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let shown = self.text().await;
+            if shown.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{text}` not shown on {}:\n{shown}",
+                self.url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the address shown has the path `path` (query ignored).
+    pub async fn wait_for_path(&self, path: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let url = self
+                .client()
+                .current_url()
+                .await
+                .expect("the current address");
+            if url.path() == path {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "still on {url}, waiting for {path}:\n{}",
+                self.text().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Resizes the window (CSS pixels): [`DESKTOP`], [`PHONE`].
+    pub async fn resize(&self, (width, height): (u32, u32)) {
+        self.client()
+            .set_window_size(width, height)
+            .await
+            .unwrap_or_else(|e| panic!("resize the window to {width}×{height}: {e}"));
+    }
+
+    /// A PNG of the window, written to `docs/screenshots/NAME.png` when
+    /// `HAB_WRITE_SCREENSHOTS=1`; returned in any case, so the test also checks that it
+    /// could be made.
+    pub async fn screenshot(&self, name: &str) -> Vec<u8> {
+        let png = self
+            .client()
+            .screenshot()
+            .await
+            .unwrap_or_else(|e| panic!("a screenshot for `{name}`: {e}"));
+        assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
+        if std::env::var(SCREENSHOTS_VARIABLE).is_ok_and(|v| v == "1") {
+            let dir = screenshots_dir();
+            fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("create `{}`: {e}", dir.display()));
+            let path = dir.join(format!("{name}.png"));
+            fs::write(&path, &png).unwrap_or_else(|e| panic!("write `{}`: {e}", path.display()));
+        }
+        png
+    }
+
+    /// Ends the session (the browser quits) and the driver.
+    pub async fn close(mut self) {
+        if let Some(client) = self.client.take() {
+            // The driver and browser are killed below whatever this answers.
+            let _ = client.close().await;
+        }
+    }
+
+    fn kill(&mut self) {
+        if let Ok(pid) = i32::try_from(self.driver.id())
+            && let Some(pid) = rustix::process::Pid::from_raw(pid)
+        {
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+        }
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for line in self
+                .driver_log()
+                .lines()
+                .rev()
+                .take(40)
+                .collect::<Vec<_>>()
+                .iter()
+                .rev()
+            {
+                eprintln!("chromedriver: {line}");
+            }
+        }
+        self.kill();
+    }
+}
+
+/// Chromium's switches: headless, no sandbox (tests run as root in containers), and nothing
+/// that would talk to anything but the pages opened.
+const CHROME_ARGS: [&str; 24] = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--metrics-recording-only",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--disable-domain-reliability",
+    "--disable-client-side-phishing-detection",
+    "--safebrowsing-disable-auto-update",
+    "--disable-breakpad",
+    "--disable-crash-reporter",
+    "--no-pings",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+    "--hide-scrollbars",
+    "--force-color-profile=srgb",
+    "--blink-settings=preferredColorScheme=1",
+    "--lang=en-US",
+];
+
+/// The browser and its driver, when both are installed.
+fn installed() -> Option<(PathBuf, PathBuf)> {
+    let chromium = match std::env::var_os("HAB_CHROMIUM") {
+        Some(path) => Some(PathBuf::from(path)),
+        None => CHROMIUM_PATHS
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file()),
+    }?;
+    let chromedriver = std::env::var_os("HAB_CHROMEDRIVER")
+        .map_or_else(|| PathBuf::from(CHROMEDRIVER_PATH), PathBuf::from);
+    (chromium.is_file() && chromedriver.is_file()).then_some((chromium, chromedriver))
+}
+
+/// `docs/screenshots` of the workspace.
+pub fn screenshots_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("docs")
+        .join("screenshots")
+}
+
+/// A port free on 127.0.0.1 a moment ago.
+fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// One HTML page served at every path of another 127.0.0.1 port: a site that is not the
+/// depot. Stops serving when dropped.
+pub struct OtherSite {
+    /// `http://127.0.0.1:PORT/`.
+    pub url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl OtherSite {
+    /// Serves `html` (answering every request with it) until dropped.
+    pub async fn serve(html: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port on 127.0.0.1");
+        let url = format!(
+            "http://{}/",
+            listener.local_addr().expect("the listener's address")
+        );
+        let task = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let html = html.clone();
+                tokio::spawn(async move {
+                    // The request itself does not matter: read what came, answer the page.
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\n\
+                         content-length: {}\r\nconnection: close\r\n\r\n",
+                        html.len()
+                    );
+                    let _ = stream.write_all(head.as_bytes()).await;
+                    let _ = stream.write_all(html.as_bytes()).await;
+                    let _ = stream.shutdown().await;
+                });
+            }
+        });
+        Self { url, task }
+    }
+
+    /// A page that posts `fields` to `action` as soon as it loads, as a hostile site would.
+    pub async fn auto_post(action: &str, fields: &[(&str, &str)]) -> Self {
+        let inputs: String = fields
+            .iter()
+            .map(|(name, value)| {
+                format!(
+                    "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                    escape(name),
+                    escape(value)
+                )
+            })
+            .collect();
+        Self::serve(format!(
+            "<!doctype html><html><head><title>Another site</title></head><body>\
+             <form id=\"f\" method=\"post\" action=\"{}\">{inputs}\
+             <button type=\"submit\">Go</button></form>\
+             <script>document.getElementById('f').submit();</script></body></html>",
+            escape(action)
+        ))
+        .await
+    }
+}
+
+impl Drop for OtherSite {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// `text` safe inside an HTML attribute.
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
