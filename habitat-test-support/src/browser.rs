@@ -364,7 +364,7 @@ impl Drop for Browser {
 
 /// Chromium's switches: headless, no sandbox (tests run as root in containers), and nothing
 /// that would talk to anything but the pages opened.
-const CHROME_ARGS: [&str; 24] = [
+const CHROME_ARGS: [&str; 25] = [
     "--headless=new",
     "--no-sandbox",
     "--disable-gpu",
@@ -384,7 +384,10 @@ const CHROME_ARGS: [&str; 24] = [
     "--disable-breakpad",
     "--disable-crash-reporter",
     "--no-pings",
-    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication",
+    "--disable-features=Translate,OptimizationHints,MediaRouter,AutofillServerCommunication,\
+     AsyncDns,DnsOverHttps",
+    // No name resolution at all: the pages opened are on 127.0.0.1 by address.
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--hide-scrollbars",
     "--force-color-profile=srgb",
     "--blink-settings=preferredColorScheme=1",
