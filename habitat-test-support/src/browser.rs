@@ -237,19 +237,31 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click `{css}`: {e}"));
     }
 
-    /// The visible text of the page.
+    /// The visible text of the page (read in one step, so a page being replaced does not
+    /// leave a stale element behind).
     pub async fn text(&self) -> String {
-        self.find("body")
+        let text = self
+            .client()
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                Vec::new(),
+            )
             .await
-            .text()
-            .await
-            .expect("the text of the page")
+            .unwrap_or_else(|e| panic!("the text of the page: {e}"));
+        text.as_str().unwrap_or_default().to_owned()
     }
 
-    /// The visible text of the page, or nothing, without waiting (for failure messages).
+    /// The visible text of the page, or nothing, without failing (for failure messages).
     async fn text_now(&self) -> String {
-        match self.client().find(Locator::Css("body")).await {
-            Ok(body) => body.text().await.unwrap_or_default(),
+        match self
+            .client()
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                Vec::new(),
+            )
+            .await
+        {
+            Ok(text) => text.as_str().unwrap_or_default().to_owned(),
             Err(_) => String::new(),
         }
     }
@@ -263,7 +275,7 @@ impl Browser {
     pub async fn wait_for_text(&self, text: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
-            let shown = self.text().await;
+            let shown = self.text_now().await;
             if shown.contains(text) {
                 return;
             }
@@ -291,7 +303,7 @@ impl Browser {
             assert!(
                 Instant::now() < deadline,
                 "still on {url}, waiting for {path}:\n{}",
-                self.text().await
+                self.text_now().await
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -305,10 +317,19 @@ impl Browser {
             .unwrap_or_else(|e| panic!("resize the window to {width}×{height}: {e}"));
     }
 
-    /// A PNG of the window, written to `docs/screenshots/NAME.png` when
+    /// A PNG of the window (in the light theme), written to `docs/screenshots/NAME.png` when
     /// `HAB_WRITE_SCREENSHOTS=1`; returned in any case, so the test also checks that it
     /// could be made.
     pub async fn screenshot(&self, name: &str) -> Vec<u8> {
+        let light = self
+            .client()
+            .execute(
+                "return matchMedia('(prefers-color-scheme: light)').matches;",
+                Vec::new(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("ask for the colour scheme: {e}"));
+        assert_eq!(light, json!(true), "screenshots are in the light theme");
         let png = self
             .client()
             .screenshot()
