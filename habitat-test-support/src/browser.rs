@@ -19,8 +19,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
+use reqwest::{Method, Url};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -106,6 +108,8 @@ impl Browser {
                 "args": args,
                 "prefs": { "credentials_enable_service": false },
             },
+            // The console, for [`Browser::page_errors`].
+            "goog:loggingPrefs": { "browser": "ALL" },
         });
         let serde_json::Value::Object(capabilities) = capabilities else {
             unreachable!("an object literal")
@@ -345,6 +349,40 @@ impl Browser {
         png
     }
 
+    /// What the pages shown since the last call put in the console that a page must not:
+    /// refusals by the Content-Security-Policy (an inline script or style, a resource from
+    /// elsewhere) and uncaught script errors. A missing favicon and the error statuses a test
+    /// asked for are not among them.
+    pub async fn page_errors(&self) -> Vec<String> {
+        let entries = self
+            .client()
+            .issue_cmd(BrowserLog)
+            .await
+            .unwrap_or_else(|e| panic!("read the browser's console: {e}"));
+        entries
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|entry| entry["message"].as_str())
+            .filter(|message| {
+                ["Content Security Policy", "Refused to", "Uncaught"]
+                    .iter()
+                    .any(|bad| message.contains(bad))
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Fails when [`Browser::page_errors`] finds any.
+    pub async fn assert_no_page_errors(&self) {
+        let errors = self.page_errors().await;
+        assert!(
+            errors.is_empty(),
+            "the pages logged errors:\n{}",
+            errors.join("\n")
+        );
+    }
+
     /// Ends the session (the browser quits) and the driver.
     pub async fn close(mut self) {
         if let Some(client) = self.client.take() {
@@ -380,6 +418,25 @@ impl Drop for Browser {
             }
         }
         self.kill();
+    }
+}
+
+/// Chromium's console since the last call (a command of `chromedriver`'s own).
+#[derive(Debug)]
+struct BrowserLog;
+
+impl WebDriverCompatibleCommand for BrowserLog {
+    // `url::ParseError`, named through the `Url` type it parses into.
+    fn endpoint(
+        &self,
+        base: &Url,
+        session: Option<&str>,
+    ) -> Result<Url, <Url as std::str::FromStr>::Err> {
+        base.join(&format!("session/{}/se/log", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        (Method::POST, Some(json!({ "type": "browser" }).to_string()))
     }
 }
 

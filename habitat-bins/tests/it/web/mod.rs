@@ -9,20 +9,20 @@ use crate::support::{DepotProcess, Sandbox, start_depot, user_create};
 
 /// A depot with its data in the sandbox and the accounts `names` made on its shell; their
 /// tokens in order.
-fn depot_with_accounts(sandbox: &Sandbox, names: &[&str]) -> (DepotProcess, Vec<String>) {
+pub fn depot_with_accounts(sandbox: &Sandbox, names: &[&str]) -> (DepotProcess, Vec<String>) {
     let data = sandbox.path().join("depot-data");
     let tokens = names.iter().map(|n| user_create(&data, n)).collect();
     (start_depot(&data), tokens)
 }
 
 /// `http://127.0.0.1:PORT`, where the pages are.
-fn site(depot: &DepotProcess) -> String {
+pub fn site(depot: &DepotProcess) -> String {
     depot.url.trim_end_matches("/v1").to_owned()
 }
 
 /// Signs in on the sign-in page with an access token; lands on the home page, signed in as
 /// `name`.
-async fn sign_in_with_token(browser: &Browser, site: &str, token: &str, name: &str) {
+pub async fn sign_in_with_token(browser: &Browser, site: &str, token: &str, name: &str) {
     browser.goto(&format!("{site}/login")).await;
     browser.fill("#token", token).await;
     browser
@@ -42,7 +42,7 @@ async fn sign_in_with_token(browser: &Browser, site: &str, token: &str, name: &s
 }
 
 /// Signs out with the header's button; lands on the home page, signed out.
-async fn sign_out(browser: &Browser) {
+pub async fn sign_out(browser: &Browser) {
     browser
         .click("header form[action='/auth/logout'] button[type=submit]")
         .await;
@@ -97,6 +97,7 @@ async fn signing_in_with_an_access_token_and_out() {
     // Gone for good: the next page is signed out too.
     browser.goto(&format!("{site}/")).await;
     browser.find("header nav a[href='/login']").await;
+    browser.assert_no_page_errors().await;
     browser.close().await;
 }
 
@@ -129,5 +130,24 @@ async fn a_form_posted_from_another_site_is_refused() {
     // Still signed in.
     browser.goto(&format!("{site}/")).await;
     browser.find("header nav a[href='/profile']").await;
+    browser.assert_no_page_errors().await;
+    browser.close().await;
+}
+
+/// The console check of the story is real: it sees a script error on a page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_check_sees_a_script_error() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let page = "<!doctype html><title>t</title><p>x</p><script>throw new Error('boom')</script>";
+    let other = OtherSite::serve(page.to_owned()).await;
+    browser.goto(&other.url).await;
+    let errors = browser.page_errors().await;
+    assert!(
+        errors.iter().any(|e| e.contains("Uncaught Error: boom")),
+        "{errors:?}"
+    );
+    assert!(browser.page_errors().await.is_empty(), "read once");
     browser.close().await;
 }
