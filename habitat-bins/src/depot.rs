@@ -130,6 +130,20 @@ enum UserCommand {
         #[command(flatten)]
         data: DataArgs,
     },
+    /// Links an existing account to an identity at a sign-in provider, so that signing in
+    /// with that identity signs in as the account.
+    Link {
+        /// Account name.
+        name: String,
+        /// The provider's `id` in the settings (`[[auth.providers]]`).
+        #[arg(long, value_name = "ID")]
+        provider: String,
+        /// The provider's stable id of the user: GitHub's numeric user id, or OIDC's `sub`.
+        #[arg(long, value_name = "SUBJECT")]
+        subject: String,
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 /// Parses the command line, runs it and reports any error.
@@ -455,6 +469,45 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
                 .await
                 .map_err(api)?;
             out!("{token}");
+        }
+        UserCommand::Link {
+            name,
+            provider,
+            subject,
+            data,
+        } => {
+            let name: habitat_core::AccountName = name.parse()?;
+            let state = open(settings(&data)?).await?;
+            if state.providers.get(&provider).is_none() {
+                anyhow::bail!(
+                    "the settings have no sign-in provider `{provider}` (`[[auth.providers]]` \
+                     with `id = \"{provider}\"`)"
+                );
+            }
+            let subject = subject.trim();
+            if subject.is_empty() {
+                anyhow::bail!("the subject is empty");
+            }
+            let account = state
+                .metadata
+                .account_by_name(name.as_str())
+                .await?
+                .with_context(|| format!("no account `{name}`"))?;
+            if let Some((_, owner)) = state.metadata.identity(&provider, subject).await? {
+                anyhow::bail!(
+                    "identity `{subject}` of `{provider}` is already linked to account `{}`",
+                    owner.name
+                );
+            }
+            // The provider's user name is learnt at the first sign-in.
+            let identity = habitat_depot_server::store::NewIdentity {
+                provider: provider.clone(),
+                subject: subject.to_owned(),
+                username: account.name.clone(),
+                email: None,
+            };
+            state.metadata.link_identity(account.id, &identity).await?;
+            say!("linked identity `{subject}` of `{provider}` to account `{name}`");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -2,8 +2,10 @@
 //! ([`crate::authz`]).
 //!
 //! Tokens are 32 random bytes, shown once as `hab_<base64url>`, stored only as their BLAKE2b-256
-//! hash. A request without `Authorization` is anonymous; a malformed header or an unknown,
-//! expired token is 401 on every route, so a typo never silently downgrades to anonymous.
+//! hash. A GitHub provider with `accept_provider_tokens` also vouches for its own personal
+//! access tokens (see [`crate::identity`]). A request without `Authorization` is anonymous; a
+//! malformed header or an unknown, expired token is 401 on every route, so a typo never
+//! silently downgrades to anonymous.
 
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderValue;
@@ -95,6 +97,11 @@ async fn caller_of(state: &AppState, header: Option<&HeaderValue>) -> ApiResult<
         .ok_or_else(|| {
             ApiError::unauthorized("malformed Authorization header: expected `Bearer <token>`")
         })?;
+    if !secret.starts_with(TOKEN_PREFIX)
+        && let Some(caller) = provider_token_caller(state, secret).await?
+    {
+        return Ok(caller);
+    }
     let hash = token_hash(secret);
     let found = state.metadata.authenticate(&hash).await?;
     let Some((token, account)) = found.filter(|(token, _)| token.hash.ct_eq(&hash)) else {
@@ -110,6 +117,52 @@ async fn caller_of(state: &AppState, header: Option<&HeaderValue>) -> ApiResult<
         )));
     }
     Ok(Caller(Some(account)))
+}
+
+/// The caller of a token that is not one of ours, asked of the providers that accept their own
+/// tokens (`accept_provider_tokens`), in the settings' order: the account of the identity the
+/// first one that knows the token names. `None` when no provider knows it (then it is an
+/// unknown token like any other); 401 when the identity has no account yet.
+async fn provider_token_caller(state: &AppState, secret: &str) -> ApiResult<Option<Caller>> {
+    for provider in state.providers.iter() {
+        let Some(answer) = provider.token_user(secret).await else {
+            continue;
+        };
+        let user = match answer {
+            Ok(Some(user)) => user,
+            Ok(None) => continue,
+            Err(failure) => {
+                tracing::warn!(
+                    provider = provider.id(),
+                    error = %failure,
+                    "cannot ask a provider whose a bearer token is"
+                );
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_GATEWAY,
+                    "provider_unavailable",
+                    format!(
+                        "cannot check this token with the sign-in provider `{}`: {failure}",
+                        provider.id()
+                    ),
+                ));
+            }
+        };
+        return match state
+            .metadata
+            .identity(provider.id(), &user.subject)
+            .await?
+        {
+            Some((_, account)) => Ok(Some(Caller(Some(account)))),
+            None => Err(ApiError::unauthorized(format!(
+                "the {} user `{}` has no account on this depot yet: sign in on the depot's web \
+                 interface with {} once, then use this token again",
+                provider.settings.display_name(),
+                user.login,
+                provider.settings.display_name(),
+            ))),
+        };
+    }
+    Ok(None)
 }
 
 /// Creates a token for an account and returns its secret (shown once).

@@ -52,6 +52,8 @@ pub enum Action {
     SetRoles,
     /// Upload public and secret keys, download the secret key: `administrator`.
     ManageKeys,
+    /// Change the origin's settings (the visibility of new packages): `administrator`.
+    ManageSettings,
     /// Remove members: `owner`.
     RemoveMembers,
     /// Delete the origin: `owner`.
@@ -80,7 +82,9 @@ impl Action {
             Self::ManagePackages | Self::ManageChannels | Self::Invite => {
                 Requirement::Role(Role::Maintainer)
             }
-            Self::SetRoles | Self::ManageKeys => Requirement::Role(Role::Administrator),
+            Self::SetRoles | Self::ManageKeys | Self::ManageSettings => {
+                Requirement::Role(Role::Administrator)
+            }
             Self::RemoveMembers | Self::DeleteOrigin => Requirement::Role(Role::Owner),
         }
     }
@@ -361,6 +365,7 @@ mod tests {
             (Invite, Some(Role::Maintainer)),
             (SetRoles, Some(Role::Administrator)),
             (ManageKeys, Some(Role::Administrator)),
+            (ManageSettings, Some(Role::Administrator)),
             (RemoveMembers, Some(Role::Owner)),
             (DeleteOrigin, Some(Role::Owner)),
         ];

@@ -56,6 +56,8 @@ pub struct AppState {
     pub tmp_dir: PathBuf,
     /// Whether the server key was created by this start (first start).
     pub first_start: bool,
+    /// The identity providers browsers sign in with, ready.
+    pub providers: Arc<identity::Providers>,
 }
 
 /// Why the stores could not be opened: the message names the directory and what failed; the
@@ -142,6 +144,9 @@ pub enum OpenFailure {
     /// The configured artifact store (S3) cannot be configured.
     #[error("artifact store")]
     Artifacts(#[source] StoreError),
+    /// An identity provider's settings are unusable.
+    #[error("sign-in providers: {0}")]
+    Provider(#[from] identity::ProviderError),
 }
 
 impl AppState {
@@ -204,6 +209,8 @@ impl AppState {
             reason,
         };
         prepare_data_dir(&dir).map_err(fail)?;
+        let providers = identity::Providers::from_settings(&settings.auth.providers)
+            .map_err(|e| fail(e.into()))?;
         let key_path = settings.server_key_path();
         let (server_key, first_start) = if settings.metadata.is_embedded() {
             ServerKey::load_or_create_file(&key_path)
@@ -232,6 +239,7 @@ impl AppState {
             settings: Arc::new(settings),
             tmp_dir,
             first_start,
+            providers: Arc::new(providers),
         })
     }
 }

@@ -2,7 +2,8 @@
 //! the benchmarks: a real depot on 127.0.0.1 (in-process, or a `hab-depot` child process),
 //! accounts with tokens, origins, origin keys and signed packages made on the spot, the
 //! request-and-assert steps of the API tests, and the real PostgreSQL and S3-compatible servers
-//! of the scale-out tests with the environment rules that start, require or skip them.
+//! of the scale-out tests with the environment rules that start, require or skip them, and the
+//! identity providers of the sign-in tests ([`oidc`], [`github`]).
 //!
 //! ```
 //! use habitat_test_support::{Stores, TestDepot, expect_status};
@@ -29,7 +30,9 @@
 pub mod artifacts;
 pub mod browser;
 pub mod depot;
+pub mod github;
 pub mod http;
+pub mod oidc;
 pub mod postgres;
 pub mod process;
 pub mod s3;

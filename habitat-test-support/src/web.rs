@@ -113,6 +113,54 @@ impl WebClient {
         Self::page(request.send().await.expect("the depot answers")).await
     }
 
+    /// Posts a `multipart/form-data` form to `path` as the depot's own page would (same
+    /// `Origin`, the last page's form token added as `csrf`): `fields` as text parts, `files` as
+    /// file parts `(field, file name, content)`.
+    pub async fn post_multipart(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        const BOUNDARY: &str = "hab-test-boundary-7d1f0c";
+        let token = self.csrf.lock().expect("not poisoned").clone();
+        let mut body: Vec<u8> = Vec::new();
+        let mut texts: Vec<(&str, &str)> = fields.to_vec();
+        if let Some(token) = token.as_deref() {
+            texts.push(("csrf", token));
+        }
+        for (name, value) in texts {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        for (name, file_name, content) in files {
+            body.extend_from_slice(
+                format!(
+                    "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"; \
+                     filename=\"{file_name}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .header(ORIGIN, &self.base)
+            .body(body);
+        Self::page(request.send().await.expect("the depot answers")).await
+    }
+
     /// Signs in with an access token through the sign-in page.
     pub async fn sign_in_with_token(&self, token: &str) {
         self.get("/login").await;

@@ -205,3 +205,85 @@ fn empty_depot_variables_count_as_unset() {
         String::from_utf8_lossy(&bad.stderr)
     );
 }
+
+#[test]
+fn user_link_ties_an_account_to_a_provider_identity_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("oidc-secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let config = dir.path().join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\n[[auth.providers]]\nid = \"corp\"\nkind = \"oidc\"\n\
+             issuer = \"https://login.example.com/realms/eng\"\nclient_id = \"hab-depot\"\n\
+             client_secret_file = {secret:?}\n",
+            data = dir.path().join("data"),
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["user", "create", "alice"]).status.success());
+    let linked = run(&[
+        "user",
+        "link",
+        "alice",
+        "--provider",
+        "corp",
+        "--subject",
+        "u-1",
+    ]);
+    let said = String::from_utf8_lossy(&linked.stderr);
+    assert!(linked.status.success(), "{said}");
+    assert!(
+        said.contains("linked identity `u-1` of `corp` to account `alice`"),
+        "{said}"
+    );
+
+    assert!(run(&["user", "create", "bob"]).status.success());
+    let again = run(&[
+        "user",
+        "link",
+        "bob",
+        "--provider",
+        "corp",
+        "--subject",
+        "u-1",
+    ]);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success());
+    assert!(said.contains("already linked to account `alice`"), "{said}");
+
+    let unknown = run(&[
+        "user",
+        "link",
+        "bob",
+        "--provider",
+        "github",
+        "--subject",
+        "7",
+    ]);
+    let said = String::from_utf8_lossy(&unknown.stderr);
+    assert!(!unknown.status.success());
+    assert!(said.contains("no sign-in provider `github`"), "{said}");
+
+    let nobody = run(&[
+        "user",
+        "link",
+        "carol",
+        "--provider",
+        "corp",
+        "--subject",
+        "u-2",
+    ]);
+    let said = String::from_utf8_lossy(&nobody.stderr);
+    assert!(!nobody.status.success());
+    assert!(said.contains("no account `carol`"), "{said}");
+}

@@ -223,18 +223,29 @@ async fn promote(
 ) -> ApiResult<StatusCode> {
     let channel = path.channel()?;
     let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
-    // An unknown channel is the store's NotFound: 404.
-    state
-        .metadata
-        .change_channel(
-            package.id,
-            package.ident.origin(),
-            &channel,
-            ChannelAction::Promote,
-            &account,
-        )
-        .await?;
+    move_package(&state, &account, &package, &channel, ChannelAction::Promote).await?;
     Ok(StatusCode::OK)
+}
+
+/// Promotes or demotes `package` in `channel` on behalf of `account` (a maintainer of its
+/// origin, already authorized); recorded in the audit log by the store. Never demoted from
+/// `unstable` (403); an unknown channel, or a demotion from a channel it is not in, is 404.
+pub(crate) async fn move_package(
+    state: &AppState,
+    account: &str,
+    package: &Package,
+    channel: &ChannelName,
+    action: ChannelAction,
+) -> ApiResult<()> {
+    if action == ChannelAction::Demote {
+        authz::check_demotion(channel)?;
+    }
+    // An unknown channel (or, demoting, a channel without the package) is the store's
+    // NotFound: 404.
+    Ok(state
+        .metadata
+        .change_channel(package.id, package.ident.origin(), channel, action, account)
+        .await?)
 }
 
 /// Removes the package from the channel (never from `unstable`, where every upload lives);
@@ -247,18 +258,7 @@ async fn demote(
 ) -> ApiResult<StatusCode> {
     let channel = path.channel()?;
     let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
-    authz::check_demotion(&channel)?;
-    // Not in the channel, or no such channel: the store's NotFound, 404.
-    state
-        .metadata
-        .change_channel(
-            package.id,
-            package.ident.origin(),
-            &channel,
-            ChannelAction::Demote,
-            &account,
-        )
-        .await?;
+    move_package(&state, &account, &package, &channel, ChannelAction::Demote).await?;
     Ok(StatusCode::OK)
 }
 

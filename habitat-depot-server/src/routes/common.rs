@@ -32,7 +32,7 @@ pub(super) fn channel(text: &str) -> ApiResult<ChannelName> {
 }
 
 /// A fully qualified ident from four path segments (422 when invalid).
-pub(super) fn ident(
+pub(crate) fn ident(
     origin: &str,
     name: &str,
     version: &str,
@@ -42,7 +42,7 @@ pub(super) fn ident(
 }
 
 /// The package (ident, target) if it exists and the caller may see it; 404 otherwise.
-pub(super) async fn find_package(
+pub(crate) async fn find_package(
     state: &AppState,
     caller: &Caller,
     ident: &FullyQualifiedIdent,
@@ -75,7 +75,7 @@ pub(super) async fn package_body(state: &AppState, package: &Package) -> ApiResu
 
 /// The `.hart` bytes of a package, streamed from the artifact store, with the exact headers of
 /// the API: `X-Filename`, `Content-Disposition`, `ETag`, and 206 for a satisfiable `Range`.
-pub(super) async fn download(
+pub(crate) async fn download(
     state: &AppState,
     package: &Package,
     headers: &HeaderMap,

@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::{OriginKey, SecretOriginKey};
 
 /// Key files are a few hundred bytes; anything this large is not one.
-const KEY_BODY_LIMIT: usize = 64 * 1024;
+pub(crate) const KEY_BODY_LIMIT: usize = 64 * 1024;
 
 pub(super) fn routes() -> Router<AppState> {
     let list: MethodRouter<AppState> = get(list_keys);
@@ -210,12 +210,7 @@ async fn upload_public_key(
     let revision = path.revision()?;
     authz::authorize_key_upload(&state, &caller, &origin, revision).await?;
     let text = key_text(body)?;
-    let key = PublicKey::parse(&text).map_err(invalid_key)?;
-    check_name(key.name(), &origin, revision)?;
-    let stored = state
-        .metadata
-        .add_public_key(&origin, revision, &key.to_file_string())
-        .await?;
+    let stored = store_public_key(&state, &origin, Some(revision), &text).await?;
     let location = format!("/v1/depot/origins/{origin}/keys/{revision}");
     Ok((
         StatusCode::CREATED,
@@ -235,11 +230,55 @@ async fn upload_secret_key(
     let revision = revision(&revision_text)?;
     authorize(&state, &caller, &origin, Action::ManageKeys).await?;
     let text = key_text(body)?;
-    let key = SecretKey::parse(&text).map_err(invalid_key)?;
-    check_name(key.name(), &origin, revision)?;
+    let revision = store_secret_key(&state, &origin, Some(revision), &text).await?;
+    // The stock client accepts only 200 here.
+    Ok(Json(json!({ "origin": origin, "revision": revision })))
+}
+
+/// The revision a key must have: the one a URL names, or (`None`, a key uploaded from a page)
+/// its own, if it is a key of `origin`.
+fn expected_revision<'a>(
+    name: &'a NamedRevision,
+    origin: &OriginName,
+    revision: Option<&'a str>,
+) -> ApiResult<&'a str> {
+    let revision = revision.unwrap_or(name.revision());
+    check_name(name, origin, revision)?;
+    Ok(revision)
+}
+
+/// Stores public key file `text` for `origin` (its revision `revision`, or the key's own when
+/// `None`); the caller is authorized already. 422 for a text that is not a public key of
+/// `origin` at that revision, 409 when the revision exists.
+pub(crate) async fn store_public_key(
+    state: &AppState,
+    origin: &OriginName,
+    revision: Option<&str>,
+    text: &str,
+) -> ApiResult<OriginKey> {
+    let key = PublicKey::parse(text).map_err(invalid_key)?;
+    let revision = expected_revision(key.name(), origin, revision)?;
+    Ok(state
+        .metadata
+        .add_public_key(origin, revision, &key.to_file_string())
+        .await?)
+}
+
+/// Stores secret key file `text` for `origin`, encrypted with the server key (its revision
+/// `revision`, or the key's own when `None`); the caller is authorized already. 422 for a text
+/// that is not a secret key of `origin` at that revision, or one that does not match the public
+/// key of that revision. Returns the revision.
+pub(crate) async fn store_secret_key(
+    state: &AppState,
+    origin: &OriginName,
+    revision: Option<&str>,
+    text: &str,
+) -> ApiResult<String> {
+    let key = SecretKey::parse(text).map_err(invalid_key)?;
+    let revision = expected_revision(key.name(), origin, revision)?;
     // When the public half of this revision is already here, the secret key must match it, or
     // packages signed with it would not verify.
-    if let Some(public) = state.metadata.public_key(&origin, revision).await?
+    if let Some(public) = state.metadata.public_key(origin, revision).await?
         && PublicKey::parse(&public.body).ok() != Some(key.public_key())
     {
         return Err(ApiError::unprocessable(
@@ -258,8 +297,7 @@ async fn upload_secret_key(
         encrypted,
     };
     state.metadata.put_secret_key(&stored).await?;
-    // The stock client accepts only 200 here.
-    Ok(Json(json!({ "origin": origin, "revision": revision })))
+    Ok(revision)
 }
 
 async fn latest_secret_key(

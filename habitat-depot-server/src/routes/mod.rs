@@ -1,4 +1,5 @@
-//! The routes of docs/api.md, one module per area, merged under `/v1`.
+//! The routes of docs/api.md, one module per area, merged under `/v1`. The operations the web
+//! pages share with the API are `pub(crate)` functions of these modules, so both answer alike.
 
 use std::time::Instant;
 
@@ -12,12 +13,12 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 
-mod channels;
-mod common;
-mod keys;
-mod origins;
-mod packages;
-mod profile;
+pub(crate) mod channels;
+pub(crate) mod common;
+pub(crate) mod keys;
+pub(crate) mod origins;
+pub(crate) mod packages;
+pub(crate) mod profile;
 mod status;
 mod upload;
 

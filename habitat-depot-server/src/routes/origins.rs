@@ -19,10 +19,10 @@ use serde_json::{Value, json};
 use super::common;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::authz::{self, Action, authorize};
+use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{invitation_json, timestamp};
-use crate::store::{Invitation, Origin, OriginContents, Role, Visibility};
+use crate::store::{Account, Invitation, Origin, OriginContents, Role, Visibility};
 
 /// The router's `DefaultBodyLimit` for these JSON bodies, named in 413 messages.
 const JSON_BODY_LIMIT: usize = 1 << 20;
@@ -101,21 +101,14 @@ async fn create_origin(
             "expected a JSON body `{\"name\": \"<origin>\"}`",
         )
     })?;
-    let name: OriginName = request.name.parse()?;
-    let visibility = match request.default_package_visibility.as_deref() {
-        None => Visibility::default(),
-        Some(text) => Visibility::parse(text).ok_or_else(|| {
-            ApiError::unprocessable(
-                "invalid_value",
-                format!("`{text}` is not a package visibility: expected `public` or `private`"),
-            )
-        })?,
-    };
-    // One transaction makes the origin, its `unstable` and `stable` channels and the owner.
-    let origin = state
-        .metadata
-        .create_origin(&name, account.id, visibility)
-        .await?;
+    let origin = new_origin(
+        &state,
+        account,
+        &request.name,
+        request.default_package_visibility.as_deref(),
+    )
+    .await?;
+    let name = &origin.name;
     let location = format!("/v1/depot/origins/{name}");
     Ok((
         StatusCode::CREATED,
@@ -133,6 +126,37 @@ async fn show_origin(
     let origin = common::origin(&origin)?;
     let permit = authorize(&state, &caller, &origin, Action::Read).await?;
     Ok(Json(origin_json(&permit.origin)))
+}
+
+/// Creates origin `name` owned by `account`, its new packages `visibility` (`public` when
+/// absent): 422 for an invalid name or visibility, 409 when it exists. The API and the origins
+/// page both create origins here.
+pub(crate) async fn new_origin(
+    state: &AppState,
+    account: &Account,
+    name: &str,
+    visibility: Option<&str>,
+) -> ApiResult<Origin> {
+    let name: OriginName = name.parse()?;
+    let visibility = parse_visibility(visibility)?;
+    // One transaction makes the origin, its `unstable` and `stable` channels and the owner.
+    Ok(state
+        .metadata
+        .create_origin(&name, account.id, visibility)
+        .await?)
+}
+
+/// A package visibility from a request (`public` when absent); 422 otherwise.
+pub(crate) fn parse_visibility(text: Option<&str>) -> ApiResult<Visibility> {
+    match text {
+        None => Ok(Visibility::default()),
+        Some(text) => Visibility::parse(text).ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_value",
+                format!("`{text}` is not a package visibility: expected `public` or `private`"),
+            )
+        }),
+    }
 }
 
 /// "2 packages, 1 member besides the owner": what keeps an origin from being deleted.
@@ -193,10 +217,19 @@ async fn remove_member(
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
     let permit = authorize(&state, &caller, &origin, Action::RemoveMembers).await?;
-    authz::check_removal(&permit.origin, &account)?;
-    // The store refuses to remove the owner too, and answers 404 for non-members.
-    state.metadata.remove_member(&origin, &account).await?;
+    remove(&state, &permit, &account).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Removes `account` from the permit's origin (the permit is for [`Action::RemoveMembers`]):
+/// never the owner (403); 404 for a non-member.
+pub(crate) async fn remove(state: &AppState, permit: &Permit, account: &str) -> ApiResult<()> {
+    authz::check_removal(&permit.origin, account)?;
+    // The store refuses to remove the owner too, and answers 404 for non-members.
+    Ok(state
+        .metadata
+        .remove_member(&permit.origin.name, account)
+        .await?)
 }
 
 /// The role of `account` in `origin`: 404 for unknown accounts and non-members.
@@ -258,7 +291,20 @@ async fn set_role(
             ));
         }
     };
-    let role = Role::parse(&text).ok_or_else(|| {
+    change_role(&state, &permit, &account, &text).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Gives `account` the role named `text` in the permit's origin (the permit is for
+/// [`Action::SetRoles`]): 422 for an unknown role, 403 for a change the policy forbids (to or
+/// from owner, one's own), 404 for a non-member.
+pub(crate) async fn change_role(
+    state: &AppState,
+    permit: &Permit,
+    account: &str,
+    text: &str,
+) -> ApiResult<()> {
+    let role = Role::parse(text).ok_or_else(|| {
         ApiError::unprocessable(
             "invalid_value",
             format!(
@@ -267,12 +313,13 @@ async fn set_role(
             ),
         )
     })?;
+    let origin = &permit.origin.name;
     // Who may be changed is a permission rule, so 403 (see the module docs), not 422.
-    authz::check_role_change(&permit.origin, permit.account()?, &account, role)?;
+    authz::check_role_change(&permit.origin, permit.account()?, account, role)?;
     // 404 for an account that is not a member.
-    role_of(&state, &origin, &account).await?;
-    state.metadata.set_role(&origin, &account, role).await?;
-    Ok(StatusCode::NO_CONTENT)
+    role_of(state, origin, account).await?;
+    state.metadata.set_role(origin, account, role).await?;
+    Ok(())
 }
 
 async fn invite(
@@ -282,13 +329,23 @@ async fn invite(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let origin = common::origin(&origin)?;
     let permit = authorize(&state, &caller, &origin, Action::Invite).await?;
+    let invitation = send_invitation(&state, &permit, &account).await?;
+    Ok((StatusCode::CREATED, Json(invitation_json(&invitation))))
+}
+
+/// Invites `account` to the permit's origin (the permit is for [`Action::Invite`]): 404 for an
+/// unknown account, 409 for a member or a second invitation.
+pub(crate) async fn send_invitation(
+    state: &AppState,
+    permit: &Permit,
+    account: &str,
+) -> ApiResult<Invitation> {
     let me = permit.account()?;
     // The store answers 404 for an unknown account and 409 for a member or a second invitation.
-    let invitation = state
+    Ok(state
         .metadata
-        .create_invitation(&origin, &account, &me.name)
-        .await?;
-    Ok((StatusCode::CREATED, Json(invitation_json(&invitation))))
+        .create_invitation(&permit.origin.name, account, &me.name)
+        .await?)
 }
 
 async fn invitations(
@@ -304,7 +361,11 @@ async fn invitations(
 }
 
 /// Invitation `id` of `origin`; 404 when there is none, including one of another origin.
-async fn find_invitation(state: &AppState, origin: &OriginName, id: &str) -> ApiResult<Invitation> {
+pub(crate) async fn find_invitation(
+    state: &AppState,
+    origin: &OriginName,
+    id: &str,
+) -> ApiResult<Invitation> {
     let not_found =
         || ApiError::not_found(format!("invitation `{id}` of origin `{origin}` not found"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
@@ -313,7 +374,7 @@ async fn find_invitation(state: &AppState, origin: &OriginName, id: &str) -> Api
 }
 
 /// The invitation, if the caller is its invitee: only they may accept or ignore it.
-async fn own_invitation(
+pub(crate) async fn own_invitation(
     state: &AppState,
     caller: &Caller,
     origin: &str,

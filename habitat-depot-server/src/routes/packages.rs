@@ -347,13 +347,22 @@ pub(super) async fn maintained_package(
     path: &PkgPath,
     target: &TargetQuery,
 ) -> ApiResult<(String, Package)> {
-    let ident = path.ident()?;
-    let target = target.target()?;
+    maintained(state, caller, &path.ident()?, target.target()?).await
+}
+
+/// [`maintained_package`] for an ident and target already parsed: 401 no account, 404 unknown
+/// origin, 403 below maintainer, 404 unknown package; the maintainer's name and the package.
+pub(crate) async fn maintained(
+    state: &AppState,
+    caller: &Caller,
+    ident: &FullyQualifiedIdent,
+    target: PackageTarget,
+) -> ApiResult<(String, Package)> {
     let permit = authorize(state, caller, ident.origin(), Action::ManagePackages).await?;
     let account = permit.account()?.name.clone();
     let package = state
         .metadata
-        .package(&ident, target)
+        .package(ident, target)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("package {ident} for {target} not found")))?;
     Ok((account, package))

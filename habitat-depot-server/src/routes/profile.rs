@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{Caller, new_token};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{invitation_json, timestamp};
-use crate::store::TokenRecord;
+use crate::store::{Account, TokenRecord};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -65,8 +65,23 @@ async fn create_token(
 ) -> ApiResult<(StatusCode, Json<Value>)> {
     let account = caller.account()?;
     let request = body.map(|Json(b)| b).unwrap_or_default();
-    let name = request
-        .name
+    let (token, secret) =
+        issue_token(&state, account, request.name, request.expires_in_days).await?;
+    let mut body = token_json(&token);
+    body["token"] = Value::String(secret);
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// A new access token of `account`, named `name` (`default` when absent or blank), expiring in
+/// `expires_in_days` (never when absent): its record and its secret, which is shown once and
+/// never stored. 422 for a name past 255 characters or 0 days.
+pub(crate) async fn issue_token(
+    state: &AppState,
+    account: &Account,
+    name: Option<String>,
+    expires_in_days: Option<u32>,
+) -> ApiResult<(TokenRecord, String)> {
+    let name = name
         .filter(|n| !n.trim().is_empty())
         .unwrap_or_else(|| "default".into());
     if name.len() > 255 {
@@ -75,7 +90,7 @@ async fn create_token(
             "a token name has at most 255 characters",
         ));
     }
-    let expires_at = match request.expires_in_days {
+    let expires_at = match expires_in_days {
         Some(0) => {
             return Err(ApiError::unprocessable(
                 "invalid_value",
@@ -90,9 +105,7 @@ async fn create_token(
         .metadata
         .create_token(account.id, &name, &hash, expires_at)
         .await?;
-    let mut body = token_json(&token);
-    body["token"] = Value::String(secret);
-    Ok((StatusCode::CREATED, Json(body)))
+    Ok((token, secret))
 }
 
 async fn delete_token(

@@ -4,7 +4,7 @@
 
 /// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
 /// other one by a call to the function of the same name in the store's area modules
-/// (`accounts`, `sessions`, `origins`, `packages`), with the store first; a backend failure's context
+/// (`accounts`, `sessions`, `origins`, `packages`, `pages`), with the store first; a backend failure's context
 /// then names the method.
 macro_rules! metadata_store_by_area {
     ($store:ty, { $($own:tt)* }) => {
@@ -468,6 +468,56 @@ macro_rules! metadata_store_by_area {
                 packages::change_channel(self, package_id, origin, channel, action, account)
                     .await
                     .map_err(|e| e.during("change_channel"))
+            }
+
+            async fn recent_packages(
+                &self,
+                private_origins: &[OriginName],
+                limit: u64,
+            ) -> StoreResult<Vec<Package>> {
+                pages::recent_packages(self, private_origins, limit)
+                    .await
+                    .map_err(|e| e.during("recent_packages"))
+            }
+
+            async fn depot_counts(
+                &self,
+                private_origins: &[OriginName],
+            ) -> StoreResult<DepotCounts> {
+                pages::depot_counts(self, private_origins)
+                    .await
+                    .map_err(|e| e.during("depot_counts"))
+            }
+
+            async fn origins_matching(
+                &self,
+                query: &str,
+                page: Page,
+            ) -> StoreResult<Paged<OriginName>> {
+                pages::origins_matching(self, query, page)
+                    .await
+                    .map_err(|e| e.during("origins_matching"))
+            }
+
+            async fn package_names(
+                &self,
+                origin: &OriginName,
+                private_origins: &[OriginName],
+                page: Page,
+            ) -> StoreResult<Paged<Package>> {
+                pages::package_names(self, origin, private_origins, page)
+                    .await
+                    .map_err(|e| e.during("package_names"))
+            }
+
+            async fn set_default_visibility(
+                &self,
+                origin: &OriginName,
+                visibility: Visibility,
+            ) -> StoreResult<()> {
+                pages::set_default_visibility(self, origin, visibility)
+                    .await
+                    .map_err(|e| e.during("set_default_visibility"))
             }
         }
     };

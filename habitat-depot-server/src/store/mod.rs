@@ -357,6 +357,15 @@ pub struct PackageFilter {
     pub private_origins: Vec<OriginName>,
 }
 
+/// The home page's numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct DepotCounts {
+    /// Origins.
+    pub origins: u64,
+    /// Packages (origin/name pairs) the caller may see.
+    pub packages: u64,
+}
+
 /// What blocks deleting an origin.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct OriginContents {
@@ -678,6 +687,32 @@ pub trait MetadataStore: Send + Sync + 'static {
         channel: &ChannelName,
         action: ChannelAction,
         account: &str,
+    ) -> StoreResult<()>;
+
+    /// The newest uploads the caller may see (public, and the private ones of
+    /// `private_origins`), newest first, at most `limit`.
+    async fn recent_packages(
+        &self,
+        private_origins: &[OriginName],
+        limit: u64,
+    ) -> StoreResult<Vec<Package>>;
+    /// How many origins there are, and how many packages (origin/name pairs) the caller may see.
+    async fn depot_counts(&self, private_origins: &[OriginName]) -> StoreResult<DepotCounts>;
+    /// Origins whose name contains `query`, by name.
+    async fn origins_matching(&self, query: &str, page: Page) -> StoreResult<Paged<OriginName>>;
+    /// The packages of an origin by name: the newest release of each name that the caller may
+    /// see (any target).
+    async fn package_names(
+        &self,
+        origin: &OriginName,
+        private_origins: &[OriginName],
+        page: Page,
+    ) -> StoreResult<Paged<Package>>;
+    /// Sets the visibility an origin gives new packages.
+    async fn set_default_visibility(
+        &self,
+        origin: &OriginName,
+        visibility: Visibility,
     ) -> StoreResult<()>;
 
     /// Every row of every table, read in one transaction (a consistent snapshot).

@@ -17,8 +17,13 @@ use axum::routing::get;
 use crate::AppState;
 use crate::identity::session::{self, Viewer};
 
+mod channels;
 mod error;
 mod home;
+mod origins;
+mod packages;
+mod profile;
+mod view;
 
 pub use error::{WebError, WebResult};
 
@@ -27,8 +32,13 @@ pub use error::{WebError, WebResult};
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(home::routes())
+        .merge(origins::routes())
+        .merge(packages::routes())
+        .merge(channels::routes())
+        .merge(profile::routes())
         .merge(crate::identity::routes())
         .route("/static/site.css", get(stylesheet))
+        .route("/static/site.js", get(script))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state, session::layer))
 }
@@ -52,6 +62,17 @@ impl Chrome {
     }
 }
 
+/// The account signed in, or the 401 page of the API's refusal for a caller without a token.
+pub fn signed_in(viewer: &Viewer) -> WebResult<&crate::store::Account> {
+    Ok(viewer.account().ok_or_else(crate::auth::needs_token)?)
+}
+
+/// A 303 to the sign-in page, coming back to `path` afterwards.
+pub fn sign_in_first(path: &str) -> Response {
+    let location = format!("/login?return_to={}", view::encode(path));
+    crate::identity::see_other(&location, &[])
+}
+
 /// A rendered page, or a 500 that says the template failed.
 pub fn render(page: &impl Template) -> WebResult<Response> {
     page.render()
@@ -67,6 +88,17 @@ async fn stylesheet() -> impl IntoResponse {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("static/site.css"),
+    )
+}
+
+/// The copy buttons' script, compiled in: the pages work without it.
+async fn script() -> impl IntoResponse {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("static/site.js"),
     )
 }
 

@@ -76,6 +76,7 @@ mod dump;
 mod insert;
 mod origins;
 mod packages;
+mod pages;
 mod rows;
 mod schema;
 mod sessions;

@@ -20,6 +20,7 @@ mod accounts;
 mod dump;
 mod origins;
 mod packages;
+mod pages;
 mod rows;
 mod schema;
 mod sessions;

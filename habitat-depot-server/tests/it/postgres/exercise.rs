@@ -3,8 +3,8 @@
 
 use habitat_core::{Blake2bHash, OriginName, PackageTarget};
 use habitat_depot_server::store::{
-    ChannelAction, MetadataStore, Package, PackageFilter, Page, Role, SecretOriginKey, StoreError,
-    Visibility,
+    ChannelAction, LoginFlow, MetadataStore, NewIdentity, Package, PackageFilter, Page, Role,
+    SecretOriginKey, StoreError, Visibility,
 };
 use time::macros::datetime;
 
@@ -16,10 +16,93 @@ pub async fn exercise(store: &dyn MetadataStore) -> Vec<String> {
     let mut t = Transcript::default();
     t.ok("ping", store.ping().await);
     let ids = accounts_and_tokens(store, &mut t).await;
+    identities_and_sessions(store, &mut t, &ids).await;
     origins_members_and_invitations(store, &mut t, &ids).await;
     keys(store, &mut t).await;
     packages_and_channels(store, &mut t).await;
     t.0
+}
+
+/// Identities, sessions and sign-ins in flight.
+async fn identities_and_sessions(store: &dyn MetadataStore, t: &mut Transcript, ids: &Ids) {
+    let identity = |subject: &str, username: &str| NewIdentity {
+        provider: "corp".into(),
+        subject: subject.into(),
+        username: username.into(),
+        email: None,
+    };
+    t.ok(
+        "sign up dora",
+        store.sign_up("dora", &identity("d-1", "dora")).await,
+    );
+    let clash = t.keep(
+        "sign up alice by name",
+        store.sign_up("alice", &identity("a-9", "alice")).await,
+    );
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    let twice = t.keep(
+        "sign up dora twice",
+        store.sign_up("dora-2", &identity("d-1", "dora")).await,
+    );
+    assert!(matches!(twice, Err(StoreError::Conflict(_))), "{twice:?}");
+    t.ok(
+        "link bob",
+        store
+            .link_identity(ids.bob, &identity("b-1", "bobby"))
+            .await,
+    );
+    t.record(
+        "link bob twice",
+        store
+            .link_identity(ids.alice, &identity("b-1", "bobby"))
+            .await,
+    );
+    t.ok(
+        "sign-in dora",
+        store.record_sign_in(&identity("d-1", "dora-renamed")).await,
+    );
+    t.record("identity d-1", store.identity("corp", "d-1").await);
+    t.record("identity none", store.identity("corp", "nobody").await);
+    t.record("identities of bob", store.identities(ids.bob).await);
+
+    let hash = Blake2bHash::digest(b"session");
+    let expires = datetime!(2999-01-01 00:00:00 UTC);
+    let session = t.ok(
+        "session",
+        store.create_session(ids.alice, &hash, expires).await,
+    );
+    t.record(
+        "session again",
+        store.create_session(ids.bob, &hash, expires).await,
+    );
+    t.record("session by hash", store.session(&hash).await);
+    t.ok("touch session", store.touch_session(session.id).await);
+    t.ok("delete session", store.delete_session(&hash).await);
+    t.record("session gone", store.session(&hash).await);
+    // A session of its own stays for the dump.
+    let kept = Blake2bHash::digest(b"kept session");
+    t.ok(
+        "session kept",
+        store.create_session(ids.zed, &kept, expires).await,
+    );
+
+    let flow = LoginFlow {
+        state_hash: Blake2bHash::digest(b"state"),
+        provider: "corp".into(),
+        browser_hash: Blake2bHash::digest(b"browser"),
+        nonce: "nonce".into(),
+        verifier: "verifier".into(),
+        return_to: "/".into(),
+        created_at: datetime!(2999-01-01 00:00:00 UTC),
+    };
+    let stale = datetime!(2998-12-31 23:50:00 UTC);
+    t.ok("flow", store.put_login_flow(&flow, stale).await);
+    t.record("flow twice", store.put_login_flow(&flow, stale).await);
+    t.record("take flow", store.take_login_flow(&flow.state_hash).await);
+    t.record(
+        "take flow again",
+        store.take_login_flow(&flow.state_hash).await,
+    );
 }
 
 /// Account ids: alice, bob, Zed.

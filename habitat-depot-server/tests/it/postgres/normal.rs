@@ -4,8 +4,9 @@ use std::fmt::Debug;
 
 use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageTarget};
 use habitat_depot_server::store::{
-    Account, ChannelMembership, Invitation, Member, Origin, OriginContents, OriginKey, Package,
-    Paged, Role, SecretOriginKey, StoreError, StoreResult, TokenRecord,
+    Account, ChannelMembership, Identity, Invitation, LoginFlow, Member, Origin, OriginContents,
+    OriginKey, Package, Paged, Role, SecretOriginKey, Session, StoreError, StoreResult,
+    TokenRecord,
 };
 use time::OffsetDateTime;
 
@@ -80,6 +81,38 @@ impl Normal for Account {
     fn normal(self) -> Self {
         Account {
             id: 0,
+            created_at: self.created_at.normal(),
+            ..self
+        }
+    }
+}
+
+impl Normal for Identity {
+    fn normal(self) -> Self {
+        Identity {
+            account_id: 0,
+            created_at: self.created_at.normal(),
+            last_sign_in_at: self.last_sign_in_at.normal(),
+            ..self
+        }
+    }
+}
+
+impl Normal for Session {
+    fn normal(self) -> Self {
+        Session {
+            id: 0,
+            account_id: 0,
+            created_at: self.created_at.normal(),
+            last_seen_at: self.last_seen_at.normal(),
+            expires_at: self.expires_at.normal(),
+        }
+    }
+}
+
+impl Normal for LoginFlow {
+    fn normal(self) -> Self {
+        LoginFlow {
             created_at: self.created_at.normal(),
             ..self
         }

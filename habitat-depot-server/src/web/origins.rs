@@ -1,0 +1,570 @@
+//! The origins pages: the signed-in account's origins (and a form to create one), and one
+//! origin with its packages, channels, members, invitations, keys and settings. Every control
+//! is shown only where the policy permits it ([`authz::permits`]); every form's handler still
+//! authorizes, with the same functions as the API.
+
+use askama::Template;
+use axum::Router;
+use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use habitat_core::{ChannelName, OriginName};
+use serde::Deserialize;
+
+use super::view::{Done, PageNumber, Pager, PkgRow};
+use super::{Chrome, WebError, WebResult, render, sign_in_first, signed_in};
+use crate::AppState;
+use crate::authz::{self, Action, Permit, authorize};
+use crate::identity::see_other;
+use crate::identity::session::Viewer;
+use crate::routes::{keys, origins as api};
+use crate::store::{Role, Visibility};
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/origins", get(list).post(create))
+        .route("/origins/{origin}", get(show))
+        .route("/origins/{origin}/channels", post(create_channel))
+        .route(
+            "/origins/{origin}/channels/{channel}/delete",
+            post(delete_channel),
+        )
+        .route("/origins/{origin}/members/{account}/role", post(set_role))
+        .route(
+            "/origins/{origin}/members/{account}/remove",
+            post(remove_member),
+        )
+        .route("/origins/{origin}/invitations", post(invite))
+        .route("/origins/{origin}/invitations/{id}/rescind", post(rescind))
+        .route("/origins/{origin}/keys", post(upload_key))
+        .route("/origins/{origin}/settings", post(settings))
+}
+
+/// The form token of a posted form; every form has one.
+#[derive(Deserialize)]
+pub(super) struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfOnly {
+    /// The posted token.
+    pub(super) fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Checks a posted form's token and origin (403 page otherwise).
+pub(super) fn check(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> WebResult<()> {
+    Ok(viewer.check_form(&state.settings, headers, csrf)?)
+}
+
+/// An origin from a path segment: 404 when it is not a valid name (no such origin).
+fn origin_name(text: &str) -> WebResult<OriginName> {
+    text.parse()
+        .map_err(|_| WebError::not_found(format!("Origin `{text}` not found.")))
+}
+
+/// After a form: back to the origin's page with a message, at the section it changed.
+fn back(origin: &OriginName, done: &str, section: &str) -> Response {
+    see_other(&format!("/origins/{origin}?done={done}#{section}"), &[])
+}
+
+/// One of the account's origins.
+struct MyOrigin {
+    name: String,
+    role: Role,
+}
+
+#[derive(Template)]
+#[template(path = "origins.html")]
+struct OriginsPage {
+    chrome: Chrome,
+    origins: Vec<MyOrigin>,
+    done: Option<&'static str>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(done): Query<Done>,
+) -> WebResult<Response> {
+    let Some(account) = viewer.account() else {
+        return Ok(sign_in_first("/origins"));
+    };
+    let origins = state.metadata.account_origins(account.id).await?;
+    render(&OriginsPage {
+        chrome: Chrome::of(&viewer),
+        origins: origins
+            .into_iter()
+            .map(|(name, role)| MyOrigin {
+                name: name.to_string(),
+                role,
+            })
+            .collect(),
+        done: done.message(),
+    })
+}
+
+#[derive(Deserialize)]
+struct NewOrigin {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+    visibility: Option<String>,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Form(form): Form<NewOrigin>,
+) -> WebResult<Response> {
+    check(&state, &viewer, &headers, &form.csrf)?;
+    let account = signed_in(&viewer)?;
+    let origin = api::new_origin(
+        &state,
+        account,
+        form.name.trim(),
+        form.visibility.as_deref(),
+    )
+    .await?;
+    Ok(see_other(
+        &format!("/origins/{}?done=origin-created", origin.name),
+        &[],
+    ))
+}
+
+/// A member as the origin page lists them, with the controls the viewer may use on them.
+struct MemberRow {
+    name: String,
+    role: Role,
+    can_change: bool,
+    can_remove: bool,
+}
+
+struct InvitationRow {
+    id: i64,
+    account: String,
+    invited_by: String,
+    created: String,
+}
+
+struct KeyRow {
+    revision: String,
+    created: String,
+}
+
+struct ChannelRow {
+    name: String,
+    deletable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "origin.html")]
+struct OriginPage {
+    chrome: Chrome,
+    origin: String,
+    owner: String,
+    role: Option<Role>,
+    default_visibility: &'static str,
+    done: Option<&'static str>,
+    packages: Vec<PkgRow>,
+    total: u64,
+    pager: Pager,
+    channels: Vec<ChannelRow>,
+    members: Option<Vec<MemberRow>>,
+    invitations: Option<Vec<InvitationRow>>,
+    keys: Vec<KeyRow>,
+    roles: Vec<&'static str>,
+    can_manage_channels: bool,
+    can_invite: bool,
+    can_manage_keys: bool,
+    can_manage_settings: bool,
+}
+
+async fn show(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(origin): Path<String>,
+    Query(done): Query<Done>,
+    Query(page): Query<PageNumber>,
+) -> WebResult<Response> {
+    let origin = origin_name(&origin)?;
+    let permit = authorize(&state, &viewer.caller(), &origin, Action::Read).await?;
+    let store = &state.metadata;
+    let private = permit.private_scope();
+    let (packages, channels, keys) = tokio::try_join!(
+        store.package_names(&origin, &private, page.window()),
+        store.channels(&origin),
+        store.public_keys(&origin),
+    )?;
+    let (members, invitations) = if permit.permits(Action::ListMembers) {
+        let (members, invitations) =
+            tokio::try_join!(store.members(&origin), store.origin_invitations(&origin))?;
+        (Some(members), Some(invitations))
+    } else {
+        (None, None)
+    };
+    let me = viewer.account().map(|a| a.name.as_str());
+    let owner = permit.origin.owner.as_str();
+    let members = members.map(|members| {
+        members
+            .into_iter()
+            .map(|m| MemberRow {
+                can_change: permit.permits(Action::SetRoles)
+                    && m.name != owner
+                    && Some(m.name.as_str()) != me,
+                can_remove: permit.permits(Action::RemoveMembers) && m.name != owner,
+                name: m.name,
+                role: m.role,
+            })
+            .collect()
+    });
+    let invitations = invitations.map(|list| {
+        list.into_iter()
+            .map(|i| InvitationRow {
+                id: i.id,
+                account: i.account,
+                invited_by: i.invited_by,
+                created: super::view::time(i.created_at),
+            })
+            .collect()
+    });
+    let can_manage_channels = permit.permits(Action::ManageChannels);
+    render(&OriginPage {
+        chrome: Chrome::of(&viewer),
+        origin: origin.to_string(),
+        owner: owner.to_owned(),
+        role: permit.role,
+        default_visibility: permit.origin.default_package_visibility.as_str(),
+        done: done.message(),
+        packages: packages.items.iter().map(PkgRow::of).collect(),
+        total: packages.total,
+        pager: Pager::new(
+            &format!("/origins/{origin}?"),
+            page.number(),
+            packages.total,
+        ),
+        channels: channels
+            .into_iter()
+            .map(|c| ChannelRow {
+                deletable: can_manage_channels && authz::check_channel_deletion(&c).is_ok(),
+                name: c.to_string(),
+            })
+            .collect(),
+        members,
+        invitations,
+        keys: keys
+            .into_iter()
+            .map(|k| KeyRow {
+                revision: k.revision,
+                created: super::view::time(k.created_at),
+            })
+            .collect(),
+        roles: Role::ALL
+            .into_iter()
+            .filter(|r| *r != Role::Owner)
+            .map(Role::as_str)
+            .collect(),
+        can_manage_channels,
+        can_invite: permit.permits(Action::Invite),
+        can_manage_keys: permit.permits(Action::ManageKeys),
+        can_manage_settings: permit.permits(Action::ManageSettings),
+    })
+}
+
+/// Checks the form, then asks the policy for `action` in `origin`.
+async fn permit_for(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    csrf: &str,
+    origin: &str,
+    action: Action,
+) -> WebResult<Permit> {
+    check(state, viewer, headers, csrf)?;
+    let origin = origin_name(origin)?;
+    Ok(authorize(state, &viewer.caller(), &origin, action).await?)
+}
+
+#[derive(Deserialize)]
+struct NewChannel {
+    #[serde(default)]
+    csrf: String,
+    name: String,
+}
+
+async fn create_channel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(origin): Path<String>,
+    Form(form): Form<NewChannel>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::ManageChannels,
+    )
+    .await?;
+    let channel: ChannelName = form
+        .name
+        .trim()
+        .parse()
+        .map_err(crate::error::ApiError::from)?;
+    let origin = &permit.origin.name;
+    state.metadata.create_channel(origin, &channel).await?;
+    Ok(back(origin, "channel-created", "channels"))
+}
+
+async fn delete_channel(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((origin, channel)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::ManageChannels,
+    )
+    .await?;
+    let channel: ChannelName = channel.parse().map_err(crate::error::ApiError::from)?;
+    authz::check_channel_deletion(&channel)?;
+    let origin = &permit.origin.name;
+    state.metadata.delete_channel(origin, &channel).await?;
+    Ok(back(origin, "channel-deleted", "channels"))
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    role: String,
+}
+
+async fn set_role(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((origin, account)): Path<(String, String)>,
+    Form(form): Form<RoleForm>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::SetRoles,
+    )
+    .await?;
+    api::change_role(&state, &permit, &account, &form.role).await?;
+    Ok(back(&permit.origin.name, "role-changed", "members"))
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((origin, account)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::RemoveMembers,
+    )
+    .await?;
+    api::remove(&state, &permit, &account).await?;
+    Ok(back(&permit.origin.name, "member-removed", "members"))
+}
+
+#[derive(Deserialize)]
+struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    account: String,
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(origin): Path<String>,
+    Form(form): Form<InviteForm>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::Invite,
+    )
+    .await?;
+    api::send_invitation(&state, &permit, form.account.trim()).await?;
+    Ok(back(&permit.origin.name, "invited", "invitations"))
+}
+
+async fn rescind(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path((origin, id)): Path<(String, String)>,
+    Form(form): Form<CsrfOnly>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::Invite,
+    )
+    .await?;
+    let origin = &permit.origin.name;
+    let invitation = api::find_invitation(&state, origin, &id).await?;
+    state.metadata.delete_invitation(invitation.id).await?;
+    Ok(back(origin, "rescinded", "invitations"))
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    #[serde(default)]
+    csrf: String,
+    visibility: String,
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(origin): Path<String>,
+    Form(form): Form<SettingsForm>,
+) -> WebResult<Response> {
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::ManageSettings,
+    )
+    .await?;
+    let visibility: Visibility = api::parse_visibility(Some(&form.visibility))?;
+    let origin = &permit.origin.name;
+    state
+        .metadata
+        .set_default_visibility(origin, visibility)
+        .await?;
+    Ok(back(origin, "settings", "settings"))
+}
+
+/// The key upload form's fields: which kind of key, and its text from a file or pasted.
+#[derive(Default)]
+struct KeyForm {
+    csrf: String,
+    kind: String,
+    file: String,
+    text: String,
+}
+
+/// Reads the key upload form (multipart): a field past the key size limit, or one that is not
+/// UTF-8, is refused.
+async fn key_form(mut multipart: Multipart) -> WebResult<KeyForm> {
+    let bad = |message: String| WebError::new(StatusCode::BAD_REQUEST, "Cannot do that", message);
+    let mut form = KeyForm::default();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?;
+        if bytes.len() > keys::KEY_BODY_LIMIT {
+            return Err(WebError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Cannot do that",
+                format!(
+                    "the key is larger than {} KiB: it is not a key file",
+                    keys::KEY_BODY_LIMIT / 1024
+                ),
+            ));
+        }
+        let text = String::from_utf8(bytes.into())
+            .map_err(|_| bad(format!("the form's field `{name}` is not UTF-8 text")))?;
+        match name.as_str() {
+            "csrf" => form.csrf = text,
+            "kind" => form.kind = text,
+            "file" => form.file = text,
+            "text" => form.text = text,
+            _ => {}
+        }
+    }
+    Ok(form)
+}
+
+async fn upload_key(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Path(origin): Path<String>,
+    multipart: Multipart,
+) -> WebResult<Response> {
+    let form = key_form(multipart).await?;
+    let permit = permit_for(
+        &state,
+        &viewer,
+        &headers,
+        &form.csrf,
+        &origin,
+        Action::ManageKeys,
+    )
+    .await?;
+    let origin = &permit.origin.name;
+    let text = if form.file.trim().is_empty() {
+        form.text.trim()
+    } else {
+        form.file.trim()
+    };
+    if text.is_empty() {
+        return Err(WebError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Cannot do that",
+            "choose a key file or paste the key's text",
+        ));
+    }
+    let text = format!("{text}\n");
+    let done = match form.kind.as_str() {
+        "secret" => {
+            keys::store_secret_key(&state, origin, None, &text).await?;
+            "secret-key"
+        }
+        _ => {
+            keys::store_public_key(&state, origin, None, &text).await?;
+            "public-key"
+        }
+    };
+    Ok(back(origin, done, "keys"))
+}
