@@ -223,6 +223,21 @@ impl Browser {
             .unwrap_or_else(|e| panic!("type into `{css}`: {e}"));
     }
 
+    /// Whether the form field `css` selects passes the browser's own checks (`required`,
+    /// `pattern`, `maxlength`...).
+    pub async fn is_valid(&self, css: &str) -> bool {
+        let field = self.find(css).await;
+        let valid = self
+            .client()
+            .execute(
+                "return arguments[0].checkValidity();",
+                vec![serde_json::to_value(&field).expect("an element reference")],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("check `{css}`: {e}"));
+        valid == json!(true)
+    }
+
     /// Chooses the option with `value` in the `<select>` `css` selects.
     pub async fn select(&self, css: &str, value: &str) {
         self.find(css)
