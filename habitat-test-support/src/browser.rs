@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -25,6 +26,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use reqwest::{Method, Url};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The keys [`Browser::press`] presses.
+pub use fantoccini::key::Key;
 
 /// `1`: a missing browser fails the test instead of skipping it.
 pub const REQUIRED_VARIABLE: &str = "HAB_TEST_BROWSER_REQUIRED";
@@ -364,6 +368,90 @@ impl Browser {
         png
     }
 
+    /// Runs `script` (a function body; `return` gives the answer) in the page.
+    pub async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client()
+            .execute(script, Vec::new())
+            .await
+            .unwrap_or_else(|e| panic!("run a script in the page: {e}"))
+    }
+
+    /// Presses and releases `key` (as [`Key::Tab`]) on the keyboard.
+    pub async fn press(&self, key: Key) {
+        let actions = KeyActions::new("keyboard".to_owned())
+            .then(KeyAction::Down { value: key.into() })
+            .then(KeyAction::Up { value: key.into() });
+        self.client()
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("press {key:?}: {e}"));
+    }
+
+    /// The outer HTML of the element that has the keyboard focus.
+    pub async fn focused(&self) -> String {
+        let element = self
+            .client()
+            .active_element()
+            .await
+            .expect("the focused element");
+        element.html(false).await.expect("its HTML")
+    }
+
+    /// The form controls of the page that have no label: no `<label>`, no `aria-label`, no
+    /// `aria-labelledby` (hidden inputs are not controls).
+    pub async fn unlabelled_controls(&self) -> Vec<String> {
+        let found = self
+            .eval(
+                "return [...document.querySelectorAll(\
+                 'input:not([type=hidden]), select, textarea')]\
+                 .filter(e => !(e.labels && e.labels.length) \
+                   && !e.getAttribute('aria-label') && !e.getAttribute('aria-labelledby'))\
+                 .map(e => e.outerHTML);",
+            )
+            .await;
+        found
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.as_str().map(str::to_owned))
+            .collect()
+    }
+
+    /// How many CSS pixels the page is wider than the window (0 when nothing sticks out, so
+    /// nobody has to scroll sideways).
+    pub async fn overflow_width(&self) -> i64 {
+        self.eval(
+            "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+        )
+        .await
+        .as_i64()
+        .unwrap_or_default()
+    }
+
+    /// Makes the pages see `prefers-color-scheme: SCHEME` (`light`, `dark`), as a system
+    /// set to that theme would.
+    pub async fn prefer_color_scheme(&self, scheme: &str) {
+        let command = Cdp {
+            cmd: "Emulation.setEmulatedMedia",
+            params: json!({ "features": [{ "name": "prefers-color-scheme", "value": scheme }] }),
+        };
+        self.client()
+            .issue_cmd(command)
+            .await
+            .unwrap_or_else(|e| panic!("emulate the {scheme} colour scheme: {e}"));
+    }
+
+    /// The computed `background-color` and `color` of `css`.
+    pub async fn colors(&self, css: &str) -> (String, String) {
+        let element = self.find(css).await;
+        let background = element
+            .css_value("background-color")
+            .await
+            .expect("a background colour");
+        let color = element.css_value("color").await.expect("a colour");
+        (background, color)
+    }
+
     /// What the pages shown since the last call put in the console that a page must not:
     /// refusals by the Content-Security-Policy (an inline script or style, a resource from
     /// elsewhere) and uncaught script errors. A missing favicon and the error statuses a test
@@ -452,6 +540,31 @@ impl WebDriverCompatibleCommand for BrowserLog {
 
     fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
         (Method::POST, Some(json!({ "type": "browser" }).to_string()))
+    }
+}
+
+/// A Chrome DevTools Protocol command, through `chromedriver`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(
+        &self,
+        base: &Url,
+        session: Option<&str>,
+    ) -> Result<Url, <Url as std::str::FromStr>::Err> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
+    }
+
+    fn method_and_body(&self, _: &Url) -> (Method, Option<String>) {
+        let body = json!({ "cmd": self.cmd, "params": self.params });
+        (Method::POST, Some(body.to_string()))
     }
 }
 

@@ -3,6 +3,7 @@
 //! unless `HAB_TEST_BROWSER_REQUIRED=1`; `HAB_WRITE_SCREENSHOTS=1` writes the screenshots the
 //! docs show into `docs/screenshots/`.
 
+mod looks;
 mod story;
 
 use std::ffi::OsStr;
