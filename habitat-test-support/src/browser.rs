@@ -50,7 +50,7 @@ pub const DESKTOP: (u32, u32) = (1280, 900);
 pub const PHONE: (u32, u32) = (390, 844);
 
 /// How long a page element is waited for.
-const WAIT: Duration = Duration::from_secs(15);
+const WAIT: Duration = Duration::from_secs(30);
 
 /// A headless Chromium session with its own `chromedriver` and profile. Close it with
 /// [`Browser::close`]; dropping it kills the driver and the browser (their process group) in

@@ -87,7 +87,7 @@ pub async fn sign_in_with_provider(browser: &Browser, site: &str, subject: &str,
 
 /// Waits until the browser shows another address than `url`.
 async fn wait_to_leave(browser: &Browser, url: &str) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while browser.url().await == url {
         assert!(
             std::time::Instant::now() < deadline,
