@@ -74,10 +74,18 @@ impl Browser {
             eprintln!("skipped: {why}");
             return None;
         };
-        Some(Self::launch(&chromium, &chromedriver).await)
+        // The port was free a moment ago; another process may take it first: try again then.
+        for _ in 0..2 {
+            if let Some(browser) = Self::launch(&chromium, &chromedriver, false).await {
+                return Some(browser);
+            }
+        }
+        Self::launch(&chromium, &chromedriver, true).await
     }
 
-    async fn launch(chromium: &Path, chromedriver: &Path) -> Self {
+    /// `None` when the driver exited before answering (its port was taken) and this is not
+    /// the `last` try.
+    async fn launch(chromium: &Path, chromedriver: &Path, last: bool) -> Option<Self> {
         let profile = tempfile::Builder::new()
             .prefix("hab-browser-")
             .tempdir()
@@ -100,7 +108,9 @@ impl Browser {
             profile,
         };
         let url = format!("http://127.0.0.1:{port}");
-        browser.wait_for_driver(&url).await;
+        if !browser.wait_for_driver(&url, last).await {
+            return None;
+        }
         let user_data = browser.profile.path().join("user-data");
         let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| (*a).to_owned()).collect();
         args.push(format!("--user-data-dir={}", user_data.display()));
@@ -124,20 +134,24 @@ impl Browser {
             .await
             .unwrap_or_else(|e| panic!("a Chromium session: {e}\n{}", browser.driver_log()));
         browser.client = Some(client);
-        browser
+        Some(browser)
     }
 
-    /// Polls the driver's status until it answers.
-    async fn wait_for_driver(&mut self, url: &str) {
+    /// Polls the driver's status until it answers (`true`); `false` when it exited first and
+    /// this is not the `last` try.
+    async fn wait_for_driver(&mut self, url: &str, last: bool) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         let http = reqwest::Client::new();
         loop {
             if let Ok(response) = http.get(format!("{url}/status")).send().await
                 && response.status().is_success()
             {
-                return;
+                return true;
             }
             if let Ok(Some(status)) = self.driver.try_wait() {
+                if !last {
+                    return false;
+                }
                 panic!("chromedriver exited ({status}):\n{}", self.driver_log());
             }
             assert!(
