@@ -225,6 +225,14 @@ async fn open(settings: Settings) -> Result<AppState> {
     Ok(AppState::open(settings).await?)
 }
 
+/// The state for an administrator's command (`user`, `fsck`, `migrate`): it signs nobody in, so
+/// it neither needs nor checks the sign-in providers' secrets, which may live only in the
+/// server's own environment.
+async fn open_admin(mut settings: Settings) -> Result<AppState> {
+    settings.auth.providers.clear();
+    open(settings).await
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Start {
@@ -264,7 +272,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fsck { data, repair } => {
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
             for problem in &report.problems {
                 out!("{problem}");
@@ -338,6 +346,8 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     use habitat_depot_server::migrate::{Preflight, Stores, migrate};
 
     let mut preflight = Preflight::check(&current, to)?;
+    let mut current = current;
+    current.auth.providers.clear();
     let source = AppState::open(current).await?;
     if let Some(copied) = preflight.share_server_key()? {
         say!(
@@ -345,6 +355,7 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
             copied.display()
         );
     }
+    preflight.destination.auth.providers.clear();
     let target = AppState::open(preflight.destination).await?;
     let report = migrate(
         &Stores {
@@ -436,7 +447,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             // Parsed here rather than by clap, so a bad name is an `error:` line with exit
             // status 1 like every other refusal of this command.
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .create_account(name.as_str(), email.as_deref())
@@ -448,7 +459,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             out!("{token}");
         }
         UserCommand::List { data } => {
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             for account in state.metadata.accounts().await? {
                 out!("{}\t{}", account.name, account.email.unwrap_or_default());
             }
@@ -459,7 +470,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             data,
         } => {
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open(settings(&data)?).await?;
+            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())
@@ -477,8 +488,8 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             data,
         } => {
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open(settings(&data)?).await?;
-            if state.providers.get(&provider).is_none() {
+            let settings = settings(&data)?;
+            if !settings.auth.providers.iter().any(|p| p.id == provider) {
                 anyhow::bail!(
                     "the settings have no sign-in provider `{provider}` (`[[auth.providers]]` \
                      with `id = \"{provider}\"`)"
@@ -488,6 +499,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             if subject.is_empty() {
                 anyhow::bail!("the subject is empty");
             }
+            let state = open_admin(settings).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())

@@ -174,10 +174,12 @@ impl AppState {
             dir: dir.clone(),
             reason,
         };
+        // The providers first: a bad provider setting must not leave a database behind.
+        let providers = open_providers(&settings)?;
         prepare_data_dir(&dir).map_err(fail)?;
         let metadata = open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?;
         let artifacts = open_files(&dir).map_err(fail)?;
-        Self::with_stores(settings, Arc::new(metadata), Arc::new(artifacts))
+        Self::with_ready(settings, Arc::new(metadata), Arc::new(artifacts), providers)
     }
 
     /// Opens the stores the settings choose (`[metadata]`, `[artifacts]`): both embedded by
@@ -190,8 +192,9 @@ impl AppState {
         if settings.is_embedded() {
             return Self::open_embedded(settings);
         }
+        let providers = open_providers(&settings)?;
         let (metadata, artifacts) = open_stores(&settings).await?;
-        Self::with_stores(settings, metadata, artifacts)
+        Self::with_ready(settings, metadata, artifacts, providers)
     }
 
     /// A state over stores opened by the caller (PostgreSQL, S3...): the data directory still
@@ -203,14 +206,23 @@ impl AppState {
         metadata: Arc<dyn MetadataStore>,
         artifacts: Arc<dyn ArtifactStore>,
     ) -> Result<Self, OpenError> {
+        let providers = open_providers(&settings)?;
+        Self::with_ready(settings, metadata, artifacts, providers)
+    }
+
+    /// [`AppState::with_stores`] with the providers made ready already.
+    fn with_ready(
+        settings: Settings,
+        metadata: Arc<dyn MetadataStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+        providers: identity::Providers,
+    ) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
         let fail = |reason: OpenFailure| OpenError {
             dir: dir.clone(),
             reason,
         };
         prepare_data_dir(&dir).map_err(fail)?;
-        let providers = identity::Providers::from_settings(&settings.auth.providers)
-            .map_err(|e| fail(e.into()))?;
         let key_path = settings.server_key_path();
         let (server_key, first_start) = if settings.metadata.is_embedded() {
             ServerKey::load_or_create_file(&key_path)
@@ -242,6 +254,14 @@ impl AppState {
             providers: Arc::new(providers),
         })
     }
+}
+
+/// The identity providers of the settings, checked and ready (nothing is fetched).
+fn open_providers(settings: &Settings) -> Result<identity::Providers, OpenError> {
+    identity::Providers::from_settings(&settings.auth.providers).map_err(|e| OpenError {
+        dir: settings.data_dir.clone(),
+        reason: e.into(),
+    })
 }
 
 /// The metadata and artifact stores the settings choose, opened (a PostgreSQL store is

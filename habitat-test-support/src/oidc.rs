@@ -338,8 +338,10 @@ pub enum Rogue {
 struct RogueState {
     issuer: String,
     mode: Mutex<Rogue>,
-    good: (EncodingKey, String),
+    /// The current key: its `kid`, the signing key, the public key in base64url.
+    good: Mutex<(String, Arc<EncodingKey>, String)>,
     other: EncodingKey,
+    jwks_fetches: std::sync::atomic::AtomicUsize,
     codes: Mutex<HashMap<String, String>>,
     subject: Mutex<(String, String)>,
 }
@@ -381,8 +383,12 @@ impl RogueIssuer {
         let state = Arc::new(RogueState {
             issuer: issuer.clone(),
             mode: Mutex::new(Rogue::Honest),
-            good: ed25519(),
+            good: Mutex::new({
+                let (key, public) = ed25519();
+                ("rogue-1".to_owned(), Arc::new(key), public)
+            }),
             other: ed25519().0,
+            jwks_fetches: std::sync::atomic::AtomicUsize::new(0),
             codes: Mutex::new(HashMap::new()),
             subject: Mutex::new((subject.to_owned(), username.to_owned())),
         });
@@ -400,6 +406,22 @@ impl RogueIssuer {
     pub fn set(&self, mode: Rogue) {
         *self.state.mode.lock().unwrap() = mode;
     }
+
+    /// Replaces the signing key by a new one under a new `kid` (a key rotation): the key set
+    /// serves only the new key from now on.
+    pub fn rotate_keys(&self) {
+        let mut good = self.state.good.lock().unwrap();
+        let n = good.0.trim_start_matches("rogue-").parse::<u32>().unwrap() + 1;
+        let (key, public) = ed25519();
+        *good = (format!("rogue-{n}"), Arc::new(key), public);
+    }
+
+    /// How many times the key set was fetched.
+    pub fn jwks_fetches(&self) -> usize {
+        self.state
+            .jwks_fetches
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 async fn rogue_discovery(State(s): State<Arc<RogueState>>) -> Json<serde_json::Value> {
@@ -416,8 +438,11 @@ async fn rogue_discovery(State(s): State<Arc<RogueState>>) -> Json<serde_json::V
 }
 
 async fn rogue_jwks(State(s): State<Arc<RogueState>>) -> Json<serde_json::Value> {
+    s.jwks_fetches
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (kid, _, public) = s.good.lock().unwrap().clone();
     Json(json!({"keys": [{
-        "kty": "OKP", "crv": "Ed25519", "x": s.good.1, "kid": "rogue-1", "alg": "EdDSA", "use": "sig"
+        "kty": "OKP", "crv": "Ed25519", "x": public, "kid": kid, "alg": "EdDSA", "use": "sig"
     }]}))
 }
 
@@ -469,12 +494,13 @@ async fn rogue_token(State(s): State<Arc<RogueState>>, Form(f): Form<RogueTokenF
         "nonce": if mode == Rogue::WrongNonce { "not-the-nonce".to_owned() } else { nonce },
         "preferred_username": name,
     });
+    let (kid, good, _) = s.good.lock().unwrap().clone();
     let mut header = Header::new(Algorithm::EdDSA);
-    header.kid = Some("rogue-1".to_owned());
+    header.kid = Some(kid);
     let key = if mode == Rogue::OtherKey {
         &s.other
     } else {
-        &s.good.0
+        &*good
     };
     let id_token = jsonwebtoken::encode(&header, &claims, key).unwrap();
     Json(json!({"access_token": "rogue", "token_type": "Bearer", "id_token": id_token}))

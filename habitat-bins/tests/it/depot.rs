@@ -10,7 +10,7 @@ use habitat_core::{FullyQualifiedIdent, PackageTarget};
 use habitat_test_support::http::{create_origin_at, upload_public_key_at};
 use reqwest::StatusCode;
 
-use crate::support::{hab_depot, start_depot, user_create};
+use crate::support::{hab_depot, start_depot, start_depot_with, user_create};
 
 /// A package of `size` incompressible bytes, so that its upload takes a while.
 pub fn big_package(
@@ -286,4 +286,138 @@ fn user_link_ties_an_account_to_a_provider_identity_once() {
     let said = String::from_utf8_lossy(&nobody.stderr);
     assert!(!nobody.status.success());
     assert!(said.contains("no account `carol`"), "{said}");
+}
+
+/// A settings file with a data directory and one provider `[[auth.providers]]` table.
+fn provider_config(dir: &Path, provider: &str) -> PathBuf {
+    let config = dir.join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {data:?}\n\n[[auth.providers]]\n{provider}",
+            data = dir.join("data")
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[test]
+fn a_provider_secret_comes_from_the_environment_and_its_absence_stops_the_depot() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = provider_config(
+        dir.path(),
+        "id = \"corp-sso\"\nkind = \"oidc\"\nissuer = \"https://login.example.com\"\n\
+         client_id = \"hab-depot\"\n",
+    );
+    let variable = "HAB_DEPOT_AUTH_CORP_SSO_CLIENT_SECRET";
+    let depot = |secret: Option<&str>, args: &[&str]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_hab-depot"));
+        command
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .env_remove(variable)
+            .env_remove("HAB_DEPOT_LISTEN");
+        if let Some(secret) = secret {
+            command.env(variable, secret);
+        }
+        command
+    };
+
+    let out = depot(None, &["start", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("provider `corp-sso` has no client secret") && said.contains(variable),
+        "{said}"
+    );
+
+    // Administrators' commands sign nobody in: they need no provider secret.
+    let out = depot(None, &["user", "list"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let log = dir.path().join("start.log");
+    let mut child = depot(Some("s3cret"), &["start", "--listen", "127.0.0.1:0"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let listening = loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("listening on") {
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        listening,
+        "the depot starts with the secret from {variable}: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+#[tokio::test]
+async fn a_failed_sign_in_is_logged_at_warn_with_its_step_and_the_providers_error() {
+    use habitat_test_support::github::{GitHubStandIn, GitHubUser};
+    use habitat_test_support::oidc::Browser;
+
+    let gh = GitHubStandIn::start("hab-depot", "s3cret").await;
+    gh.sign_in_as(&GitHubUser {
+        id: 7,
+        login: "octo".into(),
+        email: "octo@example.com".into(),
+        hide_email: false,
+    });
+    gh.token_error(Some((
+        "bad_verification_code",
+        "The code passed is incorrect or expired.",
+    )));
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("github-secret");
+    std::fs::write(&secret, "s3cret").unwrap();
+    let config = provider_config(
+        dir.path(),
+        &format!(
+            "id = \"github\"\nkind = \"github\"\nclient_id = \"hab-depot\"\n\
+             client_secret_file = {secret:?}\nweb_url = {web:?}\napi_url = {api:?}\n",
+            web = gh.web_url,
+            api = gh.api_url,
+        ),
+    );
+    let depot = start_depot_with(&["--config".as_ref(), config.as_os_str()]);
+    let base = depot.url.trim_end_matches("/v1").to_owned();
+    let browser = Browser::new();
+    let hop = browser.get(&format!("{base}/auth/github/login")).await;
+    let back = browser
+        .follow(hop, &format!("{base}/auth/github/callback"))
+        .await
+        .expect_err("the stand-in sends the browser back");
+    let page = browser.get(&back).await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED, "{}", page.body);
+    let log = depot.log_text();
+    let line = log
+        .lines()
+        .find(|l| l.contains("sign-in failed"))
+        .unwrap_or_else(|| panic!("no sign-in failure in the log:\n{log}"));
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains("provider=\"github\""), "{line}");
+    assert!(
+        line.contains("step=exchanging the authorization code for a token"),
+        "{line}"
+    );
+    assert!(line.contains("bad_verification_code"), "{line}");
+    assert!(!log.contains("s3cret"), "the secret is never logged");
 }

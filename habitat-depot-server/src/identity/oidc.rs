@@ -155,11 +155,14 @@ impl Oidc {
         Ok(url.into())
     }
 
-    /// Finishes a sign-in: exchanges the code, checks the ID token, and reads the user.
+    /// Finishes a sign-in: checks the answer's issuer when it names one (RFC 9207, so an
+    /// answer from another provider is not taken for this one's), exchanges the code, checks
+    /// the ID token, and reads the user.
     pub(crate) async fn finish(
         &self,
         provider: &Provider,
         code: &str,
+        iss: Option<&str>,
         flow: &LoginFlow,
         redirect_uri: &str,
     ) -> Result<NewIdentity, Failed> {
@@ -168,6 +171,16 @@ impl Oidc {
             .discovery(http)
             .await
             .map_err(Step::Discovery.failed())?;
+        if let Some(iss) = iss
+            && iss != discovery.issuer
+        {
+            return Err(Step::Authorization.failed()(ProviderFailure::Inconsistent(
+                format!(
+                    "the answer comes from the issuer `{iss}`, not `{}`",
+                    discovery.issuer
+                ),
+            )));
+        }
         let tokens = self
             .exchange(provider, &discovery, code, flow, redirect_uri)
             .await
@@ -201,19 +214,7 @@ impl Oidc {
             claims.preferred_username = info.preferred_username;
             claims.email = info.email;
         }
-        let username = claims
-            .preferred_username
-            .clone()
-            .filter(|n| !n.trim().is_empty())
-            .or_else(|| {
-                claims
-                    .email
-                    .as_deref()
-                    .and_then(|e| e.split('@').next())
-                    .filter(|n| !n.is_empty())
-                    .map(str::to_owned)
-            })
-            .unwrap_or_else(|| claims.sub.clone());
+        let username = user_name(&claims);
         Ok(NewIdentity {
             provider: provider.id().to_owned(),
             subject: claims.sub,
@@ -339,6 +340,22 @@ impl Oidc {
     }
 }
 
+/// The user name of the claims: `preferred_username` (its local part when it looks like an
+/// e-mail address, as Entra ID's user principal names do), else the e-mail's local part, else
+/// the subject.
+fn user_name(claims: &Claims) -> String {
+    let local = |name: &str| name.split('@').next().unwrap_or(name).trim().to_owned();
+    [
+        claims.preferred_username.as_deref(),
+        claims.email.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(local)
+    .find(|name| !name.is_empty())
+    .unwrap_or_else(|| claims.sub.clone())
+}
+
 /// The key that signed a token: the one with its `kid`, or without one, the only key of its
 /// family.
 fn pick_key<'a>(keys: &'a JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'a Jwk> {
@@ -392,6 +409,23 @@ fn form_encode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_user_name_is_the_preferred_one_else_the_e_mail_local_part_else_the_subject() {
+        let claims = |preferred: Option<&str>, email: Option<&str>| Claims {
+            sub: "248289761001".into(),
+            nonce: None,
+            azp: None,
+            preferred_username: preferred.map(Into::into),
+            email: email.map(Into::into),
+        };
+        let name = |p, e| user_name(&claims(p, e));
+        assert_eq!(name(Some("jane"), Some("j.doe@example.com")), "jane");
+        assert_eq!(name(Some("jane@contoso.com"), None), "jane");
+        assert_eq!(name(None, Some("j.doe@example.com")), "j.doe");
+        assert_eq!(name(Some(" "), Some("j.doe@example.com")), "j.doe");
+        assert_eq!(name(None, None), "248289761001");
+    }
 
     #[test]
     fn form_encoding_keeps_only_unreserved_bytes() {

@@ -346,3 +346,24 @@ fn http_client(
         detail: crate::error::Chain(&e).to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_is_added_to_the_roots() {
+        // Any PEM bundle will do: the system's, where the machine has one.
+        let bundle = std::path::Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if !bundle.is_file() {
+            return;
+        }
+        assert!(http_client("corp", Some(bundle)).is_ok());
+        let empty = tempfile::NamedTempFile::new().unwrap_or_else(|e| panic!("{e}"));
+        let err = http_client("corp", Some(empty.path())).err();
+        assert!(
+            err.is_some_and(|e| e.to_string().contains("holds no PEM certificate")),
+            "an empty file is refused"
+        );
+    }
+}

@@ -31,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/auth/{id}/login", get(login))
         .route("/auth/{id}/callback", get(callback))
+        .route("/welcome", get(welcome))
 }
 
 /// The steps of a sign-in, as pages and the log name them.
@@ -122,12 +123,13 @@ impl Provider {
     async fn finish(
         &self,
         code: &str,
+        iss: Option<&str>,
         flow: &LoginFlow,
         redirect_uri: &str,
     ) -> Result<NewIdentity, Failed> {
         match &self.backend {
             Backend::Github(github) => github.finish(self, code, flow, redirect_uri).await,
-            Backend::Oidc(oidc) => oidc.finish(self, code, flow, redirect_uri).await,
+            Backend::Oidc(oidc) => oidc.finish(self, code, iss, flow, redirect_uri).await,
         }
     }
 }
@@ -251,6 +253,8 @@ struct CallbackQuery {
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
+    /// The issuer of the answer (RFC 9207), when the provider names it.
+    iss: Option<String>,
 }
 
 async fn callback(
@@ -309,11 +313,18 @@ async fn callback(
         return Ok(refuse(&viewer, provider, failed, &return_to));
     };
     let redirect_uri = redirect_uri(&state, &headers, &id)?;
-    let identity = match provider.finish(&code, &flow, &redirect_uri).await {
+    let identity = match provider
+        .finish(&code, query.iss.as_deref(), &flow, &redirect_uri)
+        .await
+    {
         Ok(identity) => identity,
         Err(failed) => return Ok(refuse(&viewer, provider, failed, &return_to)),
     };
     let outcome = signup::sign_in_or_up(&state, &identity).await?;
+    // A browser signed in already (as anyone) leaves that session behind.
+    if let Some(old) = viewer.session_hash() {
+        state.metadata.delete_session(old).await?;
+    }
     let account = outcome.account();
     let cookie = session::start(&state, account)
         .await
@@ -327,27 +338,51 @@ async fn callback(
     );
     match outcome {
         Outcome::SignedUp {
-            account,
-            changed: Some(change),
+            changed: Some(_), ..
         } => {
-            let page = WelcomePage {
-                // The frame shows the new account: this response signs it in.
-                chrome: Chrome {
-                    account: Some(account.name.clone()),
-                    csrf: String::new(),
-                },
-                why: change.explain(&identity.username),
-                name: account.name,
-                provider: provider.settings.display_name(),
-                username: identity.username,
-                return_to,
-            };
-            let mut response = render(&page)?;
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, cookie);
-            Ok(response)
+            // The welcome page says which name the account got, and why.
+            let to = reqwest::Url::parse_with_params(
+                "http://depot/welcome",
+                [("provider", id.as_str()), ("return_to", return_to.as_str())],
+            )
+            .map_err(WebError::internal)?;
+            let path = format!("{}?{}", to.path(), to.query().unwrap_or_default());
+            Ok(see_other(&path, &[cookie]))
         }
         _ => Ok(see_other(&return_to, &[cookie])),
     }
+}
+
+#[derive(Deserialize)]
+struct WelcomeQuery {
+    provider: String,
+    return_to: Option<String>,
+}
+
+/// After a sign-up whose account name is not the provider's user name: the name, and why.
+async fn welcome(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Query(query): Query<WelcomeQuery>,
+) -> WebResult<Response> {
+    let return_to = safe_return_to(query.return_to.as_deref()).to_owned();
+    let Some(account) = viewer.account() else {
+        return Ok(see_other("/login", &[]));
+    };
+    let identities = state.metadata.identities(account.id).await?;
+    let identity = identities.iter().find(|i| i.provider == query.provider);
+    let (Some(identity), Some(provider)) = (identity, state.providers.get(&query.provider)) else {
+        return Ok(see_other(&return_to, &[]));
+    };
+    let Some(change) = signup::name_change(&account.name, &identity.username) else {
+        return Ok(see_other(&return_to, &[]));
+    };
+    render(&WelcomePage {
+        chrome: Chrome::of(&viewer),
+        name: account.name.clone(),
+        provider: provider.settings.display_name(),
+        username: identity.username.clone(),
+        why: change.explain(&identity.username),
+        return_to,
+    })
 }

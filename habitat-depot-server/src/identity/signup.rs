@@ -71,18 +71,11 @@ pub(crate) async fn sign_in_or_up(
         return Ok(Outcome::SignedIn(account));
     }
     let base = fit_name(&identity.username);
-    let fitted = base != identity.username;
     for n in 1..=MAX_VARIANTS {
         let name = variant(&base, n);
         match state.metadata.sign_up(&name, identity).await {
             Ok(account) => {
-                let changed = if n > 1 {
-                    Some(NameChange::Taken { wanted: base })
-                } else if fitted {
-                    Some(NameChange::Rules)
-                } else {
-                    None
-                };
+                let changed = name_change(&account.name, &identity.username);
                 return Ok(Outcome::SignedUp { account, changed });
             }
             Err(StoreError::Conflict(what)) if what.starts_with("account") => continue,
@@ -102,6 +95,18 @@ pub(crate) async fn sign_in_or_up(
     Err(StoreError::Refused(format!(
         "no free account name like `{base}`: the first {MAX_VARIANTS} are taken"
     )))
+}
+
+/// Why an account made from the user name `username` is named `account` instead, if it is.
+pub(crate) fn name_change(account: &str, username: &str) -> Option<NameChange> {
+    let wanted = fit_name(username);
+    if account != wanted {
+        Some(NameChange::Taken { wanted })
+    } else if wanted != username {
+        Some(NameChange::Rules)
+    } else {
+        None
+    }
 }
 
 /// The account of a known identity, its sign-in recorded.
@@ -177,6 +182,14 @@ mod tests {
             );
         }
         assert_eq!(variant("alice", 1), "alice");
+        assert_eq!(name_change("alice", "alice"), None);
+        assert_eq!(name_change("a-b", "a.b"), Some(NameChange::Rules));
+        assert_eq!(
+            name_change("alice-2", "alice"),
+            Some(NameChange::Taken {
+                wanted: "alice".into()
+            })
+        );
         assert_eq!(variant("alice", 2), "alice-2");
     }
 }

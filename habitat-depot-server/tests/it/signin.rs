@@ -176,9 +176,21 @@ async fn oidc_a_taken_name_gets_a_free_variant_and_a_welcome_page_saying_so() {
             &format!("{base}/auth/corp/callback"),
         )
         .await;
-    let page = browser.get(&back).await;
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(done.sets_session() && browser.has_session(&base));
+    let welcome = done.location.unwrap();
+    assert!(
+        welcome.starts_with(&format!("{base}/welcome?")),
+        "{welcome}"
+    );
+    let page = browser.get(&welcome).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Welcome, bob-2"), "{}", page.body);
+    assert!(
+        page.body.contains("Sign out"),
+        "the frame shows the signed-in account"
+    );
     assert!(
         page.body
             .contains("Another account already has the name `bob`"),
@@ -186,7 +198,6 @@ async fn oidc_a_taken_name_gets_a_free_variant_and_a_welcome_page_saying_so() {
         page.body
     );
     assert!(page.body.contains("href=\"/origins\""), "{}", page.body);
-    assert!(page.sets_session() && browser.has_session(&base));
     assert_eq!(
         account_of(&depot, "corp", "u-2002").await,
         Some(("bob-2".into(), "bob".into()))
@@ -322,6 +333,17 @@ async fn id_tokens_signed_by_another_key_for_another_audience_expired_or_with_an
         account_of(&depot, "corp", "u-9").await,
         Some(("mallory".into(), "mallory".into()))
     );
+
+    // A key rotation: the token names a key the depot has not seen; it fetches the keys once
+    // more and accepts it.
+    let fetches = rogue.jwks_fetches();
+    rogue.rotate_keys();
+    let browser = Browser::new();
+    let hop = browser.get(&format!("{base}/auth/corp/login")).await;
+    let back = browser.follow(hop, &callback).await.expect_err("back");
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(rogue.jwks_fetches(), fetches + 1);
 }
 
 #[tokio::test]
@@ -454,9 +476,14 @@ async fn github_a_taken_name_gets_a_variant() {
     gh.sign_in_as(&octocat("octocat"));
     let browser = Browser::new();
     let back = github_callback(&browser, &depot, "/").await;
-    let page = browser.get(&back).await;
+    let hop = browser.get(&back).await;
+    let page = browser.follow(hop, "nowhere").await.unwrap();
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("Welcome, octocat-3"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Another account already has the name `octocat`")
+    );
     assert!(browser.has_session(&base(&depot)));
 }
 
@@ -525,13 +552,18 @@ fn open_error(providers: Vec<ProviderSettings>) -> String {
         },
         ..Settings::default()
     };
-    match AppState::open_embedded(settings) {
+    let message = match AppState::open_embedded(settings) {
         Ok(_) => panic!("the settings were accepted"),
         Err(e) => {
             assert!(matches!(e.reason, OpenFailure::Provider(_)), "{e}");
             e.to_string()
         }
-    }
+    };
+    assert!(
+        !dir.path().join("data").exists(),
+        "a refused start leaves no data directory (a database without its key): {message}"
+    );
+    message
 }
 
 #[test]
@@ -600,4 +632,124 @@ fn bad_provider_settings_are_refused_at_start_naming_the_provider() {
     tokens_on_oidc.accept_provider_tokens = true;
     let message = open_error(vec![tokens_on_oidc]);
     assert!(message.contains("only for GitHub providers"), "{message}");
+}
+
+#[tokio::test]
+async fn oidc_an_answer_naming_another_issuer_is_refused() {
+    let Some((node, depot)) = node_and_depot("RS256").await else {
+        return;
+    };
+    node.set_accounts(&[("u-4004", "erin", "erin@example.com")]);
+    let base = base(&depot);
+    let browser = Browser::new();
+    let back = browser
+        .sign_in_at_provider(
+            &format!("{base}/auth/corp/login"),
+            "u-4004",
+            &format!("{base}/auth/corp/callback"),
+        )
+        .await;
+    assert!(back.contains("iss="), "the provider names itself: {back}");
+    let mut url = reqwest::Url::parse(&back).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "iss" {
+                "https://elsewhere.example".into()
+            } else {
+                v.into_owned()
+            };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let page = browser.get(url.as_str()).await;
+    assert_refused(
+        &page,
+        &browser,
+        &depot,
+        "authorization at the provider",
+        "comes from the issuer `https://elsewhere.example`",
+    );
+}
+
+#[tokio::test]
+async fn an_answer_brought_to_another_providers_callback_is_refused() {
+    let gh = GitHubStandIn::start(CLIENT_ID, SECRET).await;
+    let rogue = RogueIssuer::start("u-5", "frank").await;
+    let secrets = tempfile::tempdir().unwrap();
+    let mut github = provider(secrets.path(), "github", ProviderKind::Github);
+    github.web_url = Some(gh.web_url.clone());
+    github.api_url = Some(gh.api_url.clone());
+    let mut corp = provider(secrets.path(), "corp", ProviderKind::Oidc);
+    corp.issuer = Some(rogue.issuer.clone());
+    corp.name = Some("Corp SSO".into());
+    let depot = TestDepot::start_with(|s| s.auth.providers = vec![github, corp]).await;
+    let base = base(&depot);
+
+    let browser = Browser::new();
+    let login = browser
+        .get(&format!("{base}/login?return_to=/origins"))
+        .await;
+    assert!(
+        login
+            .body
+            .contains("href=\"/auth/corp/login?return_to=/origins\">Sign in with Corp SSO<"),
+        "{}",
+        login.body
+    );
+    assert!(login.body.contains("Sign in with GitHub"), "{}", login.body);
+
+    let hop = browser.get(&format!("{base}/auth/corp/login")).await;
+    let back = browser
+        .follow(hop, &format!("{base}/auth/corp/callback"))
+        .await
+        .expect_err("back");
+    let elsewhere = back.replace("/auth/corp/callback", "/auth/github/callback");
+    let page = browser.get(&elsewhere).await;
+    assert_refused(
+        &page,
+        &browser,
+        &depot,
+        "matching the provider",
+        "another provider",
+    );
+    assert_eq!(gh.user_calls(), 0);
+}
+
+#[tokio::test]
+async fn signing_in_again_in_a_browser_ends_its_previous_session() {
+    let (gh, depot) = github_depot(false).await;
+    let base = base(&depot);
+    gh.sign_in_as(&octocat("octocat"));
+    let browser = Browser::new();
+    let back = github_callback(&browser, &depot, "/").await;
+    assert_eq!(browser.get(&back).await.status, StatusCode::SEE_OTHER);
+    let first = browser.cookies(&base);
+    assert!(first.contains("hab_session="), "{first}");
+
+    let back = github_callback(&browser, &depot, "/").await;
+    assert_eq!(browser.get(&back).await.status, StatusCode::SEE_OTHER);
+    assert_ne!(browser.cookies(&base), first, "a new session");
+
+    let home = |cookies: String| {
+        let url = format!("{base}/");
+        async move {
+            reqwest::Client::new()
+                .get(url)
+                .header("cookie", cookies)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    assert!(home(browser.cookies(&base)).await.contains(">octocat<"));
+    let old = home(first).await;
+    assert!(
+        old.contains("href=\"/login\""),
+        "the old session is over: {old}"
+    );
 }
