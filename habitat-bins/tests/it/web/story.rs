@@ -207,8 +207,8 @@ async fn the_seed_story_from_sign_in_to_an_accepted_invitation() {
 }
 
 /// What an outsider (or nobody) sees of the origin `demo`, whose package `secret` is
-/// private: not on the origin's page, nor the home page, nor in search, and its page is
-/// "Not found".
+/// private: not on the origin's page, nor the home page, nor its channel's, nor in search,
+/// and its page is "Not found".
 async fn outsider_sees_no_private_package(browser: &Browser, site: &str) {
     browser.goto(&format!("{site}/origins/demo")).await;
     browser.find("a[href^='/pkgs/demo/hello']").await;
@@ -219,6 +219,16 @@ async fn outsider_sees_no_private_package(browser: &Browser, site: &str) {
             .is_empty()
     );
     browser.goto(&format!("{site}/")).await;
+    browser.find("a[href^='/pkgs/demo/hello']").await;
+    assert!(
+        browser
+            .find_all("a[href^='/pkgs/demo/secret']")
+            .await
+            .is_empty()
+    );
+    browser
+        .goto(&format!("{site}/channels/demo/unstable"))
+        .await;
     browser.find("a[href^='/pkgs/demo/hello']").await;
     assert!(
         browser
