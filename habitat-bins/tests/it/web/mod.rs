@@ -256,6 +256,22 @@ async fn a_form_posted_from_another_site_is_refused() {
     // Still signed in.
     browser.goto(&format!("{site}/")).await;
     browser.find("header nav a[href='/profile']").await;
+
+    // Nor does it create an origin in the account's name.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("name", "evil"),
+        ("visibility", "public"),
+    ];
+    let other = OtherSite::auto_post(&format!("{site}/origins"), &fields).await;
+    browser.goto(&other.url).await;
+    browser.wait_for_path("/origins").await;
+    browser.wait_for_text("posted from another site").await;
+    browser.goto(&format!("{site}/origins")).await;
+    browser.wait_for_text("My origins").await;
+    assert!(browser.find_all("a[href='/origins/evil']").await.is_empty());
+    browser.goto(&format!("{site}/origins/evil")).await;
+    browser.wait_for_text("Not found").await;
     browser.assert_no_page_errors().await;
     browser.close().await;
 }
