@@ -480,13 +480,10 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("recent_packages"))
             }
 
-            async fn depot_counts(
-                &self,
-                private_origins: &[OriginName],
-            ) -> StoreResult<DepotCounts> {
-                pages::depot_counts(self, private_origins)
+            async fn origin_count(&self) -> StoreResult<u64> {
+                pages::origin_count(self)
                     .await
-                    .map_err(|e| e.during("depot_counts"))
+                    .map_err(|e| e.during("origin_count"))
             }
 
             async fn origins_matching(
@@ -501,13 +498,22 @@ macro_rules! metadata_store_by_area {
 
             async fn package_names(
                 &self,
-                origin: &OriginName,
+                origin: Option<&OriginName>,
                 private_origins: &[OriginName],
-                page: Page,
-            ) -> StoreResult<Paged<Package>> {
-                pages::package_names(self, origin, private_origins, page)
+            ) -> StoreResult<Vec<(OriginName, String)>> {
+                pages::package_names(self, origin, private_origins)
                     .await
                     .map_err(|e| e.during("package_names"))
+            }
+
+            async fn newest_releases(
+                &self,
+                names: &[(OriginName, String)],
+                private_origins: &[OriginName],
+            ) -> StoreResult<Vec<Package>> {
+                pages::newest_releases(self, names, private_origins)
+                    .await
+                    .map_err(|e| e.during("newest_releases"))
             }
 
             async fn set_default_visibility(

@@ -357,15 +357,6 @@ pub struct PackageFilter {
     pub private_origins: Vec<OriginName>,
 }
 
-/// The home page's numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct DepotCounts {
-    /// Origins.
-    pub origins: u64,
-    /// Packages (origin/name pairs) the caller may see.
-    pub packages: u64,
-}
-
 /// What blocks deleting an origin.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct OriginContents {
@@ -696,18 +687,24 @@ pub trait MetadataStore: Send + Sync + 'static {
         private_origins: &[OriginName],
         limit: u64,
     ) -> StoreResult<Vec<Package>>;
-    /// How many origins there are, and how many packages (origin/name pairs) the caller may see.
-    async fn depot_counts(&self, private_origins: &[OriginName]) -> StoreResult<DepotCounts>;
+    /// How many origins there are.
+    async fn origin_count(&self) -> StoreResult<u64>;
     /// Origins whose name contains `query`, by name.
     async fn origins_matching(&self, query: &str, page: Page) -> StoreResult<Paged<OriginName>>;
-    /// The packages of an origin by name: the newest release of each name that the caller may
-    /// see (any target).
+    /// Every origin/name pair (of `origin` only, if given) with a release the caller may see,
+    /// by origin and name.
     async fn package_names(
         &self,
-        origin: &OriginName,
+        origin: Option<&OriginName>,
         private_origins: &[OriginName],
-        page: Page,
-    ) -> StoreResult<Paged<Package>>;
+    ) -> StoreResult<Vec<(OriginName, String)>>;
+    /// The newest release the caller may see of each of `names` (origin, name), any target,
+    /// in the order of `names`; a name without one is left out.
+    async fn newest_releases(
+        &self,
+        names: &[(OriginName, String)],
+        private_origins: &[OriginName],
+    ) -> StoreResult<Vec<Package>>;
     /// Sets the visibility an origin gives new packages.
     async fn set_default_visibility(
         &self,

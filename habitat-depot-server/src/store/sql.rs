@@ -125,6 +125,80 @@ impl PackageWhere {
         sql
     }
 
+    /// Every origin/name pair (of one origin when `origin` is given) with a release the caller
+    /// may see, by origin and name: the statement's `SELECT` returns `origin, name`.
+    ///
+    /// The pairs come from a walk of the `packages_latest` index that seeks from each pair to
+    /// the next (a recursive query, one index seek a name), not from a scan of every release:
+    /// with a hundred releases a name that is a hundred times fewer steps.
+    pub(crate) fn names(
+        style: Placeholders,
+        origin: Option<&OriginName>,
+        private_origins: &[OriginName],
+    ) -> Self {
+        let mut sql = Self::empty(style);
+        let visible = sql.bind_visible(private_origins);
+        let (first_where, next_origin) = match origin {
+            Some(origin) => {
+                let o = sql.push(Param::Text(origin.to_string()));
+                (format!("WHERE p.origin = {o}"), "NULL".to_owned())
+            }
+            None => (
+                String::new(),
+                "(SELECT p2.id FROM packages p2 WHERE p2.origin > p.origin \
+                 ORDER BY p2.origin, p2.name LIMIT 1)"
+                    .to_owned(),
+            ),
+        };
+        sql.clause = format!(
+            "WITH RECURSIVE n(id) AS (\
+             SELECT f.id FROM (SELECT p.id FROM packages p {first_where} \
+             ORDER BY p.origin, p.name LIMIT 1) f \
+             UNION ALL \
+             SELECT COALESCE((SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
+             AND p2.name > p.name ORDER BY p2.origin, p2.name LIMIT 1), {next_origin}) \
+             FROM n JOIN packages p ON p.id = n.id) \
+             SELECT p.origin, p.name FROM n JOIN packages p ON p.id = n.id \
+             WHERE EXISTS (SELECT 1 FROM packages v WHERE v.origin = p.origin AND v.name = p.name \
+             AND {}) ORDER BY p.origin, p.name",
+            visible.clause("v")
+        );
+        sql
+    }
+
+    /// The newest release the caller may see of each of `names` (origin, name), any target:
+    /// the statement selects `{columns}` of those packages (table alias `p`), in no order.
+    pub(crate) fn newest_of(
+        style: Placeholders,
+        columns: &str,
+        names: &[(OriginName, String)],
+        private_origins: &[OriginName],
+    ) -> Self {
+        let mut sql = Self::empty(style);
+        let visible = sql.bind_visible(private_origins);
+        let arms: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, (origin, name))| {
+                let o = sql.push(Param::Text(origin.to_string()));
+                let n = sql.push(Param::Text(name.clone()));
+                format!(
+                    "SELECT x{i}.id FROM (SELECT v.id FROM packages v WHERE v.origin = {o} \
+                     AND v.name = {n} AND {} \
+                     ORDER BY v.version_key DESC, v.release DESC, v.version DESC LIMIT 1) x{i}",
+                    visible.clause("v")
+                )
+            })
+            .collect();
+        let ids = if arms.is_empty() {
+            "SELECT NULL".to_owned()
+        } else {
+            arms.join(" UNION ALL ")
+        };
+        sql.clause = format!("SELECT {columns} FROM packages p WHERE p.id IN ({ids})");
+        sql
+    }
+
     fn empty(style: Placeholders) -> Self {
         Self {
             clause: String::new(),

@@ -2,6 +2,9 @@
 
 use askama::Template;
 use axum::Router;
+use std::sync::Arc;
+
+use axum::Extension;
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::routing::get;
@@ -13,7 +16,10 @@ use crate::AppState;
 use crate::authz;
 use crate::identity::session::Viewer;
 use crate::identity::{ProviderButton, provider_buttons};
-use crate::store::{DepotCounts, Page};
+use crate::store::Page;
+use habitat_core::OriginName;
+
+use super::cache::PageCache;
 
 /// Uploads the home page lists.
 const RECENT: u64 = 15;
@@ -29,20 +35,27 @@ pub(super) fn routes() -> Router<AppState> {
 struct Home {
     chrome: Chrome,
     providers: Vec<ProviderButton>,
-    counts: DepotCounts,
+    origins: u64,
+    packages: usize,
     recent: Vec<PkgRow>,
 }
 
-async fn home(State(state): State<AppState>, viewer: Viewer) -> WebResult<Response> {
+async fn home(
+    State(state): State<AppState>,
+    Extension(cache): Extension<Arc<PageCache>>,
+    viewer: Viewer,
+) -> WebResult<Response> {
     let private = authz::private_scope(&state, &viewer.caller(), None).await?;
-    let (counts, recent) = tokio::try_join!(
-        state.metadata.depot_counts(&private),
+    let (origins, names, recent) = tokio::try_join!(
+        state.metadata.origin_count(),
+        cache.names(&state, &private),
         state.metadata.recent_packages(&private, RECENT),
     )?;
     render(&Home {
         chrome: Chrome::of(&viewer),
         providers: provider_buttons(&state),
-        counts,
+        origins,
+        packages: names.len(),
         recent: recent.iter().map(PkgRow::of).collect(),
     })
 }
@@ -67,6 +80,7 @@ struct SearchPage {
 
 async fn search(
     State(state): State<AppState>,
+    Extension(cache): Extension<Arc<PageCache>>,
     viewer: Viewer,
     Query(query): Query<SearchQuery>,
     Query(page): Query<PageNumber>,
@@ -85,17 +99,35 @@ async fn search(
             pager: Pager::new(&base, 1, 0),
         });
     }
-    // The same visibility as the API's search: public packages, and the private ones of the
-    // origins the viewer is a member of.
+    // The names the viewer may see (public packages, and the private ones of the origins the
+    // viewer is a member of: the API's visibility), those whose `origin/name` contains the
+    // query, a page of them with their newest visible release.
     let private = authz::private_scope(&state, &viewer.caller(), None).await?;
     let first = Page {
         offset: 0,
         limit: PAGE_SIZE,
     };
-    let (origins, found) = tokio::try_join!(
+    let (origins, names) = tokio::try_join!(
         state.metadata.origins_matching(&q, first),
-        state.metadata.search(&q, true, &private, page.window()),
+        cache.names(&state, &private),
     )?;
+    let matching: Vec<&(OriginName, String)> = names
+        .iter()
+        .filter(|(origin, name)| {
+            origin.as_str().contains(q.as_str())
+                || name.contains(q.as_str())
+                || (q.contains('/') && format!("{origin}/{name}").contains(q.as_str()))
+        })
+        .collect();
+    let window = page.window();
+    let shown: Vec<(OriginName, String)> = matching
+        .iter()
+        .skip(usize::try_from(window.offset).unwrap_or(usize::MAX))
+        .take(PAGE_SIZE as usize)
+        .map(|pair| (*pair).clone())
+        .collect();
+    let packages = state.metadata.newest_releases(&shown, &private).await?;
+    let total = matching.len() as u64;
     let more_origins = origins.total.saturating_sub(origins.items.len() as u64);
     render(&SearchPage {
         chrome: Chrome::of(&viewer),
@@ -105,9 +137,9 @@ async fn search(
             Vec::new()
         },
         more_origins: if number == 1 { more_origins } else { 0 },
-        packages: found.items.iter().map(PkgRow::of).collect(),
-        total: found.total,
-        pager: Pager::new(&base, number, found.total),
+        packages: packages.iter().map(PkgRow::of).collect(),
+        total,
+        pager: Pager::new(&base, number, total),
         q,
     })
 }

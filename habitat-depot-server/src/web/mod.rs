@@ -17,6 +17,7 @@ use axum::routing::get;
 use crate::AppState;
 use crate::identity::session::{self, Viewer};
 
+mod cache;
 mod channels;
 mod error;
 mod home;
@@ -39,6 +40,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(crate::identity::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/static/site.js", get(script))
+        .layer(axum::Extension(std::sync::Arc::new(
+            cache::PageCache::default(),
+        )))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state, session::layer))
 }

@@ -200,11 +200,20 @@ async fn show(
     let permit = authorize(&state, &viewer.caller(), &origin, Action::Read).await?;
     let store = &state.metadata;
     let private = permit.private_scope();
-    let (packages, channels, keys) = tokio::try_join!(
-        store.package_names(&origin, &private, page.window()),
+    let (names, channels, keys) = tokio::try_join!(
+        store.package_names(Some(&origin), &private),
         store.channels(&origin),
         store.public_keys(&origin),
     )?;
+    let window = page.window();
+    let shown: Vec<_> = names
+        .iter()
+        .skip(usize::try_from(window.offset).unwrap_or(usize::MAX))
+        .take(usize::try_from(window.limit).unwrap_or(usize::MAX))
+        .cloned()
+        .collect();
+    let packages = store.newest_releases(&shown, &private).await?;
+    let total = names.len() as u64;
     let (members, invitations) = if permit.permits(Action::ListMembers) {
         let (members, invitations) =
             tokio::try_join!(store.members(&origin), store.origin_invitations(&origin))?;
@@ -245,13 +254,9 @@ async fn show(
         role: permit.role,
         default_visibility: permit.origin.default_package_visibility.as_str(),
         done: done.message(),
-        packages: packages.items.iter().map(PkgRow::of).collect(),
-        total: packages.total,
-        pager: Pager::new(
-            &format!("/origins/{origin}?"),
-            page.number(),
-            packages.total,
-        ),
+        packages: packages.iter().map(PkgRow::of).collect(),
+        total,
+        pager: Pager::new(&format!("/origins/{origin}?"), page.number(), total),
         channels: channels
             .into_iter()
             .map(|c| ChannelRow {

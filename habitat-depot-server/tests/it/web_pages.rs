@@ -152,6 +152,12 @@ async fn every_page_renders_signed_out() {
         "deps linked"
     );
 
+    let css = web.get("/static/site.css").await;
+    assert_eq!(css.status, StatusCode::OK);
+    for page in [&home, &origin, &release] {
+        let weight = page.body.len() + css.body.len();
+        assert!(weight < 100 * 1024, "{weight} bytes with the stylesheet");
+    }
     let channel = web.get("/channels/acme/unstable").await;
     ok(&channel);
     assert!(channel.body.contains(&path(ZLIB)));
@@ -511,8 +517,34 @@ async fn keys_upload_from_pasted_text_and_from_a_file() {
 #[tokio::test]
 async fn a_new_tokens_secret_is_shown_once_and_works() {
     let (depot, [_, _, _, _, bob]) = depot().await;
+    let bob_id = depot
+        .state
+        .metadata
+        .account_by_name("bob")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let identity = habitat_depot_server::store::NewIdentity {
+        provider: "corp".into(),
+        subject: "s-42".into(),
+        username: "bob.b".into(),
+        email: Some("bob@example.com".into()),
+    };
+    depot
+        .state
+        .metadata
+        .link_identity(bob_id, &identity)
+        .await
+        .unwrap();
     let web = browser(&depot, &bob).await;
-    ok(&web.get("/profile").await);
+    let profile = web.get("/profile").await;
+    ok(&profile);
+    assert!(
+        profile.body.contains("corp: bob.b (bob@example.com)"),
+        "{}",
+        profile.body
+    );
     let page = web
         .post(
             "/profile/tokens",
@@ -640,4 +672,50 @@ async fn a_release_of_several_targets_offers_the_choice() {
         .get(&format!("{}?target=x86_64-windows", path(ZLIB)))
         .await;
     assert_eq!(none.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_name_walk_crosses_origins_skips_what_is_hidden_and_finds_the_newest() {
+    let (depot, _) = depot().await;
+    let store = &depot.state.metadata;
+    for ident in [
+        "acme/zlib/1.9.0/20220101000000",
+        "acme/zlib/1.10.0/20200101000000",
+    ] {
+        store.insert_package(&package_row(ident)).await.unwrap();
+    }
+    let mut newest_private = package_row("acme/zlib/1.11.0/20230101000000");
+    newest_private.visibility = Visibility::Private;
+    store.insert_package(&newest_private).await.unwrap();
+    let pairs = |names: &[(habitat_core::OriginName, String)]| -> Vec<String> {
+        names.iter().map(|(o, n)| format!("{o}/{n}")).collect()
+    };
+    let public = store.package_names(None, &[]).await.unwrap();
+    assert_eq!(pairs(&public), ["acme/app", "acme/zlib"]);
+    let acme: habitat_core::OriginName = "acme".parse().unwrap();
+    let secret: habitat_core::OriginName = "secret".parse().unwrap();
+    let scope = [acme.clone(), secret.clone()];
+    let all = store.package_names(None, &scope).await.unwrap();
+    assert_eq!(
+        pairs(&all),
+        ["acme/app", "acme/privy", "acme/zlib", "secret/hidden"]
+    );
+    let one = store.package_names(Some(&secret), &[]).await.unwrap();
+    assert!(
+        one.is_empty(),
+        "a private-only origin shows nothing to outsiders"
+    );
+    let newest = store.newest_releases(&public, &[]).await.unwrap();
+    let idents: Vec<String> = newest.iter().map(|p| p.ident.to_string()).collect();
+    assert_eq!(
+        idents,
+        [APP, "acme/zlib/1.10.0/20200101000000"],
+        "Habitat's version order, private releases left out"
+    );
+    let newest = store.newest_releases(&all, &scope).await.unwrap();
+    assert_eq!(
+        newest[2].ident.to_string(),
+        "acme/zlib/1.11.0/20230101000000"
+    );
+    assert_eq!(newest.len(), 4);
 }

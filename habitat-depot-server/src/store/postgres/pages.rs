@@ -1,9 +1,10 @@
-//! What only the web pages ask: the newest uploads, the home page's counts, origins by name,
-//! an origin's packages by name, an origin's default visibility.
+//! What only the web pages ask: the newest uploads, the number of origins, origins by name,
+//! the visible package names (all, or one origin's) and their newest releases, an origin's
+//! default visibility.
 
 use super::rows::*;
 use super::*;
-use crate::store::sql::{Placeholders, VisibleTo};
+use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
 /// The caller's private origins as the one text-array parameter of a [`VisibleTo`] rule (none
 /// when there are none).
@@ -46,30 +47,13 @@ pub(super) async fn recent_packages(
     })
 }
 
-pub(super) async fn depot_counts(
-    store: &PostgresStore,
-    private_origins: &[OriginName],
-) -> StoreResult<DepotCounts> {
-    let visible = VisibleTo::new(Placeholders::Dollar, private_origins, 1);
-    let origins = origin_array(private_origins);
+pub(super) async fn origin_count(store: &PostgresStore) -> StoreResult<u64> {
     read!(async {
         let client = store.client().await?;
-        let origin_count: i64 = query_one(&client, "SELECT count(*) FROM origins", &[])
+        let count: i64 = query_one(&client, "SELECT count(*) FROM origins", &[])
             .await?
             .get(0);
-        let sql = format!(
-            "SELECT count(*) FROM (SELECT DISTINCT p.origin, p.name FROM packages p WHERE {}) n",
-            visible.clause("p")
-        );
-        let row = match &origins {
-            Some(origins) => query_one(&client, &sql, &[origins]).await?,
-            None => query_one(&client, &sql, &[]).await?,
-        };
-        let packages: i64 = row.get(0);
-        Ok(DepotCounts {
-            origins: origin_count as u64,
-            packages: packages as u64,
-        })
+        Ok(count as u64)
     })
 }
 
@@ -107,30 +91,56 @@ pub(super) async fn origins_matching(
 
 pub(super) async fn package_names(
     store: &PostgresStore,
-    origin: &OriginName,
+    origin: Option<&OriginName>,
     private_origins: &[OriginName],
-    page: Page,
-) -> StoreResult<Paged<Package>> {
-    let filter = PackageFilter {
-        origin: Some(origin.clone()),
-        private_origins: private_origins.to_vec(),
-        ..PackageFilter::default()
-    };
+) -> StoreResult<Vec<(OriginName, String)>> {
+    let sql = FilterSql::from(PackageWhere::names(
+        Placeholders::Dollar,
+        origin,
+        private_origins,
+    ));
     read!(async {
         let client = store.client().await?;
-        // The filter binds the origin as $1 and the private origins (if any) as $2.
-        let mut sql = FilterSql::new(&filter);
-        let visible = VisibleTo::new(Placeholders::Dollar, private_origins, 2);
-        // The newest visible release of each name (a private newest release must not hide the
-        // visible ones), by the `packages_latest` index.
-        sql.clause = format!(
-            "{} AND p.id = (SELECT p2.id FROM packages p2 WHERE p2.origin = p.origin \
-             AND p2.name = p.name AND {} \
-             ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
-            sql.clause,
-            visible.clause("p2")
-        );
-        page_of(&client, sql, page).await
+        query(&client, &sql.clause, &sql.params())
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    parse_col(column::<&str>(row, 0)?)?,
+                    column::<String>(row, 1)?,
+                ))
+            })
+            .collect::<Step<Vec<_>>>()
+    })
+}
+
+pub(super) async fn newest_releases(
+    store: &PostgresStore,
+    names: &[(OriginName, String)],
+    private_origins: &[OriginName],
+) -> StoreResult<Vec<Package>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = FilterSql::from(PackageWhere::newest_of(
+        Placeholders::Dollar,
+        PACKAGE_COLS,
+        names,
+        private_origins,
+    ));
+    read!(async {
+        let client = store.client().await?;
+        let mut found = query(&client, &sql.clause, &sql.params())
+            .await?
+            .iter()
+            .map(package_row)
+            .collect::<Step<Vec<_>>>()?;
+        found.sort_by_key(|p| {
+            names
+                .iter()
+                .position(|(o, n)| p.ident.origin() == o && p.ident.name().as_str() == n)
+        });
+        Ok(found)
     })
 }
 

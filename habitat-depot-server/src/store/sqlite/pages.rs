@@ -1,11 +1,12 @@
-//! What only the web pages ask: the newest uploads, the home page's counts, origins by name,
-//! an origin's packages by name, an origin's default visibility.
+//! What only the web pages ask: the newest uploads, the number of origins, origins by name,
+//! the visible package names (all, or one origin's) and their newest releases, an origin's
+//! default visibility.
 
 use rusqlite::{params, params_from_iter};
 
 use super::rows::*;
 use super::*;
-use crate::store::sql::{Placeholders, VisibleTo};
+use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
 /// The caller's private origins as SQLite values, for a [`VisibleTo`] rule numbered from 1.
 fn origin_values(private_origins: &[OriginName]) -> Vec<rusqlite::types::Value> {
@@ -34,29 +35,12 @@ pub(super) async fn recent_packages(
         .await
 }
 
-pub(super) async fn depot_counts(
-    store: &SqliteStore,
-    private_origins: &[OriginName],
-) -> StoreResult<DepotCounts> {
-    let visible = VisibleTo::new(Placeholders::Question, private_origins, 1);
-    let values = origin_values(private_origins);
+pub(super) async fn origin_count(store: &SqliteStore) -> StoreResult<u64> {
     store
-        .with(move |c| {
-            let origins: i64 = c
-                .query_row("SELECT count(*) FROM origins", [], |r| r.get(0))
-                .map_err(backend)?;
-            let sql = format!(
-                "SELECT count(*) FROM (SELECT DISTINCT p.origin, p.name FROM packages p WHERE {})",
-                visible.clause("p")
-            );
-            let packages: i64 = c
-                .prepare_cached(&sql)
-                .and_then(|mut stmt| stmt.query_row(params_from_iter(&values), |r| r.get(0)))
-                .map_err(backend)?;
-            Ok(DepotCounts {
-                origins: origins as u64,
-                packages: packages as u64,
-            })
+        .with(|c| {
+            c.query_row("SELECT count(*) FROM origins", [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+                .map_err(backend)
         })
         .await
 }
@@ -92,25 +76,47 @@ pub(super) async fn origins_matching(
 
 pub(super) async fn package_names(
     store: &SqliteStore,
-    origin: &OriginName,
+    origin: Option<&OriginName>,
     private_origins: &[OriginName],
-    page: Page,
-) -> StoreResult<Paged<Package>> {
-    let visible = VisibleTo::new(Placeholders::Question, private_origins, 2);
-    let mut values = vec![rusqlite::types::Value::Text(origin.to_string())];
-    values.extend(origin_values(private_origins));
+) -> StoreResult<Vec<(OriginName, String)>> {
+    let (sql, values) = bound(PackageWhere::names(
+        Placeholders::Question,
+        origin,
+        private_origins,
+    ));
     store
         .with(move |c| {
-            // The newest visible release of each name (a private newest release must not hide
-            // the visible ones), by the `packages_latest` index.
-            let where_sql = format!(
-                "p.origin = ?1 AND {} AND p.id = (SELECT p2.id FROM packages p2 \
-                 WHERE p2.origin = p.origin AND p2.name = p.name AND {} \
-                 ORDER BY p2.version_key DESC, p2.release DESC, p2.version DESC LIMIT 1)",
-                visible.clause("p"),
-                visible.clause("p2")
-            );
-            page_of(c, &where_sql, values, page)
+            all_cached(c, &sql, params_from_iter(&values), |r| {
+                Ok((parse_col(&r.get::<_, String>(0)?)?, r.get::<_, String>(1)?))
+            })
+        })
+        .await
+}
+
+pub(super) async fn newest_releases(
+    store: &SqliteStore,
+    names: &[(OriginName, String)],
+    private_origins: &[OriginName],
+) -> StoreResult<Vec<Package>> {
+    if names.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (sql, values) = bound(PackageWhere::newest_of(
+        Placeholders::Question,
+        PACKAGE_COLS,
+        names,
+        private_origins,
+    ));
+    let order: Vec<(OriginName, String)> = names.to_vec();
+    store
+        .with(move |c| {
+            let mut found = all(c, &sql, params_from_iter(&values), package_row)?;
+            found.sort_by_key(|p| {
+                order
+                    .iter()
+                    .position(|(o, n)| p.ident.origin() == o && p.ident.name().as_str() == n)
+            });
+            Ok(found)
         })
         .await
 }
