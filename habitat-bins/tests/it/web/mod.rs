@@ -213,10 +213,12 @@ async fn signing_up_through_the_openid_connect_provider_and_in_again() {
     browser.wait_for_text("alice@example.com").await;
     sign_out(&browser).await;
 
-    // The next finds it again.
+    // The next finds it again, and the profile says when.
     sign_in_with_provider(&browser, &site, "sub-alice-1", "alice").await;
     browser.goto(&format!("{site}/profile")).await;
     browser.wait_for_text("alice@example.com").await;
+    browser.wait_for_text("corp: alice").await;
+    assert!(!browser.text().await.contains("last sign-in never"));
     sign_out(&browser).await;
     // Only the depot's pages count here: the provider's own are not the depot's concern.
     let errors = browser.page_errors().await;
