@@ -541,13 +541,69 @@ pub struct LoadSpec {
     pub duration: Duration,
 }
 
+/// Where a server's CPU time is read: a child process, or the threads of an in-process server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerCpu {
+    /// A `hab-depot` child process (its pid).
+    Process(u32),
+    /// The threads of this process that bear this name (an in-process server's runtime, whose
+    /// workers and blocking threads all get the name; at most 15 bytes, as Linux keeps them).
+    Threads(&'static str),
+}
+
+impl ServerCpu {
+    /// The server's user plus system CPU time so far, seconds.
+    pub fn secs(self) -> Result<f64> {
+        match self {
+            Self::Process(pid) => Ok(proc_stats(pid)?.cpu_secs),
+            Self::Threads(name) => threads_cpu_secs(name),
+        }
+    }
+
+    /// CPU time of the client so far: this process, less the server's threads when the server
+    /// runs inside it.
+    fn client_secs(self, server_secs: f64) -> Result<f64> {
+        let own = proc_stats(0)?.cpu_secs;
+        Ok(match self {
+            Self::Process(_) => own,
+            Self::Threads(_) => own - server_secs,
+        })
+    }
+}
+
+/// User plus system CPU time of this process's threads named `name`, seconds (threads that
+/// have ended are not counted: keep the server's threads alive while measuring).
+pub fn threads_cpu_secs(name: &str) -> Result<f64> {
+    let mut ticks = 0u64;
+    for entry in fs::read_dir("/proc/self/task").context("read /proc/self/task")? {
+        // A thread may end between the listing and the read: skip it.
+        let Ok(stat) = fs::read_to_string(entry?.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        if &stat[open + 1..close] != name {
+            continue;
+        }
+        // Fields after the name: state is the first, utime and stime the 12th and 13th.
+        ticks += stat[close + 1..]
+            .split_whitespace()
+            .skip(11)
+            .take(2)
+            .filter_map(|v| v.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    Ok(ticks as f64 / 100.0)
+}
+
 /// Sends GET requests to `url_for(rng)` from `spec.concurrency` tasks until the window ends,
 /// reading every body to its end. Requests that complete inside the window count; the loop
 /// stops by itself (a 30 s timeout bounds the last request). `check` sees the first
 /// answer of each task (status and body) and may refuse it, which aborts the run.
 pub async fn run_load<U, C>(
     client: &reqwest::Client,
-    server_pid: u32,
+    server: ServerCpu,
     spec: &LoadSpec,
     url_for: U,
     check: C,
@@ -563,16 +619,17 @@ where
     let window_end = window_start + spec.duration;
     let stop = Arc::new(AtomicBool::new(false));
 
-    // CPU time of both processes at the window's edges.
+    // CPU time of the server and the client at the window's edges.
     let sampler = tokio::spawn(async move {
+        let both = || -> Result<(f64, f64)> {
+            let server_secs = server.secs()?;
+            Ok((server_secs, server.client_secs(server_secs)?))
+        };
         tokio::time::sleep_until(window_start.into()).await;
-        let before = (proc_stats(server_pid)?, proc_stats(0)?);
+        let before = both()?;
         tokio::time::sleep_until(window_end.into()).await;
-        let after = (proc_stats(server_pid)?, proc_stats(0)?);
-        Ok::<_, anyhow::Error>((
-            after.0.cpu_secs - before.0.cpu_secs,
-            after.1.cpu_secs - before.1.cpu_secs,
-        ))
+        let after = both()?;
+        Ok::<_, anyhow::Error>((after.0 - before.0, after.1 - before.1))
     });
 
     let mut tasks = Vec::with_capacity(spec.concurrency);

@@ -17,6 +17,7 @@
 pub mod data;
 pub mod depot;
 pub mod package;
+pub mod web;
 
 pub use package::{
     ArtifactSpec, BenchArtifact, PackageStats, default_data_dir, ensure_artifact, write_package_dir,

@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
     BigArtifact, BigSpec, CatalogSpec, LoadReport, LoadSpec, ORIGIN, ProcStats, RssSampler,
-    ensure_big_artifact, load_average, peak_between, populate, proc_stats, run_load, start_depot,
-    user_create, wait_for_quiet,
+    ServerCpu, ensure_big_artifact, load_average, peak_between, populate, proc_stats, run_load,
+    start_depot, user_create, wait_for_quiet,
 };
 use habitat_core::Blake2bHash;
 use habitat_core::hash::Hasher;
@@ -700,7 +700,7 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
         let status_url = format!("{api}/status");
         let status = run_load(
             &client,
-            depot.pid(),
+            ServerCpu::Process(depot.pid()),
             &o.load,
             move |_| (status_url.clone(), 0),
             |_, body| {
@@ -712,7 +712,7 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
         let url = latest_url.clone();
         let latest = run_load(
             &client,
-            depot.pid(),
+            ServerCpu::Process(depot.pid()),
             &o.load,
             move |rng| {
                 let n = rng.below(names) as usize;
