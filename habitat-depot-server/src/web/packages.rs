@@ -50,7 +50,7 @@ async fn download(
     viewer: Viewer,
     Path(path): Path<(String, String, String, String)>,
     Query(choice): Query<TargetChoice>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
 ) -> WebResult<Response> {
     let ident = ident_of(&path)?;
     let target = match choice.target.as_deref().filter(|t| !t.is_empty()) {
