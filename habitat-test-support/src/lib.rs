@@ -28,6 +28,7 @@
 #![allow(clippy::unwrap_used)]
 
 pub mod artifacts;
+pub mod browser;
 pub mod depot;
 pub mod github;
 pub mod http;

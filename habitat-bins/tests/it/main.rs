@@ -11,3 +11,4 @@ mod remote;
 mod scale_out;
 mod start;
 mod support;
+mod web;

@@ -512,8 +512,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<Option<(Identity, Account)>>;
     /// An account's identities.
     async fn identities(&self, account_id: i64) -> StoreResult<Vec<Identity>>;
-    /// Sign-up: creates the account `name` and links `identity` to it, in one transaction
-    /// ([`StoreError::Conflict`] naming `account `name`` or `identity` when either exists).
+    /// Sign-up: creates the account `name` and links `identity` to it (its first sign-in), in
+    /// one transaction ([`StoreError::Conflict`] naming `account `name`` or `identity` when
+    /// either exists).
     async fn sign_up(&self, name: &str, identity: &NewIdentity) -> StoreResult<Account>;
     /// Links an identity to an existing account ([`StoreError::Conflict`] if it is linked).
     async fn link_identity(&self, account_id: i64, identity: &NewIdentity)

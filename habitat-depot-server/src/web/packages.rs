@@ -36,6 +36,29 @@ pub(super) fn routes() -> Router<AppState> {
             "/pkgs/{origin}/{name}/{version}/{release}/demote",
             post(demote),
         )
+        .route(
+            "/pkgs/{origin}/{name}/{version}/{release}/download",
+            get(download),
+        )
+}
+
+/// The `.hart` of a release, for a browser: the API's download (same checks, `Range` and
+/// `ETag`), with the viewer's session instead of a bearer token, so that members can download
+/// their origin's private packages from the page.
+async fn download(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(path): Path<(String, String, String, String)>,
+    Query(choice): Query<TargetChoice>,
+    headers: HeaderMap,
+) -> WebResult<Response> {
+    let ident = ident_of(&path)?;
+    let target = match choice.target.as_deref().filter(|t| !t.is_empty()) {
+        Some(t) => t.parse().map_err(|_| no_package(&ident.to_string()))?,
+        None => PackageTarget::default(),
+    };
+    let package = common::find_package(&state, &viewer.caller(), &ident, target).await?;
+    Ok(common::download(&state, &package, &headers).await?)
 }
 
 fn no_package(what: &str) -> WebError {
@@ -345,7 +368,7 @@ fn page_of(
     let target = package.target;
     let deps = |list: &[FullyQualifiedIdent]| list.iter().map(|d| DepRow::of(d, target)).collect();
     let download = format!(
-        "/v1/depot/pkgs/{}/{}/{}/{}/download?target={target}",
+        "/pkgs/{}/{}/{}/{}/download?target={target}",
         ident.origin(),
         ident.name(),
         encode(ident.version()),

@@ -165,6 +165,10 @@ async fn sign_up_links_one_identity_to_one_account_and_a_clash_changes_nothing()
     );
     let linked = store.identities(bob.id).await.unwrap();
     assert_eq!(linked.len(), 1);
+    assert!(
+        linked[0].last_sign_in_at.is_none(),
+        "linked, never signed in"
+    );
     assert_eq!(linked[0].subject, "3");
 }
 

@@ -1,7 +1,8 @@
 //! The web pages at the HTTP level: the frame, sessions, forms.
 
-use habitat_test_support::TestDepot;
+use habitat_depot_server::store::{Role, Visibility};
 use habitat_test_support::web::WebClient;
+use habitat_test_support::{TestDepot, artifact, origin_keys};
 use reqwest::StatusCode;
 
 #[tokio::test]
@@ -113,4 +114,52 @@ async fn the_api_ignores_the_session_cookie_and_keeps_json_errors() {
     let page = web.get("/nothing-here").await;
     assert_eq!(page.status, StatusCode::NOT_FOUND);
     assert!(page.body.starts_with("<!doctype html>"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn members_download_private_packages_from_the_page_and_outsiders_do_not() {
+    let depot = TestDepot::start().await;
+    let owner = depot.user("olga").await;
+    depot
+        .create_origin("olga", "vault", Visibility::Private)
+        .await;
+    let member = depot.member("vault", "mo", Role::Member, "olga").await;
+    let outsider = depot.user("otto").await;
+    let keys = origin_keys(depot.dir.path(), "vault");
+    depot.publish_key("vault", &keys).await;
+    let ident = "vault/box/1.0.0/20240101000000";
+    let hart = artifact(&depot.scratch("work"), ident, &[], &keys.secret);
+    let uploaded = super::support::upload(&depot, Some(&owner), ident, &hart).await;
+    assert_eq!(uploaded.status(), StatusCode::CREATED);
+
+    let link = format!("/pkgs/{ident}/download?target=x86_64-linux");
+    let web = WebClient::new(&depot);
+    web.sign_in_with_token(&member).await;
+    let page = web.get(&format!("/pkgs/{ident}")).await;
+    assert!(page.body.contains(&link), "the page links its own download");
+    let download = web.get(&link).await;
+    assert_eq!(download.status, StatusCode::OK);
+    // The page client reads text; the length and the checksum's ETag say the bytes are the
+    // artifact's.
+    let bytes = std::fs::read(&hart).unwrap();
+    assert_eq!(
+        download.headers["content-length"],
+        bytes.len().to_string().as_str()
+    );
+    let checksum = habitat_core::Blake2bHash::digest(&bytes);
+    assert_eq!(download.headers["etag"], format!("\"{checksum}\"").as_str());
+    assert!(
+        download.headers["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains(".hart")
+    );
+
+    let stranger = WebClient::new(&depot);
+    stranger.sign_in_with_token(&outsider).await;
+    assert_eq!(stranger.get(&link).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        WebClient::new(&depot).get(&link).await.status,
+        StatusCode::NOT_FOUND
+    );
 }

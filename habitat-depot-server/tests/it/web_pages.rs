@@ -133,7 +133,7 @@ async fn every_page_renders_signed_out() {
     for expected in [
         "hab pkg install acme/zlib/1.3.0/20210101000000",
         "hab start acme/zlib",
-        "/v1/depot/pkgs/acme/zlib/1.3.0/20210101000000/download?target=x86_64-linux",
+        "/pkgs/acme/zlib/1.3.0/20210101000000/download?target=x86_64-linux",
         "the manifest",
         "8080",
         "href=\"/pkgs/acme/app\"",

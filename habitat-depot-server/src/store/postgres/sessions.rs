@@ -70,12 +70,15 @@ async fn insert_identity(
     tx: &deadpool_postgres::Transaction<'_>,
     account_id: i64,
     identity: &NewIdentity,
+    signed_in: bool,
 ) -> Step<Identity> {
     let created = now();
+    let last_sign_in_at = signed_in.then_some(created);
     execute(
         tx,
-        "INSERT INTO identities (provider, subject, account_id, username, email, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO identities \
+         (provider, subject, account_id, username, email, created_at, last_sign_in_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
         &[
             &identity.provider,
             &identity.subject,
@@ -83,6 +86,7 @@ async fn insert_identity(
             &identity.username,
             &identity.email,
             &ts(created),
+            &last_sign_in_at.map(ts),
         ],
     )
     .await
@@ -94,7 +98,7 @@ async fn insert_identity(
         username: identity.username.clone(),
         email: identity.email.clone(),
         created_at: created,
-        last_sign_in_at: None,
+        last_sign_in_at,
     })
 }
 
@@ -113,7 +117,7 @@ pub(super) async fn sign_up(
         .await
         .map_err(conflict_as(format!("account `{name}`")))?
         .get(0);
-        insert_identity(&tx, id, identity).await?;
+        insert_identity(&tx, id, identity, true).await?;
         Account {
             id,
             name: name.to_owned(),
@@ -129,7 +133,7 @@ pub(super) async fn link_identity(
     identity: &NewIdentity,
 ) -> StoreResult<Identity> {
     transaction!(store, |tx| {
-        insert_identity(&tx, account_id, identity).await?
+        insert_identity(&tx, account_id, identity, false).await?
     })
 }
 

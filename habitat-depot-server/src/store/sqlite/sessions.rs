@@ -81,18 +81,22 @@ fn insert_identity(
     tx: &rusqlite::Transaction<'_>,
     account_id: i64,
     identity: &NewIdentity,
+    signed_in: bool,
 ) -> StoreResult<Identity> {
     let created = now();
+    let last_sign_in_at = signed_in.then_some(created);
     tx.execute(
-        "INSERT INTO identities (provider, subject, account_id, username, email, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO identities \
+         (provider, subject, account_id, username, email, created_at, last_sign_in_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         params![
             identity.provider,
             identity.subject,
             account_id,
             identity.username,
             identity.email,
-            ts(created)
+            ts(created),
+            last_sign_in_at.map(ts)
         ],
     )
     .map_err(conflict_as("identity"))?;
@@ -103,7 +107,7 @@ fn insert_identity(
         username: identity.username.clone(),
         email: identity.email.clone(),
         created_at: created,
-        last_sign_in_at: None,
+        last_sign_in_at,
     })
 }
 
@@ -127,7 +131,7 @@ pub(super) async fn sign_up(
                 email: identity.email.clone(),
                 created_at: created,
             };
-            insert_identity(tx, account.id, &identity)?;
+            insert_identity(tx, account.id, &identity, true)?;
             Ok(account)
         })
         .await
@@ -140,7 +144,7 @@ pub(super) async fn link_identity(
 ) -> StoreResult<Identity> {
     let identity = identity.clone();
     store
-        .write(move |tx| insert_identity(tx, account_id, &identity))
+        .write(move |tx| insert_identity(tx, account_id, &identity, false))
         .await
 }
 
