@@ -787,6 +787,27 @@ pub fn wait_for_quiet(max: f64, patience: Duration) -> Result<[f64; 3]> {
     }
 }
 
+/// How a benchmark ends: keeps the scratch directory when asked, fails when any request did not
+/// answer 200, else says whether every target was met (`missed` is what to say when not).
+pub fn finish(
+    scratch: tempfile::TempDir,
+    keep: bool,
+    failures: u64,
+    ok: bool,
+    missed: &str,
+) -> std::process::ExitCode {
+    if keep {
+        let kept = scratch.keep();
+        eprintln!("== kept {}", kept.display());
+    }
+    if failures > 0 {
+        eprintln!("error: {failures} requests did not answer 200 (see above)");
+        return std::process::ExitCode::FAILURE;
+    }
+    println!("\n{}", if ok { "all targets met" } else { missed });
+    std::process::ExitCode::SUCCESS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

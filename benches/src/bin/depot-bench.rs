@@ -420,23 +420,13 @@ async fn run(o: Options) -> Result<ExitCode> {
             verdict(failures == 0),
         );
     }
-    if o.keep {
-        let kept = scratch.keep();
-        eprintln!("== kept {}", kept.display());
-    }
-    if failures > 0 {
-        eprintln!("error: {failures} requests did not answer 200 (see above)");
-        return Ok(ExitCode::FAILURE);
-    }
-    println!(
-        "\n{}",
-        if ok {
-            "all targets met"
-        } else {
-            "some targets missed"
-        }
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(habitat_benches::depot::finish(
+        scratch,
+        o.keep,
+        failures,
+        ok,
+        "some targets missed",
+    ))
 }
 
 /// What the transfer benchmark measured.

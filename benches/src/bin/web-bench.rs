@@ -435,23 +435,13 @@ async fn run(o: Options) -> Result<ExitCode> {
         .filter_map(|m| m.outcome.as_ref().ok())
         .map(|f| f.failed)
         .sum();
-    if o.keep {
-        let kept = scratch.keep();
-        eprintln!("== kept {}", kept.display());
-    }
-    if failures > 0 {
-        eprintln!("error: {failures} requests did not answer 200 (see above)");
-        return Ok(ExitCode::FAILURE);
-    }
-    println!(
-        "\n{}",
-        if ok {
-            "all targets met"
-        } else {
-            "some targets missed, or pages are not served yet"
-        }
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(habitat_benches::depot::finish(
+        scratch,
+        o.keep,
+        failures,
+        ok,
+        "some targets missed, or pages are not served yet",
+    ))
 }
 
 /// The first path of `target`: its weight, and latencies one request at a time; `Err` inside
