@@ -27,7 +27,7 @@ pub(super) async fn recent_packages(
         .with(move |c| {
             // Ids grow with every upload: the primary key walked backwards is "newest first".
             let sql = format!(
-                "SELECT {PACKAGE_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT {limit}",
+                "SELECT {LIST_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT {limit}",
                 visible.clause("p")
             );
             all_cached(c, &sql, params_from_iter(&values), package_row)
@@ -103,7 +103,7 @@ pub(super) async fn newest_releases(
     }
     let (sql, values) = bound(PackageWhere::newest_of(
         Placeholders::Question,
-        PACKAGE_COLS,
+        LIST_COLS,
         names,
         private_origins,
     ));
