@@ -105,6 +105,58 @@ async fn a_dump_restores_into_an_empty_store_identically_and_twice_is_harmless()
     assert_eq!(body["name"], "alice");
 }
 
+#[tokio::test]
+async fn a_dump_whose_dependency_rows_do_not_name_their_dependent_restores_its_reverse_dependencies()
+ {
+    let source = TestDepot::start().await;
+    let token = source.user("alice").await;
+    source.origin(&token, "moved").await;
+    let mut with_deps = package_row("moved/app/1.0.0/20200101000000");
+    with_deps.tdeps = vec!["moved/lib/1.0.0/20200101000000".parse().unwrap()];
+    source
+        .state
+        .metadata
+        .import_packages(&[package_row("moved/lib/1.0.0/20200101000000"), with_deps])
+        .await
+        .unwrap();
+    let lib: habitat_core::OriginName = "moved".parse().unwrap();
+    let target_of = habitat_core::PackageTarget::default();
+    let expected = source
+        .state
+        .metadata
+        .rdeps(&lib, "lib", target_of)
+        .await
+        .unwrap();
+    assert_eq!(expected, ["moved/app"]);
+    // A dump made before the dependency rows named their dependent (origin, name, target).
+    let mut dump = source.state.metadata.dump().await.unwrap();
+    let tdeps = dump
+        .tables
+        .iter_mut()
+        .find(|t| t.name == "package_tdeps")
+        .unwrap();
+    let kept: Vec<usize> = (0..tdeps.columns.len())
+        .filter(|&i| !tdeps.columns[i].starts_with("pkg_"))
+        .collect();
+    assert!(kept.len() < tdeps.columns.len(), "{:?}", tdeps.columns);
+    tdeps.columns = kept.iter().map(|&i| tdeps.columns[i].clone()).collect();
+    for row in &mut tdeps.rows {
+        *row = kept.iter().map(|&i| row[i].clone()).collect();
+    }
+
+    let target = TestDepot::start().await;
+    target.state.metadata.restore(&dump).await.unwrap();
+    assert_eq!(
+        target
+            .state
+            .metadata
+            .rdeps(&lib, "lib", target_of)
+            .await
+            .unwrap(),
+        expected
+    );
+}
+
 fn github(subject: &str, username: &str) -> habitat_depot_server::store::NewIdentity {
     habitat_depot_server::store::NewIdentity {
         provider: "github".into(),

@@ -142,6 +142,13 @@ pub(super) async fn restore(tx: &Transaction<'_>, dump: &Dump) -> Step<()> {
             .map_err(conflict_as(format!("a row of `{}`", table.name)))?;
         }
     }
+    // A dump from before dependency rows named their dependent leaves those columns empty.
+    tx.execute(
+        "UPDATE package_tdeps d SET pkg_origin = p.origin, pkg_name = p.name, \
+         pkg_target = p.target FROM packages p WHERE p.id = d.package_id AND d.pkg_origin = ''",
+        &[],
+    )
+    .await?;
     for table in ID_TABLES {
         // Never backwards: an id handed out before (even of a deleted row) stays used.
         execute(

@@ -19,8 +19,8 @@ const INSERT: &str = "WITH p AS (INSERT INTO packages (origin, name, version, re
      version_key, checksum, size, visibility, manifest, config, deps, tdeps, build_deps, \
      build_tdeps, exposes, is_a_service, owner, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
      $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id), \
-     d AS (INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) \
-     SELECT p.id, d.origin, d.name, d.ident FROM p, \
+     d AS (INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident, pkg_origin, \
+     pkg_name, pkg_target) SELECT p.id, d.origin, d.name, d.ident, $1, $2, $5 FROM p, \
      unnest($20::text[], $21::text[], $22::text[]) AS d(origin, name, ident)), \
      c AS (INSERT INTO channel_packages (channel_id, package_id, promoted_at) \
      SELECT $23, p.id, $19 FROM p) \

@@ -125,9 +125,15 @@ pub(super) async fn rdeps(
         query(
             &client,
             &format!(
-                "SELECT DISTINCT p.origin || '/' || p.name FROM package_tdeps d \
-                 JOIN packages p ON p.id = d.package_id WHERE d.dep_origin = $1 \
-                 AND d.dep_name = $2 AND p.target = $3 AND {} ORDER BY 1",
+                // The distinct dependent names of one range of `package_tdeps_dependents`,
+                // each kept if one of its dependent releases is public.
+                "SELECT x.o || '/' || x.n FROM (SELECT DISTINCT d.pkg_origin o, d.pkg_name n \
+                 FROM package_tdeps d WHERE d.dep_origin = $1 AND d.dep_name = $2 \
+                 AND d.pkg_target = $3) x \
+                 WHERE EXISTS (SELECT 1 FROM package_tdeps d2 \
+                 JOIN packages p ON p.id = d2.package_id \
+                 WHERE d2.dep_origin = $1 AND d2.dep_name = $2 AND d2.pkg_target = $3 \
+                 AND d2.pkg_origin = x.o AND d2.pkg_name = x.n AND {}) ORDER BY 1",
                 VisibleTo::public().clause("p")
             ),
             &[&origin.as_str(), &name, &target.as_str()],

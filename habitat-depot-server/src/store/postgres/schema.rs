@@ -168,6 +168,18 @@ CREATE INDEX packages_dependents ON packages (id) INCLUDE (target, visibility, o
 CREATE INDEX packages_newest ON packages
     (origin, name, version_key DESC, release DESC, version DESC, target);
 "#,
+    // Each dependency row names its dependent's origin, name and target, so that reverse
+    // dependencies are the distinct names of one index range instead of a package lookup for
+    // every dependent release.
+    r#"
+ALTER TABLE package_tdeps ADD COLUMN pkg_origin TEXT COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN pkg_name TEXT COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN pkg_target TEXT COLLATE "C" NOT NULL DEFAULT '';
+UPDATE package_tdeps d SET pkg_origin = p.origin, pkg_name = p.name, pkg_target = p.target
+    FROM packages p WHERE p.id = d.package_id;
+CREATE INDEX package_tdeps_dependents
+    ON package_tdeps (dep_origin, dep_name, pkg_target, pkg_origin, pkg_name);
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`

@@ -69,6 +69,14 @@ pub(super) fn restore(tx: &rusqlite::Transaction<'_>, dump: &Dump) -> StoreResul
                 .map_err(conflict_as(format!("a row of `{}`", table.name)))?;
         }
     }
+    // A dump from before dependency rows named their dependent leaves those columns empty.
+    tx.execute(
+        "UPDATE package_tdeps SET (pkg_origin, pkg_name, pkg_target) = \
+         (SELECT p.origin, p.name, p.target FROM packages p WHERE p.id = package_tdeps.package_id) \
+         WHERE pkg_origin = ''",
+        [],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 

@@ -269,8 +269,17 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
     let id = tx.last_insert_rowid();
     for dep in &package.tdeps {
         tx.execute(
-            "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident) VALUES (?1, ?2, ?3, ?4)",
-            params![id, dep.origin().as_str(), dep.name().as_str(), dep.to_string()],
+            "INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident, pkg_origin, pkg_name, \
+             pkg_target) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                id,
+                dep.origin().as_str(),
+                dep.name().as_str(),
+                dep.to_string(),
+                ident.origin().as_str(),
+                ident.name().as_str(),
+                package.target.as_str()
+            ],
         )
         .map_err(backend)?;
     }

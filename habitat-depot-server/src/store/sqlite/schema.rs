@@ -157,4 +157,16 @@ CREATE INDEX packages_dependents ON packages (id, target, visibility, origin, na
 CREATE INDEX packages_newest ON packages
     (origin, name, version_key DESC, release DESC, version DESC, target);
 "#,
+    // Each dependency row names its dependent's origin, name and target, so that reverse
+    // dependencies are the distinct names of one index range instead of a package lookup for
+    // every dependent release.
+    r#"
+ALTER TABLE package_tdeps ADD COLUMN pkg_origin TEXT NOT NULL DEFAULT '';
+ALTER TABLE package_tdeps ADD COLUMN pkg_name TEXT NOT NULL DEFAULT '';
+ALTER TABLE package_tdeps ADD COLUMN pkg_target TEXT NOT NULL DEFAULT '';
+UPDATE package_tdeps SET (pkg_origin, pkg_name, pkg_target) =
+    (SELECT p.origin, p.name, p.target FROM packages p WHERE p.id = package_tdeps.package_id);
+CREATE INDEX package_tdeps_dependents
+    ON package_tdeps (dep_origin, dep_name, pkg_target, pkg_origin, pkg_name);
+"#,
 ];
