@@ -143,6 +143,19 @@ pub fn auth_token(flag: Option<&str>) -> Result<Option<habitat_depot_client::Tok
         .with_context(|| format!("auth token from {source}"))
 }
 
+/// Extra certificate authorities trusted for `https` depots, besides the platform's roots:
+/// `SSL_CERT_FILE` and cli.toml `ca_file`, both when both are set (docs/commands.md, "HTTPS").
+pub fn ca_files() -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = env("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(path) = cli_toml_value("ca_file")? {
+        files.push(PathBuf::from(path));
+    }
+    Ok(files)
+}
+
 /// The channel: `-c/--channel`, `HAB_BLDR_CHANNEL`, default `stable`.
 pub fn channel(flag: Option<habitat_core::ChannelName>) -> Result<habitat_core::ChannelName> {
     if let Some(channel) = flag {

@@ -15,11 +15,13 @@ use crate::{out, say, settings};
 pub(super) fn client(depot: &DepotArgs) -> Result<Client> {
     let url = settings::depot_url(depot.url.as_deref())?;
     let token = settings::auth_token(depot.auth.as_deref())?;
-    Client::builder(url)
+    let mut builder = Client::builder(url)
         .token(token)
-        .user_agent(concat!("hab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot set up the depot client")
+        .user_agent(concat!("hab/", env!("CARGO_PKG_VERSION")));
+    for path in settings::ca_files()? {
+        builder = builder.ca_file(path);
+    }
+    builder.build().context("cannot set up the depot client")
 }
 
 /// Runs one command's depot work to completion. The calls are sequential, so one thread will do.

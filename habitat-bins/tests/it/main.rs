@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod depot;
+mod https;
 mod install;
 mod local;
 mod readme;
