@@ -486,9 +486,10 @@ async fn latest_channels_listings_and_search() {
         .unwrap();
     assert_eq!(anonymous.package(&app, X86_64).await.unwrap().ident, app);
 
-    // Delete: not while another package depends on it.
+    // Delete: not while another package depends on it (422, as on Builder).
     let err = w.alice.delete_package(&new, X86_64).await.unwrap_err();
-    assert!(err.is_conflict(), "{err}");
+    assert_eq!(err.status(), Some(422), "{err}");
+    assert_eq!(err.code(), Some("not_deletable"), "{err}");
     w.alice.delete_package(&app, X86_64).await.unwrap();
     w.alice.delete_package(&new, X86_64).await.unwrap();
     assert!(
