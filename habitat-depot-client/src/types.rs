@@ -288,6 +288,12 @@ pub(crate) struct Named {
     pub(crate) name: ChannelName,
 }
 
+/// `{origin, source, target, changed}` of the bulk promote and demote.
+#[derive(Deserialize)]
+pub(crate) struct BulkChange {
+    pub(crate) changed: u64,
+}
+
 /// `{role}`.
 #[derive(Deserialize)]
 pub(crate) struct RoleBody {
