@@ -18,7 +18,7 @@ use crate::{out, say, settings};
 /// `hab pkg ...`: one arm a subcommand, each handing its arguments to the function that runs
 /// it (here for the local commands, in `install.rs`, `upload.rs` and `remote.rs` for the rest).
 pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
-    use super::{install, remote, upload};
+    use super::{bulk, install, remote, upload};
     match command {
         PkgCommand::Sign {
             origin,
@@ -55,11 +55,23 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
         }
         PkgCommand::Download {
             idents,
+            file,
             download_directory,
+            target,
             channel,
             cache,
             depot,
-        } => install::run_download(&idents, download_directory, channel, &cache, &depot),
+        } => {
+            let mut idents = idents;
+            for path in &file {
+                idents.extend(install::idents_in(path)?);
+            }
+            let place = install::DownloadPlace {
+                dir: download_directory,
+                target,
+            };
+            install::run_download(&idents, place, channel, &cache, &depot)
+        }
         PkgCommand::Path { ident } => path(&ident),
         PkgCommand::List { filter } => list(filter.as_deref()),
         PkgCommand::Upload {
@@ -68,6 +80,26 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             force,
             depot,
         } => upload::run(&artifacts, channel.as_ref(), force, &depot),
+        PkgCommand::Bulkupload {
+            dir,
+            channel,
+            auto_create_origins,
+            force,
+            depot,
+        } => {
+            let options = bulk::Options {
+                channel,
+                auto_create_origins,
+                force,
+            };
+            bulk::run(&dir, &options, &depot)
+        }
+        PkgCommand::Delete {
+            ident,
+            pkg_target,
+            target,
+            depot,
+        } => remote::run_delete(&ident, pkg_target.or(target), &depot),
         PkgCommand::Promote(args) => remote::run_promote(&args),
         PkgCommand::Demote(args) => remote::run_demote(&args),
         PkgCommand::Channels {

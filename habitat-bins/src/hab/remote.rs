@@ -1,5 +1,5 @@
 //! What every depot command shares (a client, an async runtime), and the channel commands:
-//! `hab pkg promote|demote|channels|search`, `hab bldr channel ...`.
+//! `hab pkg promote|demote|delete|channels|search`, `hab bldr channel ...`.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, PageRequest};
 
-use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs};
+use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs, WholeChannelArgs};
 use crate::{out, say, settings};
 
 /// A client for the depot and token the settings name (docs/commands.md, "Settings").
@@ -96,6 +96,22 @@ pub(super) fn run_demote(args: &ChannelMoveArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `hab pkg delete IDENT [TARGET]`.
+pub(super) fn run_delete(
+    ident: &FullyQualifiedIdent,
+    target: Option<PackageTarget>,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let target = settings::target(target)?;
+    call(
+        depot,
+        async |client| client.delete_package(ident, target).await,
+        || format!("cannot delete `{ident}` ({target})"),
+    )?;
+    say!("Deleted {ident} ({target})");
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `hab pkg channels IDENT`: one channel a line on stdout.
 pub(super) fn run_channels(
     ident: &FullyQualifiedIdent,
@@ -168,8 +184,42 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
                 out!("{channel}");
             }
         }
+        ChannelCommand::Promote(args) => whole_channel(&args, true)?,
+        ChannelCommand::Demote(args) => whole_channel(&args, false)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `hab bldr channel promote|demote SOURCE TARGET`: every package of SOURCE added to (or
+/// removed from) TARGET in one transaction on the depot.
+fn whole_channel(args: &WholeChannelArgs, promote: bool) -> Result<()> {
+    let WholeChannelArgs {
+        source,
+        target,
+        origin,
+        depot,
+    } = args;
+    let origin = settings::origin(origin.as_ref())?;
+    let changed = if promote {
+        call(
+            depot,
+            async |client| client.promote_channel(&origin, source, target).await,
+            || format!("cannot promote channel `{source}` of `{origin}` to `{target}`"),
+        )?
+    } else {
+        call(
+            depot,
+            async |client| client.demote_channel(&origin, source, target).await,
+            || format!("cannot demote channel `{source}` of `{origin}` from `{target}`"),
+        )?
+    };
+    let packages = if changed == 1 { "package" } else { "packages" };
+    if promote {
+        say!("Promoted {changed} {packages} of {origin}/{source} to {target}");
+    } else {
+        say!("Demoted {changed} {packages} of {origin}/{source} from {target}");
+    }
+    Ok(())
 }
 
 /// One change to a channel, named by `verb` in an error (`create`) and by `done` in the

@@ -11,5 +11,6 @@ mod readme;
 mod remote;
 mod scale_out;
 mod start;
+mod stock_commands;
 mod support;
 mod web;
