@@ -454,7 +454,7 @@ mod tests {
             "server_key_file = \"/etc/hab-depot/server.key\"\n\
              [metadata]\nurl = \"postgres://depot@db/depot\"\npool_size = 4\n\
              [artifacts]\nurl = \"s3://hab/depot\"\nendpoint = \"http://s3:9000\"\n\
-             secret_access_key_file = \"/run/secrets/s3\"\n",
+             secret_access_key_file = \"/run/secrets/s3\"\nca_file = \"/etc/ssl/s3-ca.pem\"\n",
         )
         .unwrap();
         assert!(!scale.metadata.is_embedded());
@@ -469,6 +469,7 @@ mod tests {
             ("hab", Some("depot"))
         );
         assert!(s3.is_path_style());
+        assert_eq!(s3.ca_file, Some(PathBuf::from("/etc/ssl/s3-ca.pem")));
         assert!(!format!("{:?}", scale.metadata).contains("depot@db"));
 
         // Only one side moved: PostgreSQL with files, or SQLite with S3.

@@ -1,6 +1,6 @@
 //! `hab` against a real `hab-depot` behind HTTPS, with a certificate from a private
 //! certificate authority: refused with a clear message until that authority is trusted through
-//! `SSL_CERT_FILE` or cli.toml `ca_file`.
+//! `SSL_CERT_FILE`, cli.toml `ca_file` or the SSL cache directory.
 
 use std::net::SocketAddr;
 
@@ -85,6 +85,23 @@ fn https_depots_need_a_trusted_certificate_authority() {
     );
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json["owner"], "alice");
+
+    // So does a certificate in the SSL cache directory, where the stock client looks too.
+    cli_toml("");
+    let ssl_cache = if rustix::process::geteuid().is_root() {
+        sandbox.fs_root().join("hab/cache/ssl")
+    } else {
+        sandbox.path().join("home/.hab/cache/ssl")
+    };
+    std::fs::create_dir_all(&ssl_cache).unwrap();
+    std::fs::copy(&ca, ssl_cache.join("private-ca.crt")).unwrap();
+    let out = hab(&["origin", "info", "demo"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(ssl_cache.join("private-ca.crt")).unwrap();
 
     // A ca_file that holds no certificate is named, not ignored.
     cli_toml("ca_file = \"/dev/null\"\n");
