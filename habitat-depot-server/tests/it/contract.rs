@@ -323,6 +323,11 @@ async fn origin_commands_get_the_answers_the_stock_client_decodes() {
     let info = s.json(Method::GET, "/depot/origins/acme", alice, OK).await;
     assert_shape(&info, ORIGIN_INFO, "origin info");
     assert_eq!(info["private_key_name"], format!("acme-{revision}"));
+    // `hab origin key download --secret`: 200 and the file's name in `X-Filename`.
+    let latest = "/depot/origins/acme/secret_keys/latest";
+    let (headers, _) = s.send(Method::GET, latest, alice, None, OK).await;
+    let filename = headers.get("x-filename").unwrap().to_str().unwrap();
+    assert_eq!(filename, format!("acme-{revision}.sig.key"));
     let alice_id = info["owner_id"].clone();
 
     // `hab origin invitations send`: 201.
