@@ -272,7 +272,8 @@ async fn resolve(
                             .join(", ");
                         Hinted {
                             what: format!(
-                                "{what}; its latest release `{found}` is in channel {names}"
+                                "{what}; its latest release `{found}` is in channel{} {names}",
+                                if channels.len() == 1 { "" } else { "s" }
                             ),
                             hint: format!(
                                 "choose that channel with -c/--channel {pick} (or \
