@@ -166,8 +166,11 @@ fn pack_command(
     let key = keys.latest_secret(spec.ident.origin().as_str())?;
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create `{}`", output.display()))?;
-    let hart = pack(source, output, &spec, &key)
-        .with_context(|| format!("cannot pack `{}`", source.display()))?;
+    let hart = pack(source, output, &spec, &key).map_err(|err| match err {
+        // Already says `cannot pack` and names the path inside the source that is at fault.
+        err @ habitat_core::Error::PackSource { .. } => anyhow::Error::new(err),
+        err => anyhow::Error::new(err).context(format!("cannot pack `{}`", source.display())),
+    })?;
     say!("Packed {} signed by {}", spec.ident, key.name());
     out!("{}", hart.display());
     Ok(ExitCode::SUCCESS)

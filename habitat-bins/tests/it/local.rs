@@ -468,7 +468,7 @@ fn pack_refuses_an_invalid_default_toml_naming_line_and_column() {
     ]);
     assert!(
         err.contains(&format!(
-            "`{}`: not valid TOML at line 2, column 16: invalid basic string",
+            "error: cannot pack `{}`: not valid TOML at line 2, column 16: invalid basic string\n",
             src.join("default.toml").display()
         )),
         "{err}"
