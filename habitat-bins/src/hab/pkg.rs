@@ -121,10 +121,7 @@ pub(super) fn artifact_file(path: &Path, command: &str) -> Result<()> {
                          `hab pkg download {ident}` fetches its .hart from the depot"
                     ),
                 ),
-                _ => (
-                    format!("no such file `{shown}`"),
-                    format!("hab pkg {command} reads a .hart file: check the path"),
-                ),
+                _ => bail!("no such file `{shown}`"),
             }
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read `{shown}`")),

@@ -514,3 +514,12 @@ fn a_package_identifier_or_a_directory_where_a_hart_belongs_gets_a_hint() {
     );
     assert!(!err.contains("os error"), "{err}");
 }
+
+#[test]
+fn a_missing_hart_is_named_without_an_os_error() {
+    let s = Sandbox::new();
+    for command in ["info", "verify", "header"] {
+        let err = s.fails(&["pkg", command, "gone.hart"]);
+        assert_eq!(err, "error: no such file `gone.hart`\n");
+    }
+}
