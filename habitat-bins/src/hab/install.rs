@@ -275,11 +275,20 @@ async fn resolve(
                                 "{what}; its latest release `{found}` is in channel{} {names}",
                                 if channels.len() == 1 { "" } else { "s" }
                             ),
-                            hint: format!(
-                                "choose that channel with -c/--channel {pick} (or \
-                                 HAB_BLDR_CHANNEL={pick}), or promote the release first: \
-                                 hab pkg promote {found} {channel}"
-                            ),
+                            // A view URL's channel wins over -c: name the view instead.
+                            hint: if client.url().channel().is_some() {
+                                format!(
+                                    "use the view of that channel (…/v1/depot/views/{pick}), \
+                                     or promote the release first: hab pkg promote {found} \
+                                     {channel}"
+                                )
+                            } else {
+                                format!(
+                                    "choose that channel with -c/--channel {pick} (or \
+                                     HAB_BLDR_CHANNEL={pick}), or promote the release first: \
+                                     hab pkg promote {found} {channel}"
+                                )
+                            },
                         }
                     }
                     None => Hinted {
