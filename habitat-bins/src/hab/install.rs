@@ -301,16 +301,47 @@ async fn resolve(
         let package = match client.latest(ident, target, Some(channel)).await {
             Ok(package) => package,
             Err(err) if err.is_not_found() => {
-                return Err(anyhow::Error::new(err).context(Hinted {
-                    what: format!(
-                        "no package satisfies `{ident}` ({target}) in channel `{channel}`"
-                    ),
-                    hint: format!(
-                        "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, \
-                         or a view URL); `hab pkg search {}` lists what the depot has",
-                        ident.name()
-                    ),
-                }));
+                let what =
+                    format!("no package satisfies `{ident}` ({target}) in channel `{channel}`");
+                let hinted = match in_other_channels(client, ident, target).await {
+                    Some((found, channels, pick)) => {
+                        let names = channels
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Hinted {
+                            what: format!(
+                                "{what}; its latest release `{found}` is in channel{} {names}",
+                                if channels.len() == 1 { "" } else { "s" }
+                            ),
+                            // A view URL's channel wins over -c: name the view instead.
+                            hint: if client.url().channel().is_some() {
+                                format!(
+                                    "use the view of that channel (…/v1/depot/views/{pick}), \
+                                     or promote the release first: hab pkg promote {found} \
+                                     {channel}"
+                                )
+                            } else {
+                                format!(
+                                    "choose that channel with -c/--channel {pick} (or \
+                                     HAB_BLDR_CHANNEL={pick}), or promote the release first: \
+                                     hab pkg promote {found} {channel}"
+                                )
+                            },
+                        }
+                    }
+                    None => Hinted {
+                        what,
+                        hint: format!(
+                            "check the identifier and the channel (-c/--channel, \
+                             HAB_BLDR_CHANNEL, or a view URL); `hab pkg search {}` lists \
+                             what the depot has",
+                            ident.name()
+                        ),
+                    },
+                };
+                return Err(anyhow::Error::new(err).context(hinted));
             }
             Err(err) => {
                 return Err(err).with_context(|| {
@@ -341,6 +372,33 @@ async fn resolve(
         });
     }
     Ok(wanted)
+}
+
+/// The latest release satisfying `ident` in any channel, with the channels it is in and the
+/// one to suggest (`stable` if among them), when it is in some channel: what to tell a user
+/// whose channel lacks it. Any failure of these lookups just means there is nothing to tell.
+async fn in_other_channels(
+    client: &Client,
+    ident: &PackageIdent,
+    target: PackageTarget,
+) -> Option<(FullyQualifiedIdent, Vec<ChannelName>, ChannelName)> {
+    let latest = client.latest(ident, target, None).await.ok()?;
+    if !ident.satisfied_by(&latest.ident) || latest.target != target {
+        return None;
+    }
+    let channels: Vec<ChannelName> = client
+        .package_channels(&latest.ident, target)
+        .await
+        .ok()?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let pick = channels
+        .iter()
+        .find(|c| c.as_str() == "stable")
+        .or(channels.first())?
+        .clone();
+    Some((latest.ident, channels, pick))
 }
 
 /// Fetches `wanted` into `dir` (in parallel, bounded), then the public keys their headers name

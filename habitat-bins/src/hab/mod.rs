@@ -550,13 +550,17 @@ enum PkgCommand {
         #[command(flatten)]
         depot: DepotArgs,
     },
-    /// Searches the depot for packages whose origin or name contains TERM.
+    /// Searches the depot for packages whose origin or name contains TERM: each ORIGIN/NAME
+    /// once, or with --releases every release.
     Search {
         /// The search term.
         term: String,
         /// At most this many results.
         #[arg(short = 'l', long, default_value_t = 50)]
         limit: u64,
+        /// Lists every release (ORIGIN/NAME/VERSION/RELEASE) instead of each package once.
+        #[arg(long)]
+        releases: bool,
         #[command(flatten)]
         depot: DepotArgs,
     },

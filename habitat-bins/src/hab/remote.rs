@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use habitat_depot_client::{Client, PageRequest};
+use habitat_depot_client::{Client, Page, PageRequest};
 
 use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs, WholeChannelArgs};
 use crate::{out, say, settings};
@@ -45,17 +45,16 @@ fn call<T>(
 }
 
 /// Adds `ident` to `channel`, creating the channel first when the origin does not have it.
+/// Every failure reads as the promotion's (`cannot promote … to …`), whichever step failed.
 pub(super) async fn promote(
     client: &Client,
     ident: &FullyQualifiedIdent,
     target: PackageTarget,
     channel: &ChannelName,
 ) -> Result<()> {
+    let failed = || format!("cannot promote `{ident}` to `{channel}`");
     let origin = ident.origin();
-    let channels = client
-        .channels(origin)
-        .await
-        .with_context(|| format!("cannot list the channels of `{origin}`"))?;
+    let channels = client.channels(origin).await.with_context(failed)?;
     if !channels.contains(channel) {
         match client.create_channel(origin, channel).await {
             Ok(()) => say!("Created channel {channel} in {origin}"),
@@ -63,14 +62,15 @@ pub(super) async fn promote(
             Err(err) if err.is_conflict() => {}
             Err(err) => {
                 return Err(err)
-                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"));
+                    .with_context(|| format!("cannot create channel `{channel}` in `{origin}`"))
+                    .with_context(failed);
             }
         }
     }
     client
         .promote(ident, target, channel)
         .await
-        .with_context(|| format!("cannot promote `{ident}` to `{channel}`"))?;
+        .with_context(failed)?;
     say!("Promoted {ident} ({target}) to {channel}");
     Ok(())
 }
@@ -130,17 +130,53 @@ pub(super) fn run_channels(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `hab pkg search TERM [-l LIMIT]`: one package a line on stdout.
-pub(super) fn run_search(term: &str, limit: u64, depot: &DepotArgs) -> Result<ExitCode> {
+/// `hab pkg search TERM [-l LIMIT] [--releases]`: one package (`origin/name`) a line on
+/// stdout, as Habitat's client lists them, or with `releases` one release a line.
+pub(super) fn run_search(
+    term: &str,
+    limit: u64,
+    releases: bool,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
     let client = client(depot)?;
+    let (found, total) = if releases {
+        let (found, total) =
+            search_pages(term, limit, async |page| client.search(term, page).await)?;
+        (found.iter().map(|p| p.ident.to_string()).collect(), total)
+    } else {
+        let (found, total) = search_pages(term, limit, async |page| {
+            client.search_distinct(term, page).await
+        })?;
+        (
+            found.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            total,
+        )
+    };
+    for line in &found {
+        out!("{line}");
+    }
+    let what = if releases { "releases" } else { "packages" };
+    if found.is_empty() {
+        say!("No packages match `{term}`");
+    } else if total > found.len() as u64 {
+        say!("Showing {} of {total} {what} (see -l/--limit)", found.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Up to `limit` search results, page after page, and how many there are in all.
+fn search_pages<T>(
+    term: &str,
+    limit: u64,
+    mut page_at: impl AsyncFnMut(PageRequest) -> habitat_depot_client::Result<Page<T>>,
+) -> Result<(Vec<T>, u64)> {
     let mut found = Vec::new();
     let mut total = 0;
     block_on(async {
         let mut page = PageRequest::at(0);
         while (found.len() as u64) < limit {
             let remaining = limit - found.len() as u64;
-            let answer = client
-                .search(term, page.with_limit(remaining.min(500)))
+            let answer = page_at(page.with_limit(remaining.min(500)))
                 .await
                 .with_context(|| format!("cannot search for `{term}`"))?;
             total = answer.total_count;
@@ -154,18 +190,7 @@ pub(super) fn run_search(term: &str, limit: u64, depot: &DepotArgs) -> Result<Ex
         Ok(())
     })?;
     found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-    for package in &found {
-        out!("{}", package.ident);
-    }
-    if found.is_empty() {
-        say!("No packages match `{term}`");
-    } else if total > found.len() as u64 {
-        say!(
-            "Showing {} of {total} packages (see -l/--limit)",
-            found.len()
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok((found, total))
 }
 
 /// `hab bldr channel create|destroy|list`.

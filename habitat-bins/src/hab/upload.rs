@@ -21,6 +21,9 @@ pub(super) fn run(
     force: bool,
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
+    for path in artifacts {
+        super::pkg::artifact_file(path, "upload")?;
+    }
     let client = client(depot)?;
     block_on(async {
         for path in artifacts {

@@ -213,6 +213,23 @@ fn a_view_url_names_the_channel() {
         err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
         "{err}"
     );
+
+    // Not in the view's channel: the hint names the view to use, since -c would not win.
+    let err = stable.fails(&[
+        "pkg",
+        "install",
+        &format!("demo/app/1.0.0/{NEW}"),
+        "--url",
+        &view,
+    ]);
+    assert!(err.contains("is in channel `unstable`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hint: use the view of that channel (…/v1/depot/views/unstable), or promote the \
+             release first: hab pkg promote demo/app/1.0.0/{NEW} stable"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
