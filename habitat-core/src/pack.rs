@@ -62,6 +62,7 @@ pub fn pack(src: &Path, out_dir: &Path, spec: &PackSpec, key: &SecretKey) -> Res
     if !meta.is_dir() {
         return Err(bad_source(src, "not a directory"));
     }
+    check_toml(&src.join("default.toml"))?;
     // The artifact would pack itself (and earlier artifacts) into the package.
     let (src_abs, out_abs) = (
         src.canonicalize().at("read", src)?,
@@ -124,6 +125,9 @@ pub fn pack(src: &Path, out_dir: &Path, spec: &PackSpec, key: &SecretKey) -> Res
     if src.join("bin").is_dir() && src.join("PATH").symlink_metadata().is_err() {
         generated.push(("PATH", format!("/{}/bin\n", prefix.display())));
     }
+    if src.join("MANIFEST").symlink_metadata().is_err() {
+        generated.push(("MANIFEST", manifest(spec, &prefix)));
+    }
     for (name, content) in &generated {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(tar::EntryType::Regular);
@@ -151,6 +155,80 @@ pub fn pack(src: &Path, out_dir: &Path, spec: &PackSpec, key: &SecretKey) -> Res
     let dst = out_dir.join(spec.ident.archive_name(spec.target));
     finish_file(temp, &dst)?;
     Ok(dst)
+}
+
+/// The MANIFEST of a package that brings none: a short Markdown page for people, which
+/// Habitat's own tools also require to be present (docs/formats.md, "Metadata files").
+fn manifest(spec: &PackSpec, prefix: &Path) -> String {
+    let ident = &spec.ident;
+    let title = format!("{} {}", ident.origin(), ident.name());
+    let list = |idents: &[FullyQualifiedIdent]| {
+        idents
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "{title}\n{underline}\n\nVersion: {version}\nRelease: {release}\nTarget: {target}\n\
+         Path: /{path}\nDependencies: {deps}\nTransitive Dependencies: {tdeps}\n\n\
+         Packed by `hab pkg pack` {packer}.\n",
+        underline = "=".repeat(title.chars().count()),
+        version = ident.version(),
+        release = ident.release(),
+        target = spec.target,
+        path = prefix.display(),
+        deps = list(&spec.deps),
+        tdeps = list(&spec.tdeps),
+        packer = env!("CARGO_PKG_VERSION"),
+    )
+}
+
+/// Refuses a `default.toml` that is not valid TOML, naming the line and column, before
+/// anything is signed; absent is fine.
+fn check_toml(path: &Path) -> Result<()> {
+    let text = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(Error::Io {
+                action: "read",
+                path: path.to_owned(),
+                error: e,
+            });
+        }
+    };
+    let text = String::from_utf8(text).map_err(|e| {
+        let (line, column) = line_column(
+            &String::from_utf8_lossy(e.as_bytes()),
+            e.utf8_error().valid_up_to(),
+        );
+        bad_source(path, format!("not UTF-8 at line {line}, column {column}"))
+    })?;
+    if let Err(e) = text.parse::<toml::Table>() {
+        let at = e.span().map_or(0, |span| span.start);
+        let (line, column) = line_column(&text, at);
+        return Err(bad_source(
+            path,
+            format!(
+                "not valid TOML at line {line}, column {column}: {}",
+                e.message().trim_end()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map_or(0, |last| last.chars().count())
+        + 1;
+    (line, column)
 }
 
 fn append_dir<W: Write>(

@@ -108,8 +108,8 @@ pub struct Invitation {
     pub account: String,
     /// Who invited them.
     pub invited_by: String,
-    /// When.
-    #[serde(with = "habitat_core::timestamp::rfc3339")]
+    /// When (the depot sends it in UTC without an offset, as Builder does).
+    #[serde(deserialize_with = "utc_time")]
     pub created_at: OffsetDateTime,
 }
 
@@ -288,6 +288,12 @@ pub(crate) struct Named {
     pub(crate) name: ChannelName,
 }
 
+/// `{origin, source, target, changed}` of the bulk promote and demote.
+#[derive(Deserialize)]
+pub(crate) struct BulkChange {
+    pub(crate) changed: u64,
+}
+
 /// `{role}`.
 #[derive(Deserialize)]
 pub(crate) struct RoleBody {
@@ -297,6 +303,15 @@ pub(crate) struct RoleBody {
 /// Parses an `origin/name` of the rdeps listing.
 pub(crate) fn partial_ident(text: &str) -> Result<PackageIdent, habitat_core::Error> {
     text.parse()
+}
+
+/// An RFC 3339 time, or one in UTC without an offset (`2026-11-24T05:17:25`, with any fraction
+/// of a second): the form Builder, and this depot, give the times of invitations.
+fn utc_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    habitat_core::timestamp::parse_rfc3339(&text)
+        .or_else(|e| habitat_core::timestamp::parse_rfc3339(&format!("{text}Z")).map_err(|_| e))
+        .map_err(serde::de::Error::custom)
 }
 
 fn from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -355,6 +370,24 @@ mod tests {
             data: vec![],
         };
         assert_eq!(empty.next_start(), None);
+    }
+
+    #[test]
+    fn invitation_times_come_with_or_without_an_offset() {
+        let json = |at: &str| {
+            format!(
+                r#"{{"id":"1","origin":"acme","account":"bob","invited_by":"alice",
+                    "created_at":"{at}"}}"#
+            )
+        };
+        let naive: Invitation = serde_json::from_str(&json("2026-11-24T05:17:25")).unwrap();
+        let zoned: Invitation = serde_json::from_str(&json("2026-11-24T05:17:25Z")).unwrap();
+        assert_eq!(naive.created_at, zoned.created_at);
+        let fraction: Invitation =
+            serde_json::from_str(&json("2026-11-24T05:17:25.123456")).unwrap();
+        assert_eq!(fraction.created_at.second(), 25);
+        let err = serde_json::from_str::<Invitation>(&json("yesterday")).unwrap_err();
+        assert!(err.to_string().contains("yesterday"), "{err}");
     }
 
     #[test]

@@ -42,6 +42,9 @@ pub enum Action {
     /// Accept or ignore one's own invitation: any account (the invitee rule is
     /// [`check_invitee`]).
     AnswerInvitation,
+    /// Leave an origin one is a member of: any account (the owner cannot, see
+    /// [`check_departure`]).
+    Depart,
     /// Promote, demote, delete packages and change their visibility: `maintainer`.
     ManagePackages,
     /// Create and delete channels: `maintainer`.
@@ -58,6 +61,8 @@ pub enum Action {
     RemoveMembers,
     /// Delete the origin: `owner`.
     DeleteOrigin,
+    /// Hand the origin to another member: `owner`.
+    TransferOrigin,
 }
 
 /// Who may ask for an action.
@@ -76,7 +81,7 @@ impl Action {
     pub const fn requirement(self) -> Requirement {
         match self {
             Self::Read => Requirement::Anyone,
-            Self::AnswerInvitation => Requirement::Account,
+            Self::AnswerInvitation | Self::Depart => Requirement::Account,
             Self::ReadPrivate | Self::ListMembers => Requirement::Role(Role::ReadonlyMember),
             Self::ReadMemberRole | Self::Upload => Requirement::Role(Role::Member),
             Self::ManagePackages | Self::ManageChannels | Self::Invite => {
@@ -85,7 +90,9 @@ impl Action {
             Self::SetRoles | Self::ManageKeys | Self::ManageSettings => {
                 Requirement::Role(Role::Administrator)
             }
-            Self::RemoveMembers | Self::DeleteOrigin => Requirement::Role(Role::Owner),
+            Self::RemoveMembers | Self::DeleteOrigin | Self::TransferOrigin => {
+                Requirement::Role(Role::Owner)
+            }
         }
     }
 }
@@ -260,6 +267,18 @@ pub fn check_removal(origin: &Origin, account: &str) -> ApiResult<()> {
     Ok(())
 }
 
+/// The owner leaves an origin only by handing it to another member first, or by deleting it.
+pub fn check_departure(origin: &Origin, account: &str) -> ApiResult<()> {
+    if origin.owner == account {
+        return Err(ApiError::forbidden(format!(
+            "`{account}` owns origin `{}` and cannot depart from it: transfer it to another \
+             member first, or delete it",
+            origin.name
+        )));
+    }
+    Ok(())
+}
+
 /// A role change may not make an owner, change one's own role, or change the owner's role.
 pub fn check_role_change(origin: &Origin, me: &Account, account: &str, new: Role) -> ApiResult<()> {
     let name = &origin.name;
@@ -356,6 +375,7 @@ mod tests {
         let table = [
             (Read, None),
             (AnswerInvitation, None),
+            (Depart, None),
             (ReadPrivate, Some(Role::ReadonlyMember)),
             (ListMembers, Some(Role::ReadonlyMember)),
             (ReadMemberRole, Some(Role::Member)),
@@ -368,6 +388,7 @@ mod tests {
             (ManageSettings, Some(Role::Administrator)),
             (RemoveMembers, Some(Role::Owner)),
             (DeleteOrigin, Some(Role::Owner)),
+            (TransferOrigin, Some(Role::Owner)),
         ];
         for (action, min) in table {
             assert_eq!(lowest(action), Some(min), "{action:?}");

@@ -105,13 +105,42 @@ pub fn package_json(package: &Package, channels: &[ChannelName]) -> Value {
     })
 }
 
-/// An invitation as the API shows it.
-pub fn invitation_json(invitation: &crate::store::Invitation) -> Value {
+/// `t` in UTC as `YYYY-MM-DDThh:mm:ss`, without an offset: the form Builder gives the times of
+/// invitations, and the only one the stock `hab` client reads there.
+pub fn naive_utc(t: time::OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// An invitation as the API shows it: ours (`account`, `invited_by`) and Builder's fields
+/// (`account_id` and `account_name` of the invitee, `owner_id` of the one who invited,
+/// `ignored`, `updated_at`). Ids are strings; the times have no offset (see [`naive_utc`]).
+/// `invitee_id` and `inviter_id` are the accounts' store ids (0 when one is gone).
+pub fn invitation_json(
+    invitation: &crate::store::Invitation,
+    invitee_id: i64,
+    inviter_id: i64,
+) -> Value {
+    let at = naive_utc(invitation.created_at);
     json!({
         "id": invitation.id.to_string(),
         "origin": invitation.origin,
         "account": invitation.account,
+        "account_id": invitee_id.to_string(),
+        "account_name": invitation.account,
         "invited_by": invitation.invited_by,
-        "created_at": timestamp(invitation.created_at),
+        "owner_id": inviter_id.to_string(),
+        // An ignored invitation is deleted, so every one listed is pending.
+        "ignored": false,
+        "created_at": at,
+        "updated_at": at,
     })
 }

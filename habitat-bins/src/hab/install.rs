@@ -204,17 +204,49 @@ pub(super) async fn install_from_depot(
     Ok(outcomes)
 }
 
+/// Where `hab pkg download` puts what it fetches, and for which target.
+pub(super) struct DownloadPlace {
+    /// `--download-directory`: artifacts in `DIR/artifacts`, public keys in `DIR/keys` too.
+    pub dir: Option<PathBuf>,
+    /// `-t/--target`.
+    pub target: Option<PackageTarget>,
+}
+
+/// The identifiers of a `--file`: one a line, blank lines and `#` comments skipped.
+pub(super) fn idents_in(path: &Path) -> Result<Vec<PackageIdent>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut idents = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let ident = line
+            .parse()
+            .with_context(|| format!("`{}`, line {}", path.display(), number + 1))?;
+        idents.push(ident);
+    }
+    Ok(idents)
+}
+
 /// `hab pkg download IDENT…`: the artifacts' paths on stdout, one a line.
 pub(super) fn run_download(
     idents: &[PackageIdent],
-    dir: Option<PathBuf>,
+    place: DownloadPlace,
     channel: Option<ChannelName>,
     cache: &KeyCacheArg,
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
+    if idents.is_empty() {
+        bail!("no package to download: give identifiers or a --file that lists some");
+    }
     let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-    let target = settings::target(None)?;
-    let dir = dir.unwrap_or_else(|| settings::fs_root().artifact_cache());
+    let target = settings::target(place.target)?;
+    let (dir, key_dir) = match place.dir {
+        Some(dir) => (dir.join("artifacts"), Some(KeyCache::new(dir.join("keys")))),
+        None => (settings::fs_root().artifact_cache(), None),
+    };
     let client = client(depot)?;
     let channel = settings::channel(channel)?;
     let fetched = block_on(async {
@@ -234,6 +266,14 @@ pub(super) fn run_download(
                 found.ident,
                 found.target
             );
+        }
+        // The download directory carries the keys that verify it, as `hab pkg bulkupload`
+        // (and the stock client) expect.
+        if let Some(key_dir) = &key_dir {
+            let artifact = Artifact::open(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let key = keys.public_key(artifact.header().signer())?;
+            key_dir.write_public(&key)?;
         }
     }
     for (_, path) in fetched {
@@ -261,16 +301,47 @@ async fn resolve(
         let package = match client.latest(ident, target, Some(channel)).await {
             Ok(package) => package,
             Err(err) if err.is_not_found() => {
-                return Err(anyhow::Error::new(err).context(Hinted {
-                    what: format!(
-                        "no package satisfies `{ident}` ({target}) in channel `{channel}`"
-                    ),
-                    hint: format!(
-                        "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, \
-                         or a view URL); `hab pkg search {}` lists what the depot has",
-                        ident.name()
-                    ),
-                }));
+                let what =
+                    format!("no package satisfies `{ident}` ({target}) in channel `{channel}`");
+                let hinted = match in_other_channels(client, ident, target).await {
+                    Some((found, channels, pick)) => {
+                        let names = channels
+                            .iter()
+                            .map(|c| format!("`{c}`"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        Hinted {
+                            what: format!(
+                                "{what}; its latest release `{found}` is in channel{} {names}",
+                                if channels.len() == 1 { "" } else { "s" }
+                            ),
+                            // A view URL's channel wins over -c: name the view instead.
+                            hint: if client.url().channel().is_some() {
+                                format!(
+                                    "use the view of that channel (…/v1/depot/views/{pick}), \
+                                     or promote the release first: hab pkg promote {found} \
+                                     {channel}"
+                                )
+                            } else {
+                                format!(
+                                    "choose that channel with -c/--channel {pick} (or \
+                                     HAB_BLDR_CHANNEL={pick}), or promote the release first: \
+                                     hab pkg promote {found} {channel}"
+                                )
+                            },
+                        }
+                    }
+                    None => Hinted {
+                        what,
+                        hint: format!(
+                            "check the identifier and the channel (-c/--channel, \
+                             HAB_BLDR_CHANNEL, or a view URL); `hab pkg search {}` lists \
+                             what the depot has",
+                            ident.name()
+                        ),
+                    },
+                };
+                return Err(anyhow::Error::new(err).context(hinted));
             }
             Err(err) => {
                 return Err(err).with_context(|| {
@@ -301,6 +372,33 @@ async fn resolve(
         });
     }
     Ok(wanted)
+}
+
+/// The latest release satisfying `ident` in any channel, with the channels it is in and the
+/// one to suggest (`stable` if among them), when it is in some channel: what to tell a user
+/// whose channel lacks it. Any failure of these lookups just means there is nothing to tell.
+async fn in_other_channels(
+    client: &Client,
+    ident: &PackageIdent,
+    target: PackageTarget,
+) -> Option<(FullyQualifiedIdent, Vec<ChannelName>, ChannelName)> {
+    let latest = client.latest(ident, target, None).await.ok()?;
+    if !ident.satisfied_by(&latest.ident) || latest.target != target {
+        return None;
+    }
+    let channels: Vec<ChannelName> = client
+        .package_channels(&latest.ident, target)
+        .await
+        .ok()?
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    let pick = channels
+        .iter()
+        .find(|c| c.as_str() == "stable")
+        .or(channels.first())?
+        .clone();
+    Some((latest.ident, channels, pick))
 }
 
 /// Fetches `wanted` into `dir` (in parallel, bounded), then the public keys their headers name

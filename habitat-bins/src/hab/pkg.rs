@@ -13,12 +13,13 @@ use habitat_core::{
 };
 
 use super::{KeyCacheArg, PkgCommand};
+use crate::output::Hinted;
 use crate::{out, say, settings};
 
 /// `hab pkg ...`: one arm a subcommand, each handing its arguments to the function that runs
 /// it (here for the local commands, in `install.rs`, `upload.rs` and `remote.rs` for the rest).
 pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
-    use super::{install, remote, upload};
+    use super::{bulk, install, remote, upload};
     match command {
         PkgCommand::Sign {
             origin,
@@ -55,11 +56,23 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
         }
         PkgCommand::Download {
             idents,
+            file,
             download_directory,
+            target,
             channel,
             cache,
             depot,
-        } => install::run_download(&idents, download_directory, channel, &cache, &depot),
+        } => {
+            let mut idents = idents;
+            for path in &file {
+                idents.extend(install::idents_in(path)?);
+            }
+            let place = install::DownloadPlace {
+                dir: download_directory,
+                target,
+            };
+            install::run_download(&idents, place, channel, &cache, &depot)
+        }
         PkgCommand::Path { ident } => path(&ident),
         PkgCommand::List { filter } => list(filter.as_deref()),
         PkgCommand::Upload {
@@ -68,6 +81,26 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             force,
             depot,
         } => upload::run(&artifacts, channel.as_ref(), force, &depot),
+        PkgCommand::Bulkupload {
+            dir,
+            channel,
+            auto_create_origins,
+            force,
+            depot,
+        } => {
+            let options = bulk::Options {
+                channel,
+                auto_create_origins,
+                force,
+            };
+            bulk::run(&dir, &options, &depot)
+        }
+        PkgCommand::Delete {
+            ident,
+            pkg_target,
+            target,
+            depot,
+        } => remote::run_delete(&ident, pkg_target.or(target), &depot),
         PkgCommand::Promote(args) => remote::run_promote(&args),
         PkgCommand::Demote(args) => remote::run_demote(&args),
         PkgCommand::Channels {
@@ -75,7 +108,12 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             target,
             depot,
         } => remote::run_channels(&ident, target, &depot),
-        PkgCommand::Search { term, limit, depot } => remote::run_search(&term, limit, &depot),
+        PkgCommand::Search {
+            term,
+            limit,
+            releases,
+            depot,
+        } => remote::run_search(&term, limit, releases, &depot),
     }
 }
 
@@ -95,8 +133,37 @@ fn sign(
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses, with the next step, a path that cannot be a `.hart` before any read of it fails
+/// with a bare OS error: an identifier where a file belongs (`hab pkg info demo/web`), a
+/// missing file, a directory.
+pub(super) fn artifact_file(path: &Path, command: &str) -> Result<()> {
+    let shown = path.display();
+    let (what, hint) = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => (
+            format!("`{shown}` is a directory, not a .hart file"),
+            format!("give the .hart files in it: hab pkg {command} {shown}/*.hart"),
+        ),
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            match path.to_str().map(str::parse::<PackageIdent>) {
+                Some(Ok(ident)) if !path.to_string_lossy().ends_with(".hart") => (
+                    format!("no such file `{shown}`: hab pkg {command} reads a .hart file"),
+                    format!(
+                        "`hab pkg path {ident}` shows an installed package's directory; \
+                         `hab pkg download {ident}` fetches its .hart from the depot"
+                    ),
+                ),
+                _ => bail!("no such file `{shown}`"),
+            }
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot read `{shown}`")),
+    };
+    Err(anyhow::Error::msg(Hinted { what, hint }))
+}
+
 /// `hab pkg verify`: checks the signature and payload hash with the key cache.
 fn verify(path: &Path, cache: &KeyCacheArg) -> Result<ExitCode> {
+    artifact_file(path, "verify")?;
     let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
     let verified = artifact::verify(path, &keys)
         .with_context(|| format!("`{}` does not verify", path.display()))?;
@@ -128,8 +195,11 @@ fn pack_command(
     let key = keys.latest_secret(spec.ident.origin().as_str())?;
     std::fs::create_dir_all(output)
         .with_context(|| format!("cannot create `{}`", output.display()))?;
-    let hart = pack(source, output, &spec, &key)
-        .with_context(|| format!("cannot pack `{}`", source.display()))?;
+    let hart = pack(source, output, &spec, &key).map_err(|err| match err {
+        // Already says `cannot pack` and names the path inside the source that is at fault.
+        err @ habitat_core::Error::PackSource { .. } => anyhow::Error::new(err),
+        err => anyhow::Error::new(err).context(format!("cannot pack `{}`", source.display())),
+    })?;
     say!("Packed {} signed by {}", spec.ident, key.name());
     out!("{}", hart.display());
     Ok(ExitCode::SUCCESS)
@@ -162,6 +232,7 @@ fn list(filter: Option<&str>) -> Result<ExitCode> {
 
 /// `hab pkg header`: the .hart's header, as Habitat prints it.
 fn header(path: &Path) -> Result<ExitCode> {
+    artifact_file(path, "header")?;
     let artifact =
         Artifact::open(path).with_context(|| format!("cannot read `{}`", path.display()))?;
     let header = artifact.header();
@@ -178,6 +249,7 @@ fn header(path: &Path) -> Result<ExitCode> {
 
 /// `hab pkg info`: what the .hart says about its package, as text or JSON.
 fn info(path: &Path, json: bool) -> Result<ExitCode> {
+    artifact_file(path, "info")?;
     let metadata = metadata::read_metadata(path, &UnpackLimits::default())
         .with_context(|| format!("cannot read `{}`", path.display()))?;
     if json {

@@ -21,6 +21,9 @@ pub(super) fn run(
     force: bool,
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
+    for path in artifacts {
+        super::pkg::artifact_file(path, "upload")?;
+    }
     let client = client(depot)?;
     block_on(async {
         for path in artifacts {
@@ -31,7 +34,9 @@ pub(super) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload_one(
+/// Uploads one `.hart` (after the TDEPS the depot lacks, from beside it) unless the depot has
+/// it, then promotes it to `channel`.
+pub(super) async fn upload_one(
     client: &Client,
     path: &Path,
     channel: Option<&ChannelName>,

@@ -213,6 +213,23 @@ fn a_view_url_names_the_channel() {
         err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
         "{err}"
     );
+
+    // Not in the view's channel: the hint names the view to use, since -c would not win.
+    let err = stable.fails(&[
+        "pkg",
+        "install",
+        &format!("demo/app/1.0.0/{NEW}"),
+        "--url",
+        &view,
+    ]);
+    assert!(err.contains("is in channel `unstable`"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "hint: use the view of that channel (…/v1/depot/views/unstable), or promote the \
+             release first: hab pkg promote demo/app/1.0.0/{NEW} stable"
+        )),
+        "{err}"
+    );
 }
 
 #[test]
@@ -231,8 +248,10 @@ fn download_fetches_the_closure_and_keys_without_installing() {
         url,
     ]);
     succeeds(&out, "download");
-    let names = files_in(&dir);
+    // The stock layout: DIR/artifacts and DIR/keys.
+    let names = files_in(&dir.join("artifacts"));
     assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(files_in(&dir.join("keys")).len(), 1);
     for name in ["app", "liba", "libb"] {
         assert!(
             names

@@ -421,3 +421,105 @@ fn account_names_are_checked_before_anything_is_done() {
     assert!(err.contains(&format!("error: {expected}")), "{err}");
     assert!(!s.path().join("depot").exists(), "nothing is created");
 }
+
+#[test]
+fn packed_artifacts_carry_the_metadata_files_habitats_tools_require() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let hart = s.pack("demo/app/1.0.0/20200102030405", &[]);
+    let json: serde_json::Value =
+        serde_json::from_str(&s.ok(&["pkg", "info", "-j", hart.to_str().unwrap()])).unwrap();
+    let manifest = json["manifest"].as_str().unwrap();
+    assert!(manifest.starts_with("demo app\n"), "{manifest}");
+    assert!(manifest.contains("Version: 1.0.0"), "{manifest}");
+    assert!(manifest.contains("Release: 20200102030405"), "{manifest}");
+
+    // Habitat's tools require IDENT, TARGET and MANIFEST at the top of the package.
+    s.ok(&["pkg", "install", hart.to_str().unwrap()]);
+    let dir = s.fs_root().join("hab/pkgs/demo/app/1.0.0/20200102030405");
+    for required in ["IDENT", "TARGET", "MANIFEST"] {
+        assert!(
+            dir.join(required).is_file(),
+            "{required} in {}",
+            dir.display()
+        );
+    }
+    assert_eq!(
+        fs::read_to_string(dir.join("MANIFEST")).unwrap().trim(),
+        manifest
+    );
+}
+
+#[test]
+fn pack_refuses_an_invalid_default_toml_naming_line_and_column() {
+    let s = Sandbox::new();
+    s.ok(&["origin", "key", "generate", "demo"]);
+    let src = s.package_source("web");
+    fs::write(src.join("default.toml"), "port = 80\ntitle = \"no end\n").unwrap();
+    let out = s.path().join("out");
+    let err = s.fails(&[
+        "pkg",
+        "pack",
+        src.to_str().unwrap(),
+        "--ident",
+        "demo/web/1.0.0",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains(&format!(
+            "error: cannot pack `{}`: not valid TOML at line 2, column 16: invalid basic string\n",
+            src.join("default.toml").display()
+        )),
+        "{err}"
+    );
+    // Nothing was signed.
+    assert_eq!(fs::read_dir(&out).map(|d| d.count()).unwrap_or(0), 0);
+}
+
+#[test]
+fn a_package_identifier_or_a_directory_where_a_hart_belongs_gets_a_hint() {
+    let s = Sandbox::new();
+    let err = s.fails(&["pkg", "info", "demo/web"]);
+    assert!(
+        err.contains("error: no such file `demo/web`: hab pkg info reads a .hart file"),
+        "{err}"
+    );
+    assert!(err.contains("hint: `hab pkg path demo/web`"), "{err}");
+    assert!(err.contains("`hab pkg download demo/web`"), "{err}");
+    assert!(!err.contains("os error"), "{err}");
+
+    let dir = s.path().join("results");
+    fs::create_dir(&dir).unwrap();
+    let dir_str = dir.to_str().unwrap();
+    for command in ["info", "verify", "header"] {
+        let err = s.fails(&["pkg", command, dir_str]);
+        assert!(
+            err.contains(&format!("`{dir_str}` is a directory, not a .hart file")),
+            "{err}"
+        );
+        assert!(!err.contains("os error"), "{err}");
+    }
+    // Upload checks its arguments before it looks for a depot.
+    let err = s.fails(&["pkg", "upload", dir_str, "--url", "http://127.0.0.1:1"]);
+    assert!(
+        err.contains(&format!("`{dir_str}` is a directory, not a .hart file")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "hint: give the .hart files in it: hab pkg upload {dir_str}/*.hart"
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("os error"), "{err}");
+}
+
+#[test]
+fn a_missing_hart_is_named_without_an_os_error() {
+    let s = Sandbox::new();
+    for command in ["info", "verify", "header"] {
+        let err = s.fails(&["pkg", command, "gone.hart"]);
+        assert_eq!(err, "error: no such file `gone.hart`\n");
+    }
+}

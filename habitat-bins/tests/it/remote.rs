@@ -408,3 +408,115 @@ fn cli_setup_writes_the_settings_that_later_commands_use() {
     );
     assert!(text.contains("origin = \"setup\""), "{text}");
 }
+
+#[test]
+fn a_new_users_first_upload_install_promote_and_search() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.path().join("depot-data");
+    let token = user_create(&data, "alice");
+    let depot = start_depot(&data);
+    let url = depot.url.as_str();
+    let hab = |args: &[&str]| remote(&sandbox, url, &token, args);
+    succeeds(&hab(&["origin", "create", "demo"]), "origin create");
+    sandbox.ok(&["origin", "key", "generate", "demo"]);
+    succeeds(&hab(&["origin", "key", "upload", "demo"]), "key upload");
+    let first = sandbox.pack("demo/web/1.0.0/20260101000000", &[]);
+    let second = sandbox.pack("demo/web/1.0.1/20260102000000", &[]);
+    succeeds(
+        &hab(&[
+            "pkg",
+            "upload",
+            first.to_str().unwrap(),
+            second.to_str().unwrap(),
+        ]),
+        "upload",
+    );
+
+    // Uploads land in `unstable`: install from `stable` says where the package is and how
+    // to get it.
+    let user = Sandbox::new();
+    let install = |args: &[&str]| {
+        user.hab()
+            .env("HAB_BLDR_URL", url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let err = fails(
+        &install(&["pkg", "install", "demo/web"]),
+        "install from stable",
+    );
+    assert!(
+        err.contains(
+            "error: no package satisfies `demo/web` (x86_64-linux) in channel `stable`; its \
+             latest release `demo/web/1.0.1/20260102000000` is in channel `unstable`"
+        ),
+        "{err}"
+    );
+    assert!(
+        err.contains(
+            "hint: choose that channel with -c/--channel unstable (or \
+             HAB_BLDR_CHANNEL=unstable), or promote the release first: hab pkg promote \
+             demo/web/1.0.1/20260102000000 stable"
+        ),
+        "{err}"
+    );
+    // hab start resolves the same way, and says the same.
+    let err = fails(&install(&["start", "demo/web"]), "start from stable");
+    assert!(err.contains("is in channel `unstable`"), "{err}");
+    assert!(
+        err.contains("hab pkg promote demo/web/1.0.1/20260102000000 stable"),
+        "{err}"
+    );
+    // Nothing anywhere: the general hint.
+    let err = fails(
+        &install(&["pkg", "install", "demo/nope"]),
+        "install of nothing",
+    );
+    assert!(
+        err.contains("hint: check the identifier and the channel"),
+        "{err}"
+    );
+
+    // A wrong token on promote names the promotion, not a step inside it.
+    let wrong = remote(
+        &sandbox,
+        url,
+        "not-a-real-token",
+        &["pkg", "promote", "demo/web/1.0.1/20260102000000", "stable"],
+    );
+    let err = fails(&wrong, "promote with a wrong token");
+    assert!(
+        err.contains("error: cannot promote `demo/web/1.0.1/20260102000000` to `stable`: "),
+        "{err}"
+    );
+    assert!(!err.contains("cannot list the channels"), "{err}");
+    assert!(
+        err.contains("hint: check HAB_AUTH_TOKEN (or --auth)"),
+        "{err}"
+    );
+    succeeds(
+        &hab(&["pkg", "promote", "demo/web/1.0.1/20260102000000", "stable"]),
+        "promote",
+    );
+    succeeds(
+        &install(&["pkg", "install", "demo/web"]),
+        "install from stable",
+    );
+
+    // Search lists each package once, as Habitat's client does; --releases lists releases.
+    let found = hab(&["pkg", "search", "web"]);
+    succeeds(&found, "search");
+    assert_eq!(stdout(&found), "demo/web\n");
+    let releases = hab(&["pkg", "search", "web", "--releases"]);
+    succeeds(&releases, "search --releases");
+    let mut lines: Vec<String> = stdout(&releases).lines().map(str::to_owned).collect();
+    lines.sort();
+    assert_eq!(
+        lines,
+        [
+            "demo/web/1.0.0/20260101000000",
+            "demo/web/1.0.1/20260102000000"
+        ]
+    );
+}

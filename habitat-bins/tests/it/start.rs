@@ -482,3 +482,109 @@ fn start_refuses_what_it_cannot_run() {
     );
     assert!(err.contains("hint:"), "{err}");
 }
+
+/// A TCP relay to `upstream` that can play an unreachable depot: while `down`, it closes
+/// every connection as soon as it is accepted.
+struct Relay {
+    port: u16,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Relay {
+    fn new(upstream: std::net::SocketAddr) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let down = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = down.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if flag.load(Ordering::SeqCst) {
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = std::net::TcpStream::connect(upstream) else {
+                    continue;
+                };
+                let (mut c_in, mut s_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut c_in, &mut s_out);
+                    let _ = s_out.shutdown(std::net::Shutdown::Write);
+                });
+                let (mut s_in, mut c_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut s_in, &mut c_out);
+                    let _ = c_out.shutdown(std::net::Shutdown::Write);
+                });
+            }
+        });
+        Self { port, down }
+    }
+
+    fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn at_once_reports_a_depot_that_goes_away_once_and_its_return_once() {
+    let published = Published::new();
+    published.publish_app(OLD, "prod");
+    let upstream: std::net::SocketAddr = published
+        .depot
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .parse()
+        .unwrap();
+    let relay = Relay::new(upstream);
+    let base = format!("http://127.0.0.1:{}", relay.port);
+    let s = Sandbox::new();
+    let mut service = start(
+        &s,
+        &[
+            "demo/app",
+            "--url",
+            &format!("{base}/v1/depot/views/prod"),
+            "--strategy",
+            "at-once",
+            "--update-interval",
+            "1",
+        ],
+    );
+    let out = svc(&s, "app").join("var/out.txt");
+    wait_for_text(&out, OLD);
+
+    relay.set_down(true);
+    let gone = "cannot reach the depot at";
+    wait_for("the depot reported unreachable", PATIENCE, || {
+        service.stderr().contains(gone)
+    });
+    // Several more failed checks (each takes its retries) say nothing new.
+    std::thread::sleep(Duration::from_secs(9));
+    relay.set_down(false);
+    let back = "the depot answers again";
+    wait_for("the depot reported back", PATIENCE, || {
+        service.stderr().contains(back)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+
+    let err = service.stderr();
+    let lines: Vec<&str> = err.lines().filter(|l| l.contains(gone)).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(lines[0].len() < 160, "{}", lines[0]);
+    assert_eq!(lines[0].matches(&base).count(), 1, "{}", lines[0]);
+    assert_eq!(err.matches(back).count(), 1, "{err}");
+
+    // And it still follows the channel.
+    published.publish_app(NEW, "prod");
+    wait_for_text(&out, NEW);
+    service.signal(Signal::INT);
+    assert!(
+        service.exits_within(PATIENCE).success(),
+        "{}",
+        service.stderr()
+    );
+}

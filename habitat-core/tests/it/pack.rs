@@ -114,6 +114,7 @@ fn packed_payload_is_xz_over_an_ordered_tar() {
             ("IDENT", F),
             ("TARGET", F),
             ("PATH", F),
+            ("MANIFEST", F),
             ("bin", D),
             ("bin/hello", F),
             ("default.toml", F),
@@ -197,4 +198,77 @@ fn key_files_parse_field_by_field() {
     assert_eq!(PublicKey::parse(&written).unwrap(), public);
     assert_eq!(PublicKey::parse(&format!("{written}\n")).unwrap(), public);
     assert_eq!(SecretKey::parse(&secret.to_file_string()).unwrap(), secret);
+}
+
+#[test]
+fn packed_manifest_is_written_unless_the_source_has_one() {
+    let world = World::new();
+    let bytes = packed(&world, "a");
+    let (_, payload) = split(&bytes);
+    let metadata = habitat_core::archive::check_tar(
+        &unxz(payload)[..],
+        &habitat_core::UnpackLimits::default(),
+    )
+    .unwrap();
+    // Habitat's tools refuse an artifact without one; ours names the package and its place.
+    assert!(
+        metadata.manifest.starts_with("core hello\n=========="),
+        "{}",
+        metadata.manifest
+    );
+    for line in [
+        "Version: 1.2.3",
+        "Release: 20200102030405",
+        "Target: x86_64-linux",
+        &format!("Path: /{PKG}"),
+    ] {
+        assert!(
+            metadata.manifest.contains(line),
+            "{line} in {}",
+            metadata.manifest
+        );
+    }
+
+    // A MANIFEST of the source's own is packed as it is, once.
+    let src = tempfile::tempdir().unwrap();
+    source_tree(src.path());
+    fs::write(src.path().join("MANIFEST"), "# hello\n\nmine\n").unwrap();
+    let out = world.out().join("own");
+    fs::create_dir(&out).unwrap();
+    let hart = pack(src.path(), &out, &spec(IDENT), &world.key).unwrap();
+    let bytes = fs::read(hart).unwrap();
+    let tar = unxz(split(&bytes).1);
+    let manifests = members(&tar)
+        .into_iter()
+        .filter(|(p, _)| p.ends_with("/MANIFEST"))
+        .count();
+    assert_eq!(manifests, 1);
+    let metadata =
+        habitat_core::archive::check_tar(&tar[..], &habitat_core::UnpackLimits::default()).unwrap();
+    assert_eq!(metadata.manifest, "# hello\n\nmine");
+}
+
+#[test]
+fn pack_refuses_invalid_default_toml_with_its_line_and_column() {
+    let world = World::new();
+    let src = tempfile::tempdir().unwrap();
+    source_tree(src.path());
+    fs::write(
+        src.path().join("default.toml"),
+        "port = 8080\nname = \"unterminated\n",
+    )
+    .unwrap();
+    let out = world.out().join("bad");
+    fs::create_dir(&out).unwrap();
+    let err = pack(src.path(), &out, &spec(IDENT), &world.key)
+        .unwrap_err()
+        .to_string();
+    let file = src.path().join("default.toml");
+    assert!(err.contains(&format!("`{}`", file.display())), "{err}");
+    assert!(
+        err.contains("not valid TOML at line 2, column 21: invalid basic string"),
+        "{err}"
+    );
+    // Nothing signed, nothing left behind.
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 0);
 }

@@ -55,6 +55,27 @@ impl Client {
             .await
     }
 
+    /// `POST /v1/depot/origins/{o}/transfer/{account}` (owner only): `account`, a member,
+    /// becomes the owner; the caller stays a `maintainer`.
+    ///
+    /// # Errors
+    /// 403 when `account` is not a member (or the caller not the owner); 404 for an unknown
+    /// account; 422 when `account` owns the origin already.
+    pub async fn transfer_origin(&self, origin: &OriginName, account: &str) -> Result<()> {
+        let url = self.origin_url(origin, &["transfer", account]);
+        self.call_empty(Method::POST, url, None).await
+    }
+
+    /// `POST /v1/depot/origins/{o}/depart`: the caller leaves the origin.
+    ///
+    /// # Errors
+    /// 403 for the owner (who transfers or deletes the origin instead); 422 when the caller is
+    /// not a member.
+    pub async fn depart_origin(&self, origin: &OriginName) -> Result<()> {
+        let url = self.origin_url(origin, &["depart"]);
+        self.call_empty(Method::POST, url, None).await
+    }
+
     /// `GET /v1/depot/origins/{o}/users`: the members and their roles (readonly_member and
     /// up).
     pub async fn members(&self, origin: &OriginName) -> Result<Vec<Member>> {

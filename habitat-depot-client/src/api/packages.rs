@@ -12,8 +12,8 @@ use crate::client::Client;
 use crate::error::{Error, Result};
 use crate::retry::Retry;
 use crate::types::{
-    ListedPackage, Named, Package, PackageChannel, Page, PageRequest, Rdeps, VersionInfo,
-    Visibility, partial_ident,
+    BulkChange, ListedPackage, Named, Package, PackageChannel, Page, PageRequest, Rdeps,
+    VersionInfo, Visibility, partial_ident,
 };
 
 /// The largest page the depot serves; paging through everything uses it.
@@ -384,6 +384,63 @@ impl Client {
     pub async fn delete_channel(&self, origin: &OriginName, channel: &ChannelName) -> Result<()> {
         let url = self.endpoint(["depot", "channels", origin.as_str(), channel.as_str()]);
         self.call_empty(Method::DELETE, url, None).await
+    }
+
+    /// `PUT /v1/depot/channels/{o}/{source}/pkgs/promote?channel={target}` (maintainer and
+    /// up): every package of `source` is put in `target` too, in one transaction. How many
+    /// were not there yet.
+    ///
+    /// # Errors
+    /// 404 for an unknown channel; 422 when the two channels are the same.
+    pub async fn promote_channel(
+        &self,
+        origin: &OriginName,
+        source: &ChannelName,
+        target: &ChannelName,
+    ) -> Result<u64> {
+        self.move_channel(origin, source, target, "promote").await
+    }
+
+    /// `PUT /v1/depot/channels/{o}/{source}/pkgs/demote?channel={target}` (maintainer and
+    /// up): every package of `source` is removed from `target`, in one transaction. How many
+    /// were there.
+    ///
+    /// # Errors
+    /// 403 when `target` is `unstable`; 404 for an unknown channel; 422 when the two channels
+    /// are the same.
+    pub async fn demote_channel(
+        &self,
+        origin: &OriginName,
+        source: &ChannelName,
+        target: &ChannelName,
+    ) -> Result<u64> {
+        self.move_channel(origin, source, target, "demote").await
+    }
+
+    /// What the bulk promote and demote share but the last path segment.
+    async fn move_channel(
+        &self,
+        origin: &OriginName,
+        source: &ChannelName,
+        target: &ChannelName,
+        action: &str,
+    ) -> Result<u64> {
+        let segments = [
+            "depot",
+            "channels",
+            origin.as_str(),
+            source.as_str(),
+            "pkgs",
+            action,
+        ];
+        let mut url = self.endpoint(segments);
+        url.query_pairs_mut()
+            .append_pair("channel", target.as_str());
+        let answer: BulkChange = self
+            .call(Method::PUT, url, None, Retry::Always)
+            .await?
+            .json()?;
+        Ok(answer.changed)
     }
 
     /// `GET /v1/depot/views` (seed era): the names of all channels in use.

@@ -115,3 +115,37 @@ async fn origins_members_and_invitations() {
     alice.delete_origin(&acme).await.unwrap();
     assert!(alice.origin(&acme).await.unwrap_err().is_not_found());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn origins_are_transferred_and_departed() {
+    let depot = TestDepot::start().await;
+    let alice = depot.client(Some(&depot.user("alice").await));
+    let bob = depot.client(Some(&depot.user("bob").await));
+    let acme: OriginName = "acme".parse().unwrap();
+    alice.create_origin(&acme, None).await.unwrap();
+
+    // Not to someone who is not a member yet (403), nor to oneself (422).
+    let err = alice.transfer_origin(&acme, "bob").await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let err = alice.transfer_origin(&acme, "alice").await.unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+    let err = bob.depart_origin(&acme).await.unwrap_err();
+    assert_eq!(err.status(), Some(422), "{err}");
+
+    let invitation = alice.send_invitation(&acme, "bob").await.unwrap();
+    bob.accept_invitation(&acme, &invitation.id).await.unwrap();
+    alice.transfer_origin(&acme, "bob").await.unwrap();
+    assert_eq!(bob.origin(&acme).await.unwrap().owner, "bob");
+    assert_eq!(
+        bob.member_role(&acme, "alice").await.unwrap(),
+        Role::Maintainer
+    );
+
+    // The owner cannot depart; the previous owner can.
+    let err = bob.depart_origin(&acme).await.unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    alice.depart_origin(&acme).await.unwrap();
+    let members = bob.members(&acme).await.unwrap();
+    assert_eq!(members.len(), 1);
+    bob.delete_origin(&acme).await.unwrap();
+}

@@ -486,9 +486,10 @@ async fn latest_channels_listings_and_search() {
         .unwrap();
     assert_eq!(anonymous.package(&app, X86_64).await.unwrap().ident, app);
 
-    // Delete: not while another package depends on it.
+    // Delete: not while another package depends on it (422, as on Builder).
     let err = w.alice.delete_package(&new, X86_64).await.unwrap_err();
-    assert!(err.is_conflict(), "{err}");
+    assert_eq!(err.status(), Some(422), "{err}");
+    assert_eq!(err.code(), Some("not_deletable"), "{err}");
     w.alice.delete_package(&app, X86_64).await.unwrap();
     w.alice.delete_package(&new, X86_64).await.unwrap();
     assert!(
@@ -556,4 +557,51 @@ async fn downloads_resume_from_a_partial_file() {
         (file.resumed_from, std::fs::read(&file.path).unwrap()),
         (0, bytes)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_channels_are_promoted_and_demoted() {
+    let w = World::new().await;
+    let (_, web) = w.publish("acme/web/1.0.0/20240101000000", &[]).await;
+    let (_, db) = w.publish("acme/db/1.0.0/20240101000000", &[]).await;
+    let (unstable, stable): (ChannelName, ChannelName) =
+        ("unstable".parse().unwrap(), "stable".parse().unwrap());
+    let beta: ChannelName = "beta".parse().unwrap();
+    w.alice.create_channel(&w.acme, &beta).await.unwrap();
+    w.alice.promote(&web, X86_64, &stable).await.unwrap();
+
+    let promoted = w.alice.promote_channel(&w.acme, &unstable, &beta).await;
+    assert_eq!(promoted.unwrap(), 2);
+    assert_eq!(
+        w.alice
+            .promote_channel(&w.acme, &unstable, &beta)
+            .await
+            .unwrap(),
+        0
+    );
+    let demoted = w.alice.demote_channel(&w.acme, &stable, &beta).await;
+    assert_eq!(demoted.unwrap(), 1);
+    let channels = w.alice.package_channels(&db, X86_64).await.unwrap();
+    let names: Vec<_> = channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["beta", "unstable"]);
+
+    let err = w
+        .alice
+        .demote_channel(&w.acme, &beta, &unstable)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(403), "{err}");
+    let nope: ChannelName = "nope".parse().unwrap();
+    let err = w
+        .alice
+        .promote_channel(&w.acme, &nope, &beta)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+    let anonymous = w.depot.client(None);
+    let err = anonymous
+        .promote_channel(&w.acme, &unstable, &beta)
+        .await
+        .unwrap_err();
+    assert!(err.is_unauthorized(), "{err}");
 }

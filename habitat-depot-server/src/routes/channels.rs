@@ -8,6 +8,7 @@ use axum::response::Response;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use habitat_core::{ChannelName, OriginName};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::common::{self, find_package, package_body};
@@ -30,6 +31,16 @@ pub(super) fn routes() -> Router<AppState> {
             post(create_channel).delete(delete_channel),
         )
         .route("/depot/channels/{origin}/{channel}/pkgs", get(list))
+        // Bulk promote and demote (Builder's `hab bldr channel promote|demote`). A package
+        // named `promote` or `demote` is still listed: the static segment takes the GET too.
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/promote",
+            put(promote_all).get(list_promote),
+        )
+        .route(
+            "/depot/channels/{origin}/{channel}/pkgs/demote",
+            put(demote_all).get(list_demote),
+        )
         .route("/depot/channels/{origin}/{channel}/pkgs/{name}", get(list))
         .route(
             "/depot/channels/{origin}/{channel}/pkgs/{name}/latest",
@@ -139,7 +150,8 @@ async fn delete_channel(
     authorize(&state, &caller, &origin, Action::ManageChannels).await?;
     authz::check_channel_deletion(&channel)?;
     state.metadata.delete_channel(&origin, &channel).await?;
-    Ok(StatusCode::NO_CONTENT)
+    // 200, not 204: the stock `hab bldr channel destroy` takes nothing else for success.
+    Ok(StatusCode::OK)
 }
 
 async fn list(
@@ -155,6 +167,97 @@ async fn list(
     let permit = require_channel(&state, &caller, &path.origin()?, &channel).await?;
     filter.channel = Some(channel);
     list_packages(&state, &permit, filter, page.page()).await
+}
+
+async fn list_promote(
+    state: State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    page: Params<PageQuery>,
+    target: Params<TargetQuery>,
+) -> ApiResult<Response> {
+    list(state, caller, Segments(path.named("promote")), page, target).await
+}
+
+async fn list_demote(
+    state: State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    page: Params<PageQuery>,
+    target: Params<TargetQuery>,
+) -> ApiResult<Response> {
+    list(state, caller, Segments(path.named("demote")), page, target).await
+}
+
+/// `?channel=` of the bulk routes: the channel packages go to (promote) or leave (demote).
+#[derive(Debug, Deserialize)]
+struct BulkQuery {
+    channel: Option<String>,
+}
+
+/// Promotes every package of channel `{channel}` into `?channel=`, in one transaction.
+async fn promote_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(query): Params<BulkQuery>,
+) -> ApiResult<Json<Value>> {
+    move_all(&state, &caller, &path, query, ChannelAction::Promote).await
+}
+
+/// Removes every package of channel `{channel}` from `?channel=`, in one transaction.
+async fn demote_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(query): Params<BulkQuery>,
+) -> ApiResult<Json<Value>> {
+    move_all(&state, &caller, &path, query, ChannelAction::Demote).await
+}
+
+/// The bulk routes: `maintainer`; 422 without a valid `?channel=` or when it names the source
+/// channel itself; 403 demoting from `unstable`; 404 for an unknown channel. Every change is
+/// written to the audit log; the answer says how many packages changed.
+async fn move_all(
+    state: &AppState,
+    caller: &Caller,
+    path: &PkgPath,
+    query: BulkQuery,
+    action: ChannelAction,
+) -> ApiResult<Json<Value>> {
+    let (origin, source) = (path.origin()?, path.channel()?);
+    let target: ChannelName = query
+        .channel
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::unprocessable(
+                "invalid_value",
+                "expected the target channel as `?channel=<channel>`",
+            )
+        })?
+        .parse()?;
+    let permit = authorize(state, caller, &origin, Action::ManagePackages).await?;
+    let account = permit.account()?.name.clone();
+    if target == source {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!("the source and target channels are both `{source}`"),
+        ));
+    }
+    if action == ChannelAction::Demote {
+        authz::check_demotion(&target)?;
+    }
+    let changed = state
+        .metadata
+        .change_channel_all(&origin, &source, &target, action, &account)
+        .await?;
+    Ok(Json(json!({
+        "origin": origin,
+        "source": source,
+        "target": target,
+        "changed": changed,
+    })))
 }
 
 /// The latest in the channel: what `hab pkg install` resolves.

@@ -52,6 +52,46 @@ pub(super) fn routes() -> Router<AppState> {
             "/depot/origins/{origin}/secret_keys/{revision}",
             post(upload_secret_key).layer(DefaultBodyLimit::max(KEY_BODY_LIMIT)),
         )
+        // Builder's origin secrets (encrypted with the origin's encryption key, handed to
+        // builds): this depot builds nothing, so it keeps neither; the routes the stock
+        // clients call say so instead of "no such route".
+        .route(
+            "/depot/origins/{origin}/encryption_key",
+            get(no_origin_secrets),
+        )
+        .route(
+            "/depot/origins/{origin}/secret",
+            get(no_origin_secrets).post(no_origin_secrets),
+        )
+        .route(
+            "/depot/origins/{origin}/secret/{name}",
+            axum::routing::delete(no_origin_secrets),
+        )
+}
+
+/// The answer of the origin-secret routes: 404 for an unknown origin, else 404 `no_secrets`
+/// saying that this depot keeps no origin secrets and no encryption key (docs/api.md,
+/// "Origin secrets").
+async fn no_origin_secrets(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<Vec<(String, String)>>,
+) -> ApiResult<Response> {
+    let origin = path
+        .iter()
+        .find(|(key, _)| key == "origin")
+        .map(|(_, value)| value.as_str())
+        .unwrap_or_default();
+    let origin = common::origin(origin)?;
+    authorize(&state, &caller, &origin, Action::Read).await?;
+    Err(ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_secrets",
+        format!(
+            "this depot keeps no origin secrets and no origin encryption key (origin `{origin}`): \
+             it builds no packages, so give secrets to your builds another way"
+        ),
+    ))
 }
 
 /// The path of every key route; `channel` is there only on the seed-era `views` aliases.

@@ -56,15 +56,62 @@ pub(super) fn routes() -> Router<AppState> {
             "/depot/origins/{origin}/invitations/{id}/ignore",
             put(ignore_invitation),
         )
+        .route(
+            "/depot/origins/{origin}/transfer/{account}",
+            post(transfer_origin),
+        )
+        .route("/depot/origins/{origin}/depart", post(depart_origin))
 }
 
-fn origin_json(origin: &Origin) -> Value {
-    json!({
+/// The store id of account `name`; 0 when there is none (an id the stock client still reads).
+async fn account_id(state: &AppState, name: &str) -> ApiResult<i64> {
+    Ok(state
+        .metadata
+        .account_by_name(name)
+        .await?
+        .map_or(0, |account| account.id))
+}
+
+/// The origin JSON: ours (`owner`, `created_at`) and what Builder's `hab origin info` reads
+/// (`owner_id` as a string, `owner_account`, `private_key_name`: the newest secret key's
+/// `{o}-{rev}`, or `null` when the depot keeps none).
+async fn origin_json(state: &AppState, origin: &Origin) -> ApiResult<Value> {
+    let owner_id = account_id(state, &origin.owner).await?;
+    let secret = state.metadata.latest_secret_key(&origin.name).await?;
+    let private_key_name = secret.map(|key| format!("{}-{}", origin.name, key.revision));
+    Ok(json!({
         "name": origin.name,
         "owner": origin.owner,
+        "owner_id": owner_id.to_string(),
+        "owner_account": origin.owner,
+        "private_key_name": private_key_name,
         "default_package_visibility": origin.default_package_visibility.as_str(),
         "created_at": timestamp(origin.created_at),
-    })
+    }))
+}
+
+/// Invitations as the API shows them ([`invitation_json`]), with the accounts' ids looked up
+/// once per name.
+pub(crate) async fn invitations_json(
+    state: &AppState,
+    invitations: &[Invitation],
+) -> ApiResult<Vec<Value>> {
+    let mut ids = std::collections::HashMap::new();
+    let mut list = Vec::with_capacity(invitations.len());
+    for invitation in invitations {
+        for name in [&invitation.account, &invitation.invited_by] {
+            if !ids.contains_key(name.as_str()) {
+                ids.insert(name.as_str(), account_id(state, name).await?);
+            }
+        }
+        let id = |name: &String| ids.get(name.as_str()).copied().unwrap_or_default();
+        list.push(invitation_json(
+            invitation,
+            id(&invitation.account),
+            id(&invitation.invited_by),
+        ));
+    }
+    Ok(list)
 }
 
 /// A JSON body whatever its `Content-Type`: 400 when it is not JSON, 422 when its fields are
@@ -113,7 +160,7 @@ async fn create_origin(
     Ok((
         StatusCode::CREATED,
         [(LOCATION, location)],
-        Json(origin_json(&origin)),
+        Json(origin_json(&state, &origin).await?),
     )
         .into_response())
 }
@@ -125,7 +172,7 @@ async fn show_origin(
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin)?;
     let permit = authorize(&state, &caller, &origin, Action::Read).await?;
-    Ok(Json(origin_json(&permit.origin)))
+    Ok(Json(origin_json(&state, &permit.origin).await?))
 }
 
 /// Creates origin `name` owned by `account`, its new packages `visibility` (`public` when
@@ -330,7 +377,8 @@ async fn invite(
     let origin = common::origin(&origin)?;
     let permit = authorize(&state, &caller, &origin, Action::Invite).await?;
     let invitation = send_invitation(&state, &permit, &account).await?;
-    Ok((StatusCode::CREATED, Json(invitation_json(&invitation))))
+    let mut body = invitations_json(&state, std::slice::from_ref(&invitation)).await?;
+    Ok((StatusCode::CREATED, Json(body.pop().unwrap_or_default())))
 }
 
 /// Invites `account` to the permit's origin (the permit is for [`Action::Invite`]): 404 for an
@@ -356,7 +404,7 @@ async fn invitations(
     let origin = common::origin(&origin)?;
     authorize(&state, &caller, &origin, Action::ListMembers).await?;
     let pending = state.metadata.origin_invitations(&origin).await?;
-    let pending: Vec<Value> = pending.iter().map(invitation_json).collect();
+    let pending = invitations_json(&state, &pending).await?;
     Ok(Json(json!({ "origin": origin, "invitations": pending })))
 }
 
@@ -418,6 +466,59 @@ async fn rescind_invitation(
     authorize(&state, &caller, &origin, Action::Invite).await?;
     let invitation = find_invitation(&state, &origin, &id).await?;
     state.metadata.delete_invitation(invitation.id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /depot/origins/{o}/transfer/{account}`: only the owner may hand the origin to another
+/// member, who becomes its owner; the previous owner stays a `maintainer` (as on Builder).
+/// 403 for anyone but the owner and for an account that is not a member yet, 422 for the owner
+/// themself, 404 for an unknown origin or account.
+async fn transfer_origin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((origin, account)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    let permit = authorize(&state, &caller, &origin, Action::TransferOrigin).await?;
+    if permit.account()?.name == account {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!("`{account}` already owns origin `{origin}`"),
+        ));
+    }
+    let found = state
+        .metadata
+        .account_by_name(&account)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("account `{account}` not found")))?;
+    if state.metadata.role(&origin, found.id).await?.is_none() {
+        return Err(ApiError::forbidden(format!(
+            "`{account}` is not a member of origin `{origin}`: invite them first, then transfer \
+             the origin once they have accepted"
+        )));
+    }
+    state.metadata.transfer_origin(&origin, &account).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /depot/origins/{o}/depart`: the caller leaves the origin. The owner cannot (403: transfer
+/// the origin first, or delete it); someone who is not a member gets 422, as on Builder.
+async fn depart_origin(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(origin): Path<String>,
+) -> ApiResult<StatusCode> {
+    let origin = common::origin(&origin)?;
+    let permit = authorize(&state, &caller, &origin, Action::Depart).await?;
+    let me = permit.account()?;
+    if permit.role.is_none() {
+        return Err(ApiError::unprocessable(
+            "invalid_value",
+            format!("`{}` is not a member of origin `{origin}`", me.name),
+        ));
+    }
+    authz::check_departure(&permit.origin, &me.name)?;
+    state.metadata.remove_member(&origin, &me.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

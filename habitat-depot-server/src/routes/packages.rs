@@ -24,7 +24,7 @@ use crate::auth::Caller;
 use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
-use crate::store::{Package, PackageFilter, Page, Visibility};
+use crate::store::{Package, PackageFilter, Page, StoreError, Visibility};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -116,6 +116,15 @@ pub(super) struct PkgPath {
 }
 
 impl PkgPath {
+    /// The same path with `name` as the package name: for a name that is also a static
+    /// segment of another route (`…/pkgs/promote`).
+    pub(super) fn named(self, name: &str) -> Self {
+        Self {
+            name: Some(name.to_owned()),
+            ..self
+        }
+    }
+
     fn missing(what: &str) -> ApiError {
         ApiError::internal(format!("route without a `{what}` segment"))
     }
@@ -333,7 +342,13 @@ async fn channels(
     Ok(Json(
         memberships
             .into_iter()
-            .map(|m| json!({"name": m.name, "promoted_at": timestamp(m.promoted_at)}))
+            .map(|m| {
+                json!({
+                    "name": m.name,
+                    "created_at": timestamp(m.created_at),
+                    "promoted_at": timestamp(m.promoted_at),
+                })
+            })
             .collect(),
     ))
 }
@@ -374,9 +389,23 @@ async fn delete_package(
     Segments(path): Segments<PkgPath>,
     Params(target): Params<TargetQuery>,
 ) -> ApiResult<StatusCode> {
-    let (_, package) = maintained_package(&state, &caller, &path, &target).await?;
-    // The store refuses (409) a package in `stable` or one another package depends on.
-    state.metadata.delete_package(package.id).await?;
+    let (account, package) = maintained_package(&state, &caller, &path, &target).await?;
+    // Builder's rule, kept by the store in the delete's transaction: only a package in no
+    // channel but `unstable`, on which no other package depends. Its refusal is 422, which
+    // the stock `hab pkg delete` explains (demote it, look for reverse dependencies).
+    match state.metadata.delete_package(package.id, &account).await {
+        Ok(()) => {}
+        Err(StoreError::Refused(why)) => {
+            return Err(ApiError::unprocessable(
+                "not_deletable",
+                format!(
+                    "{why}: only a package in no channel but `unstable`, on which no other \
+                     package depends, can be deleted"
+                ),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
     // The row goes first, so a row never points at a missing file; a file left behind by a
     // failure here is an orphan that `hab-depot fsck --repair` removes.
     if let Err(e) = state.artifacts.delete(&package.checksum).await {

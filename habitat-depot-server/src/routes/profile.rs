@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::auth::{Caller, new_token};
 use crate::error::{ApiError, ApiResult};
-use crate::json::{invitation_json, timestamp};
+use crate::json::timestamp;
 use crate::store::{Account, TokenRecord};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -143,5 +143,7 @@ async fn user_invitations(
 ) -> ApiResult<Json<Vec<Value>>> {
     let account = caller.account()?;
     let invitations = state.metadata.account_invitations(account.id).await?;
-    Ok(Json(invitations.iter().map(invitation_json).collect()))
+    Ok(Json(
+        super::origins::invitations_json(&state, &invitations).await?,
+    ))
 }

@@ -231,6 +231,12 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("remove_member"))
             }
 
+            async fn transfer_origin(&self, origin: &OriginName, account: &str) -> StoreResult<()> {
+                origins::transfer_origin(self, origin, account)
+                    .await
+                    .map_err(|e| e.during("transfer_origin"))
+            }
+
             async fn account_origins(
                 &self,
                 account_id: i64,
@@ -406,8 +412,8 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("rdeps"))
             }
 
-            async fn delete_package(&self, id: i64) -> StoreResult<()> {
-                packages::delete_package(self, id)
+            async fn delete_package(&self, id: i64, account: &str) -> StoreResult<()> {
+                packages::delete_package(self, id, account)
                     .await
                     .map_err(|e| e.during("delete_package"))
             }
@@ -478,6 +484,19 @@ macro_rules! metadata_store_by_area {
                 packages::change_channel(self, package_id, origin, channel, action, account)
                     .await
                     .map_err(|e| e.during("change_channel"))
+            }
+
+            async fn change_channel_all(
+                &self,
+                origin: &OriginName,
+                source: &ChannelName,
+                target: &ChannelName,
+                action: ChannelAction,
+                account: &str,
+            ) -> StoreResult<u64> {
+                packages::change_channel_all(self, origin, source, target, action, account)
+                    .await
+                    .map_err(|e| e.during("change_channel_all"))
             }
 
             async fn recent_packages(

@@ -320,6 +320,8 @@ pub struct ChannelMembership {
     pub name: ChannelName,
     /// When it was promoted there.
     pub promoted_at: OffsetDateTime,
+    /// When the channel was created.
+    pub created_at: OffsetDateTime,
 }
 
 /// A window of a list: offset and size.
@@ -565,6 +567,9 @@ pub trait MetadataStore: Send + Sync + 'static {
     async fn set_role(&self, origin: &OriginName, account: &str, role: Role) -> StoreResult<()>;
     /// Removes a member (not the owner).
     async fn remove_member(&self, origin: &OriginName, account: &str) -> StoreResult<()>;
+    /// Makes member `account` the owner of `origin`; the previous owner stays a `maintainer`.
+    /// An account that is not a member is [`StoreError::NotFound`].
+    async fn transfer_origin(&self, origin: &OriginName, account: &str) -> StoreResult<()>;
     /// Origins an account belongs to, with its role.
     async fn account_origins(&self, account_id: i64) -> StoreResult<Vec<(OriginName, Role)>>;
 
@@ -657,8 +662,10 @@ pub trait MetadataStore: Send + Sync + 'static {
         name: &str,
         target: PackageTarget,
     ) -> StoreResult<Vec<String>>;
-    /// Deletes a package unless it is in `stable` or another package depends on it.
-    async fn delete_package(&self, id: i64) -> StoreResult<()>;
+    /// Deletes a package, and records in the audit log that `account` did, unless it is in a
+    /// channel other than `unstable` or another package depends on it
+    /// ([`StoreError::Refused`], naming the channel or the dependent).
+    async fn delete_package(&self, id: i64, account: &str) -> StoreResult<()>;
     /// Sets a package's visibility.
     async fn set_visibility(&self, id: i64, visibility: Visibility) -> StoreResult<()>;
     /// Every package (id, checksum, size), for fsck.
@@ -685,6 +692,18 @@ pub trait MetadataStore: Send + Sync + 'static {
         action: ChannelAction,
         account: &str,
     ) -> StoreResult<()>;
+    /// In one transaction, promotes every package of channel `source` into `target`
+    /// ([`ChannelAction::Promote`]) or removes every package of `source` from `target`
+    /// ([`ChannelAction::Demote`]), recording each change that `account` made in the audit log;
+    /// how many packages changed. An unknown channel is [`StoreError::NotFound`].
+    async fn change_channel_all(
+        &self,
+        origin: &OriginName,
+        source: &ChannelName,
+        target: &ChannelName,
+        action: ChannelAction,
+        account: &str,
+    ) -> StoreResult<u64>;
 
     /// The newest uploads the caller may see (public, and the private ones of
     /// `private_origins`), newest first, at most `limit`; as [`Self::package_list`] lists them

@@ -112,6 +112,21 @@ fn cases() -> Vec<Case> {
             "/depot/origins/acme/users/nobody",
             RemoveMembers,
         ),
+        case(
+            Method::POST,
+            "/depot/origins/acme/transfer/nobody",
+            TransferOrigin,
+        ),
+        case(
+            Method::PUT,
+            "/depot/channels/acme/nope/pkgs/promote?channel=stable",
+            ManagePackages,
+        ),
+        case(
+            Method::PUT,
+            "/depot/channels/acme/nope/pkgs/demote?channel=stable",
+            ManagePackages,
+        ),
         // Refused after the policy: the origin still has members.
         case(Method::DELETE, "/depot/origins/acme", DeleteOrigin),
     ]

@@ -100,8 +100,9 @@ async fn channels_are_listed_created_and_deleted() {
     // Unknown origin: 404, for reading and for creating.
     calls.push(Call::get("/depot/channels/nobody").fails(NOT_FOUND, "not_found"));
     calls.push(maintain(Method::POST, "/depot/channels/nobody/zeta".into()).answers(NOT_FOUND));
-    // Delete: 204, then 404; `stable` and `unstable` never (403).
-    calls.push(maintain(Method::DELETE, channel("zeta")).answers(NO_CONTENT));
+    // Delete: 200 (what the stock `hab bldr channel destroy` takes), then 404; `stable` and
+    // `unstable` never (403).
+    calls.push(maintain(Method::DELETE, channel("zeta")).answers(OK));
     calls.push(maintain(Method::DELETE, channel("zeta")).answers(NOT_FOUND));
     for name in ["stable", "unstable"] {
         calls.push(
@@ -124,8 +125,7 @@ async fn channel_changes_need_maintainer_and_a_refusal_changes_nothing() {
 
     w.assert_denied_below_maintainer(Method::DELETE, zeta).await;
     assert_eq!(channel_names(&w).await, ["stable", "unstable", "zeta"]);
-    w.maintain(Method::DELETE, zeta, StatusCode::NO_CONTENT)
-        .await;
+    w.maintain(Method::DELETE, zeta, OK).await;
     assert_eq!(channel_names(&w).await, ["stable", "unstable"]);
 }
 
@@ -499,4 +499,181 @@ async fn views_answer_like_their_channel_twins() {
     w.get("/depot/views/myview/pkgs/acme/web/latest", NOT_FOUND)
         .await;
     w.call(Method::GET, view_pkg, Some(&w.readonly), OK).await;
+}
+
+/// `(account, action, channel, ident)` for `ident`.
+fn audit_of(
+    account: &str,
+    action: &str,
+    channel: &str,
+    ident: &str,
+) -> (String, String, String, String) {
+    (account.into(), action.into(), channel.into(), ident.into())
+}
+
+#[tokio::test]
+async fn a_whole_channel_is_promoted_and_demoted_at_once_and_audited() {
+    let w = World::new().await;
+    let (web, db, private) = (
+        IDENT,
+        "acme/db/2.0.0/20240101000000",
+        "acme/secret/1.0.0/20240101000000",
+    );
+    w.seed_all(&[web, db, private]).await;
+    w.seed_with("acme/web/1.0.0/20240101000000", AARCH64, &[])
+        .await;
+    let stored = w
+        .depot
+        .state
+        .metadata
+        .package(&private.parse().unwrap(), Default::default())
+        .await
+        .unwrap()
+        .unwrap();
+    w.depot
+        .state
+        .metadata
+        .set_visibility(stored.id, habitat_depot_server::store::Visibility::Private)
+        .await
+        .unwrap();
+    w.maintain(
+        Method::POST,
+        "/depot/channels/acme/beta",
+        StatusCode::CREATED,
+    )
+    .await;
+    w.maintain(Method::PUT, &format!("{PKG}/promote"), OK).await;
+
+    // Every package of `unstable`, of every target and private ones too, goes to `beta`; the
+    // answer counts those that were not there.
+    let promote = "/depot/channels/acme/unstable/pkgs/promote?channel=beta";
+    w.assert_denied_below_maintainer(Method::PUT, promote).await;
+    let body = w.maintain(Method::PUT, promote, OK).await;
+    assert_eq!(
+        body,
+        json!({"origin": "acme", "source": "unstable", "target": "beta", "changed": 4})
+    );
+    let listed = w
+        .call(
+            Method::GET,
+            "/depot/channels/acme/beta/pkgs",
+            Some(&w.owner),
+            OK,
+        )
+        .await;
+    assert_eq!(listed["total_count"], 4);
+    assert_eq!(w.maintain(Method::PUT, promote, OK).await["changed"], 0);
+
+    // Demote: every package of `stable` leaves `beta`; the others stay.
+    let demote = "/depot/channels/acme/stable/pkgs/demote?channel=beta";
+    w.assert_denied_below_maintainer(Method::PUT, demote).await;
+    assert_eq!(w.maintain(Method::PUT, demote, OK).await["changed"], 1);
+    let listed = w
+        .call(
+            Method::GET,
+            "/depot/channels/acme/beta/pkgs",
+            Some(&w.owner),
+            OK,
+        )
+        .await;
+    assert_eq!(listed["total_count"], 3);
+    assert_eq!(memberships(&w, IDENT).await, ["stable", "unstable"]);
+
+    // Refusals, which change nothing: no or an invalid `?channel=`, the same channel twice
+    // (422); an unknown channel or origin (404); a demotion from `unstable` (403).
+    for path in [
+        "/depot/channels/acme/unstable/pkgs/promote",
+        "/depot/channels/acme/unstable/pkgs/promote?channel=",
+        "/depot/channels/acme/unstable/pkgs/promote?channel=-x",
+        "/depot/channels/acme/beta/pkgs/promote?channel=beta",
+    ] {
+        assert_error(
+            &w.maintain(Method::PUT, path, StatusCode::UNPROCESSABLE_ENTITY)
+                .await,
+            "invalid_value",
+        );
+    }
+    for path in [
+        "/depot/channels/acme/nope/pkgs/promote?channel=beta",
+        "/depot/channels/acme/beta/pkgs/promote?channel=nope",
+        "/depot/channels/acme/beta/pkgs/demote?channel=nope",
+        "/depot/channels/nobody/beta/pkgs/promote?channel=stable",
+    ] {
+        assert_error(&w.maintain(Method::PUT, path, NOT_FOUND).await, "not_found");
+    }
+    let from_unstable = "/depot/channels/acme/beta/pkgs/demote?channel=unstable";
+    assert_error(
+        &w.maintain(Method::PUT, from_unstable, StatusCode::FORBIDDEN)
+            .await,
+        "forbidden",
+    );
+    assert_eq!(memberships(&w, db).await, ["beta", "unstable"]);
+
+    // One audit row per package that changed, after the single promotion.
+    let rows = audit(&w).await;
+    assert_eq!(rows.len(), 1 + 4 + 1, "{rows:?}");
+    assert_eq!(rows[0], audit_row("mia", "promote", "stable"));
+    assert!(
+        rows[1..5]
+            .iter()
+            .all(|(a, action, c, _)| a == "mia" && action == "promote" && c == "beta"),
+        "{rows:?}"
+    );
+    assert_eq!(rows[5], audit_of("mia", "demote", "beta", IDENT));
+}
+
+#[tokio::test]
+async fn packages_named_like_the_bulk_routes_are_still_listed() {
+    let w = World::new().await;
+    w.seed_all(&[
+        "acme/promote/1.0.0/20240101000000",
+        "acme/demote/1.0.0/20240101000000",
+    ])
+    .await;
+    for name in ["promote", "demote"] {
+        let page = w
+            .get(&format!("/depot/channels/acme/unstable/pkgs/{name}"), OK)
+            .await;
+        assert_eq!(
+            idents_of(&page),
+            [format!("acme/{name}/1.0.0/20240101000000")]
+        );
+    }
+    // The bulk routes take PUT only besides.
+    let status = w
+        .status(
+            Method::POST,
+            "/depot/channels/acme/unstable/pkgs/promote?channel=stable",
+            Some(&w.maintainer),
+        )
+        .await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn a_package_delete_follows_builders_rule_and_is_audited() {
+    let w = World::new().await;
+    w.seed(IDENT).await;
+    w.maintain(
+        Method::POST,
+        "/depot/channels/acme/beta",
+        StatusCode::CREATED,
+    )
+    .await;
+    let beta = "/depot/channels/acme/beta/pkgs/web/1.0.0/20240101000000";
+    w.maintain(Method::PUT, &format!("{beta}/promote"), OK)
+        .await;
+    // In a channel other than `unstable`, even a custom one: 422, naming it.
+    let pkg = format!("/depot/pkgs/{IDENT}");
+    let body = w
+        .maintain(Method::DELETE, &pkg, StatusCode::UNPROCESSABLE_ENTITY)
+        .await;
+    assert_error(&body, "not_deletable");
+    assert_message_contains(&body, "`beta`");
+    w.maintain(Method::PUT, &format!("{beta}/demote"), OK).await;
+    w.maintain(Method::DELETE, &pkg, StatusCode::NO_CONTENT)
+        .await;
+    let rows = audit(&w).await;
+    assert_eq!(rows.last().unwrap(), &audit_of("mia", "delete", "", IDENT));
+    assert_eq!(rows.len(), 3);
 }

@@ -6,6 +6,7 @@
 mod authz;
 mod channels;
 mod concurrency;
+mod contract;
 mod keys;
 mod origins;
 mod packages;

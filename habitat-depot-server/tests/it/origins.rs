@@ -257,7 +257,7 @@ async fn deleting_an_origin_needs_the_owner_and_an_empty_origin() {
     for part in ["1 package", "4 members", "1 channel"] {
         assert_message_contains(&bodies[2], part);
     }
-    store.delete_package(package.id).await.unwrap();
+    store.delete_package(package.id, "alice").await.unwrap();
     store
         .delete_channel(&core, &"beta".parse().unwrap())
         .await

@@ -856,11 +856,13 @@ async fn delete_refuses_packages_in_stable_or_depended_on() {
         .await;
     w.seed("acme/tool/1.0.0/20240101000000").await;
 
-    let conflict = StatusCode::CONFLICT;
+    // 422, as on Builder: the stock `hab pkg delete` then says to demote the package and look
+    // for reverse dependencies.
+    let refused = StatusCode::UNPROCESSABLE_ENTITY;
     let body = w
-        .maintain(Method::DELETE, &format!("/depot/pkgs/{libc}"), conflict)
+        .maintain(Method::DELETE, &format!("/depot/pkgs/{libc}"), refused)
         .await;
-    assert_error(&body, "conflict");
+    assert_error(&body, "not_deletable");
     assert!(
         body["message"]
             .as_str()
@@ -873,7 +875,8 @@ async fn delete_refuses_packages_in_stable_or_depended_on() {
     w.maintain(Method::PUT, &format!("{stable}/promote"), OK)
         .await;
     let tool = "/depot/pkgs/acme/tool/1.0.0/20240101000000";
-    let body = w.maintain(Method::DELETE, tool, conflict).await;
+    let body = w.maintain(Method::DELETE, tool, refused).await;
+    assert_error(&body, "not_deletable");
     assert!(
         body["message"].as_str().unwrap().contains("stable"),
         "{body}"

@@ -1,7 +1,8 @@
 //! `--strategy at-once`: every interval, ask the depot for the latest release in the channel
 //! and, when it is newer than the one running, install it (with its missing dependencies and
-//! keys, verified) and hand it to the supervisor. A failed check is reported and tried again at
-//! the next interval; it never touches the running service.
+//! keys, verified) and hand it to the supervisor. A failed check is tried again at the next
+//! interval and never touches the running service; it is reported in one short line when the
+//! failure starts (or changes), and once more when a check succeeds again.
 
 use std::cmp::Ordering;
 use std::convert::Infallible;
@@ -12,7 +13,7 @@ use habitat_core::install_set::Outcome;
 use habitat_core::{
     ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent, PackageTarget,
 };
-use habitat_depot_client::Client;
+use habitat_depot_client::{Client, Error as DepotError};
 use tokio::sync::mpsc;
 
 use crate::say;
@@ -47,26 +48,70 @@ pub(super) async fn follow(
     let mut ticks = tokio::time::interval_at(start, follow.interval);
     // A slow install must not be followed by a burst of checks.
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The kind of failure last reported, so that a depot that stays away (or keeps refusing)
+    // is reported once, and its return once.
+    let mut failing: Option<String> = None;
     loop {
         ticks.tick().await;
-        match check(&follow, &current).await {
-            Ok(Some(newer)) => {
-                if sender.send(newer.clone()).await.is_err() {
-                    break;
+        let checked = check(&follow, &current).await;
+        match &checked {
+            Ok(_) => {
+                if failing.take().is_some() {
+                    say!(
+                        "hab-sup(MR): the depot answers again; following channel `{}`",
+                        follow.channel
+                    );
                 }
-                current = newer;
             }
-            Ok(None) => {}
-            Err(err) => say!(
-                "hab-sup(MR): cannot check channel `{}` for a release of `{}` newer than \
-                 {current}: {err:#}; trying again in {} s",
-                follow.channel,
-                follow.query,
-                follow.interval.as_secs()
-            ),
+            Err(err) => {
+                let (kind, line) = short_failure(err);
+                if failing.as_ref() != Some(&kind) {
+                    say!(
+                        "hab-sup(MR): {line}; checking again every {} s",
+                        follow.interval.as_secs()
+                    );
+                    failing = Some(kind);
+                }
+            }
+        }
+        if let Ok(Some(newer)) = checked {
+            if sender.send(newer.clone()).await.is_err() {
+                break;
+            }
+            current = newer;
         }
     }
     std::future::pending().await
+}
+
+/// A failed check as one short line, with what decides whether it is news: an unreachable
+/// depot (its base URL and the innermost cause, which varies from one attempt to the next),
+/// a refusal (the depot's own message), anything else (its whole chain).
+fn short_failure(err: &anyhow::Error) -> (String, String) {
+    for cause in err.chain() {
+        match cause.downcast_ref::<DepotError>() {
+            Some(DepotError::Connection { url, source, .. }) => {
+                let base = url.split("/v1").next().unwrap_or(url);
+                let mut innermost: &(dyn std::error::Error + 'static) = source.as_ref();
+                while let Some(next) = innermost.source() {
+                    innermost = next;
+                }
+                return (
+                    format!("unreachable {base}"),
+                    format!("cannot reach the depot at `{base}`: {innermost}"),
+                );
+            }
+            Some(DepotError::Http {
+                status, message, ..
+            }) => {
+                let line = format!("the depot refused the check ({status}): {message}");
+                return (line.clone(), line);
+            }
+            _ => {}
+        }
+    }
+    let line = format!("cannot check for a newer release: {err:#}");
+    (line.clone(), line)
 }
 
 /// The newest release in the channel when it is newer than `current`, installed.

@@ -225,6 +225,41 @@ pub(super) async fn remove_member(
     })
 }
 
+pub(super) async fn transfer_origin(
+    store: &PostgresStore,
+    origin: &OriginName,
+    account: &str,
+) -> StoreResult<()> {
+    transaction!(store, |tx| {
+        let oid = origin_id(&tx, origin, Lock::Update).await?;
+        let aid = account_id(&tx, account).await?;
+        let member = execute(
+            &tx,
+            "UPDATE members SET role = 'owner' WHERE origin_id = $1 AND account_id = $2",
+            &[&oid, &aid],
+        )
+        .await?;
+        if member == 0 {
+            return Err(
+                StoreError::NotFound(format!("member `{account}` of origin `{origin}`")).into(),
+            );
+        }
+        execute(
+            &tx,
+            "UPDATE members SET role = 'maintainer' WHERE origin_id = $1 AND account_id = \
+             (SELECT owner_id FROM origins WHERE id = $1) AND account_id <> $2",
+            &[&oid, &aid],
+        )
+        .await?;
+        execute(
+            &tx,
+            "UPDATE origins SET owner_id = $2 WHERE id = $1",
+            &[&oid, &aid],
+        )
+        .await?;
+    })
+}
+
 pub(super) async fn account_origins(
     store: &PostgresStore,
     account_id: i64,

@@ -145,29 +145,35 @@ pub(super) async fn rdeps(
     })
 }
 
-pub(super) async fn delete_package(store: &PostgresStore, id: i64) -> StoreResult<()> {
+pub(super) async fn delete_package(
+    store: &PostgresStore,
+    id: i64,
+    account: &str,
+) -> StoreResult<()> {
     transaction!(store, |tx| {
         // The lock waits for promotions and for uploads that depend on this package (they
         // hold key-share locks on it) and makes later ones wait for this delete.
         let row = query_opt(
             &tx,
-            "SELECT origin || '/' || name || '/' || version || '/' || release, target \
+            "SELECT origin, origin || '/' || name || '/' || version || '/' || release, target \
              FROM packages WHERE id = $1 FOR UPDATE",
             &[&id],
         )
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("package `{id}`")))?;
-        let (ident, target): (String, String) = (column(&row, 0)?, column(&row, 1)?);
-        let in_stable: i64 = query_one(
+        let (origin, ident, target): (String, String, String) =
+            (column(&row, 0)?, column(&row, 1)?, column(&row, 2)?);
+        let channel: Option<String> = query_opt(
             &tx,
-            "SELECT count(*) FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
-             WHERE cp.package_id = $1 AND c.name = 'stable'",
+            "SELECT c.name FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+             WHERE cp.package_id = $1 AND c.name <> 'unstable' ORDER BY c.name LIMIT 1",
             &[&id],
         )
         .await?
-        .get(0);
-        if in_stable > 0 {
-            return Err(StoreError::Refused(format!("{ident} is in channel `stable`")).into());
+        .map(|row| column(&row, 0))
+        .transpose()?;
+        if let Some(channel) = channel {
+            return Err(StoreError::Refused(format!("{ident} is in channel `{channel}`")).into());
         }
         let dependent: Option<String> = query_opt(
             &tx,
@@ -183,6 +189,13 @@ pub(super) async fn delete_package(store: &PostgresStore, id: i64) -> StoreResul
             return Err(StoreError::Refused(format!("{dependent} depends on {ident}")).into());
         }
         execute(&tx, "DELETE FROM packages WHERE id = $1", &[&id]).await?;
+        execute(
+            &tx,
+            "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
+             VALUES ($1, $2, 'delete', $3, '', $4, $5, $6)",
+            &[&ts(now()), &account, &origin, &id, &ident, &target],
+        )
+        .await?;
     })
 }
 
@@ -362,6 +375,70 @@ pub(super) async fn change_channel(
                 ],
             )
             .await?;
+        }
+    })
+}
+
+pub(super) async fn change_channel_all(
+    store: &PostgresStore,
+    origin: &OriginName,
+    source: &ChannelName,
+    target: &ChannelName,
+    action: ChannelAction,
+    account: &str,
+) -> StoreResult<u64> {
+    transaction!(store, |tx| {
+        let sid = channel_id(&tx, origin, source, Lock::KeyShare).await?;
+        // The target's row lock makes two bulk changes of one channel take turns.
+        let tid = channel_id(&tx, origin, target, Lock::Update).await?;
+        let stamp = ts(now());
+        // The packages that change: those of `source` not yet in `target` (promote) or in it
+        // (demote); the audit rows are written from the same list before the change.
+        let (action_name, membership) = match action {
+            ChannelAction::Promote => ("promote", "NOT EXISTS"),
+            ChannelAction::Demote => ("demote", "EXISTS"),
+        };
+        execute(
+            &tx,
+            &format!(
+                "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
+                 target) SELECT $3, $4, $5, $6, $7, p.id, \
+                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                 FROM channel_packages s JOIN packages p ON p.id = s.package_id \
+                 WHERE s.channel_id = $1 AND {membership} (SELECT 1 FROM channel_packages t \
+                 WHERE t.channel_id = $2 AND t.package_id = s.package_id) ORDER BY p.id"
+            ),
+            &[
+                &sid,
+                &tid,
+                &stamp,
+                &account,
+                &action_name,
+                &origin.as_str(),
+                &target.as_str(),
+            ],
+        )
+        .await?;
+        match action {
+            ChannelAction::Promote => {
+                execute(
+                    &tx,
+                    "INSERT INTO channel_packages (channel_id, package_id, promoted_at) \
+                     SELECT $2, package_id, $3 FROM channel_packages WHERE channel_id = $1 \
+                     ON CONFLICT DO NOTHING",
+                    &[&sid, &tid, &stamp],
+                )
+                .await?
+            }
+            ChannelAction::Demote => {
+                execute(
+                    &tx,
+                    "DELETE FROM channel_packages WHERE channel_id = $2 AND package_id IN \
+                     (SELECT package_id FROM channel_packages WHERE channel_id = $1)",
+                    &[&sid, &tid],
+                )
+                .await?
+            }
         }
     })
 }

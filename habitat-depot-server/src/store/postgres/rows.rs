@@ -330,7 +330,7 @@ pub(super) async fn latest_with_channels_in<C: GenericClient>(
         c,
         &format!(
             "SELECT {PACKAGE_COLS}, ARRAY(SELECT c.name {memberships}), \
-             ARRAY(SELECT cp.promoted_at {memberships}) \
+             ARRAY(SELECT cp.promoted_at {memberships}), ARRAY(SELECT c.created_at {memberships}) \
              FROM packages p WHERE {} ORDER BY {NEWEST_FIRST} LIMIT 1",
             sql.clause
         ),
@@ -342,13 +342,16 @@ pub(super) async fn latest_with_channels_in<C: GenericClient>(
     };
     let names: Vec<&str> = column(&row, PACKAGE_WIDTH)?;
     let times: Vec<&str> = column(&row, PACKAGE_WIDTH + 1)?;
+    let created: Vec<&str> = column(&row, PACKAGE_WIDTH + 2)?;
     let channels = names
         .into_iter()
         .zip(times)
-        .map(|(name, at)| {
+        .zip(created)
+        .map(|((name, at), created)| {
             Ok(ChannelMembership {
                 name: parse_col(name)?,
                 promoted_at: parse_ts(at)?,
+                created_at: parse_ts(created)?,
             })
         })
         .collect::<Step<_>>()?;
@@ -404,7 +407,7 @@ pub(super) async fn channels_of<C: GenericClient>(
 ) -> Step<Vec<ChannelMembership>> {
     query(
         c,
-        "SELECT c.name, cp.promoted_at FROM channel_packages cp \
+        "SELECT c.name, cp.promoted_at, c.created_at FROM channel_packages cp \
          JOIN channels c ON c.id = cp.channel_id WHERE cp.package_id = $1 ORDER BY c.name",
         &[&package_id],
     )
@@ -414,6 +417,7 @@ pub(super) async fn channels_of<C: GenericClient>(
         Ok(ChannelMembership {
             name: parse_col(column(row, 0)?)?,
             promoted_at: parse_ts(column(row, 1)?)?,
+            created_at: parse_ts(column(row, 2)?)?,
         })
     })
     .collect()

@@ -191,6 +191,39 @@ pub(super) async fn remove_member(
         .await
 }
 
+pub(super) async fn transfer_origin(
+    store: &SqliteStore,
+    origin: &OriginName,
+    account: &str,
+) -> StoreResult<()> {
+    let (origin, account) = (origin.clone(), account.to_owned());
+    store
+        .write(move |tx| {
+            let (oid, aid) = (origin_id(tx, &origin)?, account_id(tx, &account)?);
+            let member = tx
+                .execute(
+                    "UPDATE members SET role = 'owner' WHERE origin_id = ?1 AND account_id = ?2",
+                    [oid, aid],
+                )
+                .map_err(backend)?;
+            if member == 0 {
+                return Err(StoreError::NotFound(format!(
+                    "member `{account}` of origin `{origin}`"
+                )));
+            }
+            tx.execute(
+                "UPDATE members SET role = 'maintainer' WHERE origin_id = ?1 AND account_id = \
+                 (SELECT owner_id FROM origins WHERE id = ?1) AND account_id <> ?2",
+                [oid, aid],
+            )
+            .map_err(backend)?;
+            tx.execute("UPDATE origins SET owner_id = ?2 WHERE id = ?1", [oid, aid])
+                .map_err(backend)?;
+            Ok(())
+        })
+        .await
+}
+
 pub(super) async fn account_origins(
     store: &SqliteStore,
     account_id: i64,

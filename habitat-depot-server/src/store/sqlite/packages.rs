@@ -171,27 +171,29 @@ pub(super) async fn rdeps(
         .await
 }
 
-pub(super) async fn delete_package(store: &SqliteStore, id: i64) -> StoreResult<()> {
+pub(super) async fn delete_package(store: &SqliteStore, id: i64, account: &str) -> StoreResult<()> {
+    let account = account.to_owned();
     store.write(move |tx| {
-        let (ident, target): (String, String) = tx
+        let (origin, ident, target): (String, String, String) = tx
             .query_row(
-                "SELECT origin || '/' || name || '/' || version || '/' || release, target FROM packages WHERE id = ?1",
+                "SELECT origin, origin || '/' || name || '/' || version || '/' || release, target FROM packages WHERE id = ?1",
                 [id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()
             .map_err(backend)?
             .ok_or_else(|| StoreError::NotFound(format!("package `{id}`")))?;
-        let in_stable: i64 = tx
+        let channel: Option<String> = tx
             .query_row(
-                "SELECT count(*) FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
-                 WHERE cp.package_id = ?1 AND c.name = 'stable'",
+                "SELECT c.name FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+                 WHERE cp.package_id = ?1 AND c.name <> 'unstable' ORDER BY c.name LIMIT 1",
                 [id],
                 |r| r.get(0),
             )
+            .optional()
             .map_err(backend)?;
-        if in_stable > 0 {
-            return Err(StoreError::Refused(format!("{ident} is in channel `stable`")));
+        if let Some(channel) = channel {
+            return Err(StoreError::Refused(format!("{ident} is in channel `{channel}`")));
         }
         let dependent: Option<String> = tx
             .query_row(
@@ -206,6 +208,12 @@ pub(super) async fn delete_package(store: &SqliteStore, id: i64) -> StoreResult<
             return Err(StoreError::Refused(format!("{dependent} depends on {ident}")));
         }
         tx.execute("DELETE FROM packages WHERE id = ?1", [id]).map_err(backend)?;
+        tx.execute(
+            "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
+             VALUES (?1, ?2, 'delete', ?3, '', ?4, ?5, ?6)",
+            params![ts(now()), account, origin, id, ident, target],
+        )
+        .map_err(backend)?;
         Ok(())
     })
     .await
@@ -375,4 +383,59 @@ pub(super) async fn change_channel(
         Ok(())
     })
     .await
+}
+
+pub(super) async fn change_channel_all(
+    store: &SqliteStore,
+    origin: &OriginName,
+    source: &ChannelName,
+    target: &ChannelName,
+    action: ChannelAction,
+    account: &str,
+) -> StoreResult<u64> {
+    let (origin, source, target, account) = (
+        origin.clone(),
+        source.clone(),
+        target.clone(),
+        account.to_owned(),
+    );
+    store
+        .write(move |tx| {
+            let (sid, tid) = (channel_id(tx, &origin, &source)?, channel_id(tx, &origin, &target)?);
+            let stamp = ts(now());
+            // The packages that change: those of `source` not yet in `target` (promote) or in it
+            // (demote); the audit rows are written from the same list before the change.
+            let (action_name, membership) = match action {
+                ChannelAction::Promote => ("promote", "NOT EXISTS"),
+                ChannelAction::Demote => ("demote", "EXISTS"),
+            };
+            let changing = format!(
+                "FROM channel_packages s JOIN packages p ON p.id = s.package_id WHERE s.channel_id = ?1 \
+                 AND {membership} (SELECT 1 FROM channel_packages t WHERE t.channel_id = ?2 AND t.package_id = s.package_id)"
+            );
+            tx.execute(
+                &format!(
+                    "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
+                     SELECT ?3, ?4, ?5, ?6, ?7, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                     {changing} ORDER BY p.id"
+                ),
+                params![sid, tid, stamp, account, action_name, origin.as_str(), target.as_str()],
+            )
+            .map_err(backend)?;
+            let changed = match action {
+                ChannelAction::Promote => tx.execute(
+                    "INSERT OR IGNORE INTO channel_packages (channel_id, package_id, promoted_at) \
+                     SELECT ?2, package_id, ?3 FROM channel_packages WHERE channel_id = ?1",
+                    params![sid, tid, stamp],
+                ),
+                ChannelAction::Demote => tx.execute(
+                    "DELETE FROM channel_packages WHERE channel_id = ?2 AND package_id IN \
+                     (SELECT package_id FROM channel_packages WHERE channel_id = ?1)",
+                    params![sid, tid],
+                ),
+            }
+            .map_err(backend)?;
+            Ok(changed as u64)
+        })
+        .await
 }

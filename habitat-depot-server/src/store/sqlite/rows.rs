@@ -296,13 +296,14 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
 pub(super) fn channels_of(c: &Connection, package_id: i64) -> StoreResult<Vec<ChannelMembership>> {
     all_cached(
         c,
-        "SELECT c.name, cp.promoted_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
+        "SELECT c.name, cp.promoted_at, c.created_at FROM channel_packages cp JOIN channels c ON c.id = cp.channel_id \
              WHERE cp.package_id = ?1 ORDER BY c.name",
         [package_id],
         |row| {
             Ok(ChannelMembership {
                 name: parse_col(&row.get::<_, String>(0)?)?,
                 promoted_at: parse_ts(&row.get::<_, String>(1)?)?,
+                created_at: parse_ts(&row.get::<_, String>(2)?)?,
             })
         },
     )

@@ -294,6 +294,29 @@ async fn origins_members_and_invitations(store: &dyn MetadataStore, t: &mut Tran
         store.remove_member(&core, "ghost").await,
     );
     t.record("bob's origins", store.account_origins(ids.bob).await);
+    t.record(
+        "transfer to a non-member",
+        store.transfer_origin(&core, "Zed").await,
+    );
+    t.record(
+        "transfer to no account",
+        store.transfer_origin(&core, "ghost").await,
+    );
+    t.record(
+        "transfer no origin",
+        store.transfer_origin(&origin("none"), "bob").await,
+    );
+    t.record("transfer to bob", store.transfer_origin(&core, "bob").await);
+    t.record("core owned by bob", store.origin(&core).await);
+    t.record("members after the transfer", store.members(&core).await);
+    t.record(
+        "transfer back to alice",
+        store.transfer_origin(&core, "alice").await,
+    );
+    t.record(
+        "members after the transfer back",
+        store.members(&core).await,
+    );
 }
 
 async fn keys(store: &dyn MetadataStore, t: &mut Transcript) {
@@ -478,6 +501,52 @@ async fn packages_and_channels(store: &dyn MetadataStore, t: &mut Transcript) {
         "promote to no channel",
         change(lib.id, "nope", ChannelAction::Promote).await,
     );
+    let all = |source: &str, target: &str, action: ChannelAction| {
+        let (source, target) = (channel(source), channel(target));
+        let core = core.clone();
+        async move {
+            store
+                .change_channel_all(&core, &source, &target, action, "alice")
+                .await
+        }
+    };
+    t.record(
+        "promote all of beta to stable",
+        all("beta", "stable", ChannelAction::Promote).await,
+    );
+    t.record(
+        "promote all of beta to stable again",
+        all("beta", "stable", ChannelAction::Promote).await,
+    );
+    t.record(
+        "stable after the bulk promotion",
+        store
+            .packages(
+                &PackageFilter {
+                    origin: Some(core.clone()),
+                    channel: Some(stable.clone()),
+                    ..PackageFilter::default()
+                },
+                ALL,
+            )
+            .await,
+    );
+    t.record(
+        "demote all of beta from stable",
+        all("beta", "stable", ChannelAction::Demote).await,
+    );
+    t.record(
+        "demote all of beta from stable again",
+        all("beta", "stable", ChannelAction::Demote).await,
+    );
+    t.record(
+        "promote all of no channel",
+        all("nope", "stable", ChannelAction::Promote).await,
+    );
+    t.record(
+        "promote all into no channel",
+        all("beta", "nope", ChannelAction::Promote).await,
+    );
     t.record(
         "demote from a channel it is not in",
         change(lib.id, "beta", ChannelAction::Demote).await,
@@ -499,21 +568,27 @@ async fn packages_and_channels(store: &dyn MetadataStore, t: &mut Transcript) {
     // Deleting.
     t.record(
         "delete a stable package",
-        store.delete_package(lib.id).await,
+        store.delete_package(lib.id, "alice").await,
     );
     t.record(
         "demote it",
         change(lib.id, "stable", ChannelAction::Demote).await,
     );
-    t.record("delete a dependency", store.delete_package(lib.id).await);
+    t.record(
+        "delete a dependency",
+        store.delete_package(lib.id, "alice").await,
+    );
     t.record(
         "delete the dependent",
-        store.delete_package(service.id).await,
+        store.delete_package(service.id, "alice").await,
     );
-    t.record("delete a leaf", store.delete_package(inserted[1].id).await);
+    t.record(
+        "delete a leaf",
+        store.delete_package(inserted[1].id, "alice").await,
+    );
     t.record(
         "delete it again",
-        store.delete_package(inserted[1].id).await,
+        store.delete_package(inserted[1].id, "alice").await,
     );
     t.record(
         "private visibility",
@@ -537,7 +612,10 @@ async fn packages_and_channels(store: &dyn MetadataStore, t: &mut Transcript) {
     );
     t.record("delete core", store.delete_origin(&core).await);
     t.record("delete a_b", store.delete_origin(&origin("a_b")).await);
-    t.record("delete no package", store.delete_package(i64::MAX).await);
+    t.record(
+        "delete no package",
+        store.delete_package(i64::MAX, "alice").await,
+    );
     t.record(
         "delete no origin",
         store.delete_origin(&origin("none")).await,

@@ -169,6 +169,7 @@ impl Normal for ChannelMembership {
     fn normal(self) -> Self {
         ChannelMembership {
             promoted_at: self.promoted_at.normal(),
+            created_at: self.created_at.normal(),
             ..self
         }
     }
