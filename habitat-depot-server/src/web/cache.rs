@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use axum::body::{Bytes, HttpBody};
 use axum::extract::{Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
 use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -235,7 +235,7 @@ fn keepable(path: &str) -> bool {
 
 /// The middleware of the web pages that answers anonymous viewers' `GET`s of the pages
 /// [`keepable`] says from the cache while fresh, and keeps each such page it renders (a `200`
-/// without cookies). A request with `Cache-Control: no-cache` (a browser's forced reload) is
+/// of HTML with no other header). A request with `Cache-Control: no-cache` (a browser's forced reload) is
 /// rendered anew, and the new page kept.
 pub async fn pages(State(cache): State<Arc<PageCache>>, request: Request, next: Next) -> Response {
     let anonymous = request
@@ -270,8 +270,17 @@ pub async fn pages(State(cache): State<Arc<PageCache>>, request: Request, next: 
         .size_hint()
         .exact()
         .is_some_and(|n| n <= MAX_ONE_PAGE as u64);
-    let Some(content_type) = content_type.filter(|_| {
-        small && response.status() == StatusCode::OK && !response.headers().contains_key(SET_COOKIE)
+    // Only a plain page: HTML with no header but its type (no cookie, no download name, no
+    // validator a kept copy would have to repeat).
+    let plain = response
+        .headers()
+        .keys()
+        .all(|name| name == CONTENT_TYPE || name == CONTENT_LENGTH);
+    let Some(content_type) = content_type.filter(|t| {
+        small
+            && plain
+            && response.status() == StatusCode::OK
+            && t.as_bytes().starts_with(b"text/html")
     }) else {
         return response;
     };
