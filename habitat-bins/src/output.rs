@@ -91,6 +91,13 @@ fn hint(err: &anyhow::Error) -> Option<String> {
             DepotError::Http { status: 401, .. } => {
                 return Some("check HAB_AUTH_TOKEN (or --auth)".into());
             }
+            DepotError::Certificate { .. } => {
+                return Some(
+                    "trust the depot's certificate authority: point SSL_CERT_FILE or `ca_file` \
+                     in cli.toml at its PEM file"
+                        .into(),
+                );
+            }
             DepotError::Connection { url, .. } => {
                 let base = url.split("/v1").next().unwrap_or(url);
                 return Some(format!(

@@ -143,6 +143,47 @@ pub fn auth_token(flag: Option<&str>) -> Result<Option<habitat_depot_client::Tok
         .with_context(|| format!("auth token from {source}"))
 }
 
+/// Extra certificate authorities trusted for `https` depots, besides the platform's roots:
+/// `SSL_CERT_FILE`, cli.toml `ca_file`, and the `.pem`/`.crt`/`.cer` files of the SSL cache
+/// directory (`$FS_ROOT/hab/cache/ssl` for root, `~/.hab/cache/ssl` otherwise), all that are
+/// there (docs/commands.md, "Settings").
+pub fn ca_files() -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = env("SSL_CERT_FILE")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
+    if let Some(path) = cli_toml_value("ca_file")? {
+        files.push(PathBuf::from(path));
+    }
+    let ssl_cache = if is_root() {
+        Some(fs_root().path().join("hab/cache/ssl"))
+    } else {
+        home().map(|h| h.join(".hab/cache/ssl"))
+    };
+    if let Some(dir) = ssl_cache {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
+            Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", dir.display())),
+        };
+        let mut found = Vec::new();
+        for entry in entries {
+            let path = entry
+                .with_context(|| format!("cannot read `{}`", dir.display()))?
+                .path();
+            let certificate = path
+                .extension()
+                .is_some_and(|e| e == "pem" || e == "crt" || e == "cer");
+            if certificate && path.is_file() {
+                found.push(path);
+            }
+        }
+        found.sort();
+        files.extend(found);
+    }
+    Ok(files)
+}
+
 /// The channel: `-c/--channel`, `HAB_BLDR_CHANNEL`, default `stable`.
 pub fn channel(flag: Option<habitat_core::ChannelName>) -> Result<habitat_core::ChannelName> {
     if let Some(channel) = flag {

@@ -1,6 +1,7 @@
 //! The client, its builder, and the one request path every small call goes through.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -50,7 +51,8 @@ impl fmt::Debug for Client {
     }
 }
 
-/// Sets up a [`Client`]: token, retries, timeouts, user agent, proxies.
+/// Sets up a [`Client`]: token, retries, timeouts, user agent, proxies, extra trusted
+/// certificate authorities.
 #[derive(Debug)]
 pub struct ClientBuilder {
     url: DepotUrl,
@@ -60,6 +62,7 @@ pub struct ClientBuilder {
     read_timeout: Option<Duration>,
     user_agent: String,
     proxy_from_env: bool,
+    ca_files: Vec<PathBuf>,
 }
 
 impl ClientBuilder {
@@ -101,26 +104,30 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client.
+    /// Trusts the certificates of a PEM file (a private certificate authority) besides the
+    /// platform's roots, for `https` depots. May be given several times.
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_files.push(path.into());
+        self
+    }
+
+    /// Builds the client. `https` URLs are verified against the platform's roots (on Linux the
+    /// system bundle, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when set) plus every
+    /// [`ca_file`](Self::ca_file).
     ///
     /// # Errors
-    /// [`Error::InvalidUrl`] for an `https` URL when this crate was built without its `rustls`
-    /// feature; [`Error::Setup`] when the HTTP client cannot be set up.
+    /// [`Error::CaFile`] when a `ca_file` cannot be read or holds no PEM certificate;
+    /// [`Error::Setup`] when the HTTP client cannot be set up.
     pub fn build(self) -> Result<Client> {
-        if self.url.is_https() && !cfg!(feature = "rustls") {
-            return Err(Error::InvalidUrl {
-                url: self.url.to_string(),
-                reason: "https needs the `rustls` feature of habitat-depot-client, which this \
-                         build lacks"
-                    .into(),
-            });
-        }
         let mut builder = reqwest::Client::builder()
             .user_agent(self.user_agent)
             .connect_timeout(self.connect_timeout)
             .read_timeout(self.read_timeout.unwrap_or(Duration::from_secs(600)));
         if !self.proxy_from_env {
             builder = builder.no_proxy();
+        }
+        for path in &self.ca_files {
+            builder = builder.tls_certs_merge(read_ca_file(path)?);
         }
         let http = builder.build().map_err(|e| Error::Setup {
             source: Box::new(e),
@@ -195,6 +202,7 @@ impl Client {
             read_timeout: None,
             user_agent: concat!("habitat-depot-client/", env!("CARGO_PKG_VERSION")).to_owned(),
             proxy_from_env: true,
+            ca_files: Vec::new(),
         }
     }
 
@@ -326,6 +334,20 @@ impl Client {
     }
 }
 
+/// The certificates of a PEM file, at least one.
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>> {
+    let fail = |reason: String| Error::CaFile {
+        path: path.to_owned(),
+        reason,
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| fail(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(fail("it holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
 /// The retry mode HTTP gives a method: `POST` and `PATCH` may not be repeated blindly.
 pub(crate) fn retry_mode(method: &Method) -> Retry {
     if *method == Method::POST || *method == Method::PATCH {
@@ -410,14 +432,30 @@ mod tests {
     }
 
     #[test]
-    fn https_needs_the_feature() {
+    fn https_is_built_in() {
         let url: DepotUrl = "https://bldr.habitat.sh".parse().unwrap();
-        let built = Client::new(url, None);
-        if cfg!(feature = "rustls") {
-            assert!(built.is_ok());
-        } else {
-            let err = built.unwrap_err();
-            assert!(err.to_string().contains("`rustls` feature"), "{err}");
-        }
+        assert!(Client::new(url, None).is_ok());
+    }
+
+    #[test]
+    fn ca_files_must_hold_certificates() {
+        let url: DepotUrl = "https://127.0.0.1:9".parse().unwrap();
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let err = Client::builder(url.clone())
+            .ca_file(empty.path())
+            .build()
+            .unwrap_err();
+        assert!(
+            err.to_string().contains("holds no PEM certificate"),
+            "{err}"
+        );
+        assert!(
+            err.to_string().contains(&*empty.path().to_string_lossy()),
+            "{err}"
+        );
+
+        let missing = empty.path().with_extension("missing");
+        let err = Client::builder(url).ca_file(&missing).build().unwrap_err();
+        assert!(matches!(err, Error::CaFile { .. }), "{err}");
     }
 }

@@ -128,6 +128,25 @@ pub enum Error {
         found: String,
     },
 
+    /// The depot's TLS certificate is not trusted: issued by an authority that neither the
+    /// platform nor a `ca_file` trusts, expired, or made for another name. Not retried.
+    #[error("the TLS certificate of `{url}` is not trusted: {reason}")]
+    Certificate {
+        /// The request URL.
+        url: String,
+        /// What is wrong with the certificate.
+        reason: String,
+    },
+
+    /// A file of extra trusted certificates (`ca_file`, `SSL_CERT_FILE`) cannot be used.
+    #[error("cannot use the CA file `{path}`: {reason}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// Why: unreadable, not PEM, no certificate in it.
+        reason: String,
+    },
+
     /// The HTTP client could not be set up (TLS initialisation and the like).
     #[error("cannot set up the HTTP client")]
     Setup {

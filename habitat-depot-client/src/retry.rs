@@ -160,6 +160,13 @@ impl<'a> Attempts<'a> {
     /// A connection that failed (to open, or mid-transfer): waits and returns `Ok` when another
     /// attempt may be made, else the connection error naming the URL.
     pub(crate) async fn broken(&mut self, err: reqwest::Error) -> Result<()> {
+        if let Some(reason) = certificate_problem(&err) {
+            // Asking again gets the same certificate.
+            return Err(Error::Certificate {
+                url: self.url.clone(),
+                reason,
+            });
+        }
         let unsent = err.is_connect();
         self.failed(unsent, Box::new(err)).await
     }
@@ -179,6 +186,36 @@ impl<'a> Attempts<'a> {
             })
         }
     }
+}
+
+/// What is wrong with the server's certificate, when that is why the connection failed.
+fn certificate_problem(err: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use rustls::{CertificateError, Error as Tls};
+    if let Some(Tls::InvalidCertificate(problem)) = err.downcast_ref::<Tls>() {
+        return Some(match problem {
+            CertificateError::UnknownIssuer => "it is issued by a certificate authority this \
+                                                machine does not trust (unknown issuer)"
+                .to_owned(),
+            CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                "it has expired".to_owned()
+            }
+            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                "it is not valid yet (is this machine's clock right?)".to_owned()
+            }
+            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+                "it was not made for this host name".to_owned()
+            }
+            other => format!("{other:?}"),
+        });
+    }
+    // An I/O error's `source` skips the error it wraps (which may be another I/O error).
+    let wrapped = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .map(|inner| inner as &(dyn std::error::Error + 'static));
+    wrapped
+        .and_then(certificate_problem)
+        .or_else(|| err.source().and_then(certificate_problem))
 }
 
 /// 429 always; 5xx for requests that may be repeated, except the permanent 501 and 505.

@@ -205,6 +205,8 @@ pub struct ArtifactSettings {
     /// A file holding the secret access key; else `AWS_SECRET_ACCESS_KEY`. The secret itself
     /// is never a setting, so it is never in a settings file or on a command line.
     pub secret_access_key_file: Option<PathBuf>,
+    /// PEM certificates trusted for an `https` endpoint besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl ArtifactSettings {
@@ -231,6 +233,7 @@ impl ArtifactSettings {
         s3.access_key_id_file.clone_from(&self.access_key_id_file);
         s3.secret_access_key_file
             .clone_from(&self.secret_access_key_file);
+        s3.ca_file.clone_from(&self.ca_file);
         Ok(Some(s3))
     }
 }
@@ -279,6 +282,10 @@ pub struct S3Settings {
     /// more than 10,000 parts.
     #[serde(default = "default_part_size_mib")]
     pub part_size_mib: u64,
+    /// PEM certificates trusted for an `https` endpoint besides the system's (a private
+    /// certificate authority).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_region() -> String {
@@ -305,6 +312,7 @@ impl fmt::Debug for S3Settings {
             .field("secret_access_key_file", &self.secret_access_key_file)
             .field("path_style", &self.path_style)
             .field("part_size_mib", &self.part_size_mib)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -334,6 +342,7 @@ impl S3Settings {
             secret_access_key_file: None,
             path_style: None,
             part_size_mib: default_part_size_mib(),
+            ca_file: None,
         })
     }
 
@@ -445,7 +454,7 @@ mod tests {
             "server_key_file = \"/etc/hab-depot/server.key\"\n\
              [metadata]\nurl = \"postgres://depot@db/depot\"\npool_size = 4\n\
              [artifacts]\nurl = \"s3://hab/depot\"\nendpoint = \"http://s3:9000\"\n\
-             secret_access_key_file = \"/run/secrets/s3\"\n",
+             secret_access_key_file = \"/run/secrets/s3\"\nca_file = \"/etc/ssl/s3-ca.pem\"\n",
         )
         .unwrap();
         assert!(!scale.metadata.is_embedded());
@@ -460,6 +469,7 @@ mod tests {
             ("hab", Some("depot"))
         );
         assert!(s3.is_path_style());
+        assert_eq!(s3.ca_file, Some(PathBuf::from("/etc/ssl/s3-ca.pem")));
         assert!(!format!("{:?}", scale.metadata).contains("depot@db"));
 
         // Only one side moved: PostgreSQL with files, or SQLite with S3.

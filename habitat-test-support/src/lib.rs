@@ -3,7 +3,8 @@
 //! accounts with tokens, origins, origin keys and signed packages made on the spot, the
 //! request-and-assert steps of the API tests, and the real PostgreSQL and S3-compatible servers
 //! of the scale-out tests with the environment rules that start, require or skip them, and the
-//! identity providers of the sign-in tests ([`oidc`], [`github`]).
+//! identity providers of the sign-in tests ([`oidc`], [`github`]), and a TLS front with its own
+//! certificate authority for the HTTPS tests ([`tls`]).
 //!
 //! ```
 //! use habitat_test_support::{Stores, TestDepot, expect_status};
@@ -38,6 +39,7 @@ pub mod process;
 pub mod s3;
 pub mod scale_out;
 pub mod stores;
+pub mod tls;
 pub mod web;
 
 pub use artifacts::{OriginKeys, artifact, origin_keys, rich_artifact, signing_key};

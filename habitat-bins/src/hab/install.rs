@@ -204,17 +204,49 @@ pub(super) async fn install_from_depot(
     Ok(outcomes)
 }
 
+/// Where `hab pkg download` puts what it fetches, and for which target.
+pub(super) struct DownloadPlace {
+    /// `--download-directory`: artifacts in `DIR/artifacts`, public keys in `DIR/keys` too.
+    pub dir: Option<PathBuf>,
+    /// `-t/--target`.
+    pub target: Option<PackageTarget>,
+}
+
+/// The identifiers of a `--file`: one a line, blank lines and `#` comments skipped.
+pub(super) fn idents_in(path: &Path) -> Result<Vec<PackageIdent>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read `{}`", path.display()))?;
+    let mut idents = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default().trim();
+        if line.is_empty() {
+            continue;
+        }
+        let ident = line
+            .parse()
+            .with_context(|| format!("`{}`, line {}", path.display(), number + 1))?;
+        idents.push(ident);
+    }
+    Ok(idents)
+}
+
 /// `hab pkg download IDENT…`: the artifacts' paths on stdout, one a line.
 pub(super) fn run_download(
     idents: &[PackageIdent],
-    dir: Option<PathBuf>,
+    place: DownloadPlace,
     channel: Option<ChannelName>,
     cache: &KeyCacheArg,
     depot: &DepotArgs,
 ) -> Result<ExitCode> {
+    if idents.is_empty() {
+        bail!("no package to download: give identifiers or a --file that lists some");
+    }
     let keys = settings::key_cache(cache.cache_key_path.as_deref())?;
-    let target = settings::target(None)?;
-    let dir = dir.unwrap_or_else(|| settings::fs_root().artifact_cache());
+    let target = settings::target(place.target)?;
+    let (dir, key_dir) = match place.dir {
+        Some(dir) => (dir.join("artifacts"), Some(KeyCache::new(dir.join("keys")))),
+        None => (settings::fs_root().artifact_cache(), None),
+    };
     let client = client(depot)?;
     let channel = settings::channel(channel)?;
     let fetched = block_on(async {
@@ -234,6 +266,14 @@ pub(super) fn run_download(
                 found.ident,
                 found.target
             );
+        }
+        // The download directory carries the keys that verify it, as `hab pkg bulkupload`
+        // (and the stock client) expect.
+        if let Some(key_dir) = &key_dir {
+            let artifact = Artifact::open(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            let key = keys.public_key(artifact.header().signer())?;
+            key_dir.write_public(&key)?;
         }
     }
     for (_, path) in fetched {

@@ -8,6 +8,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageTarget};
 
 mod binlink;
+mod bulk;
 mod cli_setup;
 mod install;
 mod key;
@@ -78,6 +79,29 @@ enum OriginCommand {
     Create {
         /// The origin.
         origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Deletes an origin from the depot (its owner; only an origin without packages).
+    Delete {
+        /// The origin.
+        origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Leaves an origin you are a member of (its owner transfers or deletes it instead).
+    Depart {
+        /// The origin.
+        origin: OriginName,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Makes another member the owner of an origin (its owner only); you stay a maintainer.
+    Transfer {
+        /// The origin.
+        origin: OriginName,
+        /// The account of the new owner, a member of the origin.
+        new_owner: habitat_core::AccountName,
         #[command(flatten)]
         depot: DepotArgs,
     },
@@ -236,6 +260,25 @@ enum ChannelCommand {
         #[command(flatten)]
         depot: DepotArgs,
     },
+    /// Puts every package of SOURCE in TARGET too, all at once (maintainers).
+    Promote(WholeChannelArgs),
+    /// Removes every package of SOURCE from TARGET, all at once (maintainers).
+    Demote(WholeChannelArgs),
+}
+
+/// A whole channel's packages moving into or out of another channel (`hab bldr channel
+/// promote|demote`).
+#[derive(Args, Debug)]
+struct WholeChannelArgs {
+    /// The channel whose packages move.
+    source: ChannelName,
+    /// The channel they are added to or removed from.
+    target: ChannelName,
+    /// The origin of both channels [default: HAB_ORIGIN, cli.toml `origin`]
+    #[arg(short = 'o', long)]
+    origin: Option<OriginName>,
+    #[command(flatten)]
+    depot: DepotArgs,
 }
 
 /// One channel of an origin, on a depot (`hab bldr channel create|destroy`).
@@ -416,11 +459,19 @@ enum PkgCommand {
     /// public keys they need, without installing; prints the artifacts' paths.
     Download {
         /// ORIGIN/NAME[/VERSION[/RELEASE]].
-        #[arg(required = true)]
+        #[arg(required_unless_present = "file")]
         idents: Vec<PackageIdent>,
-        /// Where the artifacts go [default: $FS_ROOT/hab/cache/artifacts]
+        /// A file of identifiers, one a line (blank lines and `#` comments skipped).
+        #[arg(long, value_name = "FILE")]
+        file: Vec<PathBuf>,
+        /// Where the artifacts go: DIR/artifacts, with their public keys in DIR/keys (the
+        /// layout `hab pkg bulkupload DIR` reads) [default: the artifact cache,
+        /// $FS_ROOT/hab/cache/artifacts, keys in the key cache only]
         #[arg(long, value_name = "DIR")]
         download_directory: Option<PathBuf>,
+        /// The packages' target [default: HAB_PACKAGE_TARGET, else this machine's]
+        #[arg(short = 't', long)]
+        target: Option<PackageTarget>,
         /// The channel [default: HAB_BLDR_CHANNEL, else stable; a view URL's channel wins]
         #[arg(short = 'c', long)]
         channel: Option<ChannelName>,
@@ -451,6 +502,37 @@ enum PkgCommand {
         /// Uploads even when the depot has the package (only an identical file is accepted).
         #[arg(long)]
         force: bool,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Uploads DIR/artifacts/*.hart after the public keys in DIR/keys/*.pub (the layout
+    /// `hab pkg download --download-directory DIR` writes).
+    Bulkupload {
+        /// The directory holding artifacts/ and keys/.
+        dir: PathBuf,
+        /// Also promotes each package to this channel (created when missing).
+        #[arg(short = 'c', long)]
+        channel: Option<ChannelName>,
+        /// Creates the origins the depot does not have (owned by you) instead of stopping.
+        #[arg(long)]
+        auto_create_origins: bool,
+        /// Uploads even when the depot has the package (only an identical file is accepted).
+        #[arg(long)]
+        force: bool,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
+    /// Deletes a package from the depot: only one in no channel but `unstable` that no other
+    /// package depends on (maintainers).
+    Delete {
+        /// ORIGIN/NAME/VERSION/RELEASE.
+        ident: FullyQualifiedIdent,
+        /// The package's target [default: HAB_PACKAGE_TARGET, else this machine's]
+        #[arg(value_name = "TARGET", conflicts_with = "target")]
+        pkg_target: Option<PackageTarget>,
+        /// The package's target, as a flag.
+        #[arg(short = 't', long)]
+        target: Option<PackageTarget>,
         #[command(flatten)]
         depot: DepotArgs,
     },

@@ -1,4 +1,4 @@
-//! `hab origin ...` against a depot: create, info, invitations, rbac. The key commands, local
+//! `hab origin ...` against a depot: create, delete, depart, transfer, info, invitations, rbac. The key commands, local
 //! and against a depot, live in `key.rs`.
 
 use std::process::ExitCode;
@@ -14,6 +14,40 @@ use crate::{out, say};
 pub(super) fn run(command: OriginCommand) -> Result<ExitCode> {
     match command {
         OriginCommand::Create { origin, depot } => create(&origin, &depot)?,
+        OriginCommand::Delete { origin, depot } => {
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .delete_origin(&origin)
+                    .await
+                    .with_context(|| format!("cannot delete origin `{origin}`"))
+            })?;
+            say!("Deleted origin {origin}");
+        }
+        OriginCommand::Depart { origin, depot } => {
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .depart_origin(&origin)
+                    .await
+                    .with_context(|| format!("cannot depart from origin `{origin}`"))
+            })?;
+            say!("Departed from origin {origin}");
+        }
+        OriginCommand::Transfer {
+            origin,
+            new_owner,
+            depot,
+        } => {
+            let client = client(&depot)?;
+            block_on(async {
+                client
+                    .transfer_origin(&origin, new_owner.as_str())
+                    .await
+                    .with_context(|| format!("cannot transfer origin `{origin}` to `{new_owner}`"))
+            })?;
+            say!("Transferred origin {origin} to {new_owner}; you are now its maintainer");
+        }
         OriginCommand::Info {
             origin,
             json,

@@ -19,7 +19,7 @@ use crate::{out, say, settings};
 /// `hab pkg ...`: one arm a subcommand, each handing its arguments to the function that runs
 /// it (here for the local commands, in `install.rs`, `upload.rs` and `remote.rs` for the rest).
 pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
-    use super::{install, remote, upload};
+    use super::{bulk, install, remote, upload};
     match command {
         PkgCommand::Sign {
             origin,
@@ -56,11 +56,23 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
         }
         PkgCommand::Download {
             idents,
+            file,
             download_directory,
+            target,
             channel,
             cache,
             depot,
-        } => install::run_download(&idents, download_directory, channel, &cache, &depot),
+        } => {
+            let mut idents = idents;
+            for path in &file {
+                idents.extend(install::idents_in(path)?);
+            }
+            let place = install::DownloadPlace {
+                dir: download_directory,
+                target,
+            };
+            install::run_download(&idents, place, channel, &cache, &depot)
+        }
         PkgCommand::Path { ident } => path(&ident),
         PkgCommand::List { filter } => list(filter.as_deref()),
         PkgCommand::Upload {
@@ -69,6 +81,26 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             force,
             depot,
         } => upload::run(&artifacts, channel.as_ref(), force, &depot),
+        PkgCommand::Bulkupload {
+            dir,
+            channel,
+            auto_create_origins,
+            force,
+            depot,
+        } => {
+            let options = bulk::Options {
+                channel,
+                auto_create_origins,
+                force,
+            };
+            bulk::run(&dir, &options, &depot)
+        }
+        PkgCommand::Delete {
+            ident,
+            pkg_target,
+            target,
+            depot,
+        } => remote::run_delete(&ident, pkg_target.or(target), &depot),
         PkgCommand::Promote(args) => remote::run_promote(&args),
         PkgCommand::Demote(args) => remote::run_demote(&args),
         PkgCommand::Channels {
@@ -109,7 +141,12 @@ pub(super) fn artifact_file(path: &Path, command: &str) -> Result<()> {
     let (what, hint) = match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => (
             format!("`{shown}` is a directory, not a .hart file"),
-            format!("give the .hart files in it: hab pkg {command} {shown}/*.hart"),
+            // A directory of `hab pkg download --download-directory` (or the stock client's).
+            if command == "upload" && path.join("artifacts").is_dir() {
+                format!("upload what it holds, keys included: hab pkg bulkupload {shown}")
+            } else {
+                format!("give the .hart files in it: hab pkg {command} {shown}/*.hart")
+            },
         ),
         Ok(_) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

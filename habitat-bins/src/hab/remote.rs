@@ -1,5 +1,5 @@
 //! What every depot command shares (a client, an async runtime), and the channel commands:
-//! `hab pkg promote|demote|channels|search`, `hab bldr channel ...`.
+//! `hab pkg promote|demote|delete|channels|search`, `hab bldr channel ...`.
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -8,18 +8,20 @@ use anyhow::{Context, Result};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, Page, PageRequest};
 
-use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs};
+use super::{ChannelCommand, ChannelMoveArgs, DepotArgs, OriginChannelArgs, WholeChannelArgs};
 use crate::{out, say, settings};
 
 /// A client for the depot and token the settings name (docs/commands.md, "Settings").
 pub(super) fn client(depot: &DepotArgs) -> Result<Client> {
     let url = settings::depot_url(depot.url.as_deref())?;
     let token = settings::auth_token(depot.auth.as_deref())?;
-    Client::builder(url)
+    let mut builder = Client::builder(url)
         .token(token)
-        .user_agent(concat!("hab/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .context("cannot set up the depot client")
+        .user_agent(concat!("hab/", env!("CARGO_PKG_VERSION")));
+    for path in settings::ca_files()? {
+        builder = builder.ca_file(path);
+    }
+    builder.build().context("cannot set up the depot client")
 }
 
 /// Runs one command's depot work to completion. The calls are sequential, so one thread will do.
@@ -91,6 +93,22 @@ pub(super) fn run_demote(args: &ChannelMoveArgs) -> Result<ExitCode> {
         || format!("cannot demote `{ident}` from `{channel}`"),
     )?;
     say!("Demoted {ident} ({target}) from {channel}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab pkg delete IDENT [TARGET]`.
+pub(super) fn run_delete(
+    ident: &FullyQualifiedIdent,
+    target: Option<PackageTarget>,
+    depot: &DepotArgs,
+) -> Result<ExitCode> {
+    let target = settings::target(target)?;
+    call(
+        depot,
+        async |client| client.delete_package(ident, target).await,
+        || format!("cannot delete `{ident}` ({target})"),
+    )?;
+    say!("Deleted {ident} ({target})");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -191,8 +209,42 @@ pub(super) fn channel(command: ChannelCommand) -> Result<ExitCode> {
                 out!("{channel}");
             }
         }
+        ChannelCommand::Promote(args) => whole_channel(&args, true)?,
+        ChannelCommand::Demote(args) => whole_channel(&args, false)?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `hab bldr channel promote|demote SOURCE TARGET`: every package of SOURCE added to (or
+/// removed from) TARGET in one transaction on the depot.
+fn whole_channel(args: &WholeChannelArgs, promote: bool) -> Result<()> {
+    let WholeChannelArgs {
+        source,
+        target,
+        origin,
+        depot,
+    } = args;
+    let origin = settings::origin(origin.as_ref())?;
+    let changed = if promote {
+        call(
+            depot,
+            async |client| client.promote_channel(&origin, source, target).await,
+            || format!("cannot promote channel `{source}` of `{origin}` to `{target}`"),
+        )?
+    } else {
+        call(
+            depot,
+            async |client| client.demote_channel(&origin, source, target).await,
+            || format!("cannot demote channel `{source}` of `{origin}` from `{target}`"),
+        )?
+    };
+    let packages = if changed == 1 { "package" } else { "packages" };
+    if promote {
+        say!("Promoted {changed} {packages} of {origin}/{source} to {target}");
+    } else {
+        say!("Demoted {changed} {packages} of {origin}/{source} from {target}");
+    }
+    Ok(())
 }
 
 /// One change to a channel, named by `verb` in an error (`create`) and by `done` in the

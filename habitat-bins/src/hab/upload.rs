@@ -34,7 +34,9 @@ pub(super) fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn upload_one(
+/// Uploads one `.hart` (after the TDEPS the depot lacks, from beside it) unless the depot has
+/// it, then promotes it to `channel`.
+pub(super) async fn upload_one(
     client: &Client,
     path: &Path,
     channel: Option<&ChannelName>,

@@ -248,8 +248,10 @@ fn download_fetches_the_closure_and_keys_without_installing() {
         url,
     ]);
     succeeds(&out, "download");
-    let names = files_in(&dir);
+    // The stock layout: DIR/artifacts and DIR/keys.
+    let names = files_in(&dir.join("artifacts"));
     assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(files_in(&dir.join("keys")).len(), 1);
     for name in ["app", "liba", "libb"] {
         assert!(
             names

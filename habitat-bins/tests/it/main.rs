@@ -4,11 +4,13 @@
 #![allow(clippy::unwrap_used)]
 
 mod depot;
+mod https;
 mod install;
 mod local;
 mod readme;
 mod remote;
 mod scale_out;
 mod start;
+mod stock_commands;
 mod support;
 mod web;

@@ -10,3 +10,4 @@ mod origins;
 mod packages;
 mod retry;
 mod support;
+mod tls;

@@ -143,6 +143,23 @@ impl fmt::Debug for S3Artifacts {
     }
 }
 
+/// The certificates of the `ca_file` setting: at least one.
+fn ca_certificates(path: &Path) -> StoreResult<Vec<object_store::Certificate>> {
+    let invalid = |detail: String| {
+        StoreError::Invalid(format!(
+            "S3 settings: cannot use the CA file `{}`: {detail}",
+            path.display()
+        ))
+    };
+    let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+    let certs =
+        object_store::Certificate::from_pem_bundle(&pem).map_err(|e| invalid(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(invalid("it holds no PEM certificate".to_owned()));
+    }
+    Ok(certs)
+}
+
 impl S3Artifacts {
     /// A store for the bucket in `settings`. Nothing is sent yet: [`ArtifactStore::ping`]
     /// checks that the bucket answers. Fails on invalid settings and on credentials that are
@@ -217,11 +234,16 @@ impl S3Artifacts {
         }
         // No limit on a whole request: a download streams as slowly as its client reads. A
         // connection that stalls for two minutes fails instead.
-        let client = ClientOptions::new()
+        let mut client = ClientOptions::new()
             .with_allow_http(allow_http)
             .with_timeout_disabled()
             .with_connect_timeout(Duration::from_secs(5))
             .with_read_timeout(Duration::from_secs(120));
+        if let Some(path) = settings.ca_file.as_deref() {
+            for certificate in ca_certificates(path)? {
+                client = client.with_root_certificate(certificate);
+            }
+        }
         let retry = RetryConfig {
             backoff: Default::default(),
             max_retries: 5,
@@ -648,6 +670,26 @@ mod tests {
             })
             .is_err()
         );
+        let empty = tempfile::NamedTempFile::new().unwrap();
+        let refused = open(S3Settings {
+            ca_file: Some(empty.path().to_owned()),
+            ..base()
+        })
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("holds no PEM certificate"),
+            "{refused}"
+        );
+        let bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+        if bundle.is_file() {
+            assert!(
+                open(S3Settings {
+                    ca_file: Some(bundle.to_owned()),
+                    ..base()
+                })
+                .is_ok()
+            );
+        }
     }
 
     #[test]
