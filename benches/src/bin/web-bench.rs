@@ -25,7 +25,7 @@ use habitat_benches::web::{
     HEAVY, InProcessDepot, ORIGINS, QueryTiming, RELEASES_PER_NAME, SERVER_THREADS, WORDS,
     WebCatalogSpec, Weight, populate, time_store_queries, weigh,
 };
-use reqwest::header::{COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
+use reqwest::header::{CACHE_CONTROL, COOKIE, HeaderMap, HeaderValue, SET_COOKIE};
 
 /// Slowest acceptable 99th percentile (issue).
 const P99_TARGET_MS: f64 = 50.0;
@@ -52,6 +52,8 @@ usage: web-bench [options]
   --rounds N           rounds over every page, the best of each is kept [default: 2]
   --workers N          the server's worker threads [default: the CPU count, as hab-depot]
   --signed-in          also measure every page signed in as the owner of every origin
+  --uncached           also measure every page as an anonymous viewer that bypasses the pages'
+                       cache (`Cache-Control: no-cache`, as a browser's forced reload)
   --only LIST          measure only these pages (comma-separated labels of the table:
                        home,package,version,release,search,origin,channel,heavy-package,
                        heavy-release); /v1/status is always measured
@@ -67,6 +69,7 @@ struct Options {
     rounds: usize,
     workers: usize,
     signed_in: bool,
+    uncached: bool,
     only: Option<Vec<String>>,
     max_load: f64,
     max_wait: Duration,
@@ -87,6 +90,7 @@ fn parse_args() -> Result<Option<Options>> {
         rounds: 2,
         workers: cpus,
         signed_in: false,
+        uncached: false,
         only: None,
         max_load: 1.5,
         max_wait: Duration::from_secs(600),
@@ -112,6 +116,7 @@ fn parse_args() -> Result<Option<Options>> {
             "--rounds" => o.rounds = number(&arg, value(&arg)?)?,
             "--workers" => o.workers = number(&arg, value(&arg)?)?,
             "--signed-in" => o.signed_in = true,
+            "--uncached" => o.uncached = true,
             "--only" => {
                 o.only = Some(
                     value(&arg)?
@@ -288,10 +293,13 @@ fn catalog_targets(spec: &WebCatalogSpec) -> Vec<Target> {
     ]
 }
 
-fn client(cookie: Option<&str>) -> Result<reqwest::Client> {
+fn client(cookie: Option<&str>, uncached: bool) -> Result<reqwest::Client> {
     let mut headers = HeaderMap::new();
     if let Some(cookie) = cookie {
         headers.insert(COOKIE, HeaderValue::from_str(cookie)?);
+    }
+    if uncached {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     }
     Ok(reqwest::Client::builder()
         .no_proxy()
@@ -305,7 +313,7 @@ fn client(cookie: Option<&str>) -> Result<reqwest::Client> {
 /// The browser cookie a first visit to `/` sets (`name=value`), which a returning browser sends
 /// on every later request.
 async fn browser_cookie(base: &str) -> Result<String> {
-    let response = client(None)?.get(format!("{base}/")).send().await?;
+    let response = client(None, false)?.get(format!("{base}/")).send().await?;
     let cookie = response
         .headers()
         .get_all(SET_COOKIE)
@@ -361,10 +369,13 @@ async fn run(o: Options) -> Result<ExitCode> {
         o.workers
     );
     let anonymous = browser_cookie(&base).await?;
-    let mut viewers = vec![("anonymous", client(Some(&anonymous))?)];
+    let mut viewers = vec![("anonymous", client(Some(&anonymous), false)?)];
+    if o.uncached {
+        viewers.push(("uncached", client(Some(&anonymous), true)?));
+    }
     if o.signed_in {
         let cookie = format!("{anonymous}; {}", populated.owner_cookie);
-        viewers.push(("owner", client(Some(&cookie))?));
+        viewers.push(("owner", client(Some(&cookie), false)?));
     }
 
     let wait_started = Instant::now();

@@ -25,6 +25,7 @@ mod upload;
 /// The whole API, ready to serve.
 pub fn router(state: AppState) -> Router {
     let timeout = state.settings.request_timeout();
+    let pages = std::sync::Arc::new(crate::web::PageCache::default());
     let api = Router::new()
         .merge(status::routes())
         .merge(profile::routes())
@@ -39,7 +40,7 @@ pub fn router(state: AppState) -> Router {
         ));
     Router::new()
         .nest("/v1", api)
-        .merge(crate::web::routes(state.clone()))
+        .merge(crate::web::routes(state.clone(), pages.clone()))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(1 << 20))
         .layer(TimeoutLayer::with_status_code(
@@ -48,6 +49,11 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn(log_request))
+        // Outermost: a write that timed out still counts.
+        .layer(middleware::from_fn_with_state(
+            pages,
+            crate::web::count_changes,
+        ))
         .with_state(state)
 }
 

@@ -364,6 +364,16 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("packages"))
             }
 
+            async fn package_list(
+                &self,
+                filter: &PackageFilter,
+                page: Page,
+            ) -> StoreResult<Paged<Package>> {
+                packages::package_list(self, filter, page)
+                    .await
+                    .map_err(|e| e.during("package_list"))
+            }
+
             async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>> {
                 packages::latest(self, filter)
                     .await

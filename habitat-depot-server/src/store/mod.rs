@@ -625,6 +625,11 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<Option<Package>>;
     /// Packages matching `filter`, newest version first.
     async fn packages(&self, filter: &PackageFilter, page: Page) -> StoreResult<Paged<Package>>;
+    /// [`Self::packages`] for a list that shows idents, targets, visibility and times: each
+    /// package's manifest, config, dependency lists and exposed ports are left empty (not
+    /// read), so a page of them is cheap. The pages' listings use it.
+    async fn package_list(&self, filter: &PackageFilter, page: Page)
+    -> StoreResult<Paged<Package>>;
     /// The newest package matching `filter` (version ordering, then release), from an index.
     async fn latest(&self, filter: &PackageFilter) -> StoreResult<Option<Package>>;
     /// The newest package matching `filter` and the channels it is in, in one call: what
@@ -701,7 +706,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<u64>;
 
     /// The newest uploads the caller may see (public, and the private ones of
-    /// `private_origins`), newest first, at most `limit`.
+    /// `private_origins`), newest first, at most `limit`; as [`Self::package_list`] lists them
+    /// (manifest, config, dependencies and ports left empty).
     async fn recent_packages(
         &self,
         private_origins: &[OriginName],
@@ -719,7 +725,8 @@ pub trait MetadataStore: Send + Sync + 'static {
         private_origins: &[OriginName],
     ) -> StoreResult<Vec<(OriginName, String)>>;
     /// The newest release the caller may see of each of `names` (origin, name), any target,
-    /// in the order of `names`; a name without one is left out.
+    /// in the order of `names`; a name without one is left out. As [`Self::package_list`]
+    /// lists them (manifest, config, dependencies and ports left empty).
     async fn newest_releases(
         &self,
         names: &[(OriginName, String)],

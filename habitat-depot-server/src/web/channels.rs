@@ -53,7 +53,7 @@ async fn channel(
         private_origins: permit.private_scope(),
         ..PackageFilter::default()
     };
-    let found = state.metadata.packages(&filter, page.window()).await?;
+    let found = state.metadata.package_list(&filter, page.window()).await?;
     render(&ChannelPage {
         chrome: Chrome::of(&viewer),
         pager: Pager::new(

@@ -26,11 +26,13 @@ mod packages;
 mod profile;
 mod view;
 
+pub(crate) use cache::{PageCache, count_changes};
 pub use error::{WebError, WebResult};
 
-/// The pages, the sign-in routes and the static files, with the session layer and the security
-/// headers. The API (`/v1`) is not here: it never reads the session cookie.
-pub fn routes(state: AppState) -> Router<AppState> {
+/// The pages, the sign-in routes and the static files, with the session layer, the security
+/// headers and the pages' `cache` (whose generation the whole router moves on: see
+/// [`count_changes`]). The API (`/v1`) is not here: it never reads the session cookie.
+pub(crate) fn routes(state: AppState, cache: std::sync::Arc<PageCache>) -> Router<AppState> {
     Router::new()
         .merge(home::routes())
         .merge(origins::routes())
@@ -40,9 +42,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .merge(crate::identity::routes())
         .route("/static/site.css", get(stylesheet))
         .route("/static/site.js", get(script))
-        .layer(axum::Extension(std::sync::Arc::new(
-            cache::PageCache::default(),
-        )))
+        .layer(axum::Extension(cache.clone()))
+        .layer(middleware::from_fn_with_state(cache, cache::pages))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn_with_state(state, session::layer))
 }

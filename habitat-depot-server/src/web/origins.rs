@@ -4,6 +4,7 @@
 //! authorizes, with the same functions as the API.
 
 use askama::Template;
+use axum::Extension;
 use axum::Router;
 use axum::extract::{Form, Multipart, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +12,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use habitat_core::{ChannelName, OriginName};
 use serde::Deserialize;
+use std::sync::Arc;
 
+use super::PageCache;
 use super::view::{Done, PageNumber, Pager, PkgRow};
 use super::{Chrome, WebError, WebResult, render, sign_in_first, signed_in};
 use crate::AppState;
@@ -191,6 +194,7 @@ struct OriginPage {
 
 async fn show(
     State(state): State<AppState>,
+    Extension(cache): Extension<Arc<PageCache>>,
     viewer: Viewer,
     Path(origin): Path<String>,
     Query(done): Query<Done>,
@@ -200,14 +204,20 @@ async fn show(
     let permit = authorize(&state, &viewer.caller(), &origin, Action::Read).await?;
     let store = &state.metadata;
     let private = permit.private_scope();
-    let (names, channels, keys) = tokio::try_join!(
-        store.package_names(Some(&origin), &private),
+    // The origin's names are those of every visible name (by origin, then name) that the
+    // pages' cache keeps; the viewer's wider scope changes nothing within this origin.
+    let scope = authz::private_scope(&state, &viewer.caller(), None).await?;
+    let (all_names, channels, keys) = tokio::try_join!(
+        cache.names(&state, &scope),
         store.channels(&origin),
         store.public_keys(&origin),
     )?;
+    let names: Vec<&(OriginName, String)> =
+        all_names.iter().filter(|(o, _)| *o == origin).collect();
     let window = page.window();
     let shown: Vec<_> = names
         .iter()
+        .copied()
         .skip(usize::try_from(window.offset).unwrap_or(usize::MAX))
         .take(usize::try_from(window.limit).unwrap_or(usize::MAX))
         .cloned()

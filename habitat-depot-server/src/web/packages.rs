@@ -104,7 +104,7 @@ async fn releases(
         private_origins: permit.private_scope(),
         ..PackageFilter::default()
     };
-    let found = state.metadata.packages(&filter, page.window()).await?;
+    let found = state.metadata.package_list(&filter, page.window()).await?;
     if found.total == 0 {
         let mut what = format!("{origin}/{name}");
         if let Some(v) = &version {
@@ -285,7 +285,7 @@ async fn release(
     };
     let mut targets: Vec<PackageTarget> = state
         .metadata
-        .packages(&filter, all)
+        .package_list(&filter, all)
         .await?
         .items
         .into_iter()

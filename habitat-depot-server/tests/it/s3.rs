@@ -366,3 +366,45 @@ async fn put_and_open_hold_no_whole_artifact_in_memory() {
         PROBE_SIZE / MIB
     );
 }
+
+#[tokio::test]
+async fn an_https_endpoint_with_a_private_authority_works_with_ca_file() {
+    // The bucket behind a TLS front whose certificate the system does not trust: refused,
+    // naming the certificate problem, until `ca_file` names the authority.
+    let Some(server) = S3Server::get() else {
+        return;
+    };
+    let bucket = server.fresh_bucket().await;
+    let plain = server.endpoint.trim_start_matches("http://");
+    let front = habitat_test_support::tls::TlsFront::start(plain.parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let untrusted = S3Settings {
+        endpoint: Some(front.url()),
+        ..server.settings(&bucket, Some("tls"))
+    };
+    let err = S3Artifacts::open(&untrusted)
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err();
+    let shown = format!("{err}: {err:?}");
+    assert!(shown.contains("UnknownIssuer"), "{shown}");
+    let settings = S3Settings {
+        ca_file: Some(habitat_test_support::tls::write_ca(dir.path())),
+        ..untrusted
+    };
+    let store = S3Artifacts::open(&settings).unwrap();
+    store.ping().await.unwrap();
+    let content = pattern(10_000, 5);
+    let checksum = Blake2bHash::digest(&content);
+    store
+        .put(&checksum, &local_file(dir.path(), "over-tls", &content))
+        .await
+        .unwrap();
+    let (size, bytes) = read(&store, &checksum, 0).await;
+    assert_eq!(size, content.len() as u64);
+    assert!(
+        bytes == content,
+        "the artifact came back different over HTTPS"
+    );
+}

@@ -719,3 +719,59 @@ async fn the_name_walk_crosses_origins_skips_what_is_hidden_and_finds_the_newest
     );
     assert_eq!(newest.len(), 4);
 }
+
+#[tokio::test]
+async fn a_change_through_the_depot_shows_on_the_next_anonymous_view_of_a_kept_page() {
+    let (depot, [alice, ..]) = depot().await;
+    let web = WebClient::new(&depot);
+    let release = |ident: &str| format!("href=\"{}\"", path(ident));
+    // Seen once, so each page is kept for anonymous viewers.
+    let package = web.get("/pkgs/acme/zlib").await;
+    assert!(
+        package.body.contains(&release(ZLIB_NEW)),
+        "{}",
+        package.body
+    );
+    let search = web.get("/search?q=zli").await;
+    assert!(search.body.contains(&release(ZLIB_NEW)), "{}", search.body);
+    let origin = web.get("/origins/acme").await;
+    assert!(origin.body.contains(&release(ZLIB_NEW)), "{}", origin.body);
+    let home = web.get("/").await;
+    assert!(home.body.contains("<strong>2</strong> packages"));
+    assert_eq!(web.get("/pkgs/acme/zlib").await.body, package.body, "kept");
+
+    let made_private = depot
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/depot/pkgs/{ZLIB_NEW}/private"),
+            Some(&alice),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(made_private.status().is_success(), "{made_private:?}");
+
+    let package = web.get("/pkgs/acme/zlib").await;
+    ok(&package);
+    assert!(
+        !package.body.contains(&release(ZLIB_NEW)),
+        "{}",
+        package.body
+    );
+    assert!(package.body.contains(&release(ZLIB)), "{}", package.body);
+    for page in ["/search?q=zli", "/origins/acme"] {
+        let page = web.get(page).await;
+        assert!(!page.body.contains(&release(ZLIB_NEW)), "{}", page.body);
+        assert!(page.body.contains(&release(ZLIB)), "{}", page.body);
+    }
+
+    // A forced reload (`Cache-Control: no-cache`) renders the page anew, here unchanged.
+    let reloaded = reqwest::Client::new()
+        .get(format!("{}/pkgs/acme/zlib", web.base))
+        .header("cache-control", "no-cache")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reloaded.status(), StatusCode::OK);
+    assert_eq!(reloaded.text().await.unwrap(), package.body);
+}

@@ -64,7 +64,19 @@ pub(super) async fn packages(
     read!(async {
         let client = store.client().await?;
         let where_sql = FilterSql::new(filter);
-        page_of(&client, where_sql, page).await
+        page_of(&client, where_sql, page, PACKAGE_COLS).await
+    })
+}
+
+pub(super) async fn package_list(
+    store: &PostgresStore,
+    filter: &PackageFilter,
+    page: Page,
+) -> StoreResult<Paged<Package>> {
+    read!(async {
+        let client = store.client().await?;
+        let where_sql = FilterSql::new(filter);
+        page_of(&client, where_sql, page, LIST_COLS).await
     })
 }
 
@@ -98,7 +110,7 @@ pub(super) async fn search(
     read!(async {
         let client = store.client().await?;
         let sql = PackageWhere::search(Placeholders::Dollar, query, distinct, private_origins);
-        page_of(&client, sql.into(), page).await
+        page_of(&client, sql.into(), page, PACKAGE_COLS).await
     })
 }
 

@@ -23,26 +23,27 @@ pub(super) async fn recent_packages(
     read!(async {
         let client = store.client().await?;
         // Ids grow with every upload: the primary key walked backwards is "newest first".
-        let rows = match &origins {
-            Some(origins) => query(
-                &client,
-                &format!(
-                    "SELECT {PACKAGE_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT $2",
-                    visible.clause("p")
-                ),
-                &[origins, &limit],
-            )
-            .await?,
-            None => query(
-                &client,
-                &format!(
-                    "SELECT {PACKAGE_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT $1",
-                    visible.clause("p")
-                ),
-                &[&limit],
-            )
-            .await?,
-        };
+        let rows =
+            match &origins {
+                Some(origins) => query(
+                    &client,
+                    &format!(
+                        "SELECT {LIST_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT $2",
+                        visible.clause("p")
+                    ),
+                    &[origins, &limit],
+                )
+                .await?,
+                None => query(
+                    &client,
+                    &format!(
+                        "SELECT {LIST_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT $1",
+                        visible.clause("p")
+                    ),
+                    &[&limit],
+                )
+                .await?,
+            };
         rows.iter().map(package_row).collect::<Step<Vec<_>>>()
     })
 }
@@ -124,7 +125,7 @@ pub(super) async fn newest_releases(
     }
     let sql = FilterSql::from(PackageWhere::newest_of(
         Placeholders::Dollar,
-        PACKAGE_COLS,
+        LIST_COLS,
         names,
         private_origins,
     ));

@@ -214,6 +214,12 @@ fn idents(text: &str) -> Step<Vec<FullyQualifiedIdent>> {
         .collect()
 }
 
+/// The columns of [`PACKAGE_COLS`] a list shows, the others as empty text: [`package_row`]
+/// reads them into a package with an empty manifest, config, dependency lists and ports.
+pub(super) const LIST_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, \
+     p.checksum, p.size, p.visibility, ''::text, ''::text, ''::text, ''::text, ''::text, \
+     ''::text, ''::text, p.is_a_service, p.owner, p.created_at";
+
 /// How many columns [`PACKAGE_COLS`] selects.
 const PACKAGE_WIDTH: usize = 19;
 
@@ -352,25 +358,22 @@ pub(super) async fn latest_with_channels_in<C: GenericClient>(
     Ok(Some((package_row(&row)?, channels)))
 }
 
+/// One page of the packages `sql` selects, their `columns` ([`PACKAGE_COLS`] or
+/// [`LIST_COLS`]), and how many there are in all.
 pub(super) async fn page_of<C: GenericClient>(
     c: &C,
     mut sql: FilterSql,
     page: Page,
+    columns: &str,
 ) -> Step<Paged<Package>> {
-    let total: i64 = query_one(
-        c,
-        &format!("SELECT count(*) FROM packages p WHERE {}", sql.clause),
-        &sql.params(),
-    )
-    .await?
-    .get(0);
+    let filter_params = sql.values.len();
     // Beyond i64::MAX means "all" anyway.
     let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let (limit, offset) = (sql.push(clamp(page.limit)), sql.push(clamp(page.offset)));
     let items = query(
         c,
         &format!(
-            "SELECT {PACKAGE_COLS} FROM packages p WHERE {} \
+            "SELECT {columns} FROM packages p WHERE {} \
              ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target LIMIT {limit} OFFSET {offset}",
             sql.clause
         ),
@@ -380,10 +383,21 @@ pub(super) async fn page_of<C: GenericClient>(
     .iter()
     .map(package_row)
     .collect::<Step<Vec<_>>>()?;
-    Ok(Paged {
-        items,
-        total: total as u64,
-    })
+    // A first page that is not full holds every match: no need to count them again.
+    let total = if page.offset == 0 && (items.len() as u64) < page.limit {
+        items.len() as u64
+    } else {
+        let params = sql.params();
+        let count: i64 = query_one(
+            c,
+            &format!("SELECT count(*) FROM packages p WHERE {}", sql.clause),
+            &params[..filter_params],
+        )
+        .await?
+        .get(0);
+        count as u64
+    };
+    Ok(Paged { items, total })
 }
 
 /// The channels a package is in, by name.

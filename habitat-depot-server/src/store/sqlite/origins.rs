@@ -97,12 +97,13 @@ pub(super) async fn role(
     let origin = origin.clone();
     store.with(move |c| {
         let role: Option<String> = c
-            .query_row(
+            .prepare_cached(
                 "SELECT m.role FROM members m JOIN origins o ON o.id = m.origin_id WHERE o.name = ?1 AND m.account_id = ?2",
-                params![origin.as_str(), account_id],
-                |r| r.get(0),
             )
-            .optional()
+            .and_then(|mut role| {
+                role.query_row(params![origin.as_str(), account_id], |r| r.get(0))
+                    .optional()
+            })
             .map_err(backend)?;
         Ok(role.and_then(|r| Role::parse(&r)))
     })

@@ -54,6 +54,24 @@ pub(super) async fn packages(
     filter: &PackageFilter,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
+    listed(store, filter, page, PACKAGE_COLS).await
+}
+
+pub(super) async fn package_list(
+    store: &SqliteStore,
+    filter: &PackageFilter,
+    page: Page,
+) -> StoreResult<Paged<Package>> {
+    listed(store, filter, page, LIST_COLS).await
+}
+
+/// One page of the packages `filter` selects, their `columns`.
+async fn listed(
+    store: &SqliteStore,
+    filter: &PackageFilter,
+    page: Page,
+    columns: &'static str,
+) -> StoreResult<Paged<Package>> {
     let filter = filter.clone();
     store
         .with(move |c| {
@@ -63,7 +81,7 @@ pub(super) async fn packages(
             } else {
                 PACKAGES
             };
-            page_from(c, table, &where_sql, values, page)
+            page_from(c, table, columns, &where_sql, values, page)
         })
         .await
 }

@@ -27,7 +27,7 @@ pub(super) async fn recent_packages(
         .with(move |c| {
             // Ids grow with every upload: the primary key walked backwards is "newest first".
             let sql = format!(
-                "SELECT {PACKAGE_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT {limit}",
+                "SELECT {LIST_COLS} FROM packages p WHERE {} ORDER BY p.id DESC LIMIT {limit}",
                 visible.clause("p")
             );
             all_cached(c, &sql, params_from_iter(&values), package_row)
@@ -38,7 +38,8 @@ pub(super) async fn recent_packages(
 pub(super) async fn origin_count(store: &SqliteStore) -> StoreResult<u64> {
     store
         .with(|c| {
-            c.query_row("SELECT count(*) FROM origins", [], |r| r.get::<_, i64>(0))
+            c.prepare_cached("SELECT count(*) FROM origins")
+                .and_then(|mut count| count.query_row([], |r| r.get::<_, i64>(0)))
                 .map(|n| n as u64)
                 .map_err(backend)
         })
@@ -54,11 +55,8 @@ pub(super) async fn origins_matching(
     store
         .with(move |c| {
             let total: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM origins WHERE instr(name, ?1) > 0",
-                    [&query],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT count(*) FROM origins WHERE instr(name, ?1) > 0")
+                .and_then(|mut count| count.query_row([&query], |r| r.get(0)))
                 .map_err(backend)?;
             let items = all_cached(
                 c,
@@ -103,7 +101,7 @@ pub(super) async fn newest_releases(
     }
     let (sql, values) = bound(PackageWhere::newest_of(
         Placeholders::Question,
-        PACKAGE_COLS,
+        LIST_COLS,
         names,
         private_origins,
     ));

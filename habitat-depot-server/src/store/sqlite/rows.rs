@@ -127,6 +127,11 @@ pub(super) const PACKAGE_COLS: &str = "p.id, p.origin, p.name, p.version, p.rele
      p.visibility, p.manifest, p.config, p.deps, p.tdeps, p.build_deps, p.build_tdeps, p.exposes, \
      p.is_a_service, p.owner, p.created_at";
 
+/// The columns of [`PACKAGE_COLS`] a list shows, the others as empty text: [`package_row`]
+/// reads them into a package with an empty manifest, config, dependency lists and ports.
+pub(super) const LIST_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
+     p.visibility, '', '', '', '', '', '', '', p.is_a_service, p.owner, p.created_at";
+
 pub(super) fn idents(text: &str) -> rusqlite::Result<Vec<FullyQualifiedIdent>> {
     text.lines()
         .filter(|l| !l.is_empty())
@@ -195,39 +200,39 @@ pub(super) fn page_of(
     values: Vec<Value>,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
-    page_from(conn, PACKAGES, where_sql, values, page)
+    page_from(conn, PACKAGES, PACKAGE_COLS, where_sql, values, page)
 }
 
-/// [`page_of`] reading the packages as `table` says ([`PACKAGES`] or [`PACKAGES_BY_ID`]).
+/// [`page_of`] reading the packages as `table` says ([`PACKAGES`] or [`PACKAGES_BY_ID`]),
+/// their `columns` ([`PACKAGE_COLS`] or [`LIST_COLS`]).
 pub(super) fn page_from(
     conn: &Connection,
     table: &str,
+    columns: &str,
     where_sql: &str,
     values: Vec<Value>,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
-    let total: i64 = conn
-        .query_row(
-            &format!("SELECT count(*) FROM {table} WHERE {where_sql}"),
-            params_from_iter(&values),
-            |r| r.get(0),
-        )
-        .map_err(backend)?;
     let sql = format!(
-        "SELECT {PACKAGE_COLS} FROM {table} WHERE {where_sql} ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target \
+        "SELECT {columns} FROM {table} WHERE {where_sql} ORDER BY p.origin, p.name, {NEWEST_FIRST}, p.target \
          LIMIT {} OFFSET {}",
         page.limit, page.offset
     );
-    let mut stmt = conn.prepare(&sql).map_err(backend)?;
-    let items = stmt
-        .query_map(params_from_iter(&values), package_row)
-        .map_err(backend)?
-        .collect::<rusqlite::Result<Vec<_>>>()
-        .map_err(backend)?;
-    Ok(Paged {
-        items,
-        total: total as u64,
-    })
+    // Both statements' text depends only on the filter's shape and the page: the pages repeat
+    // them, so they stay prepared in the connection's cache.
+    let items = all_cached(conn, &sql, params_from_iter(&values), package_row)?;
+    // A first page that is not full holds every match: no need to count them again.
+    let total = if page.offset == 0 && (items.len() as u64) < page.limit {
+        items.len() as u64
+    } else {
+        let mut count = conn
+            .prepare_cached(&format!("SELECT count(*) FROM {table} WHERE {where_sql}"))
+            .map_err(backend)?;
+        count
+            .query_row(params_from_iter(&values), |r| r.get::<_, i64>(0))
+            .map_err(backend)? as u64
+    };
+    Ok(Paged { items, total })
 }
 
 /// Inserts one package row, its TDEPS and its `unstable` membership in the caller's transaction.
