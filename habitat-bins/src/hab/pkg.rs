@@ -141,7 +141,12 @@ pub(super) fn artifact_file(path: &Path, command: &str) -> Result<()> {
     let (what, hint) = match std::fs::metadata(path) {
         Ok(meta) if meta.is_dir() => (
             format!("`{shown}` is a directory, not a .hart file"),
-            format!("give the .hart files in it: hab pkg {command} {shown}/*.hart"),
+            // A directory of `hab pkg download --download-directory` (or the stock client's).
+            if command == "upload" && path.join("artifacts").is_dir() {
+                format!("upload what it holds, keys included: hab pkg bulkupload {shown}")
+            } else {
+                format!("give the .hart files in it: hab pkg {command} {shown}/*.hart")
+            },
         ),
         Ok(_) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -512,6 +512,15 @@ fn a_package_identifier_or_a_directory_where_a_hart_belongs_gets_a_hint() {
         )),
         "{err}"
     );
+    // A download directory (artifacts/ and keys/) is bulkupload's.
+    fs::create_dir(dir.join("artifacts")).unwrap();
+    let err = s.fails(&["pkg", "upload", dir_str, "--url", "http://127.0.0.1:1"]);
+    assert!(
+        err.contains(&format!(
+            "hint: upload what it holds, keys included: hab pkg bulkupload {dir_str}"
+        )),
+        "{err}"
+    );
     assert!(!err.contains("os error"), "{err}");
 }
 
