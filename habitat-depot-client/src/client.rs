@@ -18,7 +18,7 @@ use crate::url::DepotUrl;
 
 /// The largest answer read into memory (JSON, key files). Package JSON holds a MANIFEST, so
 /// this is generous; artifacts are never read into memory.
-const SMALL_BODY_LIMIT: usize = 16 << 20;
+pub(crate) const SMALL_BODY_LIMIT: usize = 16 << 20;
 
 /// How much of an error body is kept for the message.
 const ERROR_BODY_LIMIT: usize = 8 << 10;
@@ -358,7 +358,7 @@ pub(crate) fn retry_mode(method: &Method) -> Retry {
 }
 
 /// Reads the body up to `limit` bytes: `Ok(None)` when it is longer.
-async fn read_limited(
+pub(crate) async fn read_limited(
     response: &mut Response,
     limit: usize,
 ) -> std::result::Result<Option<Bytes>, reqwest::Error> {

@@ -58,8 +58,9 @@ pub use retry::RetryPolicy;
 pub use token::Token;
 pub use transfer::{Downloaded, Progress, UploadOutcome};
 pub use types::{
-    AccessToken, Invitation, KeyInfo, ListedPackage, Member, NewAccessToken, Origin, Package,
-    PackageChannel, Page, PageRequest, Profile, Role, UserOrigin, VersionInfo, Visibility,
+    AccessToken, ChannelManifest, Invitation, KeyInfo, ListedPackage, ManifestAnswer,
+    ManifestEntry, Member, NewAccessToken, Origin, Package, PackageChannel, Page, PageRequest,
+    Profile, Role, UserOrigin, VersionInfo, Visibility,
 };
 pub use url::DepotUrl;
 

@@ -235,6 +235,56 @@ pub struct Package {
     pub created_at: Option<OffsetDateTime>,
 }
 
+/// `GET /v1/depot/channels/{o}/{c}/manifest`: a channel's whole membership for one target.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ChannelManifest {
+    /// The origin.
+    pub origin: OriginName,
+    /// The channel.
+    pub channel: ChannelName,
+    /// The target every member is built for.
+    pub target: PackageTarget,
+    /// The members, by ident.
+    pub packages: Vec<ManifestEntry>,
+}
+
+/// One member of a [`ChannelManifest`].
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct ManifestEntry {
+    /// The package.
+    pub ident: FullyQualifiedIdent,
+    /// Its target.
+    pub target: PackageTarget,
+    /// BLAKE2b-256 of the whole `.hart` file.
+    #[serde(deserialize_with = "from_str")]
+    pub checksum: Blake2bHash,
+    /// Size of the `.hart` in bytes (0 when the depot does not say).
+    #[serde(default)]
+    pub size: u64,
+    /// TDEPS, dependencies before dependents.
+    #[serde(default)]
+    pub tdeps: Vec<FullyQualifiedIdent>,
+    /// The account that uploaded it.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// What [`Client::channel_manifest`](crate::Client::channel_manifest) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ManifestAnswer {
+    /// The manifest is the one of the `ETag` given (304).
+    Unchanged,
+    /// The manifest, and its `ETag` when the depot sent one.
+    Changed {
+        /// The manifest.
+        manifest: ChannelManifest,
+        /// Its `ETag`, to give back next time.
+        etag: Option<String>,
+    },
+}
+
 /// A channel a package is in.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]

@@ -6,14 +6,15 @@ use std::future::Future;
 use habitat_core::{
     ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageName, PackageTarget,
 };
-use reqwest::{Method, Url};
+use reqwest::header::{ETAG, IF_NONE_MATCH};
+use reqwest::{Method, StatusCode, Url};
 
-use crate::client::Client;
+use crate::client::{Answer, Client, SMALL_BODY_LIMIT, read_limited};
 use crate::error::{Error, Result};
-use crate::retry::Retry;
+use crate::retry::{Attempts, Next, Retry};
 use crate::types::{
-    BulkChange, ListedPackage, Named, Package, PackageChannel, Page, PageRequest, Rdeps,
-    VersionInfo, Visibility, partial_ident,
+    BulkChange, ChannelManifest, ListedPackage, ManifestAnswer, Named, Package, PackageChannel,
+    Page, PageRequest, Rdeps, VersionInfo, Visibility, partial_ident,
 };
 
 /// The largest page the depot serves; paging through everything uses it.
@@ -213,6 +214,71 @@ impl Client {
         let extra: Vec<(&str, &str)> = target.map(|t| ("target", t)).into_iter().collect();
         let url = with_page(self.endpoint(listing.segments()), page, &extra);
         self.get_json(url).await
+    }
+
+    /// `GET /v1/depot/channels/{o}/{c}/manifest?target=`: every member of the channel for
+    /// `target`, with checksums and TDEPS, in one answer (a `hab-depot` route; a Builder
+    /// answers 404). Given the `ETag` of an earlier answer, an unchanged channel is
+    /// [`ManifestAnswer::Unchanged`] (304), which costs no body.
+    ///
+    /// # Errors
+    /// 404 for an unknown origin or channel, or a depot without the route.
+    pub async fn channel_manifest(
+        &self,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: PackageTarget,
+        etag: Option<&str>,
+    ) -> Result<ManifestAnswer> {
+        let url = with_target(
+            self.endpoint([
+                "depot",
+                "channels",
+                origin.as_str(),
+                channel.as_str(),
+                "manifest",
+            ]),
+            target,
+        );
+        let mut attempts = Attempts::new(&self.retry, Retry::Always, &url);
+        loop {
+            attempts.start();
+            let mut request = self.request(Method::GET, url.clone());
+            if let Some(etag) = etag {
+                request = request.header(IF_NONE_MATCH, etag);
+            }
+            let mut response = match attempts.after(request.send().await).await? {
+                Next::Retry => continue,
+                Next::Response(response) => response,
+            };
+            if response.status() == StatusCode::NOT_MODIFIED && etag.is_some() {
+                return Ok(ManifestAnswer::Unchanged);
+            }
+            if !response.status().is_success() {
+                return Err(self.http_error(&Method::GET, response).await);
+            }
+            let new_etag = response
+                .headers()
+                .get(ETAG)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            match read_limited(&mut response, SMALL_BODY_LIMIT).await {
+                Ok(Some(body)) => {
+                    let manifest: ChannelManifest = Answer { url, body }.json()?;
+                    return Ok(ManifestAnswer::Changed {
+                        manifest,
+                        etag: new_etag,
+                    });
+                }
+                Ok(None) => {
+                    return Err(Error::Decode {
+                        url: url.to_string(),
+                        reason: format!("the answer is larger than {} MiB", SMALL_BODY_LIMIT >> 20),
+                    });
+                }
+                Err(e) => attempts.broken(e).await?,
+            }
+        }
     }
 
     /// The whole listing, page after page.

@@ -605,3 +605,96 @@ async fn whole_channels_are_promoted_and_demoted() {
         .unwrap_err();
     assert!(err.is_unauthorized(), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_manifest_lists_every_member_with_an_etag() {
+    use habitat_depot_client::ManifestAnswer;
+    let w = World::new().await;
+    let (_, db) = w.publish("acme/db/1.0.0/20240101000000", &[]).await;
+    let (_, web) = w
+        .publish(
+            "acme/web/1.0.0/20240101000000",
+            &["acme/db/1.0.0/20240101000000"],
+        )
+        .await;
+    let (_, secret) = w.publish("acme/secret/1.0.0/20240101000000", &[]).await;
+    let stable: ChannelName = "stable".parse().unwrap();
+    for ident in [&web, &secret] {
+        w.alice.promote(ident, X86_64, &stable).await.unwrap();
+    }
+    w.alice
+        .set_visibility(&secret, X86_64, Visibility::Private)
+        .await
+        .unwrap();
+
+    let answer = w
+        .alice
+        .channel_manifest(&w.acme, &stable, X86_64, None)
+        .await
+        .unwrap();
+    let ManifestAnswer::Changed { manifest, etag } = answer else {
+        panic!("no manifest: {answer:?}");
+    };
+    let etag = etag.expect("an ETag");
+    assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    let members: Vec<_> = manifest.packages.iter().map(|p| p.ident.clone()).collect();
+    assert_eq!(members, [secret.clone(), web.clone()]);
+    let entry = &manifest.packages[1];
+    assert_eq!(entry.tdeps, std::slice::from_ref(&db));
+    assert_eq!(entry.target, X86_64);
+    assert_eq!(entry.owner.as_deref(), Some("alice"));
+    let package = w.alice.package(&web, X86_64).await.unwrap();
+    assert_eq!(
+        (entry.checksum, entry.size),
+        (package.checksum, package.size)
+    );
+
+    // Unchanged: a 304 without a body; a promotion changes the manifest and its ETag.
+    let again = w
+        .alice
+        .channel_manifest(&w.acme, &stable, X86_64, Some(&etag))
+        .await
+        .unwrap();
+    assert_eq!(again, ManifestAnswer::Unchanged);
+    w.alice.promote(&db, X86_64, &stable).await.unwrap();
+    let ManifestAnswer::Changed {
+        manifest,
+        etag: changed,
+    } = w
+        .alice
+        .channel_manifest(&w.acme, &stable, X86_64, Some(&etag))
+        .await
+        .unwrap()
+    else {
+        panic!("the manifest did not change");
+    };
+    assert_eq!(manifest.packages.len(), 3);
+    assert_ne!(changed.as_deref(), Some(etag.as_str()));
+
+    // Private members only for members of the origin; other targets are other manifests.
+    let anonymous = w.depot.client(None);
+    let ManifestAnswer::Changed { manifest, .. } = anonymous
+        .channel_manifest(&w.acme, &stable, X86_64, None)
+        .await
+        .unwrap()
+    else {
+        panic!("no manifest");
+    };
+    let members: Vec<_> = manifest.packages.iter().map(|p| p.ident.clone()).collect();
+    assert_eq!(members, [db, web]);
+    let ManifestAnswer::Changed { manifest, .. } = anonymous
+        .channel_manifest(&w.acme, &stable, PackageTarget::Aarch64Linux, None)
+        .await
+        .unwrap()
+    else {
+        panic!("no manifest");
+    };
+    assert!(manifest.packages.is_empty());
+
+    let nope: ChannelName = "nope".parse().unwrap();
+    let err = anonymous
+        .channel_manifest(&w.acme, &nope, X86_64, None)
+        .await
+        .unwrap_err();
+    assert!(err.is_not_found(), "{err}");
+}

@@ -3,11 +3,12 @@
 //! drift apart. The `/depot/views/{c}/origins/{o}/keys…` aliases live with the keys.
 
 use axum::extract::State;
+use axum::http::header::{CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use habitat_core::{ChannelName, OriginName};
+use habitat_core::{Blake2bHash, ChannelName, OriginName};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,8 +21,8 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
-use crate::json::{PageQuery, TargetQuery};
-use crate::store::{ChannelAction, Package};
+use crate::json::{MAX_LIMIT, PageQuery, TargetQuery};
+use crate::store::{ChannelAction, Package, PackageFilter, Page};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -30,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
             "/depot/channels/{origin}/{channel}",
             post(create_channel).delete(delete_channel),
         )
+        .route("/depot/channels/{origin}/{channel}/manifest", get(manifest))
         .route("/depot/channels/{origin}/{channel}/pkgs", get(list))
         // Bulk promote and demote (Builder's `hab bldr channel promote|demote`). A package
         // named `promote` or `demote` is still listed: the static segment takes the GET too.
@@ -167,6 +169,77 @@ async fn list(
     let permit = require_channel(&state, &caller, &path.origin()?, &channel).await?;
     filter.channel = Some(channel);
     list_packages(&state, &permit, filter, page.page()).await
+}
+
+/// The whole membership of a channel for one target (`?target=`, absent: the default target),
+/// in one answer: each member's ident, target, checksum, size, TDEPS and owner, by ident, and
+/// only the private ones the caller may see. What a mirror reads (docs/mirroring.md). The
+/// answer carries a strong `ETag` (the BLAKE2b-256 of its body); `If-None-Match` with it is a
+/// 304 without a body, so an unchanged channel costs one small request.
+async fn manifest(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(path): Segments<PkgPath>,
+    Params(target): Params<TargetQuery>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let (origin, channel, target) = (path.origin()?, path.channel()?, target.target()?);
+    let permit = require_channel(&state, &caller, &origin, &channel).await?;
+    let filter = PackageFilter {
+        origin: Some(origin.clone()),
+        target: Some(target),
+        channel: Some(channel.clone()),
+        private_origins: permit.private_scope(),
+        ..PackageFilter::default()
+    };
+    let mut members = Vec::new();
+    loop {
+        let page = Page {
+            offset: members.len() as u64,
+            limit: MAX_LIMIT,
+        };
+        let found = state.metadata.packages(&filter, page).await?;
+        let done = found.items.is_empty() || page.offset + found.items.len() as u64 >= found.total;
+        members.extend(found.items);
+        if done {
+            break;
+        }
+    }
+    members.sort_by_cached_key(|p| p.ident.to_string());
+    let packages: Vec<Value> = members
+        .iter()
+        .map(|p| {
+            json!({
+                "ident": p.ident,
+                "target": p.target,
+                "checksum": p.checksum.to_string(),
+                "size": p.size,
+                "tdeps": p.tdeps,
+                "owner": p.owner,
+            })
+        })
+        .collect();
+    let body = json!({
+        "origin": origin,
+        "channel": channel,
+        "target": target,
+        "packages": packages,
+    });
+    let body = serde_json::to_vec(&body)
+        .map_err(|e| ApiError::internal(format!("cannot write the manifest: {e}")))?;
+    let etag = format!("\"{}\"", Blake2bHash::digest(&body));
+    if headers
+        .get(IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, [(ETAG, etag)]).into_response());
+    }
+    Ok((
+        [(CONTENT_TYPE, "application/json".to_owned()), (ETAG, etag)],
+        body,
+    )
+        .into_response())
 }
 
 async fn list_promote(
