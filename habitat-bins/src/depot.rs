@@ -12,6 +12,8 @@ use habitat_depot_server::{AppState, auth, fsck, router};
 
 use crate::{out, say};
 
+mod sync;
+
 /// The Habitat depot: serves packages to `hab`, on an embedded store by default.
 #[derive(Parser, Debug)]
 #[command(
@@ -81,6 +83,33 @@ enum Command {
     ServerKey {
         #[command(subcommand)]
         command: ServerKeyCommand,
+    },
+    /// Copies channels of an upstream depot (a `hab-depot` or a Builder) into this depot's
+    /// stores, once, additively: the channels' members and their dependencies, each checked
+    /// as an upload is, dependencies first; then the upstream's channel memberships. A package
+    /// here with another checksum is a conflict, reported and left as it is.
+    Sync {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The upstream depot's URL.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// An origin to mirror (repeatable).
+        #[arg(long = "origin", value_name = "ORIGIN", required = true)]
+        origins: Vec<habitat_core::OriginName>,
+        /// A channel to mirror (repeatable) [default: every channel the upstream has]
+        #[arg(long = "channel", value_name = "CHANNEL")]
+        channels: Vec<habitat_core::ChannelName>,
+        /// A target to mirror (repeatable) [default: x86_64-linux]
+        #[arg(long = "target", value_name = "TARGET")]
+        targets: Vec<habitat_core::PackageTarget>,
+        /// A file holding a token for the upstream (for private packages).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// The local account that owns an origin the sync creates here (without it, a missing
+        /// origin is a failure).
+        #[arg(long, value_name = "ACCOUNT")]
+        owner: Option<String>,
     },
     /// Checks that every package has its artifact with the right checksum; reports orphans.
     Fsck {
@@ -270,6 +299,26 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 to.display()
             );
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Sync {
+            data,
+            from,
+            origins,
+            channels,
+            targets,
+            token_file,
+            owner,
+        } => {
+            let state = open_admin(settings(&data)?).await?;
+            let request = sync::Request {
+                from,
+                origins,
+                channels,
+                targets,
+                token_file,
+                owner,
+            };
+            sync::run(&state, request).await
         }
         Command::Fsck { data, repair } => {
             let state = open_admin(settings(&data)?).await?;

@@ -75,6 +75,12 @@ pub enum Source {
         /// The uploading account.
         account: Account,
     },
+    /// Copied from another depot by `hab-depot sync`; the owner is the one the upstream
+    /// reports (an account name there, recorded as is).
+    Mirror {
+        /// The owner the upstream reports.
+        owner: String,
+    },
 }
 
 impl Source {
@@ -82,6 +88,7 @@ impl Source {
     pub fn owner(&self) -> String {
         match self {
             Self::Upload { account } => account.name.clone(),
+            Self::Mirror { owner } => owner.clone(),
         }
     }
 }

@@ -13,4 +13,5 @@ mod scale_out;
 mod start;
 mod stock_commands;
 mod support;
+mod sync;
 mod web;

@@ -1,0 +1,493 @@
+//! `hab-depot sync` (docs/mirroring.md): one run that copies channels of an upstream depot into
+//! this depot's stores, additively. The set is the channels' members plus their transitive
+//! dependencies (TDEPS, other origins included); what is missing here is downloaded a few at a
+//! time, checked and stored through the depot's one ingest path (dependencies first), and then
+//! the channel memberships the upstream has are added. A package stored here with another
+//! checksum is a conflict: reported, never overwritten.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use futures_util::StreamExt;
+use habitat_core::artifact::Artifact;
+use habitat_core::keys::PublicKey;
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_depot_client::{
+    Client, DepotUrl, ManifestAnswer, PackageListing, Token, Visibility as ClientVisibility,
+};
+use habitat_depot_server::AppState;
+use habitat_depot_server::ingest::{self, Claim, Ingested, Received, Source};
+use habitat_depot_server::store::{ChannelAction, Visibility};
+
+use crate::say;
+
+/// How many artifacts are downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The account name the audit log records for the memberships a sync adds.
+const AUDIT_ACCOUNT: &str = "hab-depot-sync";
+
+/// What one run is asked to do.
+#[derive(Debug)]
+pub(crate) struct Request {
+    /// The upstream depot's URL.
+    pub from: String,
+    /// The origins whose channels are mirrored.
+    pub origins: Vec<OriginName>,
+    /// The channels (none: every channel the upstream has for each origin).
+    pub channels: Vec<ChannelName>,
+    /// The targets (none: the default target).
+    pub targets: Vec<PackageTarget>,
+    /// A file holding a token for the upstream.
+    pub token_file: Option<PathBuf>,
+    /// The local account that owns an origin the sync has to create here.
+    pub owner: Option<String>,
+}
+
+/// What is known about a package upstream.
+#[derive(Clone, Debug)]
+struct Wanted {
+    ident: FullyQualifiedIdent,
+    target: PackageTarget,
+    checksum: Blake2bHash,
+    tdeps: Vec<FullyQualifiedIdent>,
+    owner: Option<String>,
+}
+
+/// What happened in a run.
+#[derive(Debug, Default)]
+struct Summary {
+    stored: u64,
+    up_to_date: u64,
+    promoted: u64,
+    failures: Vec<String>,
+}
+
+impl Summary {
+    fn fail(&mut self, problem: String) {
+        say!("failed: {problem}");
+        self.failures.push(problem);
+    }
+}
+
+/// Runs one sync against `state`'s stores and prints a summary; the exit status is a failure
+/// when anything failed.
+pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> {
+    let client = upstream_client(&request)?;
+    let targets = if request.targets.is_empty() {
+        vec![PackageTarget::default()]
+    } else {
+        request.targets.clone()
+    };
+    let mut summary = Summary::default();
+
+    // 1. What the upstream's channels hold.
+    let mut wanted: BTreeMap<(String, PackageTarget), Wanted> = BTreeMap::new();
+    let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
+    for origin in &request.origins {
+        let channels = if request.channels.is_empty() {
+            client
+                .channels(origin)
+                .await
+                .with_context(|| format!("cannot list the channels of origin `{origin}`"))?
+        } else {
+            request.channels.clone()
+        };
+        for channel in &channels {
+            for target in &targets {
+                match members(&client, origin, channel, *target).await {
+                    Ok(found) => {
+                        for member in found {
+                            memberships.push((
+                                member.ident.clone(),
+                                member.target,
+                                channel.clone(),
+                            ));
+                            wanted
+                                .entry((member.ident.to_string(), member.target))
+                                .or_insert(member);
+                        }
+                    }
+                    Err(e) => summary.fail(format!(
+                        "channel `{channel}` of origin `{origin}` for `{target}`: {e:#}"
+                    )),
+                }
+            }
+        }
+    }
+
+    // 2. Their dependencies, which only TDEPS name: ask for those missing here.
+    let mut dependencies: BTreeMap<(String, PackageTarget), (FullyQualifiedIdent, PackageTarget)> =
+        BTreeMap::new();
+    for member in wanted.values() {
+        for dep in &member.tdeps {
+            let key = (dep.to_string(), member.target);
+            if !wanted.contains_key(&key) {
+                dependencies.insert(key, (dep.clone(), member.target));
+            }
+        }
+    }
+    let mut missing: Vec<Wanted> = Vec::new();
+    let mut present: HashSet<(String, PackageTarget)> = HashSet::new();
+    for member in wanted.values() {
+        match state.metadata.package(&member.ident, member.target).await? {
+            Some(here) if here.checksum == member.checksum => {
+                summary.up_to_date += 1;
+                present.insert((member.ident.to_string(), member.target));
+            }
+            Some(here) => summary.fail(conflict(&member.ident, member.target, &here.checksum)),
+            None => missing.push(member.clone()),
+        }
+    }
+    for (key, (ident, target)) in dependencies {
+        if state.metadata.package(&ident, target).await?.is_some() {
+            summary.up_to_date += 1;
+            present.insert(key);
+            continue;
+        }
+        match client.package(&ident, target).await {
+            Ok(package) => missing.push(Wanted {
+                ident,
+                target,
+                checksum: package.checksum,
+                tdeps: package.tdeps,
+                owner: package.owner,
+            }),
+            Err(e) => summary.fail(format!("dependency {ident} for `{target}`: {e}")),
+        }
+    }
+
+    // 3. The missing ones, dependencies first: a package's TDEPS hold all of its
+    // dependencies' TDEPS, so fewer TDEPS never come after more of them.
+    missing.sort_by(|a, b| {
+        (a.tdeps.len(), a.ident.to_string()).cmp(&(b.tdeps.len(), b.ident.to_string()))
+    });
+    let mut origins_ready: HashMap<OriginName, bool> = HashMap::new();
+    for package in &missing {
+        let origin = package.ident.origin();
+        if !origins_ready.contains_key(origin) {
+            let ready = match ensure_origin(state, &client, origin, request.owner.as_deref()).await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    summary.fail(format!("origin `{origin}`: {e:#}"));
+                    false
+                }
+            };
+            origins_ready.insert(origin.clone(), ready);
+        }
+    }
+    let work = tempfile::Builder::new()
+        .prefix("sync-")
+        .tempdir_in(&state.tmp_dir)
+        .with_context(|| format!("cannot create a temp dir in `{}`", state.tmp_dir.display()))?;
+    let mut failed: HashSet<String> = HashSet::new();
+    let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
+    let client_ref = &client;
+    let dir = work.path();
+    let mut downloads = futures_util::stream::iter(missing.iter().enumerate())
+        .map(|(n, package)| async move {
+            let dest = dir.join(n.to_string());
+            let found = client_ref
+                .download(&package.ident, package.target, None, &dest, |_| {})
+                .await;
+            (package, found)
+        })
+        .buffered(PARALLEL_DOWNLOADS);
+    while let Some((package, found)) = downloads.next().await {
+        let (ident, target) = (&package.ident, package.target);
+        let label = format!("{ident} for `{target}`");
+        if !origins_ready.get(ident.origin()).copied().unwrap_or(false) {
+            failed.insert(ident.to_string());
+            summary.fail(format!("{label}: its origin is not here"));
+            continue;
+        }
+        if let Some(dep) = package
+            .tdeps
+            .iter()
+            .find(|d| failed.contains(&d.to_string()))
+        {
+            failed.insert(ident.to_string());
+            summary.fail(format!("{label}: its dependency {dep} was not stored"));
+            continue;
+        }
+        let stored = match found {
+            Ok(downloaded) => store(state, &client, package, downloaded, &mut keys).await,
+            Err(e) => Err(format!("download: {e}")),
+        };
+        match stored {
+            Ok(()) => {
+                say!("stored {label}");
+                summary.stored += 1;
+                present.insert((ident.to_string(), target));
+            }
+            Err(e) => {
+                failed.insert(ident.to_string());
+                summary.fail(format!("{label}: {e}"));
+            }
+        }
+    }
+    drop(downloads);
+
+    // 4. The memberships the upstream has, for what is here now.
+    for (ident, target, channel) in &memberships {
+        if !present.contains(&(ident.to_string(), *target)) {
+            continue;
+        }
+        match add_membership(state, ident, *target, channel).await {
+            Ok(true) => summary.promoted += 1,
+            Ok(false) => {}
+            Err(e) => summary.fail(format!(
+                "{ident} for `{target}` into channel `{channel}`: {e:#}"
+            )),
+        }
+    }
+
+    say!(
+        "{} new, {} up to date, {} channel membership{} added, {} failed",
+        summary.stored,
+        summary.up_to_date,
+        summary.promoted,
+        if summary.promoted == 1 { "" } else { "s" },
+        summary.failures.len()
+    );
+    Ok(if summary.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The client for the upstream, with the token of `--token-file` if given.
+fn upstream_client(request: &Request) -> Result<Client> {
+    let url: DepotUrl = request
+        .from
+        .parse()
+        .with_context(|| format!("invalid upstream URL `{}`", request.from))?;
+    let token = match &request.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
+            Some(Token::new(text.trim().to_owned())?)
+        }
+        None => None,
+    };
+    Ok(Client::builder(url).token(token).build()?)
+}
+
+/// The members of a channel upstream: from the manifest route of a `hab-depot`, else (a
+/// depot without it answers 404) from the channel listing and each package's JSON.
+async fn members(
+    client: &Client,
+    origin: &OriginName,
+    channel: &ChannelName,
+    target: PackageTarget,
+) -> Result<Vec<Wanted>> {
+    match client.channel_manifest(origin, channel, target, None).await {
+        Ok(ManifestAnswer::Changed { manifest, .. }) => {
+            return Ok(manifest
+                .packages
+                .into_iter()
+                .map(|p| Wanted {
+                    ident: p.ident,
+                    target: p.target,
+                    checksum: p.checksum,
+                    tdeps: p.tdeps,
+                    owner: p.owner,
+                })
+                .collect());
+        }
+        Ok(ManifestAnswer::Unchanged) => {
+            anyhow::bail!("the upstream answered 304 to a request without an ETag")
+        }
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(e.into()),
+    }
+    let listing = PackageListing::origin(origin.clone())
+        .in_channel(channel.clone())
+        .for_target(target);
+    let mut found = Vec::new();
+    for listed in client.all_packages(&listing).await? {
+        let package = client.package(&listed.ident, target).await?;
+        found.push(Wanted {
+            ident: package.ident,
+            target: package.target,
+            checksum: package.checksum,
+            tdeps: package.tdeps,
+            owner: package.owner,
+        });
+    }
+    Ok(found)
+}
+
+/// `package ... exists here with checksum ...`: the conflict message.
+fn conflict(ident: &FullyQualifiedIdent, target: PackageTarget, here: &Blake2bHash) -> String {
+    format!(
+        "{ident} for `{target}` exists here with another checksum (`{here}`); a conflict, left \
+         as it is"
+    )
+}
+
+/// Makes sure the origin exists here: created (with the upstream's default visibility) and
+/// owned by `owner` when it does not.
+async fn ensure_origin(
+    state: &AppState,
+    client: &Client,
+    origin: &OriginName,
+    owner: Option<&str>,
+) -> Result<()> {
+    if state.metadata.origin(origin).await?.is_some() {
+        return Ok(());
+    }
+    let Some(owner) = owner else {
+        anyhow::bail!("it does not exist here; create it, or pass `--owner ACCOUNT` to create it")
+    };
+    let account = state
+        .metadata
+        .account_by_name(owner)
+        .await?
+        .with_context(|| format!("no account `{owner}` here"))?;
+    let visibility = match client.origin(origin).await?.default_package_visibility {
+        ClientVisibility::Private => Visibility::Private,
+        _ => Visibility::Public,
+    };
+    state
+        .metadata
+        .create_origin(origin, account.id, visibility)
+        .await?;
+    say!("created origin `{origin}`, owned by `{owner}`");
+    Ok(())
+}
+
+/// Checks the signer's key (fetched from upstream once per run; refused when this depot has
+/// another key under that revision), then stores the downloaded file through the ingest path.
+async fn store(
+    state: &AppState,
+    client: &Client,
+    package: &Wanted,
+    downloaded: habitat_depot_client::Downloaded,
+    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+) -> Result<(), String> {
+    let path = downloaded.path.clone();
+    let file = received(&path, downloaded.checksum, downloaded.size)?;
+    let origin = package.ident.origin().clone();
+    let header_path = path.clone();
+    let revision = tokio::task::spawn_blocking(move || {
+        Artifact::open(&header_path).map(|a| a.header().signer().revision().to_owned())
+    })
+    .await
+    .map_err(|e| format!("cannot read the header: {e}"))?
+    .map_err(|e| format!("cannot read the header: {e}"))?;
+    let key = (origin.clone(), revision.clone());
+    if !keys.contains_key(&key) {
+        let checked = ensure_key(state, client, &origin, &revision).await;
+        keys.insert(key.clone(), checked);
+    }
+    if let Some(Err(e)) = keys.get(&key) {
+        return Err(e.clone());
+    }
+    let claim = Claim {
+        ident: package.ident.clone(),
+        target: package.target,
+        checksum: Some(package.checksum),
+        forced: false,
+        source: Source::Mirror {
+            owner: package
+                .owner
+                .clone()
+                .unwrap_or_else(|| "unknown".to_owned()),
+        },
+    };
+    let prechecked = ingest::precheck(state, &claim)
+        .await
+        .map_err(|e| e.to_string())?;
+    match ingest::ingest(state, file, &claim, prechecked).await {
+        Ok(Ingested::Stored(_) | Ingested::Unchanged(_)) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// The downloaded file as the ingest path takes it (removed when dropped).
+fn received(path: &Path, checksum: Blake2bHash, size: u64) -> Result<Received, String> {
+    let file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
+    let temp = tempfile::TempPath::try_from_path(path)
+        .map_err(|e| format!("cannot take `{}`: {e}", path.display()))?;
+    Ok(Received {
+        file: tempfile::NamedTempFile::from_parts(file, temp),
+        checksum,
+        size,
+    })
+}
+
+/// The public key `origin-revision` here: fetched from upstream and added when absent; when
+/// present, the upstream's must be the same key, else it is refused.
+async fn ensure_key(
+    state: &AppState,
+    client: &Client,
+    origin: &OriginName,
+    revision: &str,
+) -> Result<(), String> {
+    let upstream = client
+        .public_key(origin, Some(revision))
+        .await
+        .map_err(|e| format!("public key `{origin}-{revision}`: {e}"))?;
+    let here = state
+        .metadata
+        .public_key(origin, revision)
+        .await
+        .map_err(|e| e.to_string())?;
+    match here {
+        Some(stored) => match PublicKey::parse(&stored.body) {
+            Ok(key) if key == upstream => Ok(()),
+            _ => Err(format!(
+                "the upstream's public key `{origin}-{revision}` differs from the one this \
+                 depot has; refused"
+            )),
+        },
+        None => {
+            state
+                .metadata
+                .add_public_key(origin, revision, &upstream.to_file_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            say!("added public key `{origin}-{revision}`");
+            Ok(())
+        }
+    }
+}
+
+/// Adds the package to the channel here (created if missing); `true` when it was not there.
+async fn add_membership(
+    state: &AppState,
+    ident: &FullyQualifiedIdent,
+    target: PackageTarget,
+    channel: &ChannelName,
+) -> Result<bool> {
+    let package = state
+        .metadata
+        .package(ident, target)
+        .await?
+        .context("it is not here")?;
+    let memberships = state.metadata.package_channels(package.id).await?;
+    if memberships.iter().any(|m| &m.name == channel) {
+        return Ok(false);
+    }
+    let origin = ident.origin();
+    if !state.metadata.channels(origin).await?.contains(channel) {
+        state.metadata.create_channel(origin, channel).await?;
+    }
+    state
+        .metadata
+        .change_channel(
+            package.id,
+            origin,
+            channel,
+            ChannelAction::Promote,
+            AUDIT_ACCOUNT,
+        )
+        .await?;
+    Ok(true)
+}

@@ -1,0 +1,287 @@
+//! `hab-depot sync` between two real `hab-depot` processes on 127.0.0.1: a full sync with the
+//! dependencies and channel state, a re-run that downloads nothing (counted in the upstream's
+//! request log), and a tampered artifact upstream refused with nothing stored.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use habitat_core::keys::SecretKey;
+use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_depot_client::{Client, Token};
+use habitat_test_support::{artifact, signing_key};
+
+use crate::support::{DepotProcess, start_depot, user_create};
+
+const X86_64: PackageTarget = PackageTarget::X86_64Linux;
+
+fn hab_depot_bin() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_hab-depot"))
+}
+
+/// An upstream depot whose log has one line per request.
+fn start_logged_depot(data: &Path) -> DepotProcess {
+    DepotProcess::start(
+        hab_depot_bin(),
+        &["--data-dir".as_ref(), data.as_os_str()],
+        Some("warn,hab_depot::request=info"),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// How many artifact downloads the upstream has served so far.
+fn downloads(upstream: &DepotProcess) -> usize {
+    upstream
+        .log_text()
+        .lines()
+        .filter(|line| line.contains("hab_depot::request") && line.contains("/download"))
+        .count()
+}
+
+/// `hab-depot sync --data-dir DATA ARGS`.
+fn sync(data: &Path, args: &[&str]) -> Output {
+    Command::new(hab_depot_bin())
+        .arg("sync")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("HAB_DEPOT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `hab-depot fsck --data-dir DATA`: its summary line.
+fn fsck(data: &Path) -> String {
+    let out = Command::new(hab_depot_bin())
+        .args(["fsck", "--data-dir"])
+        .arg(data)
+        .env_remove("HAB_DEPOT_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "fsck: {}", stderr(&out));
+    stderr(&out)
+}
+
+fn client(url: &str, token: Option<&str>) -> Client {
+    Client::builder(url.parse().unwrap())
+        .token(token.map(|t| Token::new(t.to_owned()).unwrap()))
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+fn fq(text: &str) -> FullyQualifiedIdent {
+    text.parse().unwrap()
+}
+
+/// The signing keys of `core` and `acme`.
+struct Keys {
+    core: SecretKey,
+    acme: SecretKey,
+}
+
+impl Keys {
+    fn of(&self, origin: &str) -> &SecretKey {
+        if origin == "core" {
+            &self.core
+        } else {
+            &self.acme
+        }
+    }
+}
+
+/// Packs, uploads and promotes into `channel` (if any) `ident` with `tdeps`.
+async fn publish(
+    (alice, keys): (&Client, &Keys),
+    work: &Path,
+    ident: &str,
+    tdeps: &[&str],
+    channel: Option<&str>,
+) -> PathBuf {
+    let origin = ident.split('/').next().unwrap();
+    let hart = artifact(work, ident, tdeps, keys.of(origin));
+    let ident = fq(ident);
+    alice
+        .upload(&hart, &ident, X86_64, None, false, |_| {})
+        .await
+        .unwrap();
+    if let Some(channel) = channel {
+        let channel: ChannelName = channel.parse().unwrap();
+        alice.promote(&ident, X86_64, &channel).await.unwrap();
+    }
+    hart
+}
+
+/// The channels of a package at `url`.
+async fn channels_of(url: &str, ident: &str) -> Vec<String> {
+    let listed = client(url, None)
+        .package_channels(&fq(ident), X86_64)
+        .await
+        .unwrap();
+    listed.into_iter().map(|c| c.name.to_string()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuses_a_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
+    let work = dir.path().join("work");
+    let token = user_create(&up_data, "alice");
+    user_create(&here_data, "mirror");
+    let upstream = start_logged_depot(&up_data);
+    let alice = client(&upstream.url, Some(&token));
+    let keys = Keys {
+        core: signing_key("core"),
+        acme: signing_key("acme"),
+    };
+    for origin in ["core", "acme"] {
+        let name: OriginName = origin.parse().unwrap();
+        alice.create_origin(&name, None).await.unwrap();
+        alice
+            .upload_public_key(&keys.of(origin).public_key())
+            .await
+            .unwrap();
+    }
+    let alice = (&alice, &keys);
+    publish(alice, &work, "core/libc/2.0.0/20240101000000", &[], None).await;
+    publish(
+        alice,
+        &work,
+        "acme/lib/1.0.0/20240101000000",
+        &["core/libc/2.0.0/20240101000000"],
+        None,
+    )
+    .await;
+    let app_deps = [
+        "core/libc/2.0.0/20240101000000",
+        "acme/lib/1.0.0/20240101000000",
+    ];
+    publish(
+        alice,
+        &work,
+        "acme/app/1.0.0/20240101000000",
+        &app_deps,
+        Some("stable"),
+    )
+    .await;
+    publish(
+        alice,
+        &work,
+        "acme/tool/1.0.0/20240101000000",
+        &[],
+        Some("stable"),
+    )
+    .await;
+    // Not in `stable`: not mirrored.
+    publish(alice, &work, "acme/other/1.0.0/20240101000000", &[], None).await;
+
+    // A full sync: two members, two dependencies (one of another origin), both keys.
+    let args = [
+        "--from",
+        upstream.url.as_str(),
+        "--origin",
+        "acme",
+        "--channel",
+        "stable",
+        "--owner",
+        "mirror",
+    ];
+    let first = sync(&here_data, &args);
+    assert!(first.status.success(), "sync failed: {}", stderr(&first));
+    let said = stderr(&first);
+    assert!(said.contains("4 new, 0 up to date"), "{said}");
+    assert!(said.contains("0 failed"), "{said}");
+    assert_eq!(downloads(&upstream), 4, "{}", upstream.log_text());
+    assert!(fsck(&here_data).contains("checked 4 packages"));
+
+    // A re-run: nothing new, nothing downloaded.
+    let again = sync(&here_data, &args);
+    assert!(again.status.success(), "re-run failed: {}", stderr(&again));
+    assert!(
+        stderr(&again).contains("0 new, 4 up to date, 0 channel memberships added, 0 failed"),
+        "{}",
+        stderr(&again)
+    );
+    assert_eq!(downloads(&upstream), 4, "{}", upstream.log_text());
+
+    // A flipped byte in the upstream's stored artifact: refused, and so is what needs it.
+    let bad = publish(alice, &work, "acme/bad/1.0.0/20240101000000", &[], None).await;
+    let checksum = habitat_core::Blake2bHash::of_file(&bad)
+        .unwrap()
+        .to_string();
+    let stored = find_file(&up_data, &format!("{checksum}.hart")).expect("the stored artifact");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let beta: ChannelName = "beta".parse().unwrap();
+    let acme: OriginName = "acme".parse().unwrap();
+    alice.0.create_channel(&acme, &beta).await.unwrap();
+    publish(
+        alice,
+        &work,
+        "acme/uses-bad/1.0.0/20240101000000",
+        &["acme/bad/1.0.0/20240101000000"],
+        Some("beta"),
+    )
+    .await;
+    let failed = sync(
+        &here_data,
+        &[
+            "--from",
+            upstream.url.as_str(),
+            "--origin",
+            "acme",
+            "--channel",
+            "beta",
+        ],
+    );
+    assert!(!failed.status.success(), "a tampered artifact was accepted");
+    let said = stderr(&failed);
+    assert!(said.contains("acme/bad/1.0.0/20240101000000"), "{said}");
+    assert!(said.contains("checksum"), "{said}");
+    assert!(said.contains("0 new"), "{said}");
+    assert!(fsck(&here_data).contains("checked 4 packages"));
+
+    // Channel state as upstream: members in `stable`, dependencies only in `unstable`.
+    upstream.stop().unwrap();
+    let here = start_depot(&here_data);
+    assert_eq!(
+        channels_of(&here.url, "acme/app/1.0.0/20240101000000").await,
+        ["stable", "unstable"]
+    );
+    assert_eq!(
+        channels_of(&here.url, "acme/lib/1.0.0/20240101000000").await,
+        ["unstable"]
+    );
+    assert_eq!(
+        channels_of(&here.url, "core/libc/2.0.0/20240101000000").await,
+        ["unstable"]
+    );
+    let other = client(&here.url, None)
+        .package(&fq("acme/other/1.0.0/20240101000000"), X86_64)
+        .await
+        .unwrap_err();
+    assert!(other.is_not_found(), "{other}");
+}
+
+/// The first file named `name` under `dir`.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
