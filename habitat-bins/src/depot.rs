@@ -110,6 +110,10 @@ enum Command {
         /// origin is a failure).
         #[arg(long, value_name = "ACCOUNT")]
         owner: Option<String>,
+        /// `additive` only adds; `exact` also removes from a channel here what is not in it
+        /// upstream, after a run without failures.
+        #[arg(long, value_enum, default_value = "additive")]
+        mode: sync::Mode,
     },
     /// Checks that every package has its artifact with the right checksum; reports orphans.
     Fsck {
@@ -308,6 +312,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             targets,
             token_file,
             owner,
+            mode,
         } => {
             let state = open_admin(settings(&data)?).await?;
             let request = sync::Request {
@@ -317,6 +322,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 targets,
                 token_file,
                 owner,
+                mode,
             };
             sync::run(&state, request).await
         }

@@ -19,7 +19,7 @@ use habitat_depot_client::{
 };
 use habitat_depot_server::AppState;
 use habitat_depot_server::ingest::{self, Claim, Ingested, Received, Source};
-use habitat_depot_server::store::{ChannelAction, Visibility};
+use habitat_depot_server::store::{ChannelAction, PackageFilter, Page, Visibility};
 
 use crate::say;
 
@@ -44,6 +44,19 @@ pub(crate) struct Request {
     pub token_file: Option<PathBuf>,
     /// The local account that owns an origin the sync has to create here.
     pub owner: Option<String>,
+    /// Whether what left a channel upstream leaves it here too.
+    pub mode: Mode,
+}
+
+/// How channel state is mirrored.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Only adds packages and memberships.
+    #[default]
+    Additive,
+    /// Also removes from a channel here what is not in it upstream, after a run without any
+    /// failure (never from `unstable`, where every stored package is).
+    Exact,
 }
 
 /// What is known about a package upstream.
@@ -62,6 +75,7 @@ struct Summary {
     stored: u64,
     up_to_date: u64,
     promoted: u64,
+    demoted: u64,
     failures: Vec<String>,
 }
 
@@ -86,6 +100,8 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     // 1. What the upstream's channels hold.
     let mut wanted: BTreeMap<(String, PackageTarget), Wanted> = BTreeMap::new();
     let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
+    // The channels read whole upstream, with their members: what `exact` compares with.
+    let mut read: Vec<(OriginName, ChannelName, PackageTarget, HashSet<String>)> = Vec::new();
     for origin in &request.origins {
         let channels = if request.channels.is_empty() {
             client
@@ -99,6 +115,8 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             for target in &targets {
                 match members(&client, origin, channel, *target).await {
                     Ok(found) => {
+                        let idents = found.iter().map(|m| m.ident.to_string()).collect();
+                        read.push((origin.clone(), channel.clone(), *target, idents));
                         for member in found {
                             memberships.push((
                                 member.ident.clone(),
@@ -245,12 +263,29 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
         }
     }
 
+    // 5. `exact`: what left a channel upstream leaves it here, only after a clean run.
+    if request.mode == Mode::Exact {
+        if summary.failures.is_empty() {
+            for (origin, channel, target, upstream) in &read {
+                match remove_departed(state, origin, channel, *target, upstream).await {
+                    Ok(removed) => summary.demoted += removed,
+                    Err(e) => summary.fail(format!(
+                        "removing from channel `{channel}` of origin `{origin}`: {e:#}"
+                    )),
+                }
+            }
+        } else {
+            say!("exact mode: nothing removed from a channel, since the run did not fully succeed");
+        }
+    }
+
     say!(
-        "{} new, {} up to date, {} channel membership{} added, {} failed",
+        "{} new, {} up to date, {} channel membership{} added, {} removed, {} failed",
         summary.stored,
         summary.up_to_date,
         summary.promoted,
         if summary.promoted == 1 { "" } else { "s" },
+        summary.demoted,
         summary.failures.len()
     );
     Ok(if summary.failures.is_empty() {
@@ -490,4 +525,60 @@ async fn add_membership(
         )
         .await?;
     Ok(true)
+}
+
+/// Removes from `channel` here every package of `target` that is not in `upstream` (idents as
+/// text); how many. Nothing leaves `unstable`.
+async fn remove_departed(
+    state: &AppState,
+    origin: &OriginName,
+    channel: &ChannelName,
+    target: PackageTarget,
+    upstream: &HashSet<String>,
+) -> Result<u64> {
+    if channel.as_str() == "unstable" || !state.metadata.channels(origin).await?.contains(channel) {
+        return Ok(0);
+    }
+    let filter = PackageFilter {
+        origin: Some(origin.clone()),
+        target: Some(target),
+        channel: Some(channel.clone()),
+        private_origins: vec![origin.clone()],
+        ..PackageFilter::default()
+    };
+    let mut here = Vec::new();
+    loop {
+        let page = Page {
+            offset: here.len() as u64,
+            limit: 500,
+        };
+        let found = state.metadata.packages(&filter, page).await?;
+        let done = found.items.is_empty() || page.offset + found.items.len() as u64 >= found.total;
+        here.extend(found.items);
+        if done {
+            break;
+        }
+    }
+    let mut removed = 0;
+    for package in here {
+        if upstream.contains(&package.ident.to_string()) {
+            continue;
+        }
+        state
+            .metadata
+            .change_channel(
+                package.id,
+                origin,
+                channel,
+                ChannelAction::Demote,
+                AUDIT_ACCOUNT,
+            )
+            .await?;
+        say!(
+            "removed {} for `{target}` from channel `{channel}`",
+            package.ident
+        );
+        removed += 1;
+    }
+    Ok(removed)
 }

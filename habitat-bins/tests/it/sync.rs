@@ -9,7 +9,7 @@ use std::time::Duration;
 use habitat_core::keys::SecretKey;
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, Token};
-use habitat_test_support::{artifact, signing_key};
+use habitat_test_support::{artifact, rich_artifact, signing_key};
 
 use crate::support::{DepotProcess, start_depot, user_create};
 
@@ -204,7 +204,8 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
     let again = sync(&here_data, &args);
     assert!(again.status.success(), "re-run failed: {}", stderr(&again));
     assert!(
-        stderr(&again).contains("0 new, 4 up to date, 0 channel memberships added, 0 failed"),
+        stderr(&again)
+            .contains("0 new, 4 up to date, 0 channel memberships added, 0 removed, 0 failed"),
         "{}",
         stderr(&again)
     );
@@ -269,6 +270,139 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
         .await
         .unwrap_err();
     assert!(other.is_not_found(), "{other}");
+}
+
+/// `key` under another key's revision: what a substituted key looks like.
+fn same_revision(key: &SecretKey, like: &SecretKey) -> SecretKey {
+    let text = key.to_file_string();
+    let text = text.replacen(&key.name().to_string(), &like.name().to_string(), 1);
+    SecretKey::parse(&text).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exact_mode_removes_what_left_upstream_and_conflicts_and_other_keys_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
+    let work = dir.path().join("work");
+    let token = user_create(&up_data, "alice");
+    let mirror = user_create(&here_data, "mirror");
+    let upstream = start_depot(&up_data);
+    let alice = client(&upstream.url, Some(&token));
+    let acme_key = signing_key("acme");
+    let zed_here = signing_key("zed");
+    let zed_there = same_revision(&signing_key("zed"), &zed_here);
+    assert_ne!(zed_here.public_key(), zed_there.public_key());
+    let (acme, zed): (OriginName, OriginName) = ("acme".parse().unwrap(), "zed".parse().unwrap());
+    let stable: ChannelName = "stable".parse().unwrap();
+    for (origin, key) in [(&acme, &acme_key), (&zed, &zed_there)] {
+        alice.create_origin(origin, None).await.unwrap();
+        alice.upload_public_key(&key.public_key()).await.unwrap();
+    }
+    let upload = |client: &Client, key: &SecretKey, ident: &str, salt: &str| {
+        let hart = rich_artifact(&work, ident, &[], key, 64, salt);
+        let (client, ident) = (client.clone(), fq(ident));
+        async move {
+            client
+                .upload(&hart, &ident, X86_64, None, false, |_| {})
+                .await
+                .unwrap();
+            client
+                .promote(&ident, X86_64, &"stable".parse().unwrap())
+                .await
+                .unwrap();
+        }
+    };
+    upload(&alice, &acme_key, "acme/a/1.0.0/20240101000000", "up").await;
+    upload(&alice, &acme_key, "acme/b/1.0.0/20240101000000", "up").await;
+    upload(&alice, &acme_key, "acme/c/1.0.0/20240101000000", "up").await;
+    upload(&alice, &zed_there, "zed/z/1.0.0/20240101000000", "up").await;
+
+    // Here: acme with the same key and another acme/c; zed with another key of that revision.
+    let here = start_depot(&here_data);
+    let local = client(&here.url, Some(&mirror));
+    for (origin, key) in [(&acme, &acme_key), (&zed, &zed_here)] {
+        local.create_origin(origin, None).await.unwrap();
+        local.upload_public_key(&key.public_key()).await.unwrap();
+    }
+    upload(&local, &acme_key, "acme/c/1.0.0/20240101000000", "here").await;
+    let c_here = local
+        .package(&fq("acme/c/1.0.0/20240101000000"), X86_64)
+        .await
+        .unwrap()
+        .checksum;
+    here.stop().unwrap();
+
+    let run = |origin: &str, mode: &str| {
+        sync(
+            &here_data,
+            &[
+                "--from",
+                upstream.url.as_str(),
+                "--origin",
+                origin,
+                "--channel",
+                "stable",
+                "--mode",
+                mode,
+            ],
+        )
+    };
+    // The conflict is reported and left alone; what does not conflict is stored.
+    let first = run("acme", "exact");
+    assert!(!first.status.success(), "a conflict was not a failure");
+    let said = stderr(&first);
+    assert!(said.contains("acme/c/1.0.0/20240101000000"), "{said}");
+    assert!(said.contains("conflict"), "{said}");
+    assert!(said.contains("2 new"), "{said}");
+    assert!(said.contains("nothing removed"), "{said}");
+
+    // Another key under a revision this depot has: refused, nothing stored.
+    let keyed = run("zed", "additive");
+    assert!(!keyed.status.success(), "a substituted key was accepted");
+    let said = stderr(&keyed);
+    assert!(said.contains("differs"), "{said}");
+    assert!(said.contains("0 new"), "{said}");
+
+    // Upstream demotes acme/b and drops acme/c from stable: additive keeps b, exact removes
+    // it (a clean run), and acme/c stays as it was here.
+    alice
+        .demote(&fq("acme/b/1.0.0/20240101000000"), X86_64, &stable)
+        .await
+        .unwrap();
+    alice
+        .demote(&fq("acme/c/1.0.0/20240101000000"), X86_64, &stable)
+        .await
+        .unwrap();
+    let additive = run("acme", "additive");
+    assert!(additive.status.success(), "{}", stderr(&additive));
+    assert!(
+        stderr(&additive).contains("0 removed"),
+        "{}",
+        stderr(&additive)
+    );
+    let exact = run("acme", "exact");
+    assert!(exact.status.success(), "{}", stderr(&exact));
+    assert!(stderr(&exact).contains("2 removed"), "{}", stderr(&exact));
+
+    let here = start_depot(&here_data);
+    assert_eq!(
+        channels_of(&here.url, "acme/a/1.0.0/20240101000000").await,
+        ["stable", "unstable"]
+    );
+    assert_eq!(
+        channels_of(&here.url, "acme/b/1.0.0/20240101000000").await,
+        ["unstable"]
+    );
+    let c = client(&here.url, None)
+        .package(&fq("acme/c/1.0.0/20240101000000"), X86_64)
+        .await
+        .unwrap();
+    assert_eq!(c.checksum, c_here);
+    let z = client(&here.url, None)
+        .package(&fq("zed/z/1.0.0/20240101000000"), X86_64)
+        .await
+        .unwrap_err();
+    assert!(z.is_not_found(), "{z}");
 }
 
 /// The first file named `name` under `dir`.
