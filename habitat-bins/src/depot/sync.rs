@@ -149,6 +149,8 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     }
     let mut missing: Vec<Wanted> = Vec::new();
     let mut present: HashSet<(String, PackageTarget)> = HashSet::new();
+    // What could not be stored: its dependents are not stored either.
+    let mut failed: HashSet<(String, PackageTarget)> = HashSet::new();
     for member in wanted.values() {
         match state.metadata.package(&member.ident, member.target).await? {
             Some(here) if here.checksum == member.checksum => {
@@ -173,7 +175,10 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
                 tdeps: package.tdeps,
                 owner: package.owner,
             }),
-            Err(e) => summary.fail(format!("dependency {ident} for `{target}`: {e}")),
+            Err(e) => {
+                summary.fail(format!("dependency {ident} for `{target}`: {e}"));
+                failed.insert(key);
+            }
         }
     }
 
@@ -201,7 +206,6 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
         .prefix("sync-")
         .tempdir_in(&state.tmp_dir)
         .with_context(|| format!("cannot create a temp dir in `{}`", state.tmp_dir.display()))?;
-    let mut failed: HashSet<String> = HashSet::new();
     let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
     let client_ref = &client;
     let dir = work.path();
@@ -218,16 +222,16 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
         let (ident, target) = (&package.ident, package.target);
         let label = format!("{ident} for `{target}`");
         if !origins_ready.get(ident.origin()).copied().unwrap_or(false) {
-            failed.insert(ident.to_string());
+            failed.insert((ident.to_string(), target));
             summary.fail(format!("{label}: its origin is not here"));
             continue;
         }
         if let Some(dep) = package
             .tdeps
             .iter()
-            .find(|d| failed.contains(&d.to_string()))
+            .find(|d| failed.contains(&(d.to_string(), target)))
         {
-            failed.insert(ident.to_string());
+            failed.insert((ident.to_string(), target));
             summary.fail(format!("{label}: its dependency {dep} was not stored"));
             continue;
         }
@@ -242,7 +246,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
                 present.insert((ident.to_string(), target));
             }
             Err(e) => {
-                failed.insert(ident.to_string());
+                failed.insert((ident.to_string(), target));
                 summary.fail(format!("{label}: {e}"));
             }
         }
