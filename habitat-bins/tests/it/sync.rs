@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use habitat_core::keys::SecretKey;
@@ -250,6 +251,40 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
     assert!(said.contains("0 new"), "{said}");
     assert!(fsck(&here_data).contains("checked 4 packages"));
 
+    // A Builder has no manifest route: the sync falls back to the listing and package JSON.
+    let (builder, seen) = start_builder_stand_in(&upstream.url).await;
+    let fresh = dir.path().join("fresh");
+    user_create(&fresh, "mirror");
+    let mut args = args;
+    args[1] = builder.as_str();
+    let fallback = tokio::task::spawn_blocking({
+        let fresh = fresh.clone();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            sync(&fresh, &args)
+        }
+    })
+    .await
+    .unwrap();
+    assert!(fallback.status.success(), "{}", stderr(&fallback));
+    assert!(
+        stderr(&fallback).contains("4 new, 0 up to date, 2 channel memberships added"),
+        "{}",
+        stderr(&fallback)
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|p| p.contains("/stable/manifest")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|p| p.contains("/channels/acme/stable/pkgs")),
+        "{seen:?}"
+    );
+    assert!(fsck(&fresh).contains("checked 4 packages"));
+
     // Channel state as upstream: members in `stable`, dependencies only in `unstable`.
     upstream.stop().unwrap();
     let here = start_depot(&here_data);
@@ -270,6 +305,61 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
         .await
         .unwrap_err();
     assert!(other.is_not_found(), "{other}");
+}
+
+/// A stand-in for a Builder in front of `upstream` (its `…/v1` URL): every `GET` is passed on,
+/// except the manifest route, which a Builder does not have (404). Returns its URL and the
+/// paths asked.
+async fn start_builder_stand_in(upstream: &str) -> (String, Arc<Mutex<Vec<String>>>) {
+    use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, RANGE, TRANSFER_ENCODING};
+    use axum::response::IntoResponse;
+
+    let root = upstream.trim_end_matches("/v1").to_owned();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let log = seen.clone();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (root, http, log) = (root.clone(), http.clone(), log.clone());
+        async move {
+            let path = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            log.lock().unwrap().push(path.clone());
+            if request.uri().path().ends_with("/manifest") {
+                let body = r#"{"code":"not_found","message":"no such route"}"#;
+                return (
+                    axum::http::StatusCode::NOT_FOUND,
+                    [(CONTENT_TYPE, "application/json")],
+                    body,
+                )
+                    .into_response();
+            }
+            let mut asked = http.request(request.method().clone(), format!("{root}{path}"));
+            for name in [AUTHORIZATION, RANGE] {
+                if let Some(value) = request.headers().get(&name) {
+                    asked = asked.header(name, value.clone());
+                }
+            }
+            let answer = asked.send().await.unwrap();
+            let (status, headers) = (answer.status(), answer.headers().clone());
+            let mut response = axum::response::Response::new(axum::body::Body::from(
+                answer.bytes().await.unwrap(),
+            ));
+            *response.status_mut() = status;
+            for (name, value) in &headers {
+                if name != TRANSFER_ENCODING && name != CONNECTION {
+                    response.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), seen)
 }
 
 /// `key` under another key's revision: what a substituted key looks like.
