@@ -85,17 +85,17 @@ enum Command {
         command: ServerKeyCommand,
     },
     /// Copies channels of an upstream depot (a `hab-depot` or a Builder) into this depot's
-    /// stores, once, additively: the channels' members and their dependencies, each checked
+    /// stores, once: the channels' members and their dependencies, each checked
     /// as an upload is, dependencies first; then the upstream's channel memberships. A package
     /// here with another checksum is a conflict, reported and left as it is.
     Sync {
         #[command(flatten)]
         data: DataArgs,
-        /// The upstream depot's URL.
-        #[arg(long, value_name = "URL")]
-        from: String,
-        /// An origin to mirror (repeatable).
-        #[arg(long = "origin", value_name = "ORIGIN", required = true)]
+        /// The upstream depot's URL [default: run every `[[mirror]]` of the settings, once]
+        #[arg(long, value_name = "URL", requires = "origins")]
+        from: Option<String>,
+        /// An origin to mirror (repeatable; needs `--from`).
+        #[arg(long = "origin", value_name = "ORIGIN", requires = "from")]
         origins: Vec<habitat_core::OriginName>,
         /// A channel to mirror (repeatable) [default: every channel the upstream has]
         #[arg(long = "channel", value_name = "CHANNEL")]
@@ -315,16 +315,25 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             mode,
         } => {
             let state = open_admin(settings(&data)?).await?;
-            let request = sync::Request {
-                from,
-                origins,
-                channels,
-                targets,
-                token_file,
-                owner,
-                mode,
+            let requests = match from {
+                Some(from) => vec![sync::Request {
+                    from,
+                    origins,
+                    channels,
+                    targets,
+                    token_file,
+                    owner,
+                    mode,
+                }],
+                None => sync::configured(&state, owner)?,
             };
-            sync::run(&state, request).await
+            let mut code = ExitCode::SUCCESS;
+            for request in requests {
+                if sync::run(&state, request).await? != ExitCode::SUCCESS {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
         }
         Command::Fsck { data, repair } => {
             let state = open_admin(settings(&data)?).await?;

@@ -321,6 +321,32 @@ pub fn check_channel_deletion(channel: &ChannelName) -> ApiResult<()> {
     Ok(())
 }
 
+/// A channel this depot mirrors (`[[mirror]]` in the settings) is read-only through the API:
+/// only `hab-depot sync` changes it. 403 `mirrored_channel` otherwise.
+pub fn check_not_mirrored(
+    state: &AppState,
+    origin: &OriginName,
+    channel: &ChannelName,
+) -> ApiResult<()> {
+    match state
+        .settings
+        .mirrors
+        .iter()
+        .find(|m| m.covers(origin, channel))
+    {
+        Some(mirror) => Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "mirrored_channel",
+            format!(
+                "channel `{channel}` of origin `{origin}` is mirrored from `{}` and read-only \
+                 here",
+                mirror.from
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Every upload lives in `unstable`: nothing is demoted from it.
 pub fn check_demotion(channel: &ChannelName) -> ApiResult<()> {
     if *channel == ChannelName::unstable() {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use habitat_core::PackageTarget;
+use habitat_core::{ChannelName, OriginName, PackageTarget};
 use serde::Deserialize;
 
 /// Why settings cannot be read or used. The messages name the file or value; an I/O error is
@@ -83,6 +83,52 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Sign-in: identity providers and sessions (`[auth]`).
     pub auth: AuthSettings,
+    /// `[[mirror]]`: channels this depot mirrors from an upstream with `hab-depot sync`
+    /// (docs/mirroring.md). A mirrored (origin, channel) is read-only through the API.
+    #[serde(rename = "mirror")]
+    pub mirrors: Vec<MirrorSettings>,
+}
+
+/// `[[mirror]]`: what `hab-depot sync` copies from one upstream. The channels it names are
+/// read-only here: uploads and promotions into them are refused.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorSettings {
+    /// The upstream depot's URL.
+    pub from: String,
+    /// The origins mirrored.
+    pub origins: Vec<OriginName>,
+    /// The channels mirrored (empty: every channel of those origins).
+    #[serde(default)]
+    pub channels: Vec<ChannelName>,
+    /// The targets mirrored (empty: the default target).
+    #[serde(default)]
+    pub targets: Vec<PackageTarget>,
+    /// `additive` (the default) or `exact`.
+    #[serde(default)]
+    pub mode: MirrorMode,
+    /// A file holding a token for the upstream.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+/// How a mirror follows its upstream's channel state.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MirrorMode {
+    /// Only adds packages and memberships.
+    #[default]
+    Additive,
+    /// Also removes what left a channel upstream, after a run without failures.
+    Exact,
+}
+
+impl MirrorSettings {
+    /// Whether this mirror covers `channel` of `origin`.
+    pub fn covers(&self, origin: &OriginName, channel: &ChannelName) -> bool {
+        self.origins.contains(origin)
+            && (self.channels.is_empty() || self.channels.contains(channel))
+    }
 }
 
 /// `[auth]`: the identity providers browsers sign in with, and how long sessions last.
@@ -366,6 +412,7 @@ impl Default for Settings {
             artifacts: ArtifactSettings::default(),
             public_url: None,
             auth: AuthSettings::default(),
+            mirrors: Vec::new(),
         }
     }
 }

@@ -19,6 +19,7 @@ use habitat_depot_client::{
 };
 use habitat_depot_server::AppState;
 use habitat_depot_server::ingest::{self, Claim, Ingested, Received, Source};
+use habitat_depot_server::settings::MirrorMode;
 use habitat_depot_server::store::{ChannelAction, PackageFilter, Page, Visibility};
 
 use crate::say;
@@ -84,6 +85,32 @@ impl Summary {
         say!("failed: {problem}");
         self.failures.push(problem);
     }
+}
+
+/// The `[[mirror]]` entries of the settings as requests; none is an error.
+pub(crate) fn configured(state: &AppState, owner: Option<String>) -> Result<Vec<Request>> {
+    let mirrors = &state.settings.mirrors;
+    if mirrors.is_empty() {
+        anyhow::bail!(
+            "nothing to sync: give `--from URL --origin ORIGIN`, or `[[mirror]]` entries in the \
+             settings"
+        );
+    }
+    Ok(mirrors
+        .iter()
+        .map(|mirror| Request {
+            from: mirror.from.clone(),
+            origins: mirror.origins.clone(),
+            channels: mirror.channels.clone(),
+            targets: mirror.targets.clone(),
+            token_file: mirror.token_file.clone(),
+            owner: owner.clone(),
+            mode: match mirror.mode {
+                MirrorMode::Additive => Mode::Additive,
+                MirrorMode::Exact => Mode::Exact,
+            },
+        })
+        .collect())
 }
 
 /// Runs one sync against `state`'s stores and prints a summary; the exit status is a failure

@@ -12,7 +12,7 @@ use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, Token};
 use habitat_test_support::{artifact, rich_artifact, signing_key};
 
-use crate::support::{DepotProcess, start_depot, user_create};
+use crate::support::{DepotProcess, start_depot, start_depot_with, user_create};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
 
@@ -305,6 +305,96 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
         .await
         .unwrap_err();
     assert!(other.is_not_found(), "{other}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mirrors_in_the_settings_are_synced_and_their_channels_are_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
+    let work = dir.path().join("work");
+    let token = user_create(&up_data, "alice");
+    let mirror = user_create(&here_data, "mirror");
+    let upstream = start_depot(&up_data);
+    let alice = client(&upstream.url, Some(&token));
+    let key = signing_key("acme");
+    let acme: OriginName = "acme".parse().unwrap();
+    let (stable, unstable): (ChannelName, ChannelName) =
+        ("stable".parse().unwrap(), "unstable".parse().unwrap());
+    alice.create_origin(&acme, None).await.unwrap();
+    alice.upload_public_key(&key.public_key()).await.unwrap();
+    for (ident, salt) in [
+        ("acme/a/1.0.0/20240101000000", "a"),
+        ("acme/b/1.0.0/20240101000000", "b"),
+    ] {
+        let hart = rich_artifact(&work, ident, &[], &key, 64, salt);
+        alice
+            .upload(&hart, &fq(ident), X86_64, None, false, |_| {})
+            .await
+            .unwrap();
+    }
+    alice
+        .promote(&fq("acme/a/1.0.0/20240101000000"), X86_64, &stable)
+        .await
+        .unwrap();
+
+    let config = dir.path().join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[mirror]]\nfrom = \"{}\"\norigins = [\"acme\"]\nchannels = [\"stable\"]\n",
+            upstream.url
+        ),
+    )
+    .unwrap();
+    let config_args = ["--config", config.to_str().unwrap(), "--owner", "mirror"];
+    let ran = sync(&here_data, &config_args);
+    assert!(ran.status.success(), "{}", stderr(&ran));
+    assert!(stderr(&ran).contains("1 new, 0 up to date, 1 channel membership added"));
+
+    // `stable` of `acme` is the mirror's: no promotion or demotion through the API here.
+    let here = start_depot_with(&[
+        "--data-dir".as_ref(),
+        here_data.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+    ]);
+    let local = client(&here.url, Some(&mirror));
+    let a = fq("acme/a/1.0.0/20240101000000");
+    let err = local.demote(&a, X86_64, &stable).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("mirrored_channel")),
+        "{err}"
+    );
+    let err = local
+        .promote_channel(&acme, &unstable, &stable)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("mirrored_channel")),
+        "{err}"
+    );
+    // `unstable` is not mirrored: uploads still land there, and may go to other channels.
+    let c = fq("acme/c/1.0.0/20240101000000");
+    let hart = rich_artifact(&work, "acme/c/1.0.0/20240101000000", &[], &key, 64, "c");
+    local
+        .upload(&hart, &c, X86_64, None, false, |_| {})
+        .await
+        .unwrap();
+    let err = local.promote(&c, X86_64, &stable).await.unwrap_err();
+    assert_eq!(
+        (err.status(), err.code()),
+        (Some(403), Some("mirrored_channel")),
+        "{err}"
+    );
+    let beta: ChannelName = "beta".parse().unwrap();
+    local.create_channel(&acme, &beta).await.unwrap();
+    local.promote(&c, X86_64, &beta).await.unwrap();
+    assert_eq!(
+        channels_of(&here.url, "acme/c/1.0.0/20240101000000").await,
+        ["beta", "unstable"]
+    );
 }
 
 /// A stand-in for a Builder in front of `upstream` (its `…/v1` URL): every `GET` is passed on,

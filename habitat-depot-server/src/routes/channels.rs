@@ -321,6 +321,7 @@ async fn move_all(
     if action == ChannelAction::Demote {
         authz::check_demotion(&target)?;
     }
+    authz::check_not_mirrored(state, &origin, &target)?;
     let changed = state
         .metadata
         .change_channel_all(&origin, &source, &target, action, &account)
@@ -416,6 +417,7 @@ pub(crate) async fn move_package(
     if action == ChannelAction::Demote {
         authz::check_demotion(channel)?;
     }
+    authz::check_not_mirrored(state, package.ident.origin(), channel)?;
     // An unknown channel (or, demoting, a channel without the package) is the store's
     // NotFound: 404.
     Ok(state

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
 use habitat_core::hash::Hasher;
-use habitat_core::{Blake2bHash, FullyQualifiedIdent, PackageTarget};
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, PackageTarget};
 use serde::Deserialize;
 use tokio::io::{AsyncWriteExt, BufWriter};
 
@@ -89,6 +89,8 @@ pub(super) async fn upload(
     // 2. Who: a token, and at least `member` in an existing origin.
     let permit = authorize(&state, &caller, ident.origin(), Action::Upload).await?;
     let account = permit.account()?;
+    // Uploads land in `unstable`: not into a mirrored one.
+    crate::authz::check_not_mirrored(&state, ident.origin(), &ChannelName::unstable())?;
 
     // 3. Published artifacts are immutable; a forced upload must be byte-identical. Checked
     // before the body is received; a rival upload that commits meanwhile loses `ingest`'s insert.

@@ -8,6 +8,7 @@ mod channels;
 mod concurrency;
 mod contract;
 mod keys;
+mod mirrored;
 mod origins;
 mod packages;
 mod postgres;
