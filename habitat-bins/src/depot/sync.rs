@@ -229,43 +229,43 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             origins_ready.insert(origin.clone(), ready);
         }
     }
-    let work = tempfile::Builder::new()
-        .prefix("sync-")
-        .tempdir_in(&state.tmp_dir)
-        .with_context(|| format!("cannot create a temp dir in `{}`", state.tmp_dir.display()))?;
+    // Each download goes to its own directory named by the checksum, kept when the connection
+    // broke: the next run resumes from the partial file (`Range`). The serving process clears
+    // these at its start, with every other temp file.
+    let partial = state.tmp_dir.join("sync-partial");
     let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
-    let client_ref = &client;
-    let dir = work.path();
-    let mut downloads = futures_util::stream::iter(missing.iter().enumerate())
-        .map(|(n, package)| async move {
-            let dest = dir.join(n.to_string());
-            let found = client_ref
-                .download(&package.ident, package.target, None, &dest, |_| {})
-                .await;
-            (package, found)
+    let (client_ref, partial_ref, ready_ref) = (&client, &partial, &origins_ready);
+    let mut downloads = futures_util::stream::iter(missing.iter())
+        .map(|package| async move {
+            let dest = partial_ref.join(package.checksum.to_string());
+            let found = if ready_ref
+                .get(package.ident.origin())
+                .copied()
+                .unwrap_or(false)
+            {
+                Some(
+                    client_ref
+                        .download(&package.ident, package.target, None, &dest, |_| {})
+                        .await,
+                )
+            } else {
+                None
+            };
+            (package, dest, found)
         })
         .buffered(PARALLEL_DOWNLOADS);
-    while let Some((package, found)) = downloads.next().await {
+    while let Some((package, dest, found)) = downloads.next().await {
         let (ident, target) = (&package.ident, package.target);
         let label = format!("{ident} for `{target}`");
-        if !origins_ready.get(ident.origin()).copied().unwrap_or(false) {
-            failed.insert((ident.to_string(), target));
-            summary.fail(format!("{label}: its origin is not here"));
-            continue;
+        let keep_partial = matches!(
+            found,
+            Some(Err(habitat_depot_client::Error::Connection { .. }))
+        );
+        let stored = stored_or_why(state, &client, package, found, &failed, &mut keys).await;
+        if !keep_partial {
+            // Absent is fine: the ingested file has moved into the artifact store.
+            let _ = tokio::fs::remove_dir_all(&dest).await;
         }
-        if let Some(dep) = package
-            .tdeps
-            .iter()
-            .find(|d| failed.contains(&(d.to_string(), target)))
-        {
-            failed.insert((ident.to_string(), target));
-            summary.fail(format!("{label}: its dependency {dep} was not stored"));
-            continue;
-        }
-        let stored = match found {
-            Ok(downloaded) => store(state, &client, package, downloaded, &mut keys).await,
-            Err(e) => Err(format!("download: {e}")),
-        };
         match stored {
             Ok(()) => {
                 say!("stored {label}");
@@ -324,6 +324,32 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Stores a downloaded package, or says why not: its origin is not here (not downloaded), a
+/// dependency was not stored, the download failed, or a check refused it.
+async fn stored_or_why(
+    state: &AppState,
+    client: &Client,
+    package: &Wanted,
+    found: Option<habitat_depot_client::Result<habitat_depot_client::Downloaded>>,
+    failed: &HashSet<(String, PackageTarget)>,
+    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+) -> Result<(), String> {
+    let Some(found) = found else {
+        return Err("its origin is not here".to_owned());
+    };
+    if let Some(dep) = package
+        .tdeps
+        .iter()
+        .find(|d| failed.contains(&(d.to_string(), package.target)))
+    {
+        return Err(format!("its dependency {dep} was not stored"));
+    }
+    match found {
+        Ok(downloaded) => store(state, client, package, downloaded, keys).await,
+        Err(e) => Err(format!("download: {e}")),
+    }
 }
 
 /// The client for the upstream, with the token of `--token-file` if given.

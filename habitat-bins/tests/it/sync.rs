@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -401,23 +402,42 @@ async fn mirrors_in_the_settings_are_synced_and_their_channels_are_read_only() {
 /// except the manifest route, which a Builder does not have (404). Returns its URL and the
 /// paths asked.
 async fn start_builder_stand_in(upstream: &str) -> (String, Arc<Mutex<Vec<String>>>) {
+    let (url, seen, _) = start_stand_in(upstream, true).await;
+    (url, seen)
+}
+
+/// A proxy in front of `upstream` (its `…/v1` URL) that logs each path asked (with its `Range`
+/// header, if any), answers 404 to the manifest route when `no_manifest`, and cuts the body of
+/// a download of `acme/big` after as many bytes as its counter says (0: never).
+async fn start_stand_in(
+    upstream: &str,
+    no_manifest: bool,
+) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
     use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, RANGE, TRANSFER_ENCODING};
     use axum::response::IntoResponse;
 
     let root = upstream.trim_end_matches("/v1").to_owned();
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let cut = Arc::new(AtomicUsize::new(0));
     let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let log = seen.clone();
+    let (log, cut_after) = (seen.clone(), cut.clone());
     let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let (root, http, log) = (root.clone(), http.clone(), log.clone());
+        let (root, http, log, cut_after) =
+            (root.clone(), http.clone(), log.clone(), cut_after.clone());
         async move {
             let path = request
                 .uri()
                 .path_and_query()
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default();
-            log.lock().unwrap().push(path.clone());
-            if request.uri().path().ends_with("/manifest") {
+            let range = request
+                .headers()
+                .get(RANGE)
+                .and_then(|v| v.to_str().ok())
+                .map(|v| format!(" range={v}"))
+                .unwrap_or_default();
+            log.lock().unwrap().push(format!("{path}{range}"));
+            if no_manifest && request.uri().path().ends_with("/manifest") {
                 let body = r#"{"code":"not_found","message":"no such route"}"#;
                 return (
                     axum::http::StatusCode::NOT_FOUND,
@@ -434,9 +454,22 @@ async fn start_builder_stand_in(upstream: &str) -> (String, Arc<Mutex<Vec<String
             }
             let answer = asked.send().await.unwrap();
             let (status, headers) = (answer.status(), answer.headers().clone());
-            let mut response = axum::response::Response::new(axum::body::Body::from(
-                answer.bytes().await.unwrap(),
-            ));
+            let bytes = answer.bytes().await.unwrap();
+            let cut = cut_after.load(Ordering::SeqCst);
+            let body = if cut > 0 && path.contains("/acme/big/") && path.contains("/download") {
+                use futures_util::StreamExt;
+                let head: Result<bytes::Bytes, std::io::Error> =
+                    Ok(bytes.slice(..cut.min(bytes.len())));
+                // A pause, so that what was sent leaves before the connection breaks.
+                let broken = futures_util::stream::once(async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    Err(std::io::Error::other("cut by the test proxy"))
+                });
+                axum::body::Body::from_stream(futures_util::stream::iter([head]).chain(broken))
+            } else {
+                axum::body::Body::from(bytes)
+            };
+            let mut response = axum::response::Response::new(body);
             *response.status_mut() = status;
             for (name, value) in &headers {
                 if name != TRANSFER_ENCODING && name != CONNECTION {
@@ -449,7 +482,101 @@ async fn start_builder_stand_in(upstream: &str) -> (String, Arc<Mutex<Vec<String
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), seen)
+    (format!("http://{address}"), seen, cut)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sync_resumes_its_download_with_range_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
+    let work = dir.path().join("work");
+    let token = user_create(&up_data, "alice");
+    user_create(&here_data, "mirror");
+    let upstream = start_depot(&up_data);
+    let alice = client(&upstream.url, Some(&token));
+    let key = signing_key("acme");
+    let acme: OriginName = "acme".parse().unwrap();
+    alice.create_origin(&acme, None).await.unwrap();
+    alice.upload_public_key(&key.public_key()).await.unwrap();
+    let big = fq("acme/big/1.0.0/20240101000000");
+    let hart = rich_artifact(
+        &work,
+        "acme/big/1.0.0/20240101000000",
+        &[],
+        &key,
+        1 << 20,
+        "x",
+    );
+    alice
+        .upload(&hart, &big, X86_64, None, false, |_| {})
+        .await
+        .unwrap();
+    alice
+        .promote(&big, X86_64, &"stable".parse().unwrap())
+        .await
+        .unwrap();
+
+    let (proxy, seen, cut) = start_stand_in(&upstream.url, false).await;
+    let run = || {
+        let (data, proxy) = (here_data.clone(), proxy.clone());
+        tokio::task::spawn_blocking(move || {
+            let args = [
+                "--from",
+                proxy.as_str(),
+                "--origin",
+                "acme",
+                "--channel",
+                "stable",
+                "--owner",
+                "mirror",
+            ];
+            sync(&data, &args)
+        })
+    };
+    // Every answer is cut after 64 KiB: the run ends with what it has, and says so.
+    cut.store(64 << 10, Ordering::SeqCst);
+    let first = run().await.unwrap();
+    assert!(!first.status.success(), "a cut download was stored");
+    assert!(stderr(&first).contains("0 new"), "{}", stderr(&first));
+    assert!(fsck(&here_data).contains("checked 0 packages"));
+    let part = find_part(&here_data.join("tmp"))
+        .unwrap_or_else(|| panic!("no partial download kept: {}", stderr(&first)));
+    assert!(std::fs::metadata(&part).unwrap().len() > 0);
+
+    // The next run asks only for the rest.
+    cut.store(0, Ordering::SeqCst);
+    let before = seen.lock().unwrap().len();
+    let second = run().await.unwrap();
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert!(stderr(&second).contains("1 new"), "{}", stderr(&second));
+    let asked: Vec<String> = seen.lock().unwrap()[before..].to_vec();
+    let download = asked
+        .iter()
+        .find(|p| p.contains("/download"))
+        .expect("a download");
+    assert!(download.contains(" range=bytes="), "{asked:?}");
+    assert!(!download.contains("range=bytes=0-"), "{asked:?}");
+    let said = fsck(&here_data);
+    assert!(
+        said.contains("checked 1 packages") && said.contains("clean"),
+        "{said}"
+    );
+    assert!(find_part(&here_data.join("tmp")).is_none());
+}
+
+/// A partial download (`.*.part`) under `dir`.
+fn find_part(dir: &Path) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_part(&path) {
+                return Some(found);
+            }
+        } else if path.extension().is_some_and(|e| e == "part") {
+            return Some(path);
+        }
+    }
+    None
 }
 
 /// `key` under another key's revision: what a substituted key looks like.
