@@ -83,6 +83,9 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Sign-in: identity providers and sessions (`[auth]`).
     pub auth: AuthSettings,
+    /// Public key files (`NAME-REVISION.pub`) pinned for `hab-depot sync`: when any are given,
+    /// a key fetched from an upstream is accepted only if it is one of them.
+    pub trusted_keys: Vec<PathBuf>,
     /// `[[mirror]]`: channels this depot mirrors from an upstream with `hab-depot sync`
     /// (docs/mirroring.md). A mirrored (origin, channel) is read-only through the API.
     #[serde(rename = "mirror")]
@@ -412,6 +415,7 @@ impl Default for Settings {
             artifacts: ArtifactSettings::default(),
             public_url: None,
             auth: AuthSettings::default(),
+            trusted_keys: Vec::new(),
             mirrors: Vec::new(),
         }
     }

@@ -117,6 +117,7 @@ pub(crate) fn configured(state: &AppState, owner: Option<String>) -> Result<Vec<
 /// when anything failed.
 pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> {
     let client = upstream_client(&request)?;
+    let pinned = pinned_keys(state)?;
     let targets = if request.targets.is_empty() {
         vec![PackageTarget::default()]
     } else {
@@ -261,7 +262,12 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             found,
             Some(Err(habitat_depot_client::Error::Connection { .. }))
         );
-        let stored = stored_or_why(state, &client, package, found, &failed, &mut keys).await;
+        let checks = Checks {
+            client: &client,
+            pinned: &pinned,
+            failed: &failed,
+        };
+        let stored = stored_or_why(state, &checks, package, found, &mut keys).await;
         if !keep_partial {
             // Absent is fine: the ingested file has moved into the artifact store.
             let _ = tokio::fs::remove_dir_all(&dest).await;
@@ -326,16 +332,42 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     })
 }
 
+/// What a downloaded package is checked with, besides the depot's own checks.
+struct Checks<'a> {
+    /// The upstream, for keys.
+    client: &'a Client,
+    /// The pinned keys (`trusted_keys`); empty: any key the upstream has.
+    pinned: &'a [PublicKey],
+    /// What could not be stored in this run.
+    failed: &'a HashSet<(String, PackageTarget)>,
+}
+
+/// The keys of `trusted_keys` in the settings, read and parsed.
+fn pinned_keys(state: &AppState) -> Result<Vec<PublicKey>> {
+    state
+        .settings
+        .trusted_keys
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the trusted key `{}`", path.display()))?;
+            PublicKey::parse(&text).with_context(|| {
+                format!("the trusted key `{}` is not a public key", path.display())
+            })
+        })
+        .collect()
+}
+
 /// Stores a downloaded package, or says why not: its origin is not here (not downloaded), a
 /// dependency was not stored, the download failed, or a check refused it.
 async fn stored_or_why(
     state: &AppState,
-    client: &Client,
+    checks: &Checks<'_>,
     package: &Wanted,
     found: Option<habitat_depot_client::Result<habitat_depot_client::Downloaded>>,
-    failed: &HashSet<(String, PackageTarget)>,
     keys: &mut HashMap<(OriginName, String), Result<(), String>>,
 ) -> Result<(), String> {
+    let failed = checks.failed;
     let Some(found) = found else {
         return Err("its origin is not here".to_owned());
     };
@@ -347,7 +379,7 @@ async fn stored_or_why(
         return Err(format!("its dependency {dep} was not stored"));
     }
     match found {
-        Ok(downloaded) => store(state, client, package, downloaded, keys).await,
+        Ok(downloaded) => store(state, checks, package, downloaded, keys).await,
         Err(e) => Err(format!("download: {e}")),
     }
 }
@@ -457,7 +489,7 @@ async fn ensure_origin(
 /// another key under that revision), then stores the downloaded file through the ingest path.
 async fn store(
     state: &AppState,
-    client: &Client,
+    checks: &Checks<'_>,
     package: &Wanted,
     downloaded: habitat_depot_client::Downloaded,
     keys: &mut HashMap<(OriginName, String), Result<(), String>>,
@@ -474,7 +506,7 @@ async fn store(
     .map_err(|e| format!("cannot read the header: {e}"))?;
     let key = (origin.clone(), revision.clone());
     if !keys.contains_key(&key) {
-        let checked = ensure_key(state, client, &origin, &revision).await;
+        let checked = ensure_key(state, checks, &origin, &revision).await;
         keys.insert(key.clone(), checked);
     }
     if let Some(Err(e)) = keys.get(&key) {
@@ -518,14 +550,21 @@ fn received(path: &Path, checksum: Blake2bHash, size: u64) -> Result<Received, S
 /// present, the upstream's must be the same key, else it is refused.
 async fn ensure_key(
     state: &AppState,
-    client: &Client,
+    checks: &Checks<'_>,
     origin: &OriginName,
     revision: &str,
 ) -> Result<(), String> {
-    let upstream = client
+    let upstream = checks
+        .client
         .public_key(origin, Some(revision))
         .await
         .map_err(|e| format!("public key `{origin}-{revision}`: {e}"))?;
+    if !checks.pinned.is_empty() && !checks.pinned.contains(&upstream) {
+        return Err(format!(
+            "the upstream's public key `{origin}-{revision}` is not one of the pinned \
+             `trusted_keys`; refused"
+        ));
+    }
     let here = state
         .metadata
         .public_key(origin, revision)

@@ -338,16 +338,38 @@ async fn mirrors_in_the_settings_are_synced_and_their_channels_are_read_only() {
         .await
         .unwrap();
 
-    let config = dir.path().join("depot.toml");
+    // Pinned keys: another key of `acme` is pinned, so the upstream's is refused.
+    let (pinned_other, pinned_right) = (dir.path().join("other.pub"), dir.path().join("acme.pub"));
     std::fs::write(
-        &config,
-        format!(
-            "[[mirror]]\nfrom = \"{}\"\norigins = [\"acme\"]\nchannels = [\"stable\"]\n",
-            upstream.url
-        ),
+        &pinned_other,
+        signing_key("acme").public_key().to_file_string(),
     )
     .unwrap();
+    std::fs::write(&pinned_right, key.public_key().to_file_string()).unwrap();
+    let config = dir.path().join("depot.toml");
+    let write_config = |pinned: &Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "trusted_keys = [{:?}]\n[[mirror]]\nfrom = \"{}\"\norigins = [\"acme\"]\n\
+                 channels = [\"stable\"]\n",
+                pinned.to_str().unwrap(),
+                upstream.url
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&pinned_other);
     let config_args = ["--config", config.to_str().unwrap(), "--owner", "mirror"];
+    let refused = sync(&here_data, &config_args);
+    assert!(!refused.status.success(), "an unpinned key was accepted");
+    assert!(
+        stderr(&refused).contains("trusted_keys"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(stderr(&refused).contains("0 new"), "{}", stderr(&refused));
+    write_config(&pinned_right);
     let ran = sync(&here_data, &config_args);
     assert!(ran.status.success(), "{}", stderr(&ran));
     assert!(stderr(&ran).contains("1 new, 0 up to date, 1 channel membership added"));
