@@ -3,20 +3,19 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageName, PackageTarget};
 use serde::Deserialize;
 
-use super::origins::check;
 use super::view::{Done, PageNumber, Pager, PkgRow, encode, release_href, size, time};
 use super::{Chrome, WebError, WebResult, render};
 use crate::AppState;
 use crate::authz::{Action, authorize};
 use crate::identity::see_other;
-use crate::identity::session::Viewer;
+use crate::identity::session::{Posted, Viewer};
 use crate::routes::{channels, common, packages as api};
 use crate::store::{ChannelAction, Package, PackageFilter, Page};
 
@@ -416,8 +415,6 @@ fn page_of(
 
 #[derive(Deserialize)]
 struct ChannelForm {
-    #[serde(default)]
-    csrf: String,
     channel: String,
     #[serde(default)]
     target: String,
@@ -427,12 +424,10 @@ struct ChannelForm {
 async fn move_to(
     state: &AppState,
     viewer: &Viewer,
-    headers: &HeaderMap,
     path: (String, String, String, String),
     form: ChannelForm,
     action: ChannelAction,
 ) -> WebResult<Response> {
-    check(state, viewer, headers, &form.csrf)?;
     let ident = ident_of(&path)?;
     let target: PackageTarget = if form.target.is_empty() {
         PackageTarget::default()
@@ -455,30 +450,18 @@ async fn move_to(
 
 async fn promote(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(path): Path<(String, String, String, String)>,
-    Form(form): Form<ChannelForm>,
+    Posted(viewer, form): Posted<ChannelForm>,
 ) -> WebResult<Response> {
-    move_to(
-        &state,
-        &viewer,
-        &headers,
-        path,
-        form,
-        ChannelAction::Promote,
-    )
-    .await
+    move_to(&state, &viewer, path, form, ChannelAction::Promote).await
 }
 
 async fn demote(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(path): Path<(String, String, String, String)>,
-    Form(form): Form<ChannelForm>,
+    Posted(viewer, form): Posted<ChannelForm>,
 ) -> WebResult<Response> {
-    move_to(&state, &viewer, &headers, path, form, ChannelAction::Demote).await
+    move_to(&state, &viewer, path, form, ChannelAction::Demote).await
 }
 
 #[cfg(test)]
