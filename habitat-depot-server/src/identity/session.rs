@@ -73,7 +73,8 @@ impl Viewer {
 
     /// Checks a posted form: its `csrf` field must be this viewer's token, and the request must
     /// come from the depot's own pages (`Sec-Fetch-Site`, then `Origin`, against the public
-    /// URL or, without one, the request's `Host`).
+    /// URL or, without one, the request's `Host`). Page handlers do not call it: they take their
+    /// form through [`Posted`] or [`PostedMultipart`], which do.
     pub fn check_form(
         &self,
         settings: &crate::settings::Settings,
@@ -127,10 +128,10 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
 }
 
 /// A posted urlencoded form whose token and origin passed [`Viewer::check_form`], with the
-/// viewer who posted it. The body is read into `T` first (a body that does not fit `T` is
-/// refused as before, with a 4xx), then the form's `csrf` field is checked: a refusal is the
-/// 403 "Form refused" page, and the handler never runs. `T` holds the form's other fields; it
-/// ignores `csrf`.
+/// viewer who posted it. The body is read into `T` first (a body that does not fit `T` gets
+/// the 4xx answer of axum's `Form`), then the form's `csrf` field is checked (a form without
+/// one has a wrong token): a refusal is the 403 "Form refused" page, and the handler never
+/// runs. `T` holds the form's other fields; it ignores `csrf`.
 pub struct Posted<T>(pub Viewer, pub T);
 
 /// A posted form with no field but its token: `Posted<NoFields>`.
