@@ -246,10 +246,28 @@ struct ReleasePage {
     manifest: String,
     config: String,
     exposes: String,
+    binds: Vec<BindRow>,
     is_a_service: bool,
     download: String,
     install: String,
     start: String,
+}
+
+/// A bind of the release (BINDS or BINDS_OPTIONAL), as the page lists it.
+struct BindRow {
+    name: String,
+    exports: String,
+    optional: bool,
+}
+
+impl BindRow {
+    fn of(bind: &habitat_core::Bind, optional: bool) -> Self {
+        Self {
+            name: bind.name.clone(),
+            exports: bind.exports.join(", "),
+            optional,
+        }
+    }
 }
 
 /// The release's ident from the path: 404 when it is not a valid ident.
@@ -406,6 +424,12 @@ fn page_of(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", "),
+        binds: package
+            .binds
+            .iter()
+            .map(|b| BindRow::of(b, false))
+            .chain(package.binds_optional.iter().map(|b| BindRow::of(b, true)))
+            .collect(),
         is_a_service: package.is_a_service,
         download,
         install: format!("hab pkg install {ident}"),
