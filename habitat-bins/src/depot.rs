@@ -96,6 +96,12 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// Prints, as JSON on stdout, every package this depot holds with its checksum: what
+    /// `hab-depot bundle create --have` takes to make a delta bundle for this depot.
+    Inventory {
+        #[command(flatten)]
+        data: DataArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -124,6 +130,10 @@ enum BundleCommand {
         /// The transfer key's secret file (`NAME-REVISION.sig.key`).
         #[arg(long, value_name = "FILE")]
         sign_key: PathBuf,
+        /// An inventory of the importing depot (`hab-depot inventory` there): the packages it
+        /// has are left out (a delta bundle).
+        #[arg(long, value_name = "INVENTORY.json")]
+        have: Option<PathBuf>,
         /// Days the bundle may be imported after it is made.
         #[arg(long, value_name = "DAYS", default_value_t = 30)]
         expires_in_days: u32,
@@ -344,6 +354,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bundle { command } => bundle(command).await,
+        Command::Inventory { data } => {
+            let state = open_admin(settings(&data)?).await?;
+            let inventory = habitat_depot_server::bundle::inventory(&state).await?;
+            out!("{}", serde_json::to_string_pretty(&inventory)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Fsck { data, repair } => {
             let state = open_admin(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
@@ -627,9 +643,20 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
             channel,
             targets,
             sign_key,
+            have,
             expires_in_days,
             out,
         } => {
+            let have = match have {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    let inventory: bundle::Inventory = serde_json::from_str(&text)
+                        .with_context(|| format!("`{}` is not an inventory", path.display()))?;
+                    Some(inventory)
+                }
+                None => None,
+            };
             let selection = bundle::Selection {
                 origin: origin.parse()?,
                 channel: channel.parse()?,
@@ -638,6 +665,7 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
                     .map(|t| t.parse())
                     .collect::<Result<_, habitat_core::Error>>()?,
                 valid_for: time::Duration::days(i64::from(expires_in_days)),
+                have,
             };
             let text = std::fs::read_to_string(&sign_key)
                 .with_context(|| format!("cannot read `{}`", sign_key.display()))?;
@@ -646,10 +674,11 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
             let state = open_admin(settings(&data)?).await?;
             let created = bundle::create(&state, &selection, &key, &out).await?;
             say!(
-                "wrote {}: {} packages, {} channel memberships, {} keys, {} bytes, sequence {}, \
-                 signed by `{}`",
+                "wrote {}: {} packages ({} left out, already there), {} channel memberships, {} \
+                 keys, {} bytes, sequence {}, signed by `{}`",
                 out.display(),
                 created.packages,
+                created.left_out,
                 created.memberships,
                 created.keys,
                 created.bytes,

@@ -325,6 +325,55 @@ pub struct Selection {
     pub targets: Vec<PackageTarget>,
     /// How long the bundle may be imported after it is made.
     pub valid_for: time::Duration,
+    /// What the importing depot holds already (its [`inventory`]): those packages are left
+    /// out, which makes a delta bundle.
+    pub have: Option<Inventory>,
+}
+
+/// What a depot holds, for a delta bundle: `hab-depot inventory` writes it on the importing
+/// side, `hab-depot bundle create --have` reads it on the creating side.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Inventory {
+    /// The inventory format ([`FORMAT`]).
+    pub format: u32,
+    /// Every package of the depot.
+    pub packages: Vec<Held>,
+}
+
+/// A package an inventory lists.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Held {
+    /// Its identifier.
+    #[serde(with = "ident_text")]
+    pub ident: FullyQualifiedIdent,
+    /// Its target.
+    pub target: PackageTarget,
+    /// Its artifact's BLAKE2b-256.
+    pub blake2b: String,
+}
+
+/// Every package of this depot, with its artifact's checksum.
+pub async fn inventory(state: &AppState) -> Result<Inventory> {
+    let mut packages: Vec<Held> = state
+        .metadata
+        .package_checksums()
+        .await?
+        .into_iter()
+        .map(|(_, ident, target, checksum, _)| Held {
+            ident,
+            target,
+            blake2b: checksum.to_string(),
+        })
+        .collect();
+    packages.sort_by(|a, b| {
+        (a.ident.to_string(), a.target.as_str()).cmp(&(b.ident.to_string(), b.target.as_str()))
+    });
+    Ok(Inventory {
+        format: FORMAT,
+        packages,
+    })
 }
 
 /// What [`create`] wrote.
@@ -332,6 +381,8 @@ pub struct Selection {
 pub struct Created {
     /// Packages carried (members and dependencies).
     pub packages: usize,
+    /// Packages left out because the importing depot has them (`--have`).
+    pub left_out: usize,
     /// Channel memberships carried.
     pub memberships: usize,
     /// Keys carried.
@@ -435,6 +486,25 @@ pub async fn create(
     }
     let mut packages: Vec<Package> = set.into_values().collect();
     dependencies_first(&mut packages, |p| p.tdeps.len(), |p| p.ident.to_string());
+    let before = packages.len();
+    if let Some(have) = &selection.have {
+        // Left out only when the far side has the identical artifact: another one is carried,
+        // so that its import reports the conflict.
+        let held: BTreeSet<(String, PackageTarget, String)> = have
+            .packages
+            .iter()
+            .map(|h| {
+                (
+                    h.ident.to_string(),
+                    h.target,
+                    h.blake2b.to_ascii_lowercase(),
+                )
+            })
+            .collect();
+        packages
+            .retain(|p| !held.contains(&(p.ident.to_string(), p.target, p.checksum.to_string())));
+    }
+    let left_out = before - packages.len();
 
     let origins: BTreeSet<OriginName> = packages.iter().map(|p| p.ident.origin().clone()).collect();
     let mut keys: Vec<(NamedRevision, String)> = Vec::new();
@@ -531,6 +601,7 @@ pub async fn create(
     let bytes = std::fs::metadata(out).map_err(io("read", out))?.len();
     Ok(Created {
         packages: packages.len(),
+        left_out,
         memberships: manifest.channels.len(),
         keys: keys.len(),
         bytes,

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget, SecretKey};
 use habitat_depot_server::AppState;
 use habitat_depot_server::ingest::{self, Claim, Received, Source};
 use habitat_depot_server::settings::Settings;
@@ -57,7 +57,8 @@ fn settings(data: &Path) -> Settings {
 
 /// A source depot in `work/src`: origins `core` and `acme` with a key each; glibc, lib (needs
 /// glibc), app (needs both) and other; app promoted to `stable`, the rest only in `unstable`.
-async fn source(work: &Path) -> PathBuf {
+/// Returns the data directory and acme's signing key.
+async fn source(work: &Path) -> (PathBuf, SecretKey) {
     let data = work.join("src");
     let state = AppState::open_embedded(settings(&data)).unwrap();
     let alice = state.metadata.create_account("alice", None).await.unwrap();
@@ -88,33 +89,48 @@ async fn source(work: &Path) -> PathBuf {
         (OTHER, vec![], &keys[1]),
     ];
     for (ident, tdeps, key) in packs {
-        let hart = artifact(work, ident, &tdeps, key);
-        let file = tempfile::NamedTempFile::new_in(&state.tmp_dir).unwrap();
-        std::fs::copy(&hart, file.path()).unwrap();
-        let received = Received {
-            checksum: habitat_core::artifact::checksum(&hart).unwrap(),
-            size: std::fs::metadata(&hart).unwrap().len(),
-            file,
-        };
-        let claim = Claim {
-            ident: ident.parse().unwrap(),
-            target: PackageTarget::X86_64Linux,
-            checksum: None,
-            forced: false,
-            source: Source::Upload {
-                account: alice.clone(),
-            },
-        };
-        let prechecked = ingest::precheck(&state, &claim).await.unwrap();
-        ingest::ingest(&state, received, &claim, prechecked)
-            .await
-            .unwrap();
+        add(&state, work, ident, &tdeps, key).await;
     }
-    let app = package_id(&state, APP).await.unwrap();
+    promote(&state, APP).await;
+    (data, keys.remove(1))
+}
+
+/// Ingests `ident` (with these TDEPS, signed by `key`) into `state` as an upload by `alice`.
+async fn add(state: &AppState, work: &Path, ident: &str, tdeps: &[&str], key: &SecretKey) {
+    let alice = state
+        .metadata
+        .account_by_name("alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let hart = artifact(work, ident, tdeps, key);
+    let file = tempfile::NamedTempFile::new_in(&state.tmp_dir).unwrap();
+    std::fs::copy(&hart, file.path()).unwrap();
+    let received = Received {
+        checksum: habitat_core::artifact::checksum(&hart).unwrap(),
+        size: std::fs::metadata(&hart).unwrap().len(),
+        file,
+    };
+    let claim = Claim {
+        ident: ident.parse().unwrap(),
+        target: PackageTarget::X86_64Linux,
+        checksum: None,
+        forced: false,
+        source: Source::Upload { account: alice },
+    };
+    let prechecked = ingest::precheck(state, &claim).await.unwrap();
+    ingest::ingest(state, received, &claim, prechecked)
+        .await
+        .unwrap();
+}
+
+/// Promotes `ident` (of acme) to `stable`.
+async fn promote(state: &AppState, ident: &str) {
+    let id = package_id(state, ident).await.unwrap();
     state
         .metadata
         .change_channel(
-            app,
+            id,
             &"acme".parse().unwrap(),
             &ChannelName::stable(),
             ChannelAction::Promote,
@@ -122,7 +138,6 @@ async fn source(work: &Path) -> PathBuf {
         )
         .await
         .unwrap();
-    data
 }
 
 async fn package_id(state: &AppState, ident: &str) -> Option<i64> {
@@ -240,7 +255,7 @@ fn entry(tar: &[u8], name: &str) -> (usize, usize) {
 async fn a_bundle_carries_a_channel_with_its_dependencies_into_a_fresh_depot_once() {
     let work = tempfile::tempdir().unwrap();
     let work = work.path();
-    let src = source(work).await;
+    let (src, _) = source(work).await;
     let (secret, public) = transfer_key(work, "transfer");
     let bundle = work.join("stable.tar");
     create(&src, &secret, &bundle, &[]);
@@ -309,7 +324,7 @@ async fn a_bundle_carries_a_channel_with_its_dependencies_into_a_fresh_depot_onc
 async fn tampered_expired_replayed_and_untrusted_bundles_are_refused_with_nothing_written() {
     let work = tempfile::tempdir().unwrap();
     let work = work.path();
-    let src = source(work).await;
+    let (src, _) = source(work).await;
     let (secret, public) = transfer_key(work, "transfer");
     let (_, stranger) = transfer_key(work, "stranger");
     let bundle = work.join("stable.tar");
@@ -383,4 +398,52 @@ async fn tampered_expired_replayed_and_untrusted_bundles_are_refused_with_nothin
         std::fs::read(dst.join("bundle-imports.json")).unwrap(),
         sequences
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delta_bundle_leaves_out_what_the_inventory_lists() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, acme) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let full = work.join("full.tar");
+    create(&src, &secret, &full, &[]);
+    let dst = destination(work, "dst");
+    ok(&import_args(&full, &dst, &public));
+
+    const NEWER: &str = "acme/app/1.1.0/20240105000000";
+    let state = AppState::open_embedded(settings(&src)).unwrap();
+    add(&state, work, NEWER, &[LIB, GLIBC], &acme).await;
+    promote(&state, NEWER).await;
+    drop(state);
+    let inventory = work.join("have.json");
+    let listed = ok(&["inventory".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
+    assert!(listed.contains(APP), "{listed}");
+    std::fs::write(&inventory, listed).unwrap();
+    let delta = work.join("delta.tar");
+    create(
+        &src,
+        &secret,
+        &delta,
+        &["--have", inventory.to_str().unwrap()],
+    );
+
+    let tar = std::fs::read(&delta).unwrap();
+    let (at, size) = entry(&tar, "MANIFEST.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&tar[at..at + size]).unwrap();
+    assert_eq!(
+        manifest["packages"].as_array().unwrap().len(),
+        1,
+        "{manifest}"
+    );
+    assert_eq!(manifest["packages"][0]["ident"], NEWER);
+    assert_eq!(manifest["channels"].as_array().unwrap().len(), 2);
+    let imported = ok(&import_args(&delta, &dst, &public));
+    assert!(imported.contains("1 new, 0 already present"), "{imported}");
+    assert!(
+        imported.contains("1 channel memberships applied"),
+        "{imported}"
+    );
+    let state = AppState::open_embedded(settings(&dst)).unwrap();
+    assert!(package_id(&state, NEWER).await.is_some());
 }
