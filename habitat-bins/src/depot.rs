@@ -145,13 +145,25 @@ enum BundleCommand {
     /// signatures, dependencies, conflicts), then stores its packages dependencies first and
     /// applies its channel memberships. A bundle that fails a check writes nothing.
     Import {
-        /// The bundle file.
+        /// The bundle file (with `--unsigned`: a directory written by `hab pkg download`).
         bundle: PathBuf,
         #[command(flatten)]
         data: DataArgs,
         /// The transfer key's public file (`NAME-REVISION.pub`) the bundle must be signed with.
-        #[arg(long, value_name = "FILE")]
-        trust_key: PathBuf,
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "unsigned",
+            conflicts_with = "unsigned"
+        )]
+        trust_key: Option<PathBuf>,
+        /// BUNDLE is a `hab pkg download` directory, with no manifest: the artifacts'
+        /// signatures and the keys are still checked.
+        #[arg(long)]
+        unsigned: bool,
+        /// With `--unsigned`: a channel to add every package to (repeatable).
+        #[arg(long = "channel", value_name = "CHANNEL", requires = "unsigned")]
+        channels: Vec<String>,
         /// The account recorded as owner of the new packages and of origins created.
         #[arg(long, value_name = "ACCOUNT")]
         owner: String,
@@ -690,14 +702,27 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
             bundle: file,
             data,
             trust_key,
+            unsigned,
+            channels,
             owner,
             dry_run,
         } => {
-            let text = std::fs::read_to_string(&trust_key)
-                .with_context(|| format!("cannot read `{}`", trust_key.display()))?;
-            let trusted = habitat_core::PublicKey::parse(&text).with_context(|| {
-                format!("`{}` is not a public signing key", trust_key.display())
-            })?;
+            let trust = match trust_key {
+                Some(trust_key) if !unsigned => {
+                    let text = std::fs::read_to_string(&trust_key)
+                        .with_context(|| format!("cannot read `{}`", trust_key.display()))?;
+                    let trusted = habitat_core::PublicKey::parse(&text).with_context(|| {
+                        format!("`{}` is not a public signing key", trust_key.display())
+                    })?;
+                    bundle::Trust::Key(Box::new(trusted))
+                }
+                _ => bundle::Trust::Unsigned {
+                    channels: channels
+                        .iter()
+                        .map(|c| c.parse())
+                        .collect::<Result<_, habitat_core::Error>>()?,
+                },
+            };
             let owner: habitat_core::AccountName = owner.parse()?;
             let state = open_admin(settings(&data)?).await?;
             let account = state
@@ -706,7 +731,7 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
                 .await?
                 .with_context(|| format!("no account `{owner}`"))?;
             let options = bundle::ImportOptions {
-                trusted,
+                trust,
                 account,
                 dry_run,
             };

@@ -5,7 +5,9 @@
 //! then `artifacts/*.hart` and `keys/*.pub` in the layout of a `hab pkg download` directory.
 //! [`create`] writes one from the local stores; [`import`] checks every part of one against a
 //! pinned transfer key and this depot before it writes anything, then stores its packages
-//! through [`crate::ingest`], dependencies first, and applies its channel memberships.
+//! through [`crate::ingest`], dependencies first, and applies its channel memberships. It
+//! also imports a `hab pkg download` directory ([`Trust::Unsigned`]), with every check that
+//! does not need a manifest.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{Read, Write};
@@ -713,11 +715,25 @@ pub fn verify_signature(trusted: &PublicKey, manifest: &[u8], signature: &str) -
     Ok(())
 }
 
+/// What an import trusts.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// A signed bundle (a tar): its manifest must be signed with this pinned transfer key.
+    Key(Box<PublicKey>),
+    /// A directory written by `hab pkg download` (`artifacts/*.hart`, `keys/*.pub`), with no
+    /// manifest: the artifacts' signatures and the keys are still checked; every package is
+    /// added to these channels of its origin.
+    Unsigned {
+        /// The channels to add every package to.
+        channels: Vec<ChannelName>,
+    },
+}
+
 /// How an import runs.
 #[derive(Clone, Debug)]
 pub struct ImportOptions {
-    /// The pinned transfer key the manifest must be signed with.
-    pub trusted: PublicKey,
+    /// What the bundle is checked against.
+    pub trust: Trust,
     /// The account recorded as the owner of new packages and of origins the import creates.
     pub account: Account,
     /// Check everything, write nothing.
@@ -786,9 +802,75 @@ fn write_sequences(path: &Path, sequences: &Sequences) -> Result<()> {
 
 /// A bundle's files, read and checked: each in a temp file of the depot's temp directory.
 struct Unpacked {
-    manifest: Manifest,
-    manifest_hash: Blake2bHash,
+    /// A signed bundle's manifest and its BLAKE2b; `None` for a download directory.
+    signed: Option<(Manifest, Blake2bHash)>,
+    keys: Vec<KeyEntry>,
+    /// Each artifact's path, with the package and target the manifest says it holds.
+    packages: Vec<(String, Option<(FullyQualifiedIdent, PackageTarget)>)>,
     files: HashMap<String, (NamedTempFile, Blake2bHash, u64)>,
+}
+
+/// Reads a `hab pkg download` directory: every `artifacts/*.hart` and `keys/*.pub` copied into
+/// a temp file; the key names from the file names.
+fn unpack_dir(dir: &Path, tmp_dir: &Path) -> Result<Unpacked> {
+    let mut unpacked = Unpacked {
+        signed: None,
+        keys: Vec::new(),
+        packages: Vec::new(),
+        files: HashMap::new(),
+    };
+    for (sub, extension) in [("artifacts", ".hart"), ("keys", ".pub")] {
+        let folder = dir.join(sub);
+        let listing = match std::fs::read_dir(&folder) {
+            Ok(listing) => listing,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && sub == "keys" => continue,
+            Err(e) => return Err(io("read", &folder)(e)),
+        };
+        let mut names = Vec::new();
+        for item in listing {
+            let item = item.map_err(io("read", &folder))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.ends_with(extension) && item.path().is_file() {
+                names.push(name);
+            }
+        }
+        names.sort();
+        for name in names {
+            let path = format!("{sub}/{name}");
+            let source = folder.join(&name);
+            let temp = NamedTempFile::new_in(tmp_dir).map_err(io("create a file in", tmp_dir))?;
+            let mut writer = HashingWriter::new(std::io::BufWriter::new(
+                temp.reopen().map_err(io("write", temp.path()))?,
+            ));
+            let mut reader = std::fs::File::open(&source).map_err(io("read", &source))?;
+            let size = std::io::copy(&mut reader, &mut writer).map_err(io("copy", &source))?;
+            let (hash, mut inner) = writer.finish();
+            inner.flush().map_err(io("write", temp.path()))?;
+            if sub == "keys" {
+                let stem = name.trim_end_matches(extension);
+                let key_name: NamedRevision =
+                    stem.parse()
+                        .map_err(|e: habitat_core::Error| BundleError::BadKey {
+                            path: path.clone(),
+                            reason: e.to_string(),
+                        })?;
+                unpacked.keys.push(KeyEntry {
+                    name: key_name,
+                    path: path.clone(),
+                });
+            } else {
+                unpacked.packages.push((path.clone(), None));
+            }
+            unpacked.files.insert(path, (temp, hash, size));
+        }
+    }
+    if unpacked.packages.is_empty() {
+        return Err(BundleError::Malformed(format!(
+            "`{}` holds no `artifacts/*.hart`",
+            dir.display()
+        )));
+    }
+    Ok(unpacked)
 }
 
 /// Reads the tar: the manifest and its signature first (checked before anything else is
@@ -887,8 +969,13 @@ fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked
         }
     }
     Ok(Unpacked {
-        manifest,
-        manifest_hash: Blake2bHash::digest(&manifest_bytes),
+        keys: manifest.keys.clone(),
+        packages: manifest
+            .packages
+            .iter()
+            .map(|p| (p.path.clone(), Some((p.ident.clone(), p.target))))
+            .collect(),
+        signed: Some((manifest, Blake2bHash::digest(&manifest_bytes))),
         files,
     })
 }
@@ -932,40 +1019,43 @@ struct Checked {
 /// keys it lacks, the packages dependencies first (through [`ingest`]), the memberships, and
 /// the signer's new sequence. A failed check writes nothing.
 pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) -> Result<Imported> {
-    let owned = (
-        bundle.to_owned(),
-        options.trusted.clone(),
-        state.tmp_dir.clone(),
-    );
-    let mut unpacked =
-        tokio::task::spawn_blocking(move || unpack(&owned.0, &owned.1, &owned.2)).await??;
-    let manifest = unpacked.manifest.clone();
+    let (path, tmp_dir) = (bundle.to_owned(), state.tmp_dir.clone());
+    let mut unpacked = match &options.trust {
+        Trust::Key(trusted) => {
+            let trusted = PublicKey::clone(trusted);
+            tokio::task::spawn_blocking(move || unpack(&path, &trusted, &tmp_dir)).await??
+        }
+        Trust::Unsigned { .. } => {
+            tokio::task::spawn_blocking(move || unpack_dir(&path, &tmp_dir)).await??
+        }
+    };
 
-    let now = OffsetDateTime::now_utc();
-    if now > manifest.expires {
-        return Err(BundleError::Expired {
-            expires: manifest.expires,
-        });
-    }
     let sequences_path = sequence_path(state);
     let mut sequences = read_sequences(&sequences_path)?;
-    let signer = manifest.signer.name().to_owned();
-    if let Some(last) = sequences.signers.get(&signer) {
-        let same = last.sequence == manifest.sequence
-            && last.manifest == unpacked.manifest_hash.to_string();
-        if manifest.sequence < last.sequence || (manifest.sequence == last.sequence && !same) {
-            return Err(BundleError::Replayed {
-                signer,
-                sequence: manifest.sequence,
-                last: last.sequence,
+    if let Some((manifest, hash)) = &unpacked.signed {
+        let now = OffsetDateTime::now_utc();
+        if now > manifest.expires {
+            return Err(BundleError::Expired {
+                expires: manifest.expires,
             });
+        }
+        let signer = manifest.signer.name().to_owned();
+        if let Some(last) = sequences.signers.get(&signer) {
+            let same = last.sequence == manifest.sequence && last.manifest == hash.to_string();
+            if manifest.sequence < last.sequence || (manifest.sequence == last.sequence && !same) {
+                return Err(BundleError::Replayed {
+                    signer,
+                    sequence: manifest.sequence,
+                    last: last.sequence,
+                });
+            }
         }
     }
 
     // Keys: each parses, is the one named, and equals this depot's key of that name if any.
     let mut keys: HashMap<NamedRevision, PublicKey> = HashMap::new();
     let mut new_keys: Vec<(OriginName, PublicKey)> = Vec::new();
-    for entry in &manifest.keys {
+    for entry in &unpacked.keys {
         let (file, _, _) =
             unpacked
                 .files
@@ -1014,17 +1104,17 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
     // Artifacts: each verifies with its signer's key (the bundle's, else this depot's), holds
     // the package the manifest says, and is new or identical to this depot's.
     let mut checked: Vec<Checked> = Vec::new();
-    for entry in &manifest.packages {
+    for (entry_path, expected) in &unpacked.packages {
         let (file, checksum, _) =
             unpacked
                 .files
-                .get(&entry.path)
+                .get(entry_path)
                 .ok_or_else(|| BundleError::FileListing {
-                    path: entry.path.clone(),
+                    path: entry_path.clone(),
                     problem: "missing from the bundle",
                 })?;
         let bad = |reason: String| BundleError::BadArtifact {
-            path: entry.path.clone(),
+            path: entry_path.clone(),
             reason,
         };
         let path = file.path().to_owned();
@@ -1035,19 +1125,29 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
                 .map_err(|e| bad(e.to_string()))?
         };
         let signer = header.signer().clone();
-        artifact::check_signer(&entry.ident, &signer).map_err(|e| bad(e.to_string()))?;
-        if !state.settings.targets.contains(&entry.target) {
-            return Err(bad(format!(
-                "this depot does not accept packages for `{}`",
-                entry.target
-            )));
+        let accepted = |ident: &FullyQualifiedIdent, target: PackageTarget| {
+            artifact::check_signer(ident, &signer).map_err(|e| bad(e.to_string()))?;
+            if state.settings.targets.contains(&target) {
+                Ok(())
+            } else {
+                Err(bad(format!(
+                    "this depot does not accept packages for `{target}`"
+                )))
+            }
+        };
+        if let Some((ident, target)) = expected {
+            accepted(ident, *target)?;
         }
         let key = match keys.get(&signer) {
             Some(key) => key.clone(),
             None => {
+                let origin: OriginName = signer
+                    .name()
+                    .parse()
+                    .map_err(|e: habitat_core::Error| bad(e.to_string()))?;
                 let stored = state
                     .metadata
-                    .public_key(entry.ident.origin(), signer.revision())
+                    .public_key(&origin, signer.revision())
                     .await?
                     .ok_or_else(|| {
                         bad(format!(
@@ -1062,12 +1162,21 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         })
         .await?
         .map_err(|e| bad(e.to_string()))?;
-        if metadata.ident != entry.ident || metadata.target != entry.target {
-            return Err(bad(format!(
-                "it holds `{}` for `{}`, the manifest says `{}` for `{}`",
-                metadata.ident, metadata.target, entry.ident, entry.target
-            )));
+        match expected {
+            Some((ident, target)) if metadata.ident != *ident || metadata.target != *target => {
+                return Err(bad(format!(
+                    "it holds `{}` for `{}`, the manifest says `{ident}` for `{target}`",
+                    metadata.ident, metadata.target
+                )));
+            }
+            Some(_) => {}
+            None => accepted(&metadata.ident, metadata.target)?,
         }
+        let entry = PackageEntry {
+            ident: metadata.ident.clone(),
+            target: metadata.target,
+            path: entry_path.clone(),
+        };
         let present = match state.metadata.package(&entry.ident, entry.target).await? {
             Some(stored) if stored.checksum == *checksum => true,
             Some(stored) => {
@@ -1110,7 +1219,21 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
             }
         }
     }
-    for membership in &manifest.channels {
+    let channels: Vec<Membership> = match (&unpacked.signed, &options.trust) {
+        (Some((manifest, _)), _) => manifest.channels.clone(),
+        (None, Trust::Unsigned { channels }) => checked
+            .iter()
+            .flat_map(|c| {
+                channels.iter().map(|channel| Membership {
+                    channel: channel.clone(),
+                    ident: c.entry.ident.clone(),
+                    target: c.entry.target,
+                })
+            })
+            .collect(),
+        (None, Trust::Key(_)) => Vec::new(),
+    };
+    for membership in &channels {
         if !in_bundle.contains(&(membership.ident.to_string(), membership.target))
             && state
                 .metadata
@@ -1142,7 +1265,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         present: checked.iter().filter(|c| c.present).count(),
         origins: missing_origins.len(),
         keys: new_keys.len(),
-        memberships: manifest.channels.len(),
+        memberships: channels.len(),
     };
     if options.dry_run {
         return Ok(report);
@@ -1186,7 +1309,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
             forced: true,
             source: Source::Bundle {
                 account: options.account.clone(),
-                signer: manifest.signer.clone(),
+                signer: unpacked.signed.as_ref().map(|(m, _)| m.signer.clone()),
             },
         };
         let failed = |source| BundleError::Ingest {
@@ -1208,7 +1331,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
     }
     report.new = new;
     let mut memberships = 0;
-    for membership in &manifest.channels {
+    for membership in &channels {
         let Some(package) = state
             .metadata
             .package(&membership.ident, membership.target)
@@ -1253,13 +1376,15 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         }
     }
     report.memberships = memberships;
-    sequences.signers.insert(
-        signer,
-        LastImport {
-            sequence: manifest.sequence,
-            manifest: unpacked.manifest_hash.to_string(),
-        },
-    );
-    write_sequences(&sequences_path, &sequences)?;
+    if let Some((manifest, hash)) = &unpacked.signed {
+        sequences.signers.insert(
+            manifest.signer.name().to_owned(),
+            LastImport {
+                sequence: manifest.sequence,
+                manifest: hash.to_string(),
+            },
+        );
+        write_sequences(&sequences_path, &sequences)?;
+    }
     Ok(report)
 }

@@ -80,8 +80,9 @@ pub enum Source {
     Bundle {
         /// The account recorded as owner.
         account: Account,
-        /// The transfer key that signed the bundle.
-        signer: NamedRevision,
+        /// The transfer key that signed the bundle; `None` for an unsigned download
+        /// directory (whose artifacts' signatures are still checked).
+        signer: Option<NamedRevision>,
     },
 }
 

@@ -447,3 +447,102 @@ async fn a_delta_bundle_leaves_out_what_the_inventory_lists() {
     let state = AppState::open_embedded(settings(&dst)).unwrap();
     assert!(package_id(&state, NEWER).await.is_some());
 }
+
+/// A `hab pkg download` directory in `work/NAME` with the artifacts of `idents` (packed by
+/// [`source`] into `work/out`) and the source's public keys.
+async fn download_dir(work: &Path, src: &Path, name: &str, idents: &[&str]) -> PathBuf {
+    let dir = work.join(name);
+    std::fs::create_dir_all(dir.join("artifacts")).unwrap();
+    std::fs::create_dir_all(dir.join("keys")).unwrap();
+    for ident in idents {
+        let file = ident
+            .parse::<FullyQualifiedIdent>()
+            .unwrap()
+            .archive_name(PackageTarget::X86_64Linux);
+        std::fs::copy(
+            work.join("out").join(&file),
+            dir.join("artifacts").join(&file),
+        )
+        .unwrap();
+    }
+    let state = AppState::open_embedded(settings(src)).unwrap();
+    for origin in ["core", "acme"] {
+        for key in state
+            .metadata
+            .public_keys(&origin.parse().unwrap())
+            .await
+            .unwrap()
+        {
+            let file = format!("{origin}-{}.pub", key.revision);
+            std::fs::write(dir.join("keys").join(file), key.body).unwrap();
+        }
+    }
+    dir
+}
+
+fn unsigned_args<'a>(dir: &'a Path, data: &'a Path) -> Vec<&'a std::ffi::OsStr> {
+    vec![
+        "bundle".as_ref(),
+        "import".as_ref(),
+        dir.as_os_str(),
+        "--unsigned".as_ref(),
+        "--channel".as_ref(),
+        "stable".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--owner".as_ref(),
+        "bob".as_ref(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stock_download_directory_imports_unsigned_with_signatures_still_checked() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+
+    let dir = download_dir(work, &src, "download", &[GLIBC, LIB, APP]).await;
+    let dst = destination(work, "dst");
+    let imported = ok(&unsigned_args(&dir, &dst));
+    assert!(
+        imported.contains("3 new, 0 already present, 2 origins created, 2 keys added, 3 channel memberships applied"),
+        "{imported}"
+    );
+    let state = AppState::open_embedded(settings(&dst)).unwrap();
+    let lib = package_id(&state, LIB).await.unwrap();
+    let channels = state.metadata.package_channels(lib).await.unwrap();
+    assert!(channels.iter().any(|m| m.name == ChannelName::stable()));
+    drop(state);
+    let again = ok(&unsigned_args(&dir, &dst));
+    assert!(again.contains("0 new, 3 already present"), "{again}");
+
+    // A dependency missing from both the directory and the depot.
+    let partial = download_dir(work, &src, "partial", &[LIB, APP]).await;
+    let dst = destination(work, "dst-partial");
+    let error = refused(&unsigned_args(&partial, &dst));
+    assert!(
+        error.contains("dependency check failed: `acme/")
+            && error.contains(&format!("needs `{GLIBC}`")),
+        "{error}"
+    );
+    assert_untouched(&dst).await;
+
+    // A flipped byte in an artifact.
+    let flipped = download_dir(work, &src, "flipped", &[GLIBC, LIB, APP]).await;
+    let hart = flipped.join("artifacts").join(
+        APP.parse::<FullyQualifiedIdent>()
+            .unwrap()
+            .archive_name(PackageTarget::X86_64Linux),
+    );
+    let mut bytes = std::fs::read(&hart).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&hart, bytes).unwrap();
+    let dst = destination(work, "dst-flipped");
+    let error = refused(&unsigned_args(&flipped, &dst));
+    assert!(
+        error.contains("artifact check failed: `artifacts/acme-app-"),
+        "{error}"
+    );
+    assert_untouched(&dst).await;
+}
