@@ -29,7 +29,7 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::ingest::{self, Claim, IngestError, Ingested, Received, Source};
-use crate::store::{Account, ChannelAction, Package, PackageFilter, Page, StoreError, Visibility};
+use crate::store::{Account, Package, PackageFilter, Page, StoreError, Visibility};
 
 /// The manifest's name in the tar: always its first entry.
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -1330,52 +1330,26 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         }
     }
     report.new = new;
-    let mut memberships = 0;
+    // Every package is stored now (checked above: in the bundle or in this depot).
+    let mut rows = Vec::with_capacity(channels.len());
     for membership in &channels {
-        let Some(package) = state
+        if let Some(package) = state
             .metadata
             .package(&membership.ident, membership.target)
             .await?
-        else {
-            continue;
-        };
-        let origin = membership.ident.origin();
-        if !state
-            .metadata
-            .channels(origin)
-            .await?
-            .contains(&membership.channel)
         {
-            match state
-                .metadata
-                .create_channel(origin, &membership.channel)
-                .await
-            {
-                Ok(()) | Err(StoreError::Conflict(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        let already = state
-            .metadata
-            .package_channels(package.id)
-            .await?
-            .iter()
-            .any(|m| m.name == membership.channel);
-        if !already {
-            state
-                .metadata
-                .change_channel(
-                    package.id,
-                    origin,
-                    &membership.channel,
-                    ChannelAction::Promote,
-                    &options.account.name,
-                )
-                .await?;
-            memberships += 1;
+            rows.push((
+                package.id,
+                membership.ident.origin().clone(),
+                membership.channel.clone(),
+            ));
         }
     }
-    report.memberships = memberships;
+    let applied = state
+        .metadata
+        .apply_memberships(&rows, &options.account.name)
+        .await?;
+    report.memberships = usize::try_from(applied).unwrap_or(usize::MAX);
     if let Some((manifest, hash)) = &unpacked.signed {
         sequences.signers.insert(
             manifest.signer.name().to_owned(),
