@@ -1268,6 +1268,28 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         memberships: channels.len(),
     };
     if options.dry_run {
+        // What would be added: memberships of packages this depot has count only when the
+        // package is not in that channel yet.
+        let mut memberships = 0;
+        for membership in &channels {
+            let held = state
+                .metadata
+                .package(&membership.ident, membership.target)
+                .await?;
+            let already = match held {
+                Some(package) => state
+                    .metadata
+                    .package_channels(package.id)
+                    .await?
+                    .iter()
+                    .any(|m| m.name == membership.channel),
+                None => false,
+            };
+            if !already {
+                memberships += 1;
+            }
+        }
+        report.memberships = memberships;
         return Ok(report);
     }
 

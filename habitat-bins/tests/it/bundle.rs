@@ -301,7 +301,21 @@ async fn a_bundle_carries_a_channel_with_its_dependencies_into_a_fresh_depot_onc
     let first = ok(&import_args(&bundle, &dst, &public));
     assert!(first.contains("3 new, 0 already present, 2 origins created, 2 keys added, 1 channel memberships applied"), "{first}");
     let again = ok(&import_args(&bundle, &dst, &public));
-    assert!(again.contains("0 new, 3 already present"), "{again}");
+    assert!(
+        again.contains("0 new, 3 already present, 0 origins created, 0 keys added, 0 channel"),
+        "{again}"
+    );
+    let dry = ok(&[
+        import_args(&bundle, &dst, &public),
+        vec!["--dry-run".as_ref()],
+    ]
+    .concat());
+    assert!(
+        dry.contains(
+            "dry run: 0 new, 3 already present, 0 origins created, 0 keys added, 0 channel"
+        ),
+        "{dry}"
+    );
 
     let state = AppState::open_embedded(settings(&dst)).unwrap();
     let app = package_id(&state, APP).await.unwrap();
