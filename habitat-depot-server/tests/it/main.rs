@@ -18,4 +18,5 @@ mod store;
 mod support;
 mod upload;
 mod web;
+mod web_forms;
 mod web_pages;
