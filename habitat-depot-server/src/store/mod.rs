@@ -728,6 +728,16 @@ pub trait MetadataStore: Send + Sync + 'static {
         account: &str,
     ) -> StoreResult<u64>;
 
+    /// In one transaction, adds each package (by id) to channel `channel` of origin `origin`,
+    /// creating a channel that does not exist, and records each addition that `account` made
+    /// in the audit log as a promotion; how many packages were added (those already in their
+    /// channel are left as they are). A bundle import applies its memberships with it.
+    async fn apply_memberships(
+        &self,
+        memberships: &[(i64, OriginName, ChannelName)],
+        account: &str,
+    ) -> StoreResult<u64>;
+
     /// The newest uploads the caller may see (public, and the private ones of
     /// `private_origins`), newest first, at most `limit`; as [`Self::package_list`] lists them
     /// (manifest, config, dependencies and ports left empty).
