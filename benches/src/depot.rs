@@ -469,6 +469,8 @@ pub async fn populate(
                 build_deps: build_deps.clone(),
                 build_tdeps: build_deps.clone(),
                 exposes: vec![8080],
+                binds: Vec::new(),
+                binds_optional: Vec::new(),
                 is_a_service: true,
                 owner: ORIGIN.to_owned(),
                 created_at,

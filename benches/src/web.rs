@@ -335,6 +335,8 @@ pub async fn populate(data_dir: &Path, spec: &WebCatalogSpec, batch: usize) -> R
             build_deps: build_deps.clone(),
             build_tdeps: build_deps.clone(),
             exposes: vec![8080],
+            binds: Vec::new(),
+            binds_optional: Vec::new(),
             is_a_service: true,
             owner: OWNER.to_owned(),
             created_at: now - time::Duration::seconds((total - k) as i64),

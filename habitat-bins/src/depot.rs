@@ -123,6 +123,100 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Air-gap bundles: a channel with its dependencies and keys, carried between depots as
+    /// one signed file (docs/bundles.md).
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+    /// Prints, as JSON on stdout, every package this depot holds with its checksum: what
+    /// `hab-depot bundle create --have` takes to make a delta bundle for this depot.
+    Inventory {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BundleCommand {
+    /// Transfer keys, which sign bundles.
+    Key {
+        #[command(subcommand)]
+        command: BundleKeyCommand,
+    },
+    /// Writes one uncompressed tar: the signed manifest, then `artifacts/*.hart` and
+    /// `keys/*.pub` as `hab pkg download` lays them out. It carries the channel's packages,
+    /// their transitive dependencies (any origin) and the keys of their origins, read from
+    /// the local stores.
+    Create {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The origin whose channel is carried.
+        #[arg(long, value_name = "ORIGIN")]
+        origin: String,
+        /// The channel.
+        #[arg(long, value_name = "CHANNEL")]
+        channel: String,
+        /// Only packages for this target (repeatable) [default: every target]
+        #[arg(long = "target", value_name = "TARGET")]
+        targets: Vec<String>,
+        /// The transfer key's secret file (`NAME-REVISION.sig.key`).
+        #[arg(long, value_name = "FILE")]
+        sign_key: PathBuf,
+        /// An inventory of the importing depot (`hab-depot inventory` there): the packages it
+        /// has are left out (a delta bundle).
+        #[arg(long, value_name = "INVENTORY.json")]
+        have: Option<PathBuf>,
+        /// Days the bundle may be imported after it is made.
+        #[arg(long, value_name = "DAYS", default_value_t = 30)]
+        expires_in_days: u32,
+        /// Where to write the bundle.
+        #[arg(short = 'o', long = "out", value_name = "BUNDLE.tar")]
+        out: PathBuf,
+    },
+    /// Checks a bundle entirely (signature, expiry, sequence, checksums, keys, artifact
+    /// signatures, dependencies, conflicts), then stores its packages dependencies first and
+    /// applies its channel memberships. A bundle that fails a check writes nothing.
+    Import {
+        /// The bundle file (with `--unsigned`: a directory written by `hab pkg download`).
+        bundle: PathBuf,
+        #[command(flatten)]
+        data: DataArgs,
+        /// The transfer key's public file (`NAME-REVISION.pub`) the bundle must be signed with.
+        #[arg(
+            long,
+            value_name = "FILE",
+            required_unless_present = "unsigned",
+            conflicts_with = "unsigned"
+        )]
+        trust_key: Option<PathBuf>,
+        /// BUNDLE is a `hab pkg download` directory, with no manifest: the artifacts'
+        /// signatures and the keys are still checked.
+        #[arg(long)]
+        unsigned: bool,
+        /// With `--unsigned`: a channel to add every package to (repeatable).
+        #[arg(long = "channel", value_name = "CHANNEL", requires = "unsigned")]
+        channels: Vec<String>,
+        /// The account recorded as owner of the new packages and of origins created.
+        #[arg(long, value_name = "ACCOUNT")]
+        owner: String,
+        /// Runs every check and reports what would change; writes nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum BundleKeyCommand {
+    /// Writes a new transfer key pair: `NAME-REVISION.sig.key` (keep it on the creating side)
+    /// and `NAME-REVISION.pub` (give it to the importing depots).
+    Generate {
+        /// The key's name (letters, digits, `-` and `_`, as an origin name).
+        name: String,
+        /// The directory to write both files to.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -334,6 +428,13 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
             Ok(code)
+        }
+        Command::Bundle { command } => bundle(command).await,
+        Command::Inventory { data } => {
+            let state = open_admin(settings(&data)?).await?;
+            let inventory = habitat_depot_server::bundle::inventory(&state).await?;
+            out!("{}", serde_json::to_string_pretty(&inventory)?);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Fsck { data, repair } => {
             let state = open_admin(settings(&data)?).await?;
@@ -584,6 +685,133 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             };
             state.metadata.link_identity(account.id, &identity).await?;
             say!("linked identity `{subject}` of `{provider}` to account `{name}`");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `hab-depot bundle …`.
+async fn bundle(command: BundleCommand) -> Result<ExitCode> {
+    use habitat_depot_server::bundle;
+
+    match command {
+        BundleCommand::Key {
+            command: BundleKeyCommand::Generate { name, out },
+        } => {
+            let name: habitat_core::OriginName = name
+                .parse()
+                .with_context(|| format!("`{name}` is not a valid transfer key name"))?;
+            let secret = habitat_core::SecretKey::generate(&name)?;
+            let cache = habitat_core::KeyCache::new(&out);
+            let secret_path = cache.write_secret(&secret)?;
+            let public_path = cache.write_public(&secret.public_key())?;
+            say!(
+                "wrote transfer key `{}`: keep {} on the creating side, give {} to the \
+                 importing depots",
+                secret.name(),
+                secret_path.display(),
+                public_path.display()
+            );
+        }
+        BundleCommand::Create {
+            data,
+            origin,
+            channel,
+            targets,
+            sign_key,
+            have,
+            expires_in_days,
+            out,
+        } => {
+            let have = match have {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    let inventory: bundle::Inventory = serde_json::from_str(&text)
+                        .with_context(|| format!("`{}` is not an inventory", path.display()))?;
+                    Some(inventory)
+                }
+                None => None,
+            };
+            let selection = bundle::Selection {
+                origin: origin.parse()?,
+                channel: channel.parse()?,
+                targets: targets
+                    .iter()
+                    .map(|t| t.parse())
+                    .collect::<Result<_, habitat_core::Error>>()?,
+                valid_for: time::Duration::days(i64::from(expires_in_days)),
+                have,
+            };
+            let text = std::fs::read_to_string(&sign_key)
+                .with_context(|| format!("cannot read `{}`", sign_key.display()))?;
+            let key = habitat_core::SecretKey::parse(&text)
+                .with_context(|| format!("`{}` is not a secret signing key", sign_key.display()))?;
+            let state = open_admin(settings(&data)?).await?;
+            let created = bundle::create(&state, &selection, &key, &out).await?;
+            say!(
+                "wrote {}: {} packages ({} left out, already there), {} channel memberships, {} \
+                 keys, {} bytes, sequence {}, signed by `{}`",
+                out.display(),
+                created.packages,
+                created.left_out,
+                created.memberships,
+                created.keys,
+                created.bytes,
+                created.sequence,
+                key.name()
+            );
+        }
+        BundleCommand::Import {
+            bundle: file,
+            data,
+            trust_key,
+            unsigned,
+            channels,
+            owner,
+            dry_run,
+        } => {
+            let trust = match trust_key {
+                Some(trust_key) if !unsigned => {
+                    let text = std::fs::read_to_string(&trust_key)
+                        .with_context(|| format!("cannot read `{}`", trust_key.display()))?;
+                    let trusted = habitat_core::PublicKey::parse(&text).with_context(|| {
+                        format!("`{}` is not a public signing key", trust_key.display())
+                    })?;
+                    bundle::Trust::Key(Box::new(trusted))
+                }
+                _ => bundle::Trust::Unsigned {
+                    channels: channels
+                        .iter()
+                        .map(|c| c.parse())
+                        .collect::<Result<_, habitat_core::Error>>()?,
+                },
+            };
+            let owner: habitat_core::AccountName = owner.parse()?;
+            let state = open_admin(settings(&data)?).await?;
+            let account = state
+                .metadata
+                .account_by_name(owner.as_str())
+                .await?
+                .with_context(|| format!("no account `{owner}`"))?;
+            let options = bundle::ImportOptions {
+                trust,
+                account,
+                dry_run,
+            };
+            let imported = bundle::import(&state, &file, &options)
+                .await
+                .with_context(|| format!("bundle `{}` refused", file.display()))?;
+            out!(
+                "{}{} new, {} already present, {} origins created, {} keys added, {} channel \
+                 memberships applied",
+                if dry_run { "dry run: " } else { "" },
+                imported.new,
+                imported.present,
+                imported.origins,
+                imported.keys,
+                imported.memberships
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

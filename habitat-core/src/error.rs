@@ -133,6 +133,15 @@ pub enum Error {
         reason: String,
     },
 
+    /// A line of BINDS or BINDS_OPTIONAL is not `NAME=EXPORT EXPORT…`.
+    #[error("bind `{line}`: {reason}")]
+    InvalidBind {
+        /// The line.
+        line: String,
+        /// What was wrong.
+        reason: String,
+    },
+
     /// Dependencies of a package are not installed.
     #[error("{ident} needs dependencies that are not installed: {}", join(missing))]
     MissingDependencies {

@@ -41,5 +41,5 @@ pub use hash::Blake2bHash;
 pub use ident::{ChannelName, FullyQualifiedIdent, OriginName, PackageIdent, PackageName};
 pub use install::FsRoot;
 pub use keys::{KeyCache, NamedRevision, PublicKey, SecretKey};
-pub use metadata::PackageMetadata;
+pub use metadata::{Bind, PackageMetadata};
 pub use target::PackageTarget;

@@ -7,7 +7,7 @@ use crate::archive::{self, UnpackLimits};
 use crate::artifact::Artifact;
 use crate::error::Result;
 
-pub use crate::metadata_files::PackageMetadata;
+pub use crate::metadata_files::{Bind, PackageMetadata};
 
 /// Reads an artifact's metadata in one pass over its payload, checking every member against
 /// the safety rules. The signature is **not** checked: this is for inspection (`hab pkg info`)

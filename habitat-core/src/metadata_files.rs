@@ -19,6 +19,8 @@ pub(crate) const METADATA_FILES: &[&str] = &[
     "BUILD_DEPS",
     "BUILD_TDEPS",
     "EXPOSES",
+    "BINDS",
+    "BINDS_OPTIONAL",
     "SVC_USER",
     "SVC_GROUP",
     "MANIFEST",
@@ -49,6 +51,10 @@ pub struct PackageMetadata {
     pub build_tdeps: Vec<FullyQualifiedIdent>,
     /// EXPOSES: ports the service listens on.
     pub exposes: Vec<u16>,
+    /// BINDS: the services this one must be bound to, with the exports it needs of each.
+    pub binds: Vec<Bind>,
+    /// BINDS_OPTIONAL: the services this one may be bound to.
+    pub binds_optional: Vec<Bind>,
     /// SVC_USER; present means the package is a service.
     pub svc_user: Option<String>,
     /// SVC_GROUP.
@@ -99,6 +105,8 @@ impl PackageMetadata {
             build_deps: files.idents("BUILD_DEPS")?,
             build_tdeps: files.idents("BUILD_TDEPS")?,
             exposes,
+            binds: files.binds("BINDS")?,
+            binds_optional: files.binds("BINDS_OPTIONAL")?,
             svc_user: files.text("SVC_USER")?.filter(|s| !s.is_empty()),
             svc_group: files.text("SVC_GROUP")?.filter(|s| !s.is_empty()),
             manifest: files.text("MANIFEST")?.unwrap_or_default(),
@@ -161,6 +169,16 @@ impl Files {
             .collect()
     }
 
+    /// BINDS or BINDS_OPTIONAL: `NAME=EXPORT EXPORT…` lines, blank ones skipped.
+    fn binds(&self, name: &str) -> Result<Vec<Bind>> {
+        self.text(name)?
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| l.parse().map_err(|e: Error| bad(name, e.to_string())))
+            .collect()
+    }
+
     /// default.toml, which must be valid TOML; empty when absent.
     fn config(&self) -> Result<String> {
         let config = self.text("default.toml")?.unwrap_or_default();
@@ -185,9 +203,68 @@ impl Files {
     }
 }
 
+/// One bind of a service (a line of BINDS or BINDS_OPTIONAL): the name the service calls it by
+/// and the exports it needs from the service bound there. Written and read as
+/// `NAME=EXPORT EXPORT…`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Bind {
+    /// The bind's name.
+    pub name: String,
+    /// The exports the bound service must offer.
+    pub exports: Vec<String>,
+}
+
+impl std::fmt::Display for Bind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}={}", self.name, self.exports.join(" "))
+    }
+}
+
+impl std::str::FromStr for Bind {
+    type Err = Error;
+
+    fn from_str(line: &str) -> Result<Self> {
+        let invalid = |why: &str| Error::InvalidBind {
+            line: line.to_owned(),
+            reason: why.to_owned(),
+        };
+        let (name, exports) = line
+            .split_once('=')
+            .ok_or_else(|| invalid("not NAME=EXPORT EXPORT..."))?;
+        let name = name.trim();
+        if name.is_empty() || name.contains(char::is_whitespace) {
+            return Err(invalid("the name before `=` must be one word"));
+        }
+        let exports = exports.split_whitespace().map(str::to_owned).collect();
+        Ok(Self {
+            name: name.to_owned(),
+            exports,
+        })
+    }
+}
+
 fn bad(file: &str, reason: String) -> Error {
     Error::Metadata {
         file: file.to_owned(),
         reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bind_reads_and_writes_its_line() {
+        let bind: Bind = "database=port host".parse().unwrap();
+        assert_eq!(bind.name, "database");
+        assert_eq!(bind.exports, ["port", "host"]);
+        assert_eq!(bind.to_string(), "database=port host");
+        let empty: Bind = "cache=".parse().unwrap();
+        assert!(empty.exports.is_empty());
+        for bad in ["database", "=port", "two words=port"] {
+            let error = bad.parse::<Bind>().unwrap_err().to_string();
+            assert!(error.contains(&format!("`{bad}`")), "{error}");
+        }
     }
 }

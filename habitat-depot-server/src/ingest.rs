@@ -81,13 +81,22 @@ pub enum Source {
         /// The owner the upstream reports.
         owner: String,
     },
+    /// Imported from an air-gap bundle (docs/bundles.md) by `account`, the administrator's
+    /// choice of owner; the bundle's signature was checked against the pinned transfer key.
+    Bundle {
+        /// The account recorded as owner.
+        account: Account,
+        /// The transfer key that signed the bundle; `None` for an unsigned download
+        /// directory (whose artifacts' signatures are still checked).
+        signer: Option<NamedRevision>,
+    },
 }
 
 impl Source {
     /// The account name recorded as the package's owner.
     pub fn owner(&self) -> String {
         match self {
-            Self::Upload { account } => account.name.clone(),
+            Self::Upload { account } | Self::Bundle { account, .. } => account.name.clone(),
             Self::Mirror { owner } => owner.clone(),
         }
     }

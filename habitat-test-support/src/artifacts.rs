@@ -45,8 +45,8 @@ pub fn artifact(dir: &Path, ident: &str, tdeps: &[&str], key: &SecretKey) -> Pat
 }
 
 /// Packs `ident` with these TDEPS (also its DEPS), signed by `key`, into `dir/out-<n>`, like
-/// a built package: a program, `MANIFEST`, `EXPOSES`, `SVC_USER`, and `filler` bytes that do
-/// not compress (so transfers take several chunks). `salt` goes into the program, so that two
+/// a built package: a program, `MANIFEST`, `EXPOSES`, `BINDS`, `BINDS_OPTIONAL`, `SVC_USER`,
+/// and `filler` bytes that do not compress (so transfers take several chunks). `salt` goes into the program, so that two
 /// artifacts of one ident can differ.
 pub fn rich_artifact(
     dir: &Path,
@@ -67,6 +67,8 @@ pub fn rich_artifact(
     .unwrap();
     std::fs::write(src.join("MANIFEST"), format!("# {ident}\n")).unwrap();
     std::fs::write(src.join("EXPOSES"), "8080\n").unwrap();
+    std::fs::write(src.join("BINDS"), "database=port host\n").unwrap();
+    std::fs::write(src.join("BINDS_OPTIONAL"), "cache=port\n").unwrap();
     std::fs::write(src.join("SVC_USER"), "hab\n").unwrap();
     std::fs::write(src.join("filler"), noise(filler)).unwrap();
     pack_into(&src, &dir.join(format!("out-{tag}")), ident, tdeps, key)

@@ -122,14 +122,27 @@ impl WebClient {
         fields: &[(&str, &str)],
         files: &[(&str, &str, &[u8])],
     ) -> Page {
-        const BOUNDARY: &str = "hab-test-boundary-7d1f0c";
         let token = self.csrf.lock().expect("not poisoned").clone();
-        let mut body: Vec<u8> = Vec::new();
         let mut texts: Vec<(&str, &str)> = fields.to_vec();
         if let Some(token) = token.as_deref() {
             texts.push(("csrf", token));
         }
-        for (name, value) in texts {
+        self.post_multipart_raw(path, &texts, files, Some(&self.base))
+            .await
+    }
+
+    /// Posts a `multipart/form-data` form with `fields` exactly as given (no form token added),
+    /// and `origin` as the `Origin` header if any.
+    pub async fn post_multipart_raw(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+        origin: Option<&str>,
+    ) -> Page {
+        const BOUNDARY: &str = "hab-test-boundary-7d1f0c";
+        let mut body: Vec<u8> = Vec::new();
+        for (name, value) in fields {
             body.extend_from_slice(
                 format!(
                     "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
@@ -149,15 +162,17 @@ impl WebClient {
             body.extend_from_slice(b"\r\n");
         }
         body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
-        let request = self
+        let mut request = self
             .client
             .post(format!("{}{path}", self.base))
             .header(
                 reqwest::header::CONTENT_TYPE,
                 format!("multipart/form-data; boundary={BOUNDARY}"),
             )
-            .header(ORIGIN, &self.base)
             .body(body);
+        if let Some(origin) = origin {
+            request = request.header(ORIGIN, origin);
+        }
         Self::page(request.send().await.expect("the depot answers")).await
     }
 

@@ -3,14 +3,14 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Query, State};
+use axum::extract::{Query, State};
 use axum::http::header::{LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::session::{self, Viewer};
+use super::session::{self, NoFields, Posted, Viewer};
 use crate::AppState;
 use crate::auth::token_hash;
 use crate::web::{Chrome, WebError, WebResult, render};
@@ -94,18 +94,14 @@ pub(crate) fn see_other(location: &str, cookies: &[HeaderValue]) -> Response {
 
 #[derive(Deserialize)]
 struct TokenForm {
-    csrf: String,
     token: String,
     return_to: Option<String>,
 }
 
 async fn token_sign_in(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    Posted(_, form): Posted<TokenForm>,
 ) -> WebResult<Response> {
-    viewer.check_form(&state.settings, &headers, &form.csrf)?;
     let refused = || {
         WebError::new(
             StatusCode::UNAUTHORIZED,
@@ -136,18 +132,10 @@ async fn token_sign_in(
     ))
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
-}
-
 async fn logout(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    viewer.check_form(&state.settings, &headers, &form.csrf)?;
     if let Some(hash) = viewer.session_hash() {
         state.metadata.delete_session(hash).await?;
     }

@@ -10,13 +10,16 @@
 //! Every state-changing form carries a token derived from the session secret (or, signed out,
 //! from the browser id) and is refused unless it matches and the request's `Origin` and
 //! `Sec-Fetch-Site` say it came from the depot itself. The `/v1` API never reads these cookies.
+//! Page handlers take a posted form only through [`Posted`] (urlencoded) or
+//! [`PostedMultipart`], which make those checks before the handler runs.
 
-use axum::extract::{FromRequestParts, Request, State};
-use axum::http::header::{COOKIE, HOST, ORIGIN, SET_COOKIE};
+use axum::body::Body;
+use axum::extract::{Form, FromRequest, FromRequestParts, Multipart, RawForm, Request, State};
+use axum::http::header::{CONTENT_TYPE, COOKIE, HOST, ORIGIN, SET_COOKIE};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cookie::{Cookie, SameSite};
@@ -26,6 +29,7 @@ use time::{Duration, OffsetDateTime};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::store::{Account, StoreResult};
+use crate::web::{WebError, WebResult};
 
 /// How often, at most, a session's last use is written (each write is a store round trip).
 const TOUCH_EVERY: Duration = Duration::minutes(1);
@@ -69,7 +73,8 @@ impl Viewer {
 
     /// Checks a posted form: its `csrf` field must be this viewer's token, and the request must
     /// come from the depot's own pages (`Sec-Fetch-Site`, then `Origin`, against the public
-    /// URL or, without one, the request's `Host`).
+    /// URL or, without one, the request's `Host`). Page handlers do not call it: they take their
+    /// form through [`Posted`] or [`PostedMultipart`], which do.
     pub fn check_form(
         &self,
         settings: &crate::settings::Settings,
@@ -120,6 +125,130 @@ impl<S: Send + Sync> FromRequestParts<S> for Viewer {
             browser: String::new(),
         }))
     }
+}
+
+/// A posted urlencoded form whose token and origin passed [`Viewer::check_form`], with the
+/// viewer who posted it. The body is read into `T` first (a body that does not fit `T` gets
+/// the 4xx answer of axum's `Form`), then the form's `csrf` field is checked (a form without
+/// one has a wrong token): a refusal is the 403 "Form refused" page, and the handler never
+/// runs. `T` holds the form's other fields; it ignores `csrf`.
+pub struct Posted<T>(pub Viewer, pub T);
+
+/// A posted form with no field but its token: `Posted<NoFields>`.
+#[derive(serde::Deserialize)]
+pub struct NoFields {}
+
+/// The form token of a posted form (the only field [`Posted`] reads itself).
+#[derive(serde::Deserialize)]
+struct FormToken {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `T` deserialized from urlencoded `bytes`, refused as a posted form body would be.
+async fn form_body<T: serde::de::DeserializeOwned>(bytes: &bytes::Bytes) -> Result<T, Response> {
+    let request = Request::post("/")
+        .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(bytes.clone()))
+        .map_err(WebError::internal)
+        .map_err(IntoResponse::into_response)?;
+    let Form(value) = Form::<T>::from_request(request, &())
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok(value)
+}
+
+/// Checks the token and origin of a form `viewer` posted with `headers`.
+fn check_posted(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    token: &str,
+) -> Result<(), Response> {
+    viewer
+        .check_form(&state.settings, headers, token)
+        .map_err(|refused| WebError::from(refused).into_response())
+}
+
+impl<T> FromRequest<AppState> for Posted<T>
+where
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(viewer) = Viewer::from_request_parts(&mut parts, state).await;
+        let headers = parts.headers.clone();
+        let RawForm(bytes) = RawForm::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form: T = form_body(&bytes).await?;
+        let token: FormToken = form_body(&bytes).await?;
+        check_posted(state, &viewer, &headers, &token.csrf)?;
+        Ok(Self(viewer, form))
+    }
+}
+
+/// The text fields of a multipart form, read by [`PostedMultipart`].
+pub trait MultipartForm: Default + Send {
+    /// Refuses a field before it is read as text (say, one too large to be what the form
+    /// asks for); every field comes here, the form token too.
+    fn admit(name: &str, bytes: &[u8]) -> WebResult<()>;
+
+    /// Takes one UTF-8 text field other than the form token.
+    fn set(&mut self, name: &str, text: String);
+}
+
+/// A posted multipart form whose token (its `csrf` field) and origin passed
+/// [`Viewer::check_form`], with the viewer who posted it. Every field is read first (a field
+/// that [`MultipartForm::admit`] refuses, or that is not UTF-8, is refused with its own page),
+/// then the token is checked exactly as for [`Posted`].
+pub struct PostedMultipart<T>(pub Viewer, pub T);
+
+impl<T: MultipartForm> FromRequest<AppState> for PostedMultipart<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let Ok(viewer) = Viewer::from_request_parts(&mut parts, state).await;
+        let headers = parts.headers.clone();
+        let multipart = Multipart::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let (form, token) = multipart_fields::<T>(multipart)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_posted(state, &viewer, &headers, &token)?;
+        Ok(Self(viewer, form))
+    }
+}
+
+/// Reads every field of `multipart` into a `T`, and the form token.
+async fn multipart_fields<T: MultipartForm>(mut multipart: Multipart) -> WebResult<(T, String)> {
+    let bad = |message: String| WebError::new(StatusCode::BAD_REQUEST, "Cannot do that", message);
+    let mut form = T::default();
+    let mut token = String::new();
+    while let Some(field) = multipart
+        .next_field()
+        .await
+        .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?
+    {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field
+            .bytes()
+            .await
+            .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?;
+        T::admit(&name, &bytes)?;
+        let text = String::from_utf8(bytes.into())
+            .map_err(|_| bad(format!("the form's field `{name}` is not UTF-8 text")))?;
+        if name == "csrf" {
+            token = text;
+        } else {
+            form.set(&name, text);
+        }
+    }
+    Ok((form, token))
 }
 
 /// The scheme and host the depot's own pages are served from: the public URL's, or

@@ -499,6 +499,16 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("change_channel_all"))
             }
 
+            async fn apply_memberships(
+                &self,
+                memberships: &[(i64, OriginName, ChannelName)],
+                account: &str,
+            ) -> StoreResult<u64> {
+                packages::apply_memberships(self, memberships, account)
+                    .await
+                    .map_err(|e| e.during("apply_memberships"))
+            }
+
             async fn recent_packages(
                 &self,
                 private_origins: &[OriginName],

@@ -10,7 +10,7 @@ use std::pin::Pin;
 
 use async_trait::async_trait;
 use habitat_core::{
-    Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageMetadata, PackageTarget,
+    Bind, Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageMetadata, PackageTarget,
 };
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -273,6 +273,10 @@ pub struct Package {
     pub build_tdeps: Vec<FullyQualifiedIdent>,
     /// EXPOSES.
     pub exposes: Vec<u16>,
+    /// BINDS.
+    pub binds: Vec<Bind>,
+    /// BINDS_OPTIONAL.
+    pub binds_optional: Vec<Bind>,
     /// Has SVC_USER.
     pub is_a_service: bool,
     /// The account that uploaded it.
@@ -307,6 +311,8 @@ impl Package {
             build_deps: metadata.build_deps,
             build_tdeps: metadata.build_tdeps,
             exposes: metadata.exposes,
+            binds: metadata.binds,
+            binds_optional: metadata.binds_optional,
             owner,
             created_at: now(),
         }
@@ -467,6 +473,23 @@ pub(crate) fn join_idents(idents: &[FullyQualifiedIdent]) -> String {
 }
 
 /// A package's exposed ports as both SQL stores keep them in a column: space-separated.
+/// Binds as stored: one `NAME=EXPORT EXPORT…` line each.
+pub(crate) fn join_binds(binds: &[Bind]) -> String {
+    binds
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Binds as stored, read back; a line that is not a bind is an error naming it.
+pub(crate) fn split_binds(text: &str) -> Result<Vec<Bind>, habitat_core::Error> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::parse)
+        .collect()
+}
+
 pub(crate) fn join_exposes(exposes: &[u16]) -> String {
     exposes
         .iter()
@@ -702,6 +725,16 @@ pub trait MetadataStore: Send + Sync + 'static {
         source: &ChannelName,
         target: &ChannelName,
         action: ChannelAction,
+        account: &str,
+    ) -> StoreResult<u64>;
+
+    /// In one transaction, adds each package (by id) to channel `channel` of origin `origin`,
+    /// creating a channel that does not exist, and records each addition that `account` made
+    /// in the audit log as a promotion; how many packages were added (those already in their
+    /// channel are left as they are). A bundle import applies its memberships with it.
+    async fn apply_memberships(
+        &self,
+        memberships: &[(i64, OriginName, ChannelName)],
         account: &str,
     ) -> StoreResult<u64>;
 

@@ -129,3 +129,88 @@ async fn security_headers(request: Request, next: Next) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The code (before any test module) of the `.rs` files under `dir`, recursively.
+    fn sources(dir: &Path, into: &mut Vec<String>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                sources(&path, into);
+            } else if path.extension().is_some_and(|x| x == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                // The code only: tests may mention routes in passing.
+                let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+                into.push(code.to_owned());
+            }
+        }
+    }
+
+    /// The path of every route registered with a POST handler in `source`: each `.route(`
+    /// call whose arguments (up to its closing parenthesis) name `post(`.
+    fn post_routes(source: &str, into: &mut Vec<String>) {
+        let call = [".route", "("].concat();
+        let mut rest = source;
+        while let Some(at) = rest.find(&call) {
+            rest = &rest[at + call.len()..];
+            let mut depth = 1;
+            let end = rest
+                .char_indices()
+                .find(|&(_, c)| {
+                    match c {
+                        '(' => depth += 1,
+                        ')' => depth -= 1,
+                        _ => {}
+                    }
+                    depth == 0
+                })
+                .map_or(rest.len(), |(i, _)| i);
+            let args = &rest[..end];
+            if !args.contains("post(") {
+                continue;
+            }
+            if let Some(path) = args.split('"').nth(1) {
+                into.push(path.to_owned());
+            }
+        }
+    }
+
+    /// Every POST route of the pages and the sign-in must be in the table of the test that
+    /// posts each one without its token (tests/it/web_forms.rs), so that a new route whose
+    /// handler forgot the form check is caught there.
+    #[test]
+    fn every_post_page_route_is_in_the_form_refusal_test() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        sources(&root.join("src/web"), &mut files);
+        sources(&root.join("src/identity"), &mut files);
+        let mut routes = Vec::new();
+        for file in &files {
+            post_routes(file, &mut routes);
+        }
+        assert!(
+            routes.iter().any(|r| r == "/origins/{origin}/keys"),
+            "the scan finds the routes: {routes:?}"
+        );
+        let table: String = std::fs::read_to_string(root.join("tests/it/web_forms.rs"))
+            .unwrap_or_else(|e| panic!("cannot read the form refusal test: {e}"))
+            .split_whitespace()
+            .collect();
+        let missing: Vec<_> = routes
+            .iter()
+            .filter(|r| !table.contains(&format!("(\"{r}\"")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "POST routes missing from tests/it/web_forms.rs: {missing:?}"
+        );
+    }
+}

@@ -6,8 +6,8 @@
 use askama::Template;
 use axum::Extension;
 use axum::Router;
-use axum::extract::{Form, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use habitat_core::{ChannelName, OriginName};
@@ -20,7 +20,7 @@ use super::{Chrome, WebError, WebResult, render, sign_in_first, signed_in};
 use crate::AppState;
 use crate::authz::{self, Action, Permit, authorize};
 use crate::identity::see_other;
-use crate::identity::session::Viewer;
+use crate::identity::session::{MultipartForm, NoFields, Posted, PostedMultipart, Viewer};
 use crate::routes::{keys, origins as api};
 use crate::store::{Role, Visibility};
 
@@ -42,30 +42,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/origins/{origin}/invitations/{id}/rescind", post(rescind))
         .route("/origins/{origin}/keys", post(upload_key))
         .route("/origins/{origin}/settings", post(settings))
-}
-
-/// The form token of a posted form; every form has one.
-#[derive(Deserialize)]
-pub(super) struct CsrfOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
-impl CsrfOnly {
-    /// The posted token.
-    pub(super) fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-/// Checks a posted form's token and origin (403 page otherwise).
-pub(super) fn check(
-    state: &AppState,
-    viewer: &Viewer,
-    headers: &HeaderMap,
-    csrf: &str,
-) -> WebResult<()> {
-    Ok(viewer.check_form(&state.settings, headers, csrf)?)
 }
 
 /// An origin from a path segment: 404 when it is not a valid name (no such origin).
@@ -117,19 +93,14 @@ async fn list(
 
 #[derive(Deserialize)]
 struct NewOrigin {
-    #[serde(default)]
-    csrf: String,
     name: String,
     visibility: Option<String>,
 }
 
 async fn create(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(form): Form<NewOrigin>,
+    Posted(viewer, form): Posted<NewOrigin>,
 ) -> WebResult<Response> {
-    check(&state, &viewer, &headers, &form.csrf)?;
     let account = signed_in(&viewer)?;
     let origin = api::new_origin(
         &state,
@@ -295,43 +266,28 @@ async fn show(
     })
 }
 
-/// Checks the form, then asks the policy for `action` in `origin`.
+/// Asks the policy for `action` in `origin` (the form was checked by [`Posted`]).
 async fn permit_for(
     state: &AppState,
     viewer: &Viewer,
-    headers: &HeaderMap,
-    csrf: &str,
     origin: &str,
     action: Action,
 ) -> WebResult<Permit> {
-    check(state, viewer, headers, csrf)?;
     let origin = origin_name(origin)?;
     Ok(authorize(state, &viewer.caller(), &origin, action).await?)
 }
 
 #[derive(Deserialize)]
 struct NewChannel {
-    #[serde(default)]
-    csrf: String,
     name: String,
 }
 
 async fn create_channel(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(origin): Path<String>,
-    Form(form): Form<NewChannel>,
+    Posted(viewer, form): Posted<NewChannel>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::ManageChannels,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::ManageChannels).await?;
     let channel: ChannelName = form
         .name
         .trim()
@@ -344,20 +300,10 @@ async fn create_channel(
 
 async fn delete_channel(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path((origin, channel)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::ManageChannels,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::ManageChannels).await?;
     let channel: ChannelName = channel.parse().map_err(crate::error::ApiError::from)?;
     authz::check_channel_deletion(&channel)?;
     let origin = &permit.origin.name;
@@ -367,94 +313,50 @@ async fn delete_channel(
 
 #[derive(Deserialize)]
 struct RoleForm {
-    #[serde(default)]
-    csrf: String,
     role: String,
 }
 
 async fn set_role(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path((origin, account)): Path<(String, String)>,
-    Form(form): Form<RoleForm>,
+    Posted(viewer, form): Posted<RoleForm>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::SetRoles,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::SetRoles).await?;
     api::change_role(&state, &permit, &account, &form.role).await?;
     Ok(back(&permit.origin.name, "role-changed", "members"))
 }
 
 async fn remove_member(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path((origin, account)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::RemoveMembers,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::RemoveMembers).await?;
     api::remove(&state, &permit, &account).await?;
     Ok(back(&permit.origin.name, "member-removed", "members"))
 }
 
 #[derive(Deserialize)]
 struct InviteForm {
-    #[serde(default)]
-    csrf: String,
     account: String,
 }
 
 async fn invite(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(origin): Path<String>,
-    Form(form): Form<InviteForm>,
+    Posted(viewer, form): Posted<InviteForm>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::Invite,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::Invite).await?;
     api::send_invitation(&state, &permit, form.account.trim()).await?;
     Ok(back(&permit.origin.name, "invited", "invitations"))
 }
 
 async fn rescind(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path((origin, id)): Path<(String, String)>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::Invite,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::Invite).await?;
     let origin = &permit.origin.name;
     let invitation = api::find_invitation(&state, origin, &id).await?;
     state.metadata.delete_invitation(invitation.id).await?;
@@ -463,27 +365,15 @@ async fn rescind(
 
 #[derive(Deserialize)]
 struct SettingsForm {
-    #[serde(default)]
-    csrf: String,
     visibility: String,
 }
 
 async fn settings(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(origin): Path<String>,
-    Form(form): Form<SettingsForm>,
+    Posted(viewer, form): Posted<SettingsForm>,
 ) -> WebResult<Response> {
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::ManageSettings,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::ManageSettings).await?;
     let visibility: Visibility = api::parse_visibility(Some(&form.visibility))?;
     let origin = &permit.origin.name;
     state
@@ -496,27 +386,14 @@ async fn settings(
 /// The key upload form's fields: which kind of key, and its text from a file or pasted.
 #[derive(Default)]
 struct KeyForm {
-    csrf: String,
     kind: String,
     file: String,
     text: String,
 }
 
-/// Reads the key upload form (multipart): a field past the key size limit, or one that is not
-/// UTF-8, is refused.
-async fn key_form(mut multipart: Multipart) -> WebResult<KeyForm> {
-    let bad = |message: String| WebError::new(StatusCode::BAD_REQUEST, "Cannot do that", message);
-    let mut form = KeyForm::default();
-    while let Some(field) = multipart
-        .next_field()
-        .await
-        .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?
-    {
-        let name = field.name().unwrap_or_default().to_owned();
-        let bytes = field
-            .bytes()
-            .await
-            .map_err(|e| bad(format!("cannot read the form: {}", e.body_text())))?;
+impl MultipartForm for KeyForm {
+    /// A field past the key size limit is refused.
+    fn admit(_name: &str, bytes: &[u8]) -> WebResult<()> {
         if bytes.len() > keys::KEY_BODY_LIMIT {
             return Err(WebError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -527,36 +404,25 @@ async fn key_form(mut multipart: Multipart) -> WebResult<KeyForm> {
                 ),
             ));
         }
-        let text = String::from_utf8(bytes.into())
-            .map_err(|_| bad(format!("the form's field `{name}` is not UTF-8 text")))?;
-        match name.as_str() {
-            "csrf" => form.csrf = text,
-            "kind" => form.kind = text,
-            "file" => form.file = text,
-            "text" => form.text = text,
+        Ok(())
+    }
+
+    fn set(&mut self, name: &str, text: String) {
+        match name {
+            "kind" => self.kind = text,
+            "file" => self.file = text,
+            "text" => self.text = text,
             _ => {}
         }
     }
-    Ok(form)
 }
 
 async fn upload_key(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(origin): Path<String>,
-    multipart: Multipart,
+    PostedMultipart(viewer, form): PostedMultipart<KeyForm>,
 ) -> WebResult<Response> {
-    let form = key_form(multipart).await?;
-    let permit = permit_for(
-        &state,
-        &viewer,
-        &headers,
-        &form.csrf,
-        &origin,
-        Action::ManageKeys,
-    )
-    .await?;
+    let permit = permit_for(&state, &viewer, &origin, Action::ManageKeys).await?;
     let origin = &permit.origin.name;
     let text = if form.file.trim().is_empty() {
         form.text.trim()

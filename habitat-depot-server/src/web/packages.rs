@@ -3,20 +3,19 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageName, PackageTarget};
 use serde::Deserialize;
 
-use super::origins::check;
 use super::view::{Done, PageNumber, Pager, PkgRow, encode, release_href, size, time};
 use super::{Chrome, WebError, WebResult, render};
 use crate::AppState;
 use crate::authz::{Action, authorize};
 use crate::identity::see_other;
-use crate::identity::session::Viewer;
+use crate::identity::session::{Posted, Viewer};
 use crate::routes::{channels, common, packages as api};
 use crate::store::{ChannelAction, Package, PackageFilter, Page};
 
@@ -247,10 +246,28 @@ struct ReleasePage {
     manifest: String,
     config: String,
     exposes: String,
+    binds: Vec<BindRow>,
     is_a_service: bool,
     download: String,
     install: String,
     start: String,
+}
+
+/// A bind of the release (BINDS or BINDS_OPTIONAL), as the page lists it.
+struct BindRow {
+    name: String,
+    exports: String,
+    optional: bool,
+}
+
+impl BindRow {
+    fn of(bind: &habitat_core::Bind, optional: bool) -> Self {
+        Self {
+            name: bind.name.clone(),
+            exports: bind.exports.join(", "),
+            optional,
+        }
+    }
 }
 
 /// The release's ident from the path: 404 when it is not a valid ident.
@@ -407,6 +424,12 @@ fn page_of(
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", "),
+        binds: package
+            .binds
+            .iter()
+            .map(|b| BindRow::of(b, false))
+            .chain(package.binds_optional.iter().map(|b| BindRow::of(b, true)))
+            .collect(),
         is_a_service: package.is_a_service,
         download,
         install: format!("hab pkg install {ident}"),
@@ -416,8 +439,6 @@ fn page_of(
 
 #[derive(Deserialize)]
 struct ChannelForm {
-    #[serde(default)]
-    csrf: String,
     channel: String,
     #[serde(default)]
     target: String,
@@ -427,12 +448,10 @@ struct ChannelForm {
 async fn move_to(
     state: &AppState,
     viewer: &Viewer,
-    headers: &HeaderMap,
     path: (String, String, String, String),
     form: ChannelForm,
     action: ChannelAction,
 ) -> WebResult<Response> {
-    check(state, viewer, headers, &form.csrf)?;
     let ident = ident_of(&path)?;
     let target: PackageTarget = if form.target.is_empty() {
         PackageTarget::default()
@@ -455,30 +474,18 @@ async fn move_to(
 
 async fn promote(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(path): Path<(String, String, String, String)>,
-    Form(form): Form<ChannelForm>,
+    Posted(viewer, form): Posted<ChannelForm>,
 ) -> WebResult<Response> {
-    move_to(
-        &state,
-        &viewer,
-        &headers,
-        path,
-        form,
-        ChannelAction::Promote,
-    )
-    .await
+    move_to(&state, &viewer, path, form, ChannelAction::Promote).await
 }
 
 async fn demote(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(path): Path<(String, String, String, String)>,
-    Form(form): Form<ChannelForm>,
+    Posted(viewer, form): Posted<ChannelForm>,
 ) -> WebResult<Response> {
-    move_to(&state, &viewer, &headers, path, form, ChannelAction::Demote).await
+    move_to(&state, &viewer, path, form, ChannelAction::Demote).await
 }
 
 #[cfg(test)]

@@ -4,18 +4,17 @@
 
 use askama::Template;
 use axum::Router;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use super::origins::{CsrfOnly, check};
 use super::view::{Done, time};
 use super::{Chrome, WebError, WebResult, render, sign_in_first, signed_in};
 use crate::AppState;
 use crate::identity::see_other;
-use crate::identity::session::Viewer;
+use crate::identity::session::{NoFields, Posted, Viewer};
 use crate::routes::{origins as api_origins, profile as api};
 use crate::store::Account;
 
@@ -137,8 +136,6 @@ async fn profile(
 #[derive(Deserialize)]
 struct NewToken {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     expires_in_days: String,
@@ -146,11 +143,8 @@ struct NewToken {
 
 async fn create_token(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    Form(form): Form<NewToken>,
+    Posted(viewer, form): Posted<NewToken>,
 ) -> WebResult<Response> {
-    check(&state, &viewer, &headers, &form.csrf)?;
     let account = signed_in(&viewer)?;
     let days = match form.expires_in_days.trim() {
         "" | "never" => None,
@@ -179,12 +173,9 @@ async fn create_token(
 
 async fn revoke_token(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    check(&state, &viewer, &headers, form.csrf())?;
     let account = signed_in(&viewer)?;
     let not_found = || WebError::not_found(format!("Token `{id}` not found."));
     let id: i64 = id.parse().map_err(|_| not_found())?;
@@ -222,12 +213,9 @@ async fn own_invitation(
 
 async fn accept(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    check(&state, &viewer, &headers, form.csrf())?;
     let invitation = own_invitation(&state, &viewer, &id, "accept").await?;
     state.metadata.accept_invitation(invitation.id).await?;
     Ok(see_other(
@@ -238,12 +226,9 @@ async fn accept(
 
 async fn ignore(
     State(state): State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(form): Form<CsrfOnly>,
+    Posted(viewer, _): Posted<NoFields>,
 ) -> WebResult<Response> {
-    check(&state, &viewer, &headers, form.csrf())?;
     let invitation = own_invitation(&state, &viewer, &id, "ignore").await?;
     state.metadata.delete_invitation(invitation.id).await?;
     Ok(see_other("/profile?done=ignored#invitations", &[]))

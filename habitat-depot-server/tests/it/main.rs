@@ -19,4 +19,5 @@ mod store;
 mod support;
 mod upload;
 mod web;
+mod web_forms;
 mod web_pages;

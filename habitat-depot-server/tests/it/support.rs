@@ -69,6 +69,8 @@ pub fn package_row(ident: &str) -> Package {
         build_deps: vec![],
         build_tdeps: vec![],
         exposes: vec![],
+        binds: vec![],
+        binds_optional: vec![],
         is_a_service: false,
         owner: "alice".into(),
         created_at: time::OffsetDateTime::now_utc(),

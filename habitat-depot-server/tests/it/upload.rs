@@ -296,6 +296,28 @@ fn add_package(tar: &mut tar::Builder<Vec<u8>>, ident: &str, target: &str) {
 }
 
 #[tokio::test]
+async fn upload_keeps_the_binds_of_a_service() {
+    let setup = Setup::new().await;
+    let hart = habitat_test_support::rich_artifact(
+        setup.work.path(),
+        HELLO,
+        &[],
+        &setup.keys.secret,
+        0,
+        "binds",
+    );
+    let response = upload(&setup.depot, Some(&setup.token), HELLO, &hart).await;
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let package = stored(&setup.depot, HELLO).await;
+    assert!(package.is_a_service);
+    let names = |binds: &[habitat_core::Bind]| -> Vec<String> {
+        binds.iter().map(ToString::to_string).collect()
+    };
+    assert_eq!(names(&package.binds), ["database=port host"]);
+    assert_eq!(names(&package.binds_optional), ["cache=port"]);
+}
+
+#[tokio::test]
 async fn upload_stores_the_package_in_unstable() {
     let setup = Setup::new().await;
     let dep = "acme/dep/1.0.0/20230101000000";

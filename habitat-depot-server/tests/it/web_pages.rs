@@ -41,6 +41,8 @@ async fn depot() -> (TestDepot, [String; 5]) {
         let mut row = package_row(ident);
         row.manifest = format!("# {ident}\nthe manifest");
         row.exposes = vec![8080];
+        row.binds = vec!["database=port host".parse().unwrap()];
+        row.binds_optional = vec!["cache=port".parse().unwrap()];
         store.insert_package(&row).await.unwrap();
     }
     let mut app = package_row(APP);
@@ -136,6 +138,8 @@ async fn every_page_renders_signed_out() {
         "/pkgs/acme/zlib/1.3.0/20210101000000/download?target=x86_64-linux",
         "the manifest",
         "8080",
+        "<code>database</code>: port, host</li>",
+        "<code>cache</code>: port (optional)</li>",
         "href=\"/pkgs/acme/app\"",
         "href=\"/channels/acme/unstable\"",
     ] {

@@ -9,7 +9,7 @@ use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName};
 
 use super::rows::{column, query, query_opt};
 use super::{Fail, Step, conflict_as, ts};
-use crate::store::{Package, StoreError, join_exposes, join_idents};
+use crate::store::{Package, StoreError, join_binds, join_exposes, join_idents};
 
 /// Statements sent before waiting for their answers (one round trip per batch).
 const BATCH: usize = 500;
@@ -17,8 +17,9 @@ const BATCH: usize = 500;
 /// The package row, its TDEPS and its `unstable` membership, in one statement.
 const INSERT: &str = "WITH p AS (INSERT INTO packages (origin, name, version, release, target, \
      version_key, checksum, size, visibility, manifest, config, deps, tdeps, build_deps, \
-     build_tdeps, exposes, is_a_service, owner, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-     $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id), \
+     build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional) VALUES ($1, $2, \
+     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $24, $25) \
+     RETURNING id), \
      d AS (INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident, pkg_origin, \
      pkg_name, pkg_target) SELECT p.id, d.origin, d.name, d.ident, $1, $2, $5 FROM p, \
      unnest($20::text[], $21::text[], $22::text[]) AS d(origin, name, ident)), \
@@ -133,6 +134,8 @@ struct Row<'a> {
     build_deps: String,
     build_tdeps: String,
     exposes: String,
+    binds: String,
+    binds_optional: String,
     is_a_service: i64,
     created_at: String,
     dep_origins: Vec<&'a str>,
@@ -160,6 +163,8 @@ impl<'a> Row<'a> {
             build_deps: join_idents(&package.build_deps),
             build_tdeps: join_idents(&package.build_tdeps),
             exposes: join_exposes(&package.exposes),
+            binds: join_binds(&package.binds),
+            binds_optional: join_binds(&package.binds_optional),
             is_a_service: i64::from(package.is_a_service),
             created_at: ts(package.created_at),
             dep_origins: package.tdeps.iter().map(|d| d.origin().as_str()).collect(),
@@ -171,7 +176,7 @@ impl<'a> Row<'a> {
     fn params<'b>(
         &'b self,
         channel: &'b i64,
-    ) -> [&'b (dyn tokio_postgres::types::ToSql + Sync); 23] {
+    ) -> [&'b (dyn tokio_postgres::types::ToSql + Sync); 25] {
         let package = self.package;
         [
             &self.origin,
@@ -197,6 +202,8 @@ impl<'a> Row<'a> {
             &self.dep_names,
             &self.dep_idents,
             channel,
+            &self.binds,
+            &self.binds_optional,
         ]
     }
 }

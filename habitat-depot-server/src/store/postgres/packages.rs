@@ -379,6 +379,54 @@ pub(super) async fn change_channel(
     })
 }
 
+pub(super) async fn apply_memberships(
+    store: &PostgresStore,
+    memberships: &[(i64, OriginName, ChannelName)],
+    account: &str,
+) -> StoreResult<u64> {
+    transaction!(store, |tx| {
+        let stamp = ts(now());
+        let mut added: u64 = 0;
+        for (package_id, origin, channel) in memberships {
+            let oid = origin_id(&tx, origin, Lock::KeyShare).await?;
+            execute(
+                &tx,
+                "INSERT INTO channels (origin_id, name, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING",
+                &[&oid, &channel.as_str(), &stamp],
+            )
+            .await?;
+            let cid = channel_id(&tx, origin, channel, Lock::KeyShare).await?;
+            let changed = execute(
+                &tx,
+                "INSERT INTO channel_packages (channel_id, package_id, promoted_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                &[&cid, package_id, &stamp],
+            )
+            .await?;
+            if changed > 0 {
+                execute(
+                    &tx,
+                    "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
+                     target) SELECT $1, $2, 'promote', $3, $4, p.id, \
+                     p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                     FROM packages p WHERE p.id = $5",
+                    &[
+                        &stamp,
+                        &account,
+                        &origin.as_str(),
+                        &channel.as_str(),
+                        package_id,
+                    ],
+                )
+                .await?;
+                added += 1;
+            }
+        }
+        added
+    })
+}
+
 pub(super) async fn change_channel_all(
     store: &PostgresStore,
     origin: &OriginName,

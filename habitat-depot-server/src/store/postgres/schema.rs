@@ -180,6 +180,12 @@ UPDATE package_tdeps d SET pkg_origin = p.origin, pkg_name = p.name, pkg_target 
 CREATE INDEX package_tdeps_dependents
     ON package_tdeps (dep_origin, dep_name, pkg_target, pkg_origin, pkg_name);
 "#,
+    // A package's binds (BINDS and BINDS_OPTIONAL), for its page; packages stored before
+    // have none recorded.
+    r#"
+ALTER TABLE packages ADD COLUMN binds TEXT COLLATE "C" NOT NULL DEFAULT '',
+    ADD COLUMN binds_optional TEXT COLLATE "C" NOT NULL DEFAULT '';
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`

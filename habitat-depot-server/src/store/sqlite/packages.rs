@@ -385,6 +385,46 @@ pub(super) async fn change_channel(
     .await
 }
 
+pub(super) async fn apply_memberships(
+    store: &SqliteStore,
+    memberships: &[(i64, OriginName, ChannelName)],
+    account: &str,
+) -> StoreResult<u64> {
+    let (memberships, account) = (memberships.to_vec(), account.to_owned());
+    store
+        .write(move |tx| {
+            let stamp = ts(now());
+            let mut added = 0;
+            for (package_id, origin, channel) in &memberships {
+                let oid = origin_id(tx, origin)?;
+                tx.execute(
+                    "INSERT OR IGNORE INTO channels (origin_id, name, created_at) VALUES (?1, ?2, ?3)",
+                    params![oid, channel.as_str(), stamp],
+                )
+                .map_err(backend)?;
+                let cid = channel_id(tx, origin, channel)?;
+                let changed = tx
+                    .execute(
+                        "INSERT OR IGNORE INTO channel_packages (channel_id, package_id, promoted_at) VALUES (?1, ?2, ?3)",
+                        params![cid, package_id, stamp],
+                    )
+                    .map_err(backend)?;
+                if changed > 0 {
+                    tx.execute(
+                        "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
+                         SELECT ?1, ?2, 'promote', ?3, ?4, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                         FROM packages p WHERE p.id = ?5",
+                        params![stamp, account, origin.as_str(), channel.as_str(), package_id],
+                    )
+                    .map_err(backend)?;
+                    added += 1;
+                }
+            }
+            Ok(added)
+        })
+        .await
+}
+
 pub(super) async fn change_channel_all(
     store: &SqliteStore,
     origin: &OriginName,

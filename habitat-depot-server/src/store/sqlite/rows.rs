@@ -125,18 +125,23 @@ pub(super) fn invitation_row(row: &Row<'_>) -> rusqlite::Result<Invitation> {
 
 pub(super) const PACKAGE_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
      p.visibility, p.manifest, p.config, p.deps, p.tdeps, p.build_deps, p.build_tdeps, p.exposes, \
-     p.is_a_service, p.owner, p.created_at";
+     p.is_a_service, p.owner, p.created_at, p.binds, p.binds_optional";
 
 /// The columns of [`PACKAGE_COLS`] a list shows, the others as empty text: [`package_row`]
 /// reads them into a package with an empty manifest, config, dependency lists and ports.
 pub(super) const LIST_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
-     p.visibility, '', '', '', '', '', '', '', p.is_a_service, p.owner, p.created_at";
+     p.visibility, '', '', '', '', '', '', '', p.is_a_service, p.owner, p.created_at, '', ''";
 
 pub(super) fn idents(text: &str) -> rusqlite::Result<Vec<FullyQualifiedIdent>> {
     text.lines()
         .filter(|l| !l.is_empty())
         .map(parse_col)
         .collect()
+}
+
+/// Stored binds, read back.
+fn binds(text: &str) -> rusqlite::Result<Vec<Bind>> {
+    split_binds(text).map_err(|e| conversion(&e.to_string()))
 }
 
 pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
@@ -162,6 +167,8 @@ pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
         is_a_service: row.get(16)?,
         owner: text(17)?,
         created_at: parse_ts(&text(18)?)?,
+        binds: binds(&text(19)?)?,
+        binds_optional: binds(&text(20)?)?,
     })
 }
 
@@ -241,8 +248,8 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
     let version_key = Version::new(ident.version()).sort_key();
     tx.execute(
         "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, size, visibility, \
-         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)",
+         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         params![
             ident.origin().as_str(),
             ident.name().as_str(),
@@ -263,6 +270,8 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
             package.is_a_service,
             package.owner,
             ts(package.created_at),
+            join_binds(&package.binds),
+            join_binds(&package.binds_optional),
         ],
     )
     .map_err(conflict_as(format!("package {ident} for {}", package.target)))?;

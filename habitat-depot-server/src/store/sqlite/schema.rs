@@ -169,4 +169,10 @@ UPDATE package_tdeps SET (pkg_origin, pkg_name, pkg_target) =
 CREATE INDEX package_tdeps_dependents
     ON package_tdeps (dep_origin, dep_name, pkg_target, pkg_origin, pkg_name);
 "#,
+    // A package's binds (BINDS and BINDS_OPTIONAL), for its page; packages stored before
+    // have none recorded.
+    r#"
+ALTER TABLE packages ADD COLUMN binds TEXT NOT NULL DEFAULT '';
+ALTER TABLE packages ADD COLUMN binds_optional TEXT NOT NULL DEFAULT '';
+"#,
 ];

@@ -547,6 +547,23 @@ async fn packages_and_channels(store: &dyn MetadataStore, t: &mut Transcript) {
         "promote all into no channel",
         all("beta", "nope", ChannelAction::Promote).await,
     );
+    let memberships = vec![
+        (lib.id, core.clone(), channel("stable")),
+        (lib.id, core.clone(), channel("bundled")),
+        (inserted[3].id, core.clone(), channel("bundled")),
+    ];
+    t.record(
+        "apply memberships, creating a channel",
+        store.apply_memberships(&memberships, "alice").await,
+    );
+    t.record(
+        "apply memberships again",
+        store.apply_memberships(&memberships, "alice").await,
+    );
+    t.record(
+        "channels after applying memberships",
+        store.channels(&core).await,
+    );
     t.record(
         "demote from a channel it is not in",
         change(lib.id, "beta", ChannelAction::Demote).await,
