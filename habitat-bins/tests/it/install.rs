@@ -2,9 +2,8 @@
 //! are uploaded with `hab pkg upload`, then installed on fresh sandboxes with empty key caches.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
-use crate::support::{DepotProcess, Sandbox, start_depot, user_create};
+use crate::support::{DepotProcess, Sandbox, start_depot, succeeds, user_create};
 
 const OLD: &str = "20250101000000";
 const NEW: &str = "20250102000000";
@@ -59,16 +58,6 @@ impl Published {
     fn base_url(&self) -> &str {
         self.depot.url.trim_end_matches("/v1")
     }
-}
-
-#[track_caller]
-fn succeeds(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 fn installed(sandbox: &Sandbox) -> Vec<String> {

@@ -4,34 +4,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{Sandbox, start_depot, user_create};
-
-/// `hab ARGS` with the depot URL and token in the environment.
-fn remote(sandbox: &Sandbox, url: &str, token: &str, args: &[&str]) -> Output {
-    sandbox
-        .hab()
-        .env("HAB_BLDR_URL", url)
-        .env("HAB_AUTH_TOKEN", token)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-#[track_caller]
-fn succeeds(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn fails(out: &Output, what: &str) -> String {
-    assert!(!out.status.success(), "{what} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::{Sandbox, fails, remote, start_depot, succeeds, user_create};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()

@@ -3,36 +3,8 @@
 //! promote|demote`, `pkg delete`, and `origin transfer|depart|delete`, against real depots.
 
 use std::path::Path;
-use std::process::Output;
 
-use crate::support::{Sandbox, start_depot, user_create};
-
-/// `hab ARGS` against `url` as `token`.
-fn remote(sandbox: &Sandbox, url: &str, token: &str, args: &[&str]) -> Output {
-    sandbox
-        .hab()
-        .env("HAB_BLDR_URL", url)
-        .env("HAB_AUTH_TOKEN", token)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-#[track_caller]
-fn succeeds(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-#[track_caller]
-fn fails(out: &Output, what: &str) -> String {
-    assert!(!out.status.success(), "{what} should have failed");
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
+use crate::support::{Sandbox, fails, remote, start_depot, succeeds, user_create};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)

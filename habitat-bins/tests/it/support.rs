@@ -7,6 +7,35 @@ use std::time::Duration;
 
 pub use habitat_test_support::process::{self, DepotProcess};
 
+/// `hab ARGS` against the depot at `url` as `token` (both in the environment).
+pub fn remote(sandbox: &Sandbox, url: &str, token: &str, args: &[&str]) -> Output {
+    sandbox
+        .hab()
+        .env("HAB_BLDR_URL", url)
+        .env("HAB_AUTH_TOKEN", token)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Asserts that a command succeeded (saying `what` failed otherwise); its stderr.
+#[track_caller]
+pub fn succeeds(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Asserts that a command failed; its stderr.
+#[track_caller]
+pub fn fails(out: &Output, what: &str) -> String {
+    assert!(!out.status.success(), "{what} should have failed");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// A temp directory with its own HOME, FS_ROOT and key cache.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,

@@ -110,6 +110,11 @@ impl Process {
         Ok(status)
     }
 
+    /// Whether the process has ended already (its status not yet collected by [`Self::wait`]).
+    pub fn has_ended(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// Sends SIGTERM to the process group, waits up to `grace` for the process to end, then
     /// sends SIGKILL.
     pub async fn stop(&mut self, grace: Duration) -> Result<ExitStatus> {

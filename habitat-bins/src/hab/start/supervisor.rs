@@ -120,7 +120,13 @@ pub(super) async fn run(
             signal = signals.recv() => {
                 say!("hab-sup(MR): {signal} received: stopping {name}");
                 let status = match process.as_mut() {
-                    Some(running) => Some(stop(running, &service).await?),
+                    Some(running) => {
+                        // A run hook that ended by itself just before the signal crashed, as
+                        // one seen ending between restarts did: the stop is still a clean one.
+                        let crashed = running.has_ended();
+                        let status = stop(running, &service).await?;
+                        (!crashed).then_some(status)
+                    }
                     None => None,
                 };
                 say!("hab-sup(MR): {name} stopped");
