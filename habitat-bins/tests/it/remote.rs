@@ -1,19 +1,12 @@
 //! `hab` against a real `hab-depot` process: origins, keys, uploads with their dependencies,
 //! channels, and the errors a user meets on the way.
 
-use std::path::Path;
 use std::process::Output;
 
-use crate::support::{Sandbox, fails, remote, start_depot, succeeds, user_create};
+use crate::support::{Sandbox, fails, ident_of, remote, start_depot, succeeds, user_create};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// `demo/name/1.0.0/REL` from `demo-name-1.0.0-REL-x86_64-linux.hart`.
-fn ident_of(hart: &Path) -> String {
-    let name = hart.file_name().unwrap().to_str().unwrap();
-    name.splitn(5, '-').take(4).collect::<Vec<_>>().join("/")
 }
 
 #[test]

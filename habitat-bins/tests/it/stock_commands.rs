@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{Sandbox, fails, remote, start_depot, succeeds, user_create};
+use crate::support::{Sandbox, fails, ident_of, remote, start_depot, succeeds, user_create};
 
 fn names_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -13,12 +13,6 @@ fn names_in(dir: &Path) -> Vec<String> {
         .collect();
     names.sort();
     names
-}
-
-/// `demo/name/1.0.0/REL` from `demo-name-1.0.0-REL-x86_64-linux.hart`.
-fn ident_of(hart: &Path) -> String {
-    let name = hart.file_name().unwrap().to_str().unwrap();
-    name.splitn(5, '-').take(4).collect::<Vec<_>>().join("/")
 }
 
 #[test]

@@ -36,6 +36,12 @@ pub fn fails(out: &Output, what: &str) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
+/// `demo/name/1.0.0/REL` from `demo-name-1.0.0-REL-x86_64-linux.hart`.
+pub fn ident_of(hart: &Path) -> String {
+    let name = hart.file_name().unwrap().to_str().unwrap();
+    name.splitn(5, '-').take(4).collect::<Vec<_>>().join("/")
+}
+
 /// A temp directory with its own HOME, FS_ROOT and key cache.
 pub struct Sandbox {
     pub dir: tempfile::TempDir,
