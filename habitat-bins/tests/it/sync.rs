@@ -33,6 +33,40 @@ fn start_logged_depot(data: &Path) -> DepotProcess {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// An upstream depot with `alice` (an account there, and a client of hers) beside the data
+/// directory of the depot that syncs from it, with its account `mirror`; all under `dir`.
+struct Pair {
+    dir: tempfile::TempDir,
+    up_data: PathBuf,
+    here_data: PathBuf,
+    work: PathBuf,
+    mirror: String,
+    upstream: DepotProcess,
+    alice: Client,
+}
+
+impl Pair {
+    /// The pair, its upstream started by `start` (with or without a request log).
+    fn start(start: fn(&Path) -> DepotProcess) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
+        let work = dir.path().join("work");
+        let token = user_create(&up_data, "alice");
+        let mirror = user_create(&here_data, "mirror");
+        let upstream = start(&up_data);
+        let alice = client(&upstream.url, Some(&token));
+        Self {
+            dir,
+            up_data,
+            here_data,
+            work,
+            mirror,
+            upstream,
+            alice,
+        }
+    }
+}
+
 /// How many artifact downloads the upstream has served so far.
 fn downloads(upstream: &DepotProcess) -> usize {
     upstream
@@ -131,13 +165,15 @@ async fn channels_of(url: &str, ident: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuses_a_flipped_byte() {
-    let dir = tempfile::tempdir().unwrap();
-    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
-    let work = dir.path().join("work");
-    let token = user_create(&up_data, "alice");
-    user_create(&here_data, "mirror");
-    let upstream = start_logged_depot(&up_data);
-    let alice = client(&upstream.url, Some(&token));
+    let Pair {
+        dir,
+        up_data,
+        here_data,
+        work,
+        mirror: _,
+        upstream,
+        alice,
+    } = Pair::start(start_logged_depot);
     let keys = Keys {
         core: signing_key("core"),
         acme: signing_key("acme"),
@@ -310,13 +346,15 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mirrors_in_the_settings_are_synced_and_their_channels_are_read_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
-    let work = dir.path().join("work");
-    let token = user_create(&up_data, "alice");
-    let mirror = user_create(&here_data, "mirror");
-    let upstream = start_depot(&up_data);
-    let alice = client(&upstream.url, Some(&token));
+    let Pair {
+        dir,
+        up_data: _,
+        here_data,
+        work,
+        mirror,
+        upstream,
+        alice,
+    } = Pair::start(start_depot);
     let key = signing_key("acme");
     let acme: OriginName = "acme".parse().unwrap();
     let (stable, unstable): (ChannelName, ChannelName) =
@@ -509,13 +547,15 @@ async fn start_stand_in(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_sync_resumes_its_download_with_range_on_the_next_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
-    let work = dir.path().join("work");
-    let token = user_create(&up_data, "alice");
-    user_create(&here_data, "mirror");
-    let upstream = start_depot(&up_data);
-    let alice = client(&upstream.url, Some(&token));
+    let Pair {
+        dir: _dir,
+        up_data: _,
+        here_data,
+        work,
+        mirror: _,
+        upstream,
+        alice,
+    } = Pair::start(start_depot);
     let key = signing_key("acme");
     let acme: OriginName = "acme".parse().unwrap();
     alice.create_origin(&acme, None).await.unwrap();
@@ -610,13 +650,15 @@ fn same_revision(key: &SecretKey, like: &SecretKey) -> SecretKey {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exact_mode_removes_what_left_upstream_and_conflicts_and_other_keys_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let (up_data, here_data) = (dir.path().join("upstream"), dir.path().join("here"));
-    let work = dir.path().join("work");
-    let token = user_create(&up_data, "alice");
-    let mirror = user_create(&here_data, "mirror");
-    let upstream = start_depot(&up_data);
-    let alice = client(&upstream.url, Some(&token));
+    let Pair {
+        dir: _dir,
+        up_data: _,
+        here_data,
+        work,
+        mirror,
+        upstream,
+        alice,
+    } = Pair::start(start_depot);
     let acme_key = signing_key("acme");
     let zed_here = signing_key("zed");
     let zed_there = same_revision(&signing_key("zed"), &zed_here);

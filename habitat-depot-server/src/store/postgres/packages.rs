@@ -61,11 +61,7 @@ pub(super) async fn packages(
     filter: &PackageFilter,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
-    read!(async {
-        let client = store.client().await?;
-        let where_sql = FilterSql::new(filter);
-        page_of(&client, where_sql, page, PACKAGE_COLS).await
-    })
+    listed(store, filter, page, PACKAGE_COLS).await
 }
 
 pub(super) async fn package_list(
@@ -73,10 +69,20 @@ pub(super) async fn package_list(
     filter: &PackageFilter,
     page: Page,
 ) -> StoreResult<Paged<Package>> {
+    listed(store, filter, page, LIST_COLS).await
+}
+
+/// One page of the packages `filter` selects, read as `columns` ([`PACKAGE_COLS`] or
+/// [`LIST_COLS`]).
+async fn listed(
+    store: &PostgresStore,
+    filter: &PackageFilter,
+    page: Page,
+    columns: &'static str,
+) -> StoreResult<Paged<Package>> {
     read!(async {
         let client = store.client().await?;
-        let where_sql = FilterSql::new(filter);
-        page_of(&client, where_sql, page, LIST_COLS).await
+        page_of(&client, FilterSql::new(filter), page, columns).await
     })
 }
 
