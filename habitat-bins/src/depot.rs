@@ -432,7 +432,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bundle { command } => bundle(command).await,
         Command::Inventory { data } => {
             let state = open_admin(settings(&data)?).await?;
-            let inventory = habitat_depot_server::bundle::inventory(&state).await?;
+            let inventory = habitat_depot_server::sync::bundle::inventory(&state).await?;
             out!("{}", serde_json::to_string_pretty(&inventory)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -692,7 +692,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
 
 /// `hab-depot bundle …`.
 async fn bundle(command: BundleCommand) -> Result<ExitCode> {
-    use habitat_depot_server::bundle;
+    use habitat_depot_server::sync::bundle;
 
     match command {
         BundleCommand::Key {

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 pub mod auth;
 pub mod authz;
-pub mod bundle;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
@@ -29,6 +28,7 @@ mod routes;
 pub mod serve;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod web;
 
 pub use routes::router;

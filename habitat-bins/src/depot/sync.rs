@@ -6,21 +6,19 @@
 //! checksum is a conflict: reported, never overwritten.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use futures_util::StreamExt;
-use habitat_core::artifact::Artifact;
-use habitat_core::keys::PublicKey;
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{
     Client, DepotUrl, ManifestAnswer, PackageListing, Token, Visibility as ClientVisibility,
 };
 use habitat_depot_server::AppState;
-use habitat_depot_server::ingest::{self, Claim, Ingested, Received, Source};
 use habitat_depot_server::settings::MirrorMode;
 use habitat_depot_server::store::{ChannelAction, PackageFilter, Page, Visibility};
+use habitat_depot_server::sync::fetch::{self, Remote, Upstream};
 
 use crate::say;
 
@@ -58,16 +56,6 @@ pub(crate) enum Mode {
     /// Also removes from a channel here what is not in it upstream, after a run without any
     /// failure (never from `unstable`, where every stored package is).
     Exact,
-}
-
-/// What is known about a package upstream.
-#[derive(Clone, Debug)]
-struct Wanted {
-    ident: FullyQualifiedIdent,
-    target: PackageTarget,
-    checksum: Blake2bHash,
-    tdeps: Vec<FullyQualifiedIdent>,
-    owner: Option<String>,
 }
 
 /// What happened in a run.
@@ -116,8 +104,11 @@ pub(crate) fn configured(state: &AppState, owner: Option<String>) -> Result<Vec<
 /// Runs one sync against `state`'s stores and prints a summary; the exit status is a failure
 /// when anything failed.
 pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> {
-    let client = upstream_client(&request)?;
-    let pinned = pinned_keys(state)?;
+    let upstream = Upstream {
+        client: upstream_client(&request)?,
+        pinned: fetch::pinned_keys(state)?,
+    };
+    let client = &upstream.client;
     let targets = if request.targets.is_empty() {
         vec![PackageTarget::default()]
     } else {
@@ -126,7 +117,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     let mut summary = Summary::default();
 
     // 1. What the upstream's channels hold.
-    let mut wanted: BTreeMap<(String, PackageTarget), Wanted> = BTreeMap::new();
+    let mut wanted: BTreeMap<(String, PackageTarget), Remote> = BTreeMap::new();
     let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
     // The channels read whole upstream, with their members: what `exact` compares with.
     let mut read: Vec<(OriginName, ChannelName, PackageTarget, HashSet<String>)> = Vec::new();
@@ -141,7 +132,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
         };
         for channel in &channels {
             for target in &targets {
-                match members(&client, origin, channel, *target).await {
+                match members(client, origin, channel, *target).await {
                     Ok(found) => {
                         let idents = found.iter().map(|m| m.ident.to_string()).collect();
                         read.push((origin.clone(), channel.clone(), *target, idents));
@@ -175,7 +166,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             }
         }
     }
-    let mut missing: Vec<Wanted> = Vec::new();
+    let mut missing: Vec<Remote> = Vec::new();
     let mut present: HashSet<(String, PackageTarget)> = HashSet::new();
     // What could not be stored: its dependents are not stored either.
     let mut failed: HashSet<(String, PackageTarget)> = HashSet::new();
@@ -196,7 +187,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             continue;
         }
         match client.package(&ident, target).await {
-            Ok(package) => missing.push(Wanted {
+            Ok(package) => missing.push(Remote {
                 ident,
                 target,
                 checksum: package.checksum,
@@ -219,8 +210,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     for package in &missing {
         let origin = package.ident.origin();
         if !origins_ready.contains_key(origin) {
-            let ready = match ensure_origin(state, &client, origin, request.owner.as_deref()).await
-            {
+            let ready = match ensure_origin(state, client, origin, request.owner.as_deref()).await {
                 Ok(()) => true,
                 Err(e) => {
                     summary.fail(format!("origin `{origin}`: {e:#}"));
@@ -235,7 +225,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     // these at its start, with every other temp file.
     let partial = state.tmp_dir.join("sync-partial");
     let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
-    let (client_ref, partial_ref, ready_ref) = (&client, &partial, &origins_ready);
+    let (client_ref, partial_ref, ready_ref) = (client, &partial, &origins_ready);
     let mut downloads = futures_util::stream::iter(missing.iter())
         .map(|package| async move {
             let dest = partial_ref.join(package.checksum.to_string());
@@ -262,12 +252,7 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
             found,
             Some(Err(habitat_depot_client::Error::Connection { .. }))
         );
-        let checks = Checks {
-            client: &client,
-            pinned: &pinned,
-            failed: &failed,
-        };
-        let stored = stored_or_why(state, &checks, package, found, &mut keys).await;
+        let stored = stored_or_why(state, &upstream, &failed, package, found, &mut keys).await;
         if !keep_partial {
             // Absent is fine: the ingested file has moved into the artifact store.
             let _ = tokio::fs::remove_dir_all(&dest).await;
@@ -332,42 +317,16 @@ pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> 
     })
 }
 
-/// What a downloaded package is checked with, besides the depot's own checks.
-struct Checks<'a> {
-    /// The upstream, for keys.
-    client: &'a Client,
-    /// The pinned keys (`trusted_keys`); empty: any key the upstream has.
-    pinned: &'a [PublicKey],
-    /// What could not be stored in this run.
-    failed: &'a HashSet<(String, PackageTarget)>,
-}
-
-/// The keys of `trusted_keys` in the settings, read and parsed.
-fn pinned_keys(state: &AppState) -> Result<Vec<PublicKey>> {
-    state
-        .settings
-        .trusted_keys
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the trusted key `{}`", path.display()))?;
-            PublicKey::parse(&text).with_context(|| {
-                format!("the trusted key `{}` is not a public key", path.display())
-            })
-        })
-        .collect()
-}
-
 /// Stores a downloaded package, or says why not: its origin is not here (not downloaded), a
 /// dependency was not stored, the download failed, or a check refused it.
 async fn stored_or_why(
     state: &AppState,
-    checks: &Checks<'_>,
-    package: &Wanted,
+    upstream: &Upstream,
+    failed: &HashSet<(String, PackageTarget)>,
+    package: &Remote,
     found: Option<habitat_depot_client::Result<habitat_depot_client::Downloaded>>,
     keys: &mut HashMap<(OriginName, String), Result<(), String>>,
 ) -> Result<(), String> {
-    let failed = checks.failed;
     let Some(found) = found else {
         return Err("its origin is not here".to_owned());
     };
@@ -379,7 +338,7 @@ async fn stored_or_why(
         return Err(format!("its dependency {dep} was not stored"));
     }
     match found {
-        Ok(downloaded) => store(state, checks, package, downloaded, keys).await,
+        Ok(downloaded) => store(state, upstream, package, downloaded, keys).await,
         Err(e) => Err(format!("download: {e}")),
     }
 }
@@ -408,13 +367,13 @@ async fn members(
     origin: &OriginName,
     channel: &ChannelName,
     target: PackageTarget,
-) -> Result<Vec<Wanted>> {
+) -> Result<Vec<Remote>> {
     match client.channel_manifest(origin, channel, target, None).await {
         Ok(ManifestAnswer::Changed { manifest, .. }) => {
             return Ok(manifest
                 .packages
                 .into_iter()
-                .map(|p| Wanted {
+                .map(|p| Remote {
                     ident: p.ident,
                     target: p.target,
                     checksum: p.checksum,
@@ -435,7 +394,7 @@ async fn members(
     let mut found = Vec::new();
     for listed in client.all_packages(&listing).await? {
         let package = client.package(&listed.ident, target).await?;
-        found.push(Wanted {
+        found.push(Remote {
             ident: package.ident,
             target: package.target,
             checksum: package.checksum,
@@ -489,105 +448,34 @@ async fn ensure_origin(
 /// another key under that revision), then stores the downloaded file through the ingest path.
 async fn store(
     state: &AppState,
-    checks: &Checks<'_>,
-    package: &Wanted,
+    upstream: &Upstream,
+    package: &Remote,
     downloaded: habitat_depot_client::Downloaded,
     keys: &mut HashMap<(OriginName, String), Result<(), String>>,
 ) -> Result<(), String> {
-    let path = downloaded.path.clone();
-    let file = received(&path, downloaded.checksum, downloaded.size)?;
     let origin = package.ident.origin().clone();
-    let header_path = path.clone();
-    let revision = tokio::task::spawn_blocking(move || {
-        Artifact::open(&header_path).map(|a| a.header().signer().revision().to_owned())
-    })
-    .await
-    .map_err(|e| format!("cannot read the header: {e}"))?
-    .map_err(|e| format!("cannot read the header: {e}"))?;
+    let revision = fetch::signer_revision(&downloaded.path)
+        .await
+        .map_err(|e| e.to_string())?;
     let key = (origin.clone(), revision.clone());
     if !keys.contains_key(&key) {
-        let checked = ensure_key(state, checks, &origin, &revision).await;
+        let checked = match fetch::ensure_key(state, upstream, &origin, &revision).await {
+            Ok(added) => {
+                if added {
+                    say!("added public key `{origin}-{revision}`");
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
         keys.insert(key.clone(), checked);
     }
     if let Some(Err(e)) = keys.get(&key) {
         return Err(e.clone());
     }
-    let claim = Claim {
-        ident: package.ident.clone(),
-        target: package.target,
-        checksum: Some(package.checksum),
-        forced: false,
-        source: Source::Mirror {
-            owner: package
-                .owner
-                .clone()
-                .unwrap_or_else(|| "unknown".to_owned()),
-        },
-    };
-    let prechecked = ingest::precheck(state, &claim)
+    fetch::store(state, package, downloaded)
         .await
-        .map_err(|e| e.to_string())?;
-    match ingest::ingest(state, file, &claim, prechecked).await {
-        Ok(Ingested::Stored(_) | Ingested::Unchanged(_)) => Ok(()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-/// The downloaded file as the ingest path takes it (removed when dropped).
-fn received(path: &Path, checksum: Blake2bHash, size: u64) -> Result<Received, String> {
-    let file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open `{}`: {e}", path.display()))?;
-    let temp = tempfile::TempPath::try_from_path(path)
-        .map_err(|e| format!("cannot take `{}`: {e}", path.display()))?;
-    Ok(Received {
-        file: tempfile::NamedTempFile::from_parts(file, temp),
-        checksum,
-        size,
-    })
-}
-
-/// The public key `origin-revision` here: fetched from upstream and added when absent; when
-/// present, the upstream's must be the same key, else it is refused.
-async fn ensure_key(
-    state: &AppState,
-    checks: &Checks<'_>,
-    origin: &OriginName,
-    revision: &str,
-) -> Result<(), String> {
-    let upstream = checks
-        .client
-        .public_key(origin, Some(revision))
-        .await
-        .map_err(|e| format!("public key `{origin}-{revision}`: {e}"))?;
-    if !checks.pinned.is_empty() && !checks.pinned.contains(&upstream) {
-        return Err(format!(
-            "the upstream's public key `{origin}-{revision}` is not one of the pinned \
-             `trusted_keys`; refused"
-        ));
-    }
-    let here = state
-        .metadata
-        .public_key(origin, revision)
-        .await
-        .map_err(|e| e.to_string())?;
-    match here {
-        Some(stored) => match PublicKey::parse(&stored.body) {
-            Ok(key) if key == upstream => Ok(()),
-            _ => Err(format!(
-                "the upstream's public key `{origin}-{revision}` differs from the one this \
-                 depot has; refused"
-            )),
-        },
-        None => {
-            state
-                .metadata
-                .add_public_key(origin, revision, &upstream.to_file_string())
-                .await
-                .map_err(|e| e.to_string())?;
-            say!("added public key `{origin}-{revision}`");
-            Ok(())
-        }
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// Adds the package to the channel here (created if missing); `true` when it was not there.
