@@ -275,7 +275,7 @@ fn write_sources(src: &Path, tier: Tier, rng: &mut XorShift64) -> Result<()> {
 
 /// Returns the set for `spec`, cached under `data_dir`, packing it first when needed (with a
 /// new signing key per origin, kept in `keys/` beside the artifacts). Packing 500 packages
-/// takes about a minute on two cores.
+/// takes one to two minutes on two cores.
 ///
 /// Fails on I/O errors and when a package cannot be packed.
 pub fn ensure_set(data_dir: &Path, spec: &SetSpec) -> Result<MirrorSet> {
