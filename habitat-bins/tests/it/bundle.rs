@@ -560,3 +560,166 @@ async fn a_stock_download_directory_imports_unsigned_with_signatures_still_check
     );
     assert_untouched(&dst).await;
 }
+
+/// `path` under `dir`, searched by file name.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// A running upstream `hab-depot` in `work/up` holding what [`source`] holds, with `acme`
+/// private: (the process, its data directory, alice's token).
+async fn remote_source(
+    work: &Path,
+) -> (habitat_test_support::process::DepotProcess, PathBuf, String) {
+    let data = work.join("up");
+    let token = user_create(&data, "alice");
+    let upstream = crate::support::start_depot(&data);
+    let alice = habitat_depot_client::Client::builder(upstream.url.parse().unwrap())
+        .token(Some(
+            habitat_depot_client::Token::new(token.clone()).unwrap(),
+        ))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut keys = Vec::new();
+    for (origin, visibility) in [("core", Visibility::Public), ("acme", Visibility::Private)] {
+        let name: OriginName = origin.parse().unwrap();
+        alice.create_origin(&name, Some(visibility)).await.unwrap();
+        let key = signing_key(origin);
+        alice.upload_public_key(&key.public_key()).await.unwrap();
+        keys.push(key);
+    }
+    let packs = [
+        (GLIBC, vec![], &keys[0]),
+        (LIB, vec![GLIBC], &keys[1]),
+        (APP, vec![LIB, GLIBC], &keys[1]),
+        (OTHER, vec![], &keys[1]),
+    ];
+    for (ident, tdeps, key) in packs {
+        let hart = artifact(work, ident, &tdeps, key);
+        let ident: FullyQualifiedIdent = ident.parse().unwrap();
+        alice
+            .upload(
+                &hart,
+                &ident,
+                PackageTarget::X86_64Linux,
+                None,
+                false,
+                |_| {},
+            )
+            .await
+            .unwrap();
+    }
+    alice
+        .promote(
+            &APP.parse().unwrap(),
+            PackageTarget::X86_64Linux,
+            &ChannelName::stable(),
+        )
+        .await
+        .unwrap();
+    (upstream, data, token)
+}
+
+/// `hab-depot bundle create --from URL ARGS -o OUT`: (success, stdout, stderr).
+fn create_from(url: &str, key: &Path, out: &Path, args: &[&str]) -> (bool, String, String) {
+    let mut all: Vec<&std::ffi::OsStr> = vec![
+        "bundle".as_ref(),
+        "create".as_ref(),
+        "--from".as_ref(),
+        url.as_ref(),
+        "--sign-key".as_ref(),
+        key.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    hab_depot(&all)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_made_from_a_remote_depot_is_downloaded_checked_and_imports() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (upstream, up_data, token) = remote_source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let token_file = work.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let channel = ["--origin", "acme", "--channel", "stable"];
+
+    // acme is private: without a token its channel shows no member.
+    let bundle = work.join("remote.tar");
+    let (success, said, error) = create_from(&upstream.url, &secret, &bundle, &channel);
+    assert!(success, "{said}{error}");
+    assert!(error.contains(": 0 packages"), "{error}");
+
+    let token_arg = ["--token-file", token_file.to_str().unwrap()];
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &bundle,
+        &[&channel[..], &token_arg].concat(),
+    );
+    assert!(success, "{said}{error}");
+    assert!(error.contains("3 packages (0 left out"), "{error}");
+    assert!(error.contains("1 channel memberships, 2 keys"), "{error}");
+    let tar = std::fs::read(&bundle).unwrap();
+    let (at, size) = entry(&tar, "MANIFEST.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&tar[at..at + size]).unwrap();
+    let packages: Vec<&str> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ident"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, [GLIBC, LIB, APP], "dependencies first");
+
+    let dst = destination(work, "dst");
+    let first = ok(&import_args(&bundle, &dst, &public));
+    assert!(
+        first.contains("3 new, 0 already present, 2 origins created, 2 keys added, 1 channel memberships applied"),
+        "{first}"
+    );
+    let fsck = hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
+    assert!(fsck.0, "{}{}", fsck.1, fsck.2);
+
+    // A flipped byte in the upstream's stored artifact of lib: refused, no bundle written, no
+    // download left behind.
+    let lib = work.join("out").join(
+        LIB.parse::<FullyQualifiedIdent>()
+            .unwrap()
+            .archive_name(PackageTarget::X86_64Linux),
+    );
+    let checksum = habitat_core::Blake2bHash::of_file(&lib).unwrap();
+    let stored = find_file(&up_data, &format!("{checksum}.hart")).expect("the stored artifact");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let refused_bundle = work.join("refused.tar");
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &refused_bundle,
+        &[&channel[..], &token_arg].concat(),
+    );
+    assert!(!success, "a tampered artifact went into a bundle: {said}");
+    assert!(error.contains(LIB) && error.contains("checksum"), "{error}");
+    assert!(!refused_bundle.exists());
+    let left: Vec<String> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
