@@ -693,6 +693,31 @@ async fn a_bundle_made_from_a_remote_depot_is_downloaded_checked_and_imports() {
     let fsck = hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
     assert!(fsck.0, "{}{}", fsck.1, fsck.2);
 
+    // A package-set file read through the API: app resolved in `stable` upstream.
+    let set = work.join("set.toml");
+    std::fs::write(
+        &set,
+        "[[x86_64-linux]]\nchannel = \"stable\"\npackages = [\"acme/app\"]\n",
+    )
+    .unwrap();
+    let from_set = work.join("set.tar");
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &from_set,
+        &[
+            "--file",
+            set.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("3 packages (0 left out, already there), 1 channel memberships"),
+        "{error}"
+    );
+
     // A flipped byte in the upstream's stored artifact of lib: refused, no bundle written, no
     // download left behind.
     let lib = work.join("out").join(
@@ -722,4 +747,100 @@ async fn a_bundle_made_from_a_remote_depot_is_downloaded_checked_and_imports() {
         .filter(|n| n.starts_with('.'))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A package-set file as `hab pkg download --file` reads it: app by name (the newest in
+/// `stable`) and other by its full ident (not in `stable`).
+const SET: &str = r#"
+format_version = 1
+file_descriptor = "what the site runs"
+
+[[x86_64-linux]]
+channel = "stable"
+packages = [
+  # the application, newest in stable
+  "acme/app",
+  "acme/other/1.0.0/20240104000000",
+]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_set_file_chooses_what_a_bundle_carries() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let set = work.join("set.toml");
+    std::fs::write(&set, SET).unwrap();
+    let bundle = work.join("set.tar");
+    let args = |file: &Path, out: &Path| -> Vec<std::ffi::OsString> {
+        [
+            "bundle".as_ref(),
+            "create".as_ref(),
+            "--data-dir".as_ref(),
+            src.as_os_str(),
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--sign-key".as_ref(),
+            secret.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]
+        .iter()
+        .map(|a: &&std::ffi::OsStr| a.to_os_string())
+        .collect()
+    };
+    let run = |args: &[std::ffi::OsString]| {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        hab_depot(&args)
+    };
+    let (success, said, error) = run(&args(&set, &bundle));
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("4 packages (0 left out, already there), 1 channel memberships, 2 keys"),
+        "{error}"
+    );
+    let tar = std::fs::read(&bundle).unwrap();
+    let (at, size) = entry(&tar, "MANIFEST.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&tar[at..at + size]).unwrap();
+    let packages: Vec<&str> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ident"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, [OTHER, GLIBC, LIB, APP], "dependencies first");
+    assert_eq!(manifest["channels"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["channels"][0]["ident"], APP);
+    assert_eq!(manifest["channels"][0]["channel"], "stable");
+
+    let dst = destination(work, "dst");
+    let imported = ok(&import_args(&bundle, &dst, &public));
+    assert!(
+        imported.contains("4 new, 0 already present, 2 origins created, 2 keys added, 1 channel memberships applied"),
+        "{imported}"
+    );
+
+    // A partial ident with no release in the set's channel; a format this reader does not know.
+    for (text, expected) in [
+        (
+            SET.replace("\"acme/app\"", "\"acme/other\""),
+            "`acme/other` for `x86_64-linux` is not in channel `stable`",
+        ),
+        (
+            SET.replace("format_version = 1", "format_version = 2"),
+            "not a valid package-set file: `format_version` is `2`",
+        ),
+        (
+            SET.replace("x86_64-linux", "x86_64-amiga"),
+            "not a valid package-set file: `x86_64-amiga` is not a target",
+        ),
+    ] {
+        let file = work.join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = work.join("bad.tar");
+        let (success, _, error) = run(&args(&file, &out));
+        assert!(!success && error.contains(expected), "{error}");
+        assert!(!out.exists());
+    }
 }
