@@ -200,14 +200,10 @@ enum BundleCommand {
         bundle: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// The transfer key's public file (`NAME-REVISION.pub`) the bundle must be signed with.
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "unsigned",
-            conflicts_with = "unsigned"
-        )]
-        trust_key: Option<PathBuf>,
+        /// A transfer key's public file (`NAME-REVISION.pub`) the bundle may be signed with
+        /// (repeatable), besides the settings' `trusted_bundle_keys`.
+        #[arg(long = "trust-key", value_name = "FILE", conflicts_with = "unsigned")]
+        trust_keys: Vec<PathBuf>,
         /// BUNDLE is a `hab pkg download` directory, with no manifest: the artifacts'
         /// signatures and the keys are still checked.
         #[arg(long)]
@@ -810,30 +806,29 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
         BundleCommand::Import {
             bundle: file,
             data,
-            trust_key,
+            trust_keys,
             unsigned,
             channels,
             owner,
             dry_run,
         } => {
-            let trust = match trust_key {
-                Some(trust_key) if !unsigned => {
-                    let text = std::fs::read_to_string(&trust_key)
-                        .with_context(|| format!("cannot read `{}`", trust_key.display()))?;
-                    let trusted = habitat_core::PublicKey::parse(&text).with_context(|| {
-                        format!("`{}` is not a public signing key", trust_key.display())
-                    })?;
-                    bundle::Trust::Key(Box::new(trusted))
-                }
-                _ => bundle::Trust::Unsigned {
+            let owner: habitat_core::AccountName = owner.parse()?;
+            let state = open_admin(settings(&data)?).await?;
+            let trust = if unsigned {
+                bundle::Trust::Unsigned {
                     channels: channels
                         .iter()
                         .map(|c| c.parse())
                         .collect::<Result<_, habitat_core::Error>>()?,
-                },
+                }
+            } else {
+                let mut trusted = trust_keys
+                    .iter()
+                    .map(|path| bundle::read_transfer_key(path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                trusted.extend(bundle::trusted_bundle_keys(&state)?);
+                bundle::Trust::Keys(trusted)
             };
-            let owner: habitat_core::AccountName = owner.parse()?;
-            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(owner.as_str())

@@ -844,3 +844,87 @@ async fn a_package_set_file_chooses_what_a_bundle_carries() {
         assert!(!out.exists());
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_settings_trust_several_transfer_keys_and_the_signer_picks_its_own() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (north, north_pub) = transfer_key(work, "north");
+    let (south, south_pub) = transfer_key(work, "south");
+    let (stranger, stranger_pub) = transfer_key(work, "stranger");
+    let dst = destination(work, "dst");
+    let config = work.join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ntrusted_bundle_keys = [{:?}, {:?}]\n",
+            dst.to_str().unwrap(),
+            north_pub.to_str().unwrap(),
+            south_pub.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let import = |bundle: &Path| -> (bool, String, String) {
+        hab_depot(&[
+            "bundle".as_ref(),
+            "import".as_ref(),
+            bundle.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--owner".as_ref(),
+            "bob".as_ref(),
+        ])
+    };
+
+    // Signed by a stranger: refused, naming the trusted keys; nothing written.
+    let strange = work.join("stranger.tar");
+    create(&src, &stranger, &strange, &[]);
+    let (success, _, error) = import(&strange);
+    assert!(!success);
+    assert!(
+        error.contains("manifest signature check failed: the bundle is signed by `stranger-")
+            && error.contains("not by a trusted key (`north-")
+            && error.contains("`south-"),
+        "{error}"
+    );
+    assert_untouched(&dst).await;
+
+    // Each trusted signer's bundle verifies with its own key.
+    let from_north = work.join("north.tar");
+    create(&src, &north, &from_north, &[]);
+    let (success, said, error) = import(&from_north);
+    assert!(success, "{said}{error}");
+    assert!(said.contains("3 new"), "{said}");
+    let from_south = work.join("south.tar");
+    create(&src, &south, &from_south, &[]);
+    let (success, said, error) = import(&from_south);
+    assert!(success, "{said}{error}");
+    assert!(said.contains("0 new, 3 already present"), "{said}");
+
+    // `--trust-key` adds to the settings' keys.
+    let (success, said, error) = hab_depot(&[
+        "bundle".as_ref(),
+        "import".as_ref(),
+        strange.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--trust-key".as_ref(),
+        stranger_pub.as_os_str(),
+        "--owner".as_ref(),
+        "bob".as_ref(),
+    ]);
+    assert!(success, "{said}{error}");
+
+    // With no key at all, the import says how to give one.
+    let error = refused(&[
+        "bundle".as_ref(),
+        "import".as_ref(),
+        from_north.as_os_str(),
+        "--data-dir".as_ref(),
+        dst.as_os_str(),
+        "--owner".as_ref(),
+        "bob".as_ref(),
+    ]);
+    assert!(error.contains("no transfer key is trusted"), "{error}");
+}

@@ -166,13 +166,26 @@ pub enum BundleError {
     Malformed(String),
     /// The signature file is signed by another key than the trusted one.
     #[error(
-        "manifest signature check failed: the bundle is signed by `{found}`, not by the trusted key `{trusted}`"
+        "manifest signature check failed: the bundle is signed by `{found}`, not by a trusted key ({trusted})"
     )]
     UntrustedSigner {
         /// The key named in the signature file.
         found: String,
-        /// The trusted key.
-        trusted: NamedRevision,
+        /// The trusted keys, named in backticks.
+        trusted: String,
+    },
+    /// No transfer key is trusted: neither `--trust-key` nor `trusted_bundle_keys` names one.
+    #[error(
+        "manifest signature check failed: no transfer key is trusted; give `--trust-key FILE` or `trusted_bundle_keys` in the settings"
+    )]
+    NoTrustedKey,
+    /// A transfer key file of `trusted_bundle_keys` (or `--trust-key`) is unusable.
+    #[error("the trusted transfer key `{}`: {problem}", .path.display())]
+    TrustedKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The signature does not verify with the trusted key.
     #[error(
@@ -1210,20 +1223,58 @@ pub fn signature_file(key: &SecretKey, manifest: &[u8]) -> String {
     )
 }
 
-/// Checks a signature file against `manifest` and the trusted key.
-pub fn verify_signature(trusted: &PublicKey, manifest: &[u8], signature: &str) -> Result<()> {
+/// The transfer keys of `trusted_bundle_keys` in the settings, read and parsed.
+pub fn trusted_bundle_keys(state: &AppState) -> Result<Vec<PublicKey>> {
+    state
+        .settings
+        .trusted_bundle_keys
+        .iter()
+        .map(|path| read_transfer_key(path))
+        .collect()
+}
+
+/// A transfer key's public file (`NAME-REVISION.pub`).
+pub fn read_transfer_key(path: &Path) -> Result<PublicKey> {
+    let problem = |problem: String| BundleError::TrustedKeyFile {
+        path: path.to_owned(),
+        problem,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+    PublicKey::parse(&text).map_err(|e| problem(format!("not a public signing key: {e}")))
+}
+
+/// The trusted keys' names, for a message.
+fn names(trusted: &[PublicKey]) -> String {
+    trusted
+        .iter()
+        .map(|k| format!("`{}`", k.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a signature file against `manifest` and the trusted keys: the signer it names picks
+/// its key among them. The key that verified.
+pub fn verify_signature<'k>(
+    trusted: &'k [PublicKey],
+    manifest: &[u8],
+    signature: &str,
+) -> Result<&'k PublicKey> {
     let malformed = |reason: &str| BundleError::Malformed(format!("`{SIGNATURE}`: {reason}"));
     let mut lines = signature.lines();
     if lines.next() != Some(SIGNATURE_KIND) {
         return Err(malformed("its first line is not `BUNDLE-SIG-1`"));
     }
     let signer = lines.next().unwrap_or_default();
-    if signer != trusted.name().to_string() {
+    let Some(key) = trusted.iter().find(|k| k.name().to_string() == signer) else {
+        if trusted.is_empty() {
+            return Err(BundleError::NoTrustedKey);
+        }
         return Err(BundleError::UntrustedSigner {
             found: signer.chars().take(200).collect(),
-            trusted: trusted.name().clone(),
+            trusted: names(trusted),
         });
-    }
+    };
     if lines.next() != Some("") {
         return Err(malformed("line 3 must be blank"));
     }
@@ -1235,19 +1286,18 @@ pub fn verify_signature(trusted: &PublicKey, manifest: &[u8], signature: &str) -
     }
     let mut combined = bytes;
     combined.extend_from_slice(manifest);
-    trusted
-        .open(&combined)
-        .map_err(|_| BundleError::BadSignature {
-            trusted: trusted.name().clone(),
-        })?;
-    Ok(())
+    key.open(&combined).map_err(|_| BundleError::BadSignature {
+        trusted: key.name().clone(),
+    })?;
+    Ok(key)
 }
 
 /// What an import trusts.
 #[derive(Clone, Debug)]
 pub enum Trust {
-    /// A signed bundle (a tar): its manifest must be signed with this pinned transfer key.
-    Key(Box<PublicKey>),
+    /// A signed bundle (a tar): its manifest must be signed with one of these pinned transfer
+    /// keys (`--trust-key` and `trusted_bundle_keys`), the one its signature file names.
+    Keys(Vec<PublicKey>),
     /// A directory written by `hab pkg download` (`artifacts/*.hart`, `keys/*.pub`), with no
     /// manifest: the artifacts' signatures and the keys are still checked; every package is
     /// added to these channels of its origin.
@@ -1403,7 +1453,7 @@ fn unpack_dir(dir: &Path, tmp_dir: &Path) -> Result<Unpacked> {
 
 /// Reads the tar: the manifest and its signature first (checked before anything else is
 /// read), then every listed file into a temp file, checking size and checksum.
-fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked> {
+fn unpack(bundle: &Path, trusted: &[PublicKey], tmp_dir: &Path) -> Result<Unpacked> {
     let file = std::fs::File::open(bundle).map_err(io("open", bundle))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut entries = archive.entries().map_err(io("read", bundle))?;
@@ -1429,7 +1479,7 @@ fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked
     let signature = small(SIGNATURE)?;
     let signature = String::from_utf8(signature)
         .map_err(|_| BundleError::Malformed(format!("`{SIGNATURE}` is not text")))?;
-    verify_signature(trusted, &manifest_bytes, &signature)?;
+    let trusted = verify_signature(trusted, &manifest_bytes, &signature)?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| BundleError::Malformed(format!("`{MANIFEST}`: {e}")))?;
     if manifest.format != FORMAT {
@@ -1441,7 +1491,7 @@ fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked
     if manifest.signer != *trusted.name() {
         return Err(BundleError::UntrustedSigner {
             found: manifest.signer.to_string(),
-            trusted: trusted.name().clone(),
+            trusted: format!("`{}`", trusted.name()),
         });
     }
     let listed: HashMap<&str, &FileEntry> = manifest
@@ -1549,8 +1599,11 @@ struct Checked {
 pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) -> Result<Imported> {
     let (path, tmp_dir) = (bundle.to_owned(), state.tmp_dir.clone());
     let mut unpacked = match &options.trust {
-        Trust::Key(trusted) => {
-            let trusted = PublicKey::clone(trusted);
+        Trust::Keys(trusted) => {
+            if trusted.is_empty() {
+                return Err(BundleError::NoTrustedKey);
+            }
+            let trusted = trusted.clone();
             tokio::task::spawn_blocking(move || unpack(&path, &trusted, &tmp_dir)).await??
         }
         Trust::Unsigned { .. } => {
@@ -1759,7 +1812,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
                 })
             })
             .collect(),
-        (None, Trust::Key(_)) => Vec::new(),
+        (None, Trust::Keys(_)) => Vec::new(),
     };
     for membership in &channels {
         if !in_bundle.contains(&(membership.ident.to_string(), membership.target))
