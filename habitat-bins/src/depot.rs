@@ -842,6 +842,16 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
             let imported = bundle::import(&state, &file, &options)
                 .await
                 .with_context(|| format!("bundle `{}` refused", file.display()))?;
+            if imported.resumed {
+                say!(
+                    "an earlier import of this bundle did not complete{}",
+                    if dry_run {
+                        "; importing it again finishes it"
+                    } else {
+                        "; finished it"
+                    }
+                );
+            }
             out!(
                 "{}{} new, {} already present, {} origins created, {} keys added, {} channel \
                  memberships applied",

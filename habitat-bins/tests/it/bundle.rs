@@ -229,6 +229,16 @@ async fn assert_untouched(data: &Path) {
     assert!(state.artifacts.list().await.unwrap().is_empty());
     assert_eq!(std::fs::read_dir(&state.tmp_dir).unwrap().count(), 0);
     assert!(!data.join("bundle-imports.json").exists());
+    assert_eq!(
+        state.metadata.bundle_import("transfer").await.unwrap(),
+        None
+    );
+}
+
+/// The last import from transfer key `transfer` that the store of `data` records.
+async fn last_import(data: &Path) -> Option<habitat_depot_server::store::BundleImport> {
+    let state = AppState::open_embedded(settings(data)).unwrap();
+    state.metadata.bundle_import("transfer").await.unwrap()
 }
 
 /// Where the data of tar entry `name` starts, and its size (plain ustar/GNU headers, short
@@ -404,14 +414,15 @@ async fn tampered_expired_replayed_and_untrusted_bundles_are_refused_with_nothin
     create(&src, &secret, &newer, &[]);
     let dst = destination(work, "dst-replayed");
     ok(&import_args(&newer, &dst, &public));
-    let sequences = std::fs::read(dst.join("bundle-imports.json")).unwrap();
+    let sequences = last_import(&dst).await;
+    assert!(
+        sequences.as_ref().is_some_and(|s| s.completed),
+        "{sequences:?}"
+    );
     let error = refused(&import_args(&bundle, &dst, &public));
     assert!(error.contains("sequence check failed"), "{error}");
     assert!(error.contains("a replayed bundle"), "{error}");
-    assert_eq!(
-        std::fs::read(dst.join("bundle-imports.json")).unwrap(),
-        sequences
-    );
+    assert_eq!(last_import(&dst).await, sequences);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -927,4 +938,134 @@ async fn the_settings_trust_several_transfer_keys_and_the_signer_picks_its_own()
         "bob".as_ref(),
     ]);
     assert!(error.contains("no transfer key is trusted"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_import_is_finished_by_importing_the_same_bundle_again() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let older = work.join("older.tar");
+    create(&src, &secret, &older, &[]);
+    let bundle = work.join("stable.tar");
+    create(&src, &secret, &bundle, &[]);
+
+    // The artifact store cannot take app's artifact: a file stands where its directory goes
+    // (as a full or broken disk would refuse it). glibc and lib are stored before it, app
+    // fails, and the memberships are not applied.
+    let dst = destination(work, "dst");
+    let state = AppState::open_embedded(settings(&src)).unwrap();
+    let mut prefixes = Vec::new();
+    for ident in [GLIBC, LIB, APP] {
+        let package = state
+            .metadata
+            .package(&ident.parse().unwrap(), PackageTarget::X86_64Linux)
+            .await
+            .unwrap()
+            .unwrap();
+        prefixes.push(package.checksum.to_string()[..2].to_owned());
+    }
+    drop(state);
+    // Stored in this order (dependencies first) until the first whose directory is blocked:
+    // app, unless a dependency's checksum happens to begin alike.
+    let stored = prefixes.iter().position(|p| *p == prefixes[2]).unwrap();
+    let artifacts = dst.join("artifacts");
+    assert!(artifacts.is_dir(), "{}", artifacts.display());
+    let blocker = artifacts.join(&prefixes[2]);
+    assert!(!blocker.exists());
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let error = refused(&import_args(&bundle, &dst, &public));
+    let failed = [GLIBC, LIB, APP][stored];
+    assert!(
+        error.contains(&format!("cannot store `{failed}`")),
+        "{error}"
+    );
+    let state = AppState::open_embedded(settings(&dst)).unwrap();
+    for (i, ident) in [GLIBC, LIB, APP].into_iter().enumerate() {
+        assert_eq!(
+            package_id(&state, ident).await.is_some(),
+            i < stored,
+            "{ident}"
+        );
+    }
+    let begun = state
+        .metadata
+        .bundle_import("transfer")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!begun.completed, "{begun:?}");
+    drop(state);
+
+    // An older bundle of the same signer is refused meanwhile: the interrupted one is newer.
+    let error = refused(&import_args(&older, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
+
+    // The same bundle again, the store mended: it stores the rest and applies the memberships.
+    std::fs::remove_file(&blocker).unwrap();
+    let (success, said, error) = hab_depot(&import_args(&bundle, &dst, &public));
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("an earlier import of this bundle did not complete; finished it"),
+        "{error}"
+    );
+    assert!(
+        said.contains(&format!(
+            "{} new, {stored} already present, 0 origins created, 0 keys added, 1 channel memberships applied",
+            3 - stored
+        )),
+        "{said}"
+    );
+    let done = last_import(&dst).await.unwrap();
+    assert!(
+        done.completed && done.sequence == begun.sequence,
+        "{done:?}"
+    );
+    let again = ok(&import_args(&bundle, &dst, &public));
+    assert!(again.contains("0 new, 3 already present"), "{again}");
+    let fsck = hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
+    assert!(fsck.0, "{}{}", fsck.1, fsck.2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sequence_file_of_an_earlier_version_moves_into_the_metadata_store_once() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let bundle = work.join("stable.tar");
+    create(&src, &secret, &bundle, &[]);
+    let dst = destination(work, "dst");
+    // The file says a later bundle of `transfer` was imported.
+    std::fs::write(
+        dst.join("bundle-imports.json"),
+        format!(
+            "{{ \"signers\": {{ \"transfer\": {{ \"sequence\": {}, \"manifest\": \"{}\" }} }} }}",
+            u64::MAX >> 2,
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let dry = refused(
+        &[
+            import_args(&bundle, &dst, &public),
+            vec!["--dry-run".as_ref()],
+        ]
+        .concat(),
+    );
+    assert!(dry.contains("a replayed bundle"), "{dry}");
+    assert!(
+        dst.join("bundle-imports.json").exists(),
+        "a dry run moves nothing"
+    );
+    let error = refused(&import_args(&bundle, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
+    assert!(!dst.join("bundle-imports.json").exists());
+    assert!(dst.join("bundle-imports.json.moved").exists());
+    let moved = last_import(&dst).await.unwrap();
+    assert_eq!((moved.sequence, moved.completed), (u64::MAX >> 2, true));
+    // Still refused with the file gone: the store holds it now.
+    let error = refused(&import_args(&bundle, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
 }

@@ -31,7 +31,7 @@ use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::ingest::{self, Claim, IngestError, Ingested, Received, Source};
-use crate::store::{Account, Package, PackageFilter, Page, StoreError, Visibility};
+use crate::store::{Account, BundleImport, Package, PackageFilter, Page, StoreError, Visibility};
 
 /// The manifest's name in the tar: always its first entry.
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -41,8 +41,11 @@ pub const SIGNATURE: &str = "MANIFEST.json.sig";
 pub const SIGNATURE_KIND: &str = "BUNDLE-SIG-1";
 /// The manifest format this code writes and reads.
 pub const FORMAT: u32 = 1;
-/// The file under the data directory that remembers the last bundle imported from each signer.
+/// The file under the data directory where earlier versions kept the last bundle imported from
+/// each signer: read once into the metadata store, then renamed to [`SEQUENCE_FILE_MOVED`].
 pub const SEQUENCE_FILE: &str = "bundle-imports.json";
+/// What [`SEQUENCE_FILE`] is renamed to once the metadata store holds its sequences.
+pub const SEQUENCE_FILE_MOVED: &str = "bundle-imports.json.moved";
 
 /// How many artifacts `create` downloads at once from a remote depot.
 const PARALLEL_DOWNLOADS: usize = 4;
@@ -1331,9 +1334,12 @@ pub struct Imported {
     pub keys: usize,
     /// Channel memberships applied.
     pub memberships: usize,
+    /// An import of this very bundle began before and did not end (it was interrupted): this
+    /// one finished it.
+    pub resumed: bool,
 }
 
-/// The last bundle imported from each signer, kept in [`SEQUENCE_FILE`].
+/// The last bundle imported from each signer, as [`SEQUENCE_FILE`] kept it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Sequences {
     signers: BTreeMap<String, LastImport>,
@@ -1346,17 +1352,15 @@ struct LastImport {
     manifest: String,
 }
 
-fn sequence_path(state: &AppState) -> PathBuf {
-    state.settings.data_dir.join(SEQUENCE_FILE)
-}
-
-fn read_sequences(path: &Path) -> Result<Sequences> {
+fn read_sequences(path: &Path) -> Result<Option<Sequences>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| BundleError::SequenceFile {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Sequences::default()),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| BundleError::SequenceFile {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BundleError::SequenceFile {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -1364,18 +1368,55 @@ fn read_sequences(path: &Path) -> Result<Sequences> {
     }
 }
 
-fn write_sequences(path: &Path, sequences: &Sequences) -> Result<()> {
-    let fail = |reason: String| BundleError::SequenceFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-    let text = serde_json::to_vec_pretty(sequences).map_err(|e| fail(e.to_string()))?;
-    temp.write_all(&text).map_err(|e| fail(e.to_string()))?;
-    temp.as_file().sync_all().map_err(|e| fail(e.to_string()))?;
-    temp.persist(path).map_err(|e| fail(e.error.to_string()))?;
-    Ok(())
+/// The last bundle imported from `signer`: from the metadata store, after moving the sequences
+/// of an old [`SEQUENCE_FILE`] into it (once: the file is renamed then). A dry run writes
+/// nothing and reads the file's sequence beside the store's.
+async fn last_import(
+    state: &AppState,
+    signer: &str,
+    dry_run: bool,
+) -> Result<Option<BundleImport>> {
+    let path = state.settings.data_dir.join(SEQUENCE_FILE);
+    let legacy = read_sequences(&path)?;
+    let mut from_file = None;
+    if let Some(legacy) = legacy {
+        for (name, last) in legacy.signers {
+            let import = BundleImport {
+                signer: name.clone(),
+                sequence: last.sequence,
+                manifest: last.manifest,
+                completed: true,
+            };
+            if dry_run {
+                if name == signer {
+                    from_file = Some(import);
+                }
+                continue;
+            }
+            let newer = match state.metadata.bundle_import(&name).await? {
+                Some(stored) => stored.sequence < import.sequence,
+                None => true,
+            };
+            if newer {
+                match state.metadata.record_bundle_import(&import).await {
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        if !dry_run {
+            let moved = state.settings.data_dir.join(SEQUENCE_FILE_MOVED);
+            std::fs::rename(&path, &moved).map_err(|e| BundleError::SequenceFile {
+                path: path.clone(),
+                reason: format!("cannot rename it to `{}`: {e}", moved.display()),
+            })?;
+        }
+    }
+    let stored = state.metadata.bundle_import(signer).await?;
+    Ok(match (stored, from_file) {
+        (Some(stored), Some(file)) if file.sequence > stored.sequence => Some(file),
+        (stored, file) => stored.or(file),
+    })
 }
 
 /// A bundle's files, read and checked: each in a temp file of the depot's temp directory.
@@ -1611,8 +1652,8 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         }
     };
 
-    let sequences_path = sequence_path(state);
-    let mut sequences = read_sequences(&sequences_path)?;
+    // Whether this very bundle's import began before and did not end: this one finishes it.
+    let mut resumed = false;
     if let Some((manifest, hash)) = &unpacked.signed {
         let now = OffsetDateTime::now_utc();
         if now > manifest.expires {
@@ -1621,7 +1662,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
             });
         }
         let signer = manifest.signer.name().to_owned();
-        if let Some(last) = sequences.signers.get(&signer) {
+        if let Some(last) = last_import(state, &signer, options.dry_run).await? {
             let same = last.sequence == manifest.sequence && last.manifest == hash.to_string();
             if manifest.sequence < last.sequence || (manifest.sequence == last.sequence && !same) {
                 return Err(BundleError::Replayed {
@@ -1630,6 +1671,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
                     last: last.sequence,
                 });
             }
+            resumed = same && !last.completed;
         }
     }
 
@@ -1847,6 +1889,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         origins: missing_origins.len(),
         keys: new_keys.len(),
         memberships: channels.len(),
+        resumed,
     };
     if options.dry_run {
         // What would be added: memberships of packages this depot has count only when the
@@ -1874,7 +1917,25 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         return Ok(report);
     }
 
-    // Every check passed: write.
+    // Every check passed: write. The import is recorded first as begun, so that an older
+    // bundle of the signer is refused from now on even if this one is interrupted, and only
+    // this very bundle can finish it; then as completed at the end.
+    let done = unpacked
+        .signed
+        .as_ref()
+        .map(|(manifest, hash)| BundleImport {
+            signer: manifest.signer.name().to_owned(),
+            sequence: manifest.sequence,
+            manifest: hash.to_string(),
+            completed: true,
+        });
+    if let Some(done) = &done {
+        let begun = BundleImport {
+            completed: false,
+            ..done.clone()
+        };
+        state.metadata.record_bundle_import(&begun).await?;
+    }
     for origin in &missing_origins {
         match state
             .metadata
@@ -1953,15 +2014,8 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         .apply_memberships(&rows, &options.account.name)
         .await?;
     report.memberships = usize::try_from(applied).unwrap_or(usize::MAX);
-    if let Some((manifest, hash)) = &unpacked.signed {
-        sequences.signers.insert(
-            manifest.signer.name().to_owned(),
-            LastImport {
-                sequence: manifest.sequence,
-                manifest: hash.to_string(),
-            },
-        );
-        write_sequences(&sequences_path, &sequences)?;
+    if let Some(done) = &done {
+        state.metadata.record_bundle_import(done).await?;
     }
     Ok(report)
 }
