@@ -1,6 +1,7 @@
-//! `hab-depot bundle`: a channel carried from one data directory to a fresh one as a signed
-//! tar, and the bundles an importer must refuse (tampered, expired, replayed, untrusted) with
-//! nothing written.
+//! `hab-depot bundle`: a channel carried from one data directory (or a running depot, or a
+//! package-set file's packages) to a fresh one as a signed tar, and the bundles an importer must
+//! refuse (tampered, expired, replayed, untrusted) with nothing written; several trusted
+//! transfer keys; an interrupted import finished by importing again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -1068,4 +1069,129 @@ async fn the_sequence_file_of_an_earlier_version_moves_into_the_metadata_store_o
     // Still refused with the file gone: the store holds it now.
     let error = refused(&import_args(&bundle, &dst, &public));
     assert!(error.contains("a replayed bundle"), "{error}");
+}
+
+/// A stand-in for a Builder in front of `upstream` (its `…/v1` URL): the channel manifest
+/// route answers 404, as a Builder's does; and when `key` is given, every public key file of
+/// that key's origin is answered with that text instead. Its URL.
+async fn start_stand_in(upstream: &str, key: Option<String>) -> String {
+    use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+
+    let root = upstream.trim_end_matches("/v1").to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (root, http, key) = (root.clone(), http.clone(), key.clone());
+        async move {
+            let path = request.uri().path().to_owned();
+            let path_and_query = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let mut response = axum::response::Response::new(axum::body::Body::empty());
+            if path.ends_with("/manifest") {
+                *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                *response.body_mut() = r#"{"code":"not_found","message":"no such route"}"#.into();
+                return response;
+            }
+            let mut asked =
+                http.request(request.method().clone(), format!("{root}{path_and_query}"));
+            if let Some(value) = request.headers().get(AUTHORIZATION) {
+                asked = asked.header(AUTHORIZATION, value.clone());
+            }
+            let answer = asked.send().await.unwrap();
+            *response.status_mut() = answer.status();
+            for (name, value) in answer.headers() {
+                if name != TRANSFER_ENCODING && name != CONNECTION && name != CONTENT_LENGTH {
+                    response.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            let bytes = answer.bytes().await.unwrap();
+            // The key's origin: its name's first part (`core-REVISION`).
+            let origin = key
+                .as_deref()
+                .and_then(|k| k.lines().nth(1))
+                .and_then(|name| name.split('-').next())
+                .unwrap_or_default()
+                .to_owned();
+            let key_file = path.contains(&format!("/origins/{origin}/keys/"))
+                && response.status().is_success();
+            *response.body_mut() = match (&key, key_file) {
+                (Some(key), true) => key.clone().into(),
+                _ => bytes.into(),
+            };
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_from_a_depot_without_the_manifest_route_reads_the_listing_and_refuses_a_substituted_key()
+ {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (upstream, _, token) = remote_source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let token_file = work.join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let args = [
+        "--origin".to_owned(),
+        "acme".to_owned(),
+        "--channel".to_owned(),
+        "stable".to_owned(),
+        "--token-file".to_owned(),
+        token_file.to_str().unwrap().to_owned(),
+    ];
+    let run = |url: String, out: PathBuf| {
+        let (secret, args) = (secret.clone(), args.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            create_from(&url, &secret, &out, &args)
+        })
+    };
+
+    // A Builder: the listing and each package's JSON instead of the manifest.
+    let builder = start_stand_in(&upstream.url, None).await;
+    let bundle = work.join("builder.tar");
+    let (success, said, error) = run(builder, bundle.clone()).await.unwrap();
+    assert!(success, "{said}{error}");
+    assert!(error.contains("3 packages (0 left out"), "{error}");
+    let dst = destination(work, "dst");
+    let imported = ok(&import_args(&bundle, &dst, &public));
+    assert!(imported.contains("3 new"), "{imported}");
+
+    // A depot that serves another key under the revision that signed the packages: no
+    // artifact verifies with it, and no bundle is written.
+    let other = signing_key("core").public_key().to_file_string();
+    let core_key = {
+        let client = habitat_depot_client::Client::builder(upstream.url.parse().unwrap())
+            .no_proxy()
+            .build()
+            .unwrap();
+        client
+            .public_key_text(&"core".parse().unwrap(), None)
+            .await
+            .unwrap()
+    };
+    // The same name and revision as core's key, another key's bytes.
+    let substitute = {
+        let mut lines: Vec<&str> = core_key.lines().collect();
+        let last = lines.len() - 1;
+        lines[last] = other.lines().last().unwrap();
+        format!("{}\n", lines.join("\n"))
+    };
+    assert_ne!(substitute.trim(), core_key.trim());
+    let lying = start_stand_in(&upstream.url, Some(substitute)).await;
+    let refused_bundle = work.join("substituted.tar");
+    let (success, said, error) = run(lying, refused_bundle.clone()).await.unwrap();
+    assert!(!success, "a bundle was made with a substituted key: {said}");
+    assert!(
+        error.contains("artifact check failed: `artifacts/core-glibc-"),
+        "{error}"
+    );
+    assert!(!refused_bundle.exists());
 }
