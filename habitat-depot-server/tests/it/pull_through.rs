@@ -295,3 +295,39 @@ async fn when_the_upstream_is_down_the_cached_latest_is_served() {
         "upstream_unavailable",
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_a_release_in_a_channel_are_fetched_too() {
+    let setup = Setup::start(|_| {}).await;
+    let revision = setup.keys[0].secret.name().revision().to_owned();
+    let listed = setup.json("/depot/origins/core/keys").await;
+    assert_eq!(listed[0]["revision"], revision.as_str());
+    let (status, key) = setup.get("/depot/origins/core/keys/latest").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(key.trim(), setup.keys[0].public_text.trim());
+    // The list is fresh for `metadata_max_age`: asked upstream once, then its one key file.
+    assert_eq!(setup.proxy.count("/origins/core/keys"), 2);
+    assert_eq!(
+        setup.proxy.count(&format!("/origins/core/keys/{revision}")),
+        1
+    );
+
+    // A release asked in a channel lands in it, as upstream.
+    let in_stable = format!(
+        "/depot/channels/core/stable/pkgs/{}?target=x86_64-linux",
+        &LIBA[5..]
+    );
+    let package = setup.json(&in_stable).await;
+    assert_eq!(
+        package["channels"],
+        serde_json::json!(["stable", "unstable"])
+    );
+    // Not in `beta` upstream: stored, but not in that channel here either.
+    let in_beta = format!(
+        "/depot/channels/acme/beta/pkgs/{}?target=x86_64-linux",
+        &APP[5..]
+    );
+    let (status, _) = setup.get(&in_beta).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(setup.has(APP).await);
+}
