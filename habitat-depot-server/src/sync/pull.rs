@@ -371,6 +371,10 @@ async fn refresh_latest(
     channel: Option<ChannelName>,
     key: String,
 ) -> Outcome {
+    // A request that checked just before the previous refresh ended finds it done here.
+    if remembered(&state.pull.fresh, &key) {
+        return Ok(());
+    }
     let source = &state.pull.sources[index];
     let place = channel
         .as_ref()
@@ -457,6 +461,10 @@ async fn fetch_release(
     channel: Option<ChannelName>,
     key: String,
 ) -> Outcome {
+    // A request that checked just before the previous fetch ended finds it done here.
+    if state.metadata.package(&ident, target).await?.is_some() {
+        return Ok(());
+    }
     let source = &state.pull.sources[index];
     let what = format!("package {ident} for `{target}`");
     let found = match source.client.package(&ident, target).await {
@@ -746,6 +754,9 @@ pub async fn keys(state: &AppState, origin: &OriginName) -> ApiResult<()> {
 
 /// Adds the upstream's keys of `origin` that are not here, and marks the list fresh.
 async fn refresh_keys(state: AppState, index: usize, origin: OriginName, key: String) -> Outcome {
+    if remembered(&state.pull.fresh, &key) {
+        return Ok(());
+    }
     let source = &state.pull.sources[index];
     let what = format!("the public keys of origin `{origin}`");
     let listed = match source.client.public_keys(&origin).await {
