@@ -1096,12 +1096,12 @@ async fn download_all(
                     .map_err(io("rename the download to", &expected))?;
             }
             if downloaded.checksum != package.checksum {
-                return Err(BundleError::FileMismatch {
+                return Err(BundleError::BadArtifact {
                     path: format!("artifacts/{name}"),
-                    size: downloaded.size,
-                    found: downloaded.checksum,
-                    expected_size: package.size,
-                    expected: package.checksum.to_string(),
+                    reason: format!(
+                        "the downloaded file has checksum `{}`, the upstream lists `{}`",
+                        downloaded.checksum, package.checksum
+                    ),
                 });
             }
             check_download(&expected, package, &keys).await?;
