@@ -94,6 +94,9 @@ pub struct Settings {
     /// Public key files (`NAME-REVISION.pub`) pinned for `hab-depot sync`: when any are given,
     /// a key fetched from an upstream is accepted only if it is one of them.
     pub trusted_keys: Vec<PathBuf>,
+    /// Transfer key files (`NAME-REVISION.pub`) that `hab-depot bundle import` accepts bundles
+    /// signed with, besides its `--trust-key` (docs/bundles.md).
+    pub trusted_bundle_keys: Vec<PathBuf>,
     /// `[[mirror]]`: channels this depot mirrors from an upstream with `hab-depot sync`
     /// (docs/mirroring.md). A mirrored (origin, channel) is read-only through the API.
     #[serde(rename = "mirror")]
@@ -520,6 +523,7 @@ impl Default for Settings {
             public_url: None,
             auth: AuthSettings::default(),
             trusted_keys: Vec::new(),
+            trusted_bundle_keys: Vec::new(),
             mirrors: Vec::new(),
             upstreams: Vec::new(),
         }
