@@ -72,6 +72,7 @@ macro_rules! read {
 }
 
 mod accounts;
+mod bundles;
 mod dump;
 mod insert;
 mod origins;
@@ -325,5 +326,13 @@ metadata_store_by_area!(PostgresStore, {
         transaction!(self, |tx| {
             dump::restore(&tx, dump).await?;
         })
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
     }
 });

@@ -17,6 +17,7 @@ use super::by_area::metadata_store_by_area;
 use super::*;
 
 mod accounts;
+mod bundles;
 mod dump;
 mod origins;
 mod packages;
@@ -218,5 +219,13 @@ metadata_store_by_area!(SqliteStore, {
     async fn restore(&self, dump: &Dump) -> StoreResult<()> {
         let dump = dump.clone();
         self.write(move |tx| dump::restore(tx, &dump)).await
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
     }
 });
