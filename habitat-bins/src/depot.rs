@@ -410,15 +410,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let state = open_admin(settings(&data)?).await?;
             let requests = match from {
-                Some(from) => vec![sync::Request {
-                    from,
-                    origins,
-                    channels,
-                    targets,
-                    token_file,
-                    owner,
-                    mode,
-                }],
+                Some(from) => vec![
+                    sync::Flags {
+                        from,
+                        origins,
+                        channels,
+                        targets,
+                        token_file,
+                        owner,
+                        mode,
+                    }
+                    .into(),
+                ],
                 None => sync::configured(&state, owner)?,
             };
             let mut code = ExitCode::SUCCESS;

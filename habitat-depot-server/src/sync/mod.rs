@@ -1,9 +1,11 @@
 //! Depot to depot (docs/mirroring.md): what this depot takes from another one. Every way stores
 //! through [`crate::ingest`], the path an upload takes, so each package is checked the same.
 //!
+//! - [`mirror`]: a run that copies channels of an upstream (`hab-depot sync`, `[[mirror]]`).
 //! - [`bundle`]: air-gap bundles, written on one side and imported on the other.
 //! - [`fetch`]: what mirroring and the pull-through cache share: an upstream's keys checked
 //!   against this depot's, a downloaded artifact stored.
 
 pub mod bundle;
 pub mod fetch;
+pub mod mirror;

@@ -1,0 +1,888 @@
+//! Mirroring (docs/mirroring.md): one run that copies channels of an upstream depot into this
+//! depot's stores. The set is the channels' members plus their transitive dependencies (TDEPS,
+//! other origins included); what is missing here is downloaded a few at a time, checked and
+//! stored through the depot's one ingest path (dependencies first), and then the channel
+//! memberships the upstream has are added (and, in `exact` mode after a run without failures,
+//! those it no longer has are removed). A package stored here with another checksum is a
+//! conflict: reported, never overwritten.
+//!
+//! The engine prints nothing: it tells an [`Observer`] what happens as it happens (`hab-depot
+//! sync` prints it, the serving process logs it) and returns a [`Summary`].
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use futures_util::StreamExt;
+use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
+use habitat_depot_client::{
+    Client, DepotUrl, Downloaded, ManifestAnswer, PackageListing, Token,
+    Visibility as ClientVisibility,
+};
+
+use crate::AppState;
+use crate::settings::{MirrorMode, MirrorSettings};
+use crate::store::{ChannelAction, PackageFilter, Page, StoreError, Visibility};
+use crate::sync::fetch::{self, FetchError, Remote, Upstream};
+
+/// How many artifacts are downloaded at once.
+const PARALLEL_DOWNLOADS: usize = 4;
+
+/// The account name the audit log records for the memberships a mirror run changes.
+pub const AUDIT_ACCOUNT: &str = "hab-depot-sync";
+
+/// What one run is asked to do.
+#[derive(Clone, Debug)]
+pub struct Request {
+    /// The upstream depot's URL.
+    pub from: String,
+    /// The origins whose channels are mirrored.
+    pub origins: Vec<OriginName>,
+    /// The channels (none: every channel the upstream has for each origin).
+    pub channels: Vec<ChannelName>,
+    /// The targets (none: the default target).
+    pub targets: Vec<PackageTarget>,
+    /// A file holding a token for the upstream.
+    pub token_file: Option<PathBuf>,
+    /// The local account that owns an origin the run has to create here (none: a missing
+    /// origin is a failure for its packages).
+    pub owner: Option<String>,
+    /// Whether what left a channel upstream leaves it here too.
+    pub mode: MirrorMode,
+}
+
+impl Request {
+    /// The run a `[[mirror]]` entry of the settings asks for, with `owner` for the origins
+    /// it creates.
+    pub fn from_settings(mirror: &MirrorSettings, owner: Option<String>) -> Self {
+        Self {
+            from: mirror.from.clone(),
+            origins: mirror.origins.clone(),
+            channels: mirror.channels.clone(),
+            targets: mirror.targets.clone(),
+            token_file: mirror.token_file.clone(),
+            owner,
+            mode: mirror.mode,
+        }
+    }
+}
+
+/// Why a run could not be made at all (a failure of one package or channel is a [`Failure`]
+/// in the [`Summary`] instead, and the run goes on).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MirrorError {
+    /// The upstream's URL does not parse.
+    #[error("invalid upstream URL `{url}`")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it is not one.
+        #[source]
+        source: habitat_depot_client::Error,
+    },
+    /// The token file cannot be read.
+    #[error("cannot read the token file `{}`", path.display())]
+    TokenFile {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The client for the upstream cannot be made (an invalid token, say).
+    #[error("cannot make a client for the upstream")]
+    Client(#[source] habitat_depot_client::Error),
+    /// The upstream's channels of an origin cannot be listed.
+    #[error("cannot list the channels of origin `{origin}`")]
+    Channels {
+        /// The origin.
+        origin: OriginName,
+        /// The client's error.
+        #[source]
+        source: habitat_depot_client::Error,
+    },
+    /// A pinned key (`trusted_keys`) cannot be read.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// This depot's stores failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why one channel, package or membership of a run failed; the run goes on without it. The
+/// message names it; its causes are in [`std::error::Error::source`] (print the whole chain,
+/// e.g. with [`crate::error::Chain`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The members of a channel upstream cannot be read.
+    #[error("channel `{channel}` of origin `{origin}` for `{target}`")]
+    Channel {
+        /// The origin.
+        origin: OriginName,
+        /// The channel.
+        channel: ChannelName,
+        /// The target.
+        target: PackageTarget,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The upstream answered `304` to a request that gave no `ETag`.
+    #[error("the upstream answered 304 to a request without an ETag")]
+    UnaskedNotModified,
+    /// A member is here with another checksum than the upstream's.
+    #[error(
+        "{ident} for `{target}` exists here with another checksum (`{here}`); a conflict, left \
+         as it is"
+    )]
+    Conflict {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The checksum of the one here.
+        here: Blake2bHash,
+    },
+    /// A dependency's package JSON cannot be read upstream.
+    #[error("dependency {ident} for `{target}`")]
+    Dependency {
+        /// The dependency.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The client's error.
+        #[source]
+        source: habitat_depot_client::Error,
+    },
+    /// An origin is not here and cannot be created.
+    #[error("origin `{origin}`")]
+    Origin {
+        /// The origin.
+        origin: OriginName,
+        /// Why.
+        #[source]
+        source: OriginProblem,
+    },
+    /// A package was not stored.
+    #[error("{ident} for `{target}`")]
+    Package {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// Why.
+        #[source]
+        source: PackageProblem,
+    },
+    /// A package could not be added to a channel here.
+    #[error("{ident} for `{target}` into channel `{channel}`")]
+    Membership {
+        /// The package.
+        ident: FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The channel.
+        channel: ChannelName,
+        /// Why.
+        #[source]
+        source: PackageProblem,
+    },
+    /// What left a channel upstream could not be removed from it here.
+    #[error("removing from channel `{channel}` of origin `{origin}`")]
+    Removing {
+        /// The origin.
+        origin: OriginName,
+        /// The channel.
+        channel: ChannelName,
+        /// Why.
+        #[source]
+        source: StoreError,
+    },
+}
+
+/// Why an origin a run needs is not here.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OriginProblem {
+    /// It does not exist here and no owner was given.
+    #[error("it does not exist here; create it, or pass `--owner ACCOUNT` to create it")]
+    NoOwner,
+    /// The owner given is not an account here.
+    #[error("no account `{owner}` here")]
+    NoAccount {
+        /// The account name.
+        owner: String,
+    },
+    /// The upstream's origin cannot be read.
+    #[error(transparent)]
+    Upstream(#[from] habitat_depot_client::Error),
+    /// The stores failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a package was not stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PackageProblem {
+    /// Its origin is not here (see the origin's failure).
+    #[error("its origin is not here")]
+    NoOrigin,
+    /// A dependency of it was not stored.
+    #[error("its dependency {dependency} was not stored")]
+    Dependency {
+        /// The dependency.
+        dependency: FullyQualifiedIdent,
+    },
+    /// The download failed.
+    #[error("download")]
+    Download(#[source] habitat_depot_client::Error),
+    /// Its key or the ingest path refused it, or storing it failed.
+    #[error(transparent)]
+    Refused(#[from] FetchError),
+    /// A check of its key failed earlier in this run (the same message as then).
+    #[error("{0}")]
+    Key(String),
+    /// The package is not here (to add to a channel).
+    #[error("it is not here")]
+    NotHere,
+    /// This depot's stores failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a run tells its [`Observer`], as it happens.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// The upstream's channels are read and the set is known: how many packages are to be
+    /// downloaded, and how many are here already.
+    Planned {
+        /// Packages to download and store.
+        downloads: u64,
+        /// Packages here with the upstream's checksum.
+        up_to_date: u64,
+    },
+    /// An origin was created here.
+    OriginCreated {
+        /// The origin.
+        origin: &'a OriginName,
+        /// Its owner here.
+        owner: &'a str,
+    },
+    /// A public key was fetched from the upstream and added here.
+    KeyAdded {
+        /// The key's origin.
+        origin: &'a OriginName,
+        /// Its revision.
+        revision: &'a str,
+    },
+    /// A package was downloaded, checked and stored.
+    Stored {
+        /// The package.
+        ident: &'a FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+    },
+    /// Something failed; the run goes on without it.
+    Failed(&'a Failure),
+    /// A package was added to a channel here.
+    MembershipAdded {
+        /// The package.
+        ident: &'a FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The channel.
+        channel: &'a ChannelName,
+    },
+    /// A package left a channel here (`exact` mode).
+    MembershipRemoved {
+        /// The package.
+        ident: &'a FullyQualifiedIdent,
+        /// Its target.
+        target: PackageTarget,
+        /// The channel.
+        channel: &'a ChannelName,
+    },
+    /// `exact` mode removed nothing, since the run did not fully succeed.
+    NothingRemoved,
+}
+
+/// Told what a run does, as it happens (each event once, from one task at a time).
+pub trait Observer: Send {
+    /// One event.
+    fn event(&mut self, event: Event<'_>);
+}
+
+/// An observer that ignores everything.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Quiet;
+
+impl Observer for Quiet {
+    fn event(&mut self, _event: Event<'_>) {}
+}
+
+/// What happened in a run.
+#[derive(Debug, Default)]
+#[non_exhaustive]
+pub struct Summary {
+    /// Packages downloaded and stored.
+    pub stored: u64,
+    /// Packages here already, with the upstream's checksum.
+    pub up_to_date: u64,
+    /// Channel memberships added here.
+    pub promoted: u64,
+    /// Channel memberships removed here (`exact`).
+    pub demoted: u64,
+    /// What failed, in order.
+    pub failures: Vec<Failure>,
+}
+
+impl Summary {
+    /// Whether nothing failed.
+    pub fn succeeded(&self) -> bool {
+        self.failures.is_empty()
+    }
+
+    /// `N new, M up to date, K channel memberships added, R removed, F failed`.
+    pub fn line(&self) -> String {
+        format!(
+            "{} new, {} up to date, {} channel membership{} added, {} removed, {} failed",
+            self.stored,
+            self.up_to_date,
+            self.promoted,
+            if self.promoted == 1 { "" } else { "s" },
+            self.demoted,
+            self.failures.len()
+        )
+    }
+}
+
+/// A run in progress: its summary, and the observer it tells.
+struct Run<'o> {
+    summary: Summary,
+    observer: &'o mut dyn Observer,
+}
+
+impl Run<'_> {
+    fn fail(&mut self, failure: Failure) {
+        self.observer.event(Event::Failed(&failure));
+        self.summary.failures.push(failure);
+    }
+}
+
+/// Runs one mirror `request` against `state`'s stores, telling `observer` what happens. Fails
+/// only when the run cannot be made (the upstream's URL or token, listing an origin's channels,
+/// the pinned keys, this depot's stores); any other failure is in the summary.
+pub async fn run(
+    state: &AppState,
+    request: &Request,
+    observer: &mut dyn Observer,
+) -> Result<Summary, MirrorError> {
+    let upstream = Upstream {
+        client: upstream_client(request)?,
+        pinned: fetch::pinned_keys(state)?,
+    };
+    let client = &upstream.client;
+    let targets = if request.targets.is_empty() {
+        vec![PackageTarget::default()]
+    } else {
+        request.targets.clone()
+    };
+    let mut run = Run {
+        summary: Summary::default(),
+        observer,
+    };
+
+    // 1. What the upstream's channels hold.
+    let mut wanted: BTreeMap<(String, PackageTarget), Remote> = BTreeMap::new();
+    let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
+    // The channels read whole upstream, with their members: what `exact` compares with.
+    let mut read: Vec<(OriginName, ChannelName, PackageTarget, HashSet<String>)> = Vec::new();
+    for origin in &request.origins {
+        let channels = if request.channels.is_empty() {
+            client
+                .channels(origin)
+                .await
+                .map_err(|source| MirrorError::Channels {
+                    origin: origin.clone(),
+                    source,
+                })?
+        } else {
+            request.channels.clone()
+        };
+        for channel in &channels {
+            for target in &targets {
+                match members(client, origin, channel, *target).await {
+                    Ok(found) => {
+                        let idents = found.iter().map(|m| m.ident.to_string()).collect();
+                        read.push((origin.clone(), channel.clone(), *target, idents));
+                        for member in found {
+                            memberships.push((
+                                member.ident.clone(),
+                                member.target,
+                                channel.clone(),
+                            ));
+                            wanted
+                                .entry((member.ident.to_string(), member.target))
+                                .or_insert(member);
+                        }
+                    }
+                    Err(source) => run.fail(Failure::Channel {
+                        origin: origin.clone(),
+                        channel: channel.clone(),
+                        target: *target,
+                        source,
+                    }),
+                }
+            }
+        }
+    }
+
+    // 2. Their dependencies, which only TDEPS name: ask for those missing here.
+    let mut dependencies: BTreeMap<(String, PackageTarget), (FullyQualifiedIdent, PackageTarget)> =
+        BTreeMap::new();
+    for member in wanted.values() {
+        for dep in &member.tdeps {
+            let key = (dep.to_string(), member.target);
+            if !wanted.contains_key(&key) {
+                dependencies.insert(key, (dep.clone(), member.target));
+            }
+        }
+    }
+    let mut missing: Vec<Remote> = Vec::new();
+    let mut present: HashSet<(String, PackageTarget)> = HashSet::new();
+    // What could not be stored: its dependents are not stored either.
+    let mut failed: HashSet<(String, PackageTarget)> = HashSet::new();
+    for member in wanted.values() {
+        match state.metadata.package(&member.ident, member.target).await? {
+            Some(here) if here.checksum == member.checksum => {
+                run.summary.up_to_date += 1;
+                present.insert((member.ident.to_string(), member.target));
+            }
+            Some(here) => run.fail(Failure::Conflict {
+                ident: member.ident.clone(),
+                target: member.target,
+                here: here.checksum,
+            }),
+            None => missing.push(member.clone()),
+        }
+    }
+    for (key, (ident, target)) in dependencies {
+        if state.metadata.package(&ident, target).await?.is_some() {
+            run.summary.up_to_date += 1;
+            present.insert(key);
+            continue;
+        }
+        match client.package(&ident, target).await {
+            Ok(package) => missing.push(Remote {
+                ident,
+                target,
+                checksum: package.checksum,
+                tdeps: package.tdeps,
+                owner: package.owner,
+            }),
+            Err(source) => {
+                run.fail(Failure::Dependency {
+                    ident,
+                    target,
+                    source,
+                });
+                failed.insert(key);
+            }
+        }
+    }
+    run.observer.event(Event::Planned {
+        downloads: missing.len() as u64,
+        up_to_date: run.summary.up_to_date,
+    });
+
+    // 3. The missing ones, dependencies first: a package's TDEPS hold all of its
+    // dependencies' TDEPS, so fewer TDEPS never come after more of them.
+    missing.sort_by(|a, b| {
+        (a.tdeps.len(), a.ident.to_string()).cmp(&(b.tdeps.len(), b.ident.to_string()))
+    });
+    let mut origins_ready: HashMap<OriginName, bool> = HashMap::new();
+    for package in &missing {
+        let origin = package.ident.origin();
+        if !origins_ready.contains_key(origin) {
+            let ready = match ensure_origin(state, client, origin, request.owner.as_deref()).await {
+                Ok(created) => {
+                    if let Some(owner) = created {
+                        run.observer.event(Event::OriginCreated {
+                            origin,
+                            owner: &owner,
+                        });
+                    }
+                    true
+                }
+                Err(source) => {
+                    run.fail(Failure::Origin {
+                        origin: origin.clone(),
+                        source,
+                    });
+                    false
+                }
+            };
+            origins_ready.insert(origin.clone(), ready);
+        }
+    }
+    // Each download goes to its own directory named by the checksum, kept when the connection
+    // broke: the next run resumes from the partial file (`Range`). The serving process clears
+    // these at its start, with every other temp file.
+    let partial = state.tmp_dir.join("sync-partial");
+    let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
+    let (client_ref, partial_ref, ready_ref) = (client, &partial, &origins_ready);
+    let mut downloads = futures_util::stream::iter(missing.iter())
+        .map(|package| async move {
+            let dest = partial_ref.join(package.checksum.to_string());
+            let found = if ready_ref
+                .get(package.ident.origin())
+                .copied()
+                .unwrap_or(false)
+            {
+                Some(
+                    client_ref
+                        .download(&package.ident, package.target, None, &dest, |_| {})
+                        .await,
+                )
+            } else {
+                None
+            };
+            (package, dest, found)
+        })
+        .buffered(PARALLEL_DOWNLOADS);
+    while let Some((package, dest, found)) = downloads.next().await {
+        let (ident, target) = (&package.ident, package.target);
+        let keep_partial = matches!(
+            found,
+            Some(Err(habitat_depot_client::Error::Connection { .. }))
+        );
+        let stored = stored_or_why(
+            state,
+            &upstream,
+            &failed,
+            package,
+            found,
+            &mut keys,
+            run.observer,
+        )
+        .await;
+        if !keep_partial {
+            // Absent is fine: the ingested file has moved into the artifact store.
+            let _ = tokio::fs::remove_dir_all(&dest).await;
+        }
+        match stored {
+            Ok(()) => {
+                run.observer.event(Event::Stored { ident, target });
+                run.summary.stored += 1;
+                present.insert((ident.to_string(), target));
+            }
+            Err(source) => {
+                failed.insert((ident.to_string(), target));
+                run.fail(Failure::Package {
+                    ident: ident.clone(),
+                    target,
+                    source,
+                });
+            }
+        }
+    }
+    drop(downloads);
+
+    // 4. The memberships the upstream has, for what is here now.
+    for (ident, target, channel) in &memberships {
+        if !present.contains(&(ident.to_string(), *target)) {
+            continue;
+        }
+        match add_membership(state, ident, *target, channel).await {
+            Ok(true) => {
+                run.summary.promoted += 1;
+                run.observer.event(Event::MembershipAdded {
+                    ident,
+                    target: *target,
+                    channel,
+                });
+            }
+            Ok(false) => {}
+            Err(source) => run.fail(Failure::Membership {
+                ident: ident.clone(),
+                target: *target,
+                channel: channel.clone(),
+                source,
+            }),
+        }
+    }
+
+    // 5. `exact`: what left a channel upstream leaves it here, only after a clean run.
+    if request.mode == MirrorMode::Exact {
+        if run.summary.succeeded() {
+            for (origin, channel, target, upstream) in &read {
+                match remove_departed(state, origin, channel, *target, upstream, run.observer).await
+                {
+                    Ok(removed) => run.summary.demoted += removed,
+                    Err(source) => run.fail(Failure::Removing {
+                        origin: origin.clone(),
+                        channel: channel.clone(),
+                        source,
+                    }),
+                }
+            }
+        } else {
+            run.observer.event(Event::NothingRemoved);
+        }
+    }
+    Ok(run.summary)
+}
+
+/// Stores a downloaded package, or says why not: its origin is not here (not downloaded), a
+/// dependency was not stored, the download failed, or a check refused it.
+async fn stored_or_why(
+    state: &AppState,
+    upstream: &Upstream,
+    failed: &HashSet<(String, PackageTarget)>,
+    package: &Remote,
+    found: Option<habitat_depot_client::Result<Downloaded>>,
+    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+    observer: &mut dyn Observer,
+) -> Result<(), PackageProblem> {
+    let Some(found) = found else {
+        return Err(PackageProblem::NoOrigin);
+    };
+    if let Some(dep) = package
+        .tdeps
+        .iter()
+        .find(|d| failed.contains(&(d.to_string(), package.target)))
+    {
+        return Err(PackageProblem::Dependency {
+            dependency: dep.clone(),
+        });
+    }
+    match found {
+        Ok(downloaded) => store(state, upstream, package, downloaded, keys, observer).await,
+        Err(e) => Err(PackageProblem::Download(e)),
+    }
+}
+
+/// The client for the upstream, with the token of the token file if given.
+fn upstream_client(request: &Request) -> Result<Client, MirrorError> {
+    let url: DepotUrl = request.from.parse().map_err(|source| MirrorError::Url {
+        url: request.from.clone(),
+        source,
+    })?;
+    let token = match &request.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|source| MirrorError::TokenFile {
+                path: path.clone(),
+                source,
+            })?;
+            Some(Token::new(text.trim().to_owned()).map_err(MirrorError::Client)?)
+        }
+        None => None,
+    };
+    Client::builder(url)
+        .token(token)
+        .build()
+        .map_err(MirrorError::Client)
+}
+
+/// The members of a channel upstream: from the manifest route of a `hab-depot`, else (a
+/// depot without it answers 404) from the channel listing and each package's JSON.
+async fn members(
+    client: &Client,
+    origin: &OriginName,
+    channel: &ChannelName,
+    target: PackageTarget,
+) -> Result<Vec<Remote>, Box<dyn std::error::Error + Send + Sync>> {
+    match client.channel_manifest(origin, channel, target, None).await {
+        Ok(ManifestAnswer::Changed { manifest, .. }) => {
+            return Ok(manifest
+                .packages
+                .into_iter()
+                .map(|p| Remote {
+                    ident: p.ident,
+                    target: p.target,
+                    checksum: p.checksum,
+                    tdeps: p.tdeps,
+                    owner: p.owner,
+                })
+                .collect());
+        }
+        Ok(ManifestAnswer::Unchanged) => return Err(Box::new(Failure::UnaskedNotModified)),
+        Err(e) if e.is_not_found() => {}
+        Err(e) => return Err(Box::new(e)),
+    }
+    let listing = PackageListing::origin(origin.clone())
+        .in_channel(channel.clone())
+        .for_target(target);
+    let mut found = Vec::new();
+    for listed in client.all_packages(&listing).await? {
+        let package = client.package(&listed.ident, target).await?;
+        found.push(Remote {
+            ident: package.ident,
+            target: package.target,
+            checksum: package.checksum,
+            tdeps: package.tdeps,
+            owner: package.owner,
+        });
+    }
+    Ok(found)
+}
+
+/// Makes sure the origin exists here: created (with the upstream's default visibility) and
+/// owned by `owner` when it does not; then the owner's name.
+async fn ensure_origin(
+    state: &AppState,
+    client: &Client,
+    origin: &OriginName,
+    owner: Option<&str>,
+) -> Result<Option<String>, OriginProblem> {
+    if state.metadata.origin(origin).await?.is_some() {
+        return Ok(None);
+    }
+    let Some(owner) = owner else {
+        return Err(OriginProblem::NoOwner);
+    };
+    let account = state
+        .metadata
+        .account_by_name(owner)
+        .await?
+        .ok_or_else(|| OriginProblem::NoAccount {
+            owner: owner.to_owned(),
+        })?;
+    let visibility = match client.origin(origin).await?.default_package_visibility {
+        ClientVisibility::Private => Visibility::Private,
+        _ => Visibility::Public,
+    };
+    state
+        .metadata
+        .create_origin(origin, account.id, visibility)
+        .await?;
+    Ok(Some(owner.to_owned()))
+}
+
+/// Checks the signer's key (fetched from upstream once per run; refused when this depot has
+/// another key under that revision), then stores the downloaded file through the ingest path.
+async fn store(
+    state: &AppState,
+    upstream: &Upstream,
+    package: &Remote,
+    downloaded: Downloaded,
+    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+    observer: &mut dyn Observer,
+) -> Result<(), PackageProblem> {
+    let origin = package.ident.origin().clone();
+    let revision = fetch::signer_revision(&downloaded.path).await?;
+    let key = (origin.clone(), revision.clone());
+    if !keys.contains_key(&key) {
+        let checked = match fetch::ensure_key(state, upstream, &origin, &revision).await {
+            Ok(added) => {
+                if added {
+                    observer.event(Event::KeyAdded {
+                        origin: &origin,
+                        revision: &revision,
+                    });
+                }
+                Ok(())
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        keys.insert(key.clone(), checked);
+    }
+    if let Some(Err(e)) = keys.get(&key) {
+        return Err(PackageProblem::Key(e.clone()));
+    }
+    Ok(fetch::store(state, package, downloaded).await?)
+}
+
+/// Adds the package to the channel here (created if missing); `true` when it was not there.
+async fn add_membership(
+    state: &AppState,
+    ident: &FullyQualifiedIdent,
+    target: PackageTarget,
+    channel: &ChannelName,
+) -> Result<bool, PackageProblem> {
+    let package = state
+        .metadata
+        .package(ident, target)
+        .await?
+        .ok_or(PackageProblem::NotHere)?;
+    let memberships = state.metadata.package_channels(package.id).await?;
+    if memberships.iter().any(|m| &m.name == channel) {
+        return Ok(false);
+    }
+    let origin = ident.origin();
+    if !state.metadata.channels(origin).await?.contains(channel) {
+        state.metadata.create_channel(origin, channel).await?;
+    }
+    state
+        .metadata
+        .change_channel(
+            package.id,
+            origin,
+            channel,
+            ChannelAction::Promote,
+            AUDIT_ACCOUNT,
+        )
+        .await?;
+    Ok(true)
+}
+
+/// Removes from `channel` here every package of `target` that is not in `upstream` (idents as
+/// text); how many. Nothing leaves `unstable`.
+async fn remove_departed(
+    state: &AppState,
+    origin: &OriginName,
+    channel: &ChannelName,
+    target: PackageTarget,
+    upstream: &HashSet<String>,
+    observer: &mut dyn Observer,
+) -> Result<u64, StoreError> {
+    if channel.as_str() == "unstable" || !state.metadata.channels(origin).await?.contains(channel) {
+        return Ok(0);
+    }
+    let filter = PackageFilter {
+        origin: Some(origin.clone()),
+        target: Some(target),
+        channel: Some(channel.clone()),
+        private_origins: vec![origin.clone()],
+        ..PackageFilter::default()
+    };
+    let mut here = Vec::new();
+    loop {
+        let page = Page {
+            offset: here.len() as u64,
+            limit: 500,
+        };
+        let found = state.metadata.packages(&filter, page).await?;
+        let done = found.items.is_empty() || page.offset + found.items.len() as u64 >= found.total;
+        here.extend(found.items);
+        if done {
+            break;
+        }
+    }
+    let mut removed = 0;
+    for package in here {
+        if upstream.contains(&package.ident.to_string()) {
+            continue;
+        }
+        state
+            .metadata
+            .change_channel(
+                package.id,
+                origin,
+                channel,
+                ChannelAction::Demote,
+                AUDIT_ACCOUNT,
+            )
+            .await?;
+        observer.event(Event::MembershipRemoved {
+            ident: &package.ident,
+            target,
+            channel,
+        });
+        removed += 1;
+    }
+    Ok(removed)
+}
