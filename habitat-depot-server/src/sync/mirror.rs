@@ -51,8 +51,8 @@ pub struct Request {
 }
 
 impl Request {
-    /// The run a `[[mirror]]` entry of the settings asks for, with `owner` for the origins
-    /// it creates.
+    /// The run a `[[mirror]]` entry of the settings asks for; `owner`, when given, in place of
+    /// the entry's `owner` for the origins it creates.
     pub fn from_settings(mirror: &MirrorSettings, owner: Option<String>) -> Self {
         Self {
             from: mirror.from.clone(),
@@ -60,7 +60,7 @@ impl Request {
             channels: mirror.channels.clone(),
             targets: mirror.targets.clone(),
             token_file: mirror.token_file.clone(),
-            owner,
+            owner: owner.or_else(|| mirror.owner.clone()),
             mode: mirror.mode,
         }
     }
@@ -534,7 +534,9 @@ pub async fn run(
     let partial = state.tmp_dir.join("sync-partial");
     let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
     let (client_ref, partial_ref, ready_ref) = (client, &partial, &origins_ready);
-    let mut downloads = futures_util::stream::iter(missing.iter())
+    // Owned packages: a stream over borrowed ones makes the run's future not provably `Send`
+    // (a spawned task runs it in the serving process).
+    let mut downloads = futures_util::stream::iter(missing.iter().cloned())
         .map(|package| async move {
             let dest = partial_ref.join(package.checksum.to_string());
             let found = if ready_ref
@@ -563,7 +565,7 @@ pub async fn run(
             state,
             &upstream,
             &failed,
-            package,
+            &package,
             found,
             &mut keys,
             run.observer,

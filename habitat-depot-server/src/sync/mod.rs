@@ -2,6 +2,7 @@
 //! through [`crate::ingest`], the path an upload takes, so each package is checked the same.
 //!
 //! - [`mirror`]: a run that copies channels of an upstream (`hab-depot sync`, `[[mirror]]`).
+//! - [`schedule`]: the serving process running each `[[mirror]]` every `interval`.
 //! - [`bundle`]: air-gap bundles, written on one side and imported on the other.
 //! - [`fetch`]: what mirroring and the pull-through cache share: an upstream's keys checked
 //!   against this depot's, a downloaded artifact stored.
@@ -9,3 +10,4 @@
 pub mod bundle;
 pub mod fetch;
 pub mod mirror;
+pub mod schedule;

@@ -175,4 +175,16 @@ CREATE INDEX package_tdeps_dependents
 ALTER TABLE packages ADD COLUMN binds TEXT NOT NULL DEFAULT '';
 ALTER TABLE packages ADD COLUMN binds_optional TEXT NOT NULL DEFAULT '';
 "#,
+    // The channel manifests mirrors last read upstream, for their conditional requests.
+    r#"
+CREATE TABLE mirrored_manifests (
+    upstream TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    packages TEXT NOT NULL,
+    PRIMARY KEY (upstream, origin, channel, target)
+);
+"#,
 ];
