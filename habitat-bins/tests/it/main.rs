@@ -8,6 +8,7 @@ mod depot;
 mod https;
 mod install;
 mod local;
+mod mirror_conditional;
 mod mirror_schedule;
 mod readme;
 mod remote;

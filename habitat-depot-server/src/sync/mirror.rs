@@ -14,15 +14,14 @@ use std::path::PathBuf;
 
 use futures_util::StreamExt;
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use habitat_depot_client::{
-    Client, DepotUrl, Downloaded, ManifestAnswer, PackageListing, Token,
-    Visibility as ClientVisibility,
-};
+use habitat_depot_client::{Client, DepotUrl, Downloaded, Token, Visibility as ClientVisibility};
 
 use crate::AppState;
 use crate::settings::{MirrorMode, MirrorSettings};
 use crate::store::{ChannelAction, PackageFilter, Page, StoreError, Visibility};
 use crate::sync::fetch::{self, FetchError, Remote, Upstream};
+
+mod channels;
 
 /// How many artifacts are downloaded at once.
 const PARALLEL_DOWNLOADS: usize = 4;
@@ -395,13 +394,16 @@ pub async fn run(
         observer,
     };
 
-    // 1. What the upstream's channels hold.
-    let mut wanted: BTreeMap<(String, PackageTarget), Remote> = BTreeMap::new();
+    // 1. What the upstream's channels hold, asked with the manifests kept from the last clean
+    // run; what is known there of the members' dependencies goes into `known`.
+    let upstream_name = request.from.trim_end_matches('/');
+    let mut known = channels::Known::new();
+    let mut wanted: BTreeMap<channels::Key, Remote> = BTreeMap::new();
     let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
-    // The channels read whole upstream, with their members: what `exact` compares with.
-    let mut read: Vec<(OriginName, ChannelName, PackageTarget, HashSet<String>)> = Vec::new();
+    // The channels read upstream, with their members: what `exact` compares with.
+    let mut read: Vec<channels::Channel> = Vec::new();
     for origin in &request.origins {
-        let channels = if request.channels.is_empty() {
+        let channel_names = if request.channels.is_empty() {
             client
                 .channels(origin)
                 .await
@@ -412,22 +414,22 @@ pub async fn run(
         } else {
             request.channels.clone()
         };
-        for channel in &channels {
+        for channel in &channel_names {
             for target in &targets {
-                match members(client, origin, channel, *target).await {
+                let which = (origin, channel, *target);
+                match channels::read(state, client, upstream_name, which, &mut known).await? {
                     Ok(found) => {
-                        let idents = found.iter().map(|m| m.ident.to_string()).collect();
-                        read.push((origin.clone(), channel.clone(), *target, idents));
-                        for member in found {
+                        for member in &found.members {
                             memberships.push((
                                 member.ident.clone(),
                                 member.target,
                                 channel.clone(),
                             ));
                             wanted
-                                .entry((member.ident.to_string(), member.target))
-                                .or_insert(member);
+                                .entry(channels::key_of(member))
+                                .or_insert_with(|| member.clone());
                         }
+                        read.push(found);
                     }
                     Err(source) => run.fail(Failure::Channel {
                         origin: origin.clone(),
@@ -440,8 +442,10 @@ pub async fn run(
         }
     }
 
-    // 2. Their dependencies, which only TDEPS name: ask for those missing here.
-    let mut dependencies: BTreeMap<(String, PackageTarget), (FullyQualifiedIdent, PackageTarget)> =
+    // 2. Their dependencies, which only TDEPS name. Each is compared with the upstream's
+    // (what the kept manifests say of it, else its package JSON upstream), so that one here
+    // with another checksum is a conflict as a member would be.
+    let mut dependencies: BTreeMap<channels::Key, (FullyQualifiedIdent, PackageTarget)> =
         BTreeMap::new();
     for member in wanted.values() {
         for dep in &member.tdeps {
@@ -452,14 +456,14 @@ pub async fn run(
         }
     }
     let mut missing: Vec<Remote> = Vec::new();
-    let mut present: HashSet<(String, PackageTarget)> = HashSet::new();
+    let mut present: HashSet<channels::Key> = HashSet::new();
     // What could not be stored: its dependents are not stored either.
-    let mut failed: HashSet<(String, PackageTarget)> = HashSet::new();
+    let mut failed: HashSet<channels::Key> = HashSet::new();
     for member in wanted.values() {
         match state.metadata.package(&member.ident, member.target).await? {
             Some(here) if here.checksum == member.checksum => {
                 run.summary.up_to_date += 1;
-                present.insert((member.ident.to_string(), member.target));
+                present.insert(channels::key_of(member));
             }
             Some(here) => run.fail(Failure::Conflict {
                 ident: member.ident.clone(),
@@ -470,20 +474,40 @@ pub async fn run(
         }
     }
     for (key, (ident, target)) in dependencies {
-        if state.metadata.package(&ident, target).await?.is_some() {
-            run.summary.up_to_date += 1;
-            present.insert(key);
-            continue;
-        }
-        match client.package(&ident, target).await {
-            Ok(package) => missing.push(Remote {
-                ident,
+        let here = state.metadata.package(&ident, target).await?;
+        let there = match known.get(&key) {
+            Some(remote) => Ok(remote.clone()),
+            None => client.package(&ident, target).await.map(|package| Remote {
+                ident: ident.clone(),
                 target,
                 checksum: package.checksum,
                 tdeps: package.tdeps,
                 owner: package.owner,
             }),
-            Err(source) => {
+        };
+        match (here, there) {
+            (Some(here), Ok(there)) if here.checksum != there.checksum => {
+                run.fail(Failure::Conflict {
+                    ident,
+                    target,
+                    here: here.checksum,
+                });
+                failed.insert(key);
+            }
+            (Some(_), there) => {
+                // Here already. When the upstream cannot say what it has under that ident
+                // any more, the one here is taken as it is.
+                run.summary.up_to_date += 1;
+                present.insert(key.clone());
+                if let Ok(there) = there {
+                    known.insert(key, there);
+                }
+            }
+            (None, Ok(there)) => {
+                known.insert(key, there.clone());
+                missing.push(there);
+            }
+            (None, Err(source)) => {
                 run.fail(Failure::Dependency {
                     ident,
                     target,
@@ -620,19 +644,32 @@ pub async fn run(
     // 5. `exact`: what left a channel upstream leaves it here, only after a clean run.
     if request.mode == MirrorMode::Exact {
         if run.summary.succeeded() {
-            for (origin, channel, target, upstream) in &read {
-                match remove_departed(state, origin, channel, *target, upstream, run.observer).await
-                {
+            for channel in &read {
+                let upstream: HashSet<String> = channel
+                    .members
+                    .iter()
+                    .map(|m| m.ident.to_string())
+                    .collect();
+                let which = (&channel.origin, &channel.channel, channel.target);
+                match remove_departed(state, which, &upstream, run.observer).await {
                     Ok(removed) => run.summary.demoted += removed,
                     Err(source) => run.fail(Failure::Removing {
-                        origin: origin.clone(),
-                        channel: channel.clone(),
+                        origin: channel.origin.clone(),
+                        channel: channel.channel.clone(),
                         source,
                     }),
                 }
             }
         } else {
             run.observer.event(Event::NothingRemoved);
+        }
+    }
+
+    // 6. After a clean run, the manifests read whole are kept for the next run's conditional
+    // requests (after a failure, the next run reads every channel whole again).
+    if run.summary.succeeded() {
+        for channel in &read {
+            channels::keep(state, upstream_name, channel, &known).await?;
         }
     }
     Ok(run.summary)
@@ -687,49 +724,6 @@ fn upstream_client(request: &Request) -> Result<Client, MirrorError> {
         .token(token)
         .build()
         .map_err(MirrorError::Client)
-}
-
-/// The members of a channel upstream: from the manifest route of a `hab-depot`, else (a
-/// depot without it answers 404) from the channel listing and each package's JSON.
-async fn members(
-    client: &Client,
-    origin: &OriginName,
-    channel: &ChannelName,
-    target: PackageTarget,
-) -> Result<Vec<Remote>, Box<dyn std::error::Error + Send + Sync>> {
-    match client.channel_manifest(origin, channel, target, None).await {
-        Ok(ManifestAnswer::Changed { manifest, .. }) => {
-            return Ok(manifest
-                .packages
-                .into_iter()
-                .map(|p| Remote {
-                    ident: p.ident,
-                    target: p.target,
-                    checksum: p.checksum,
-                    tdeps: p.tdeps,
-                    owner: p.owner,
-                })
-                .collect());
-        }
-        Ok(ManifestAnswer::Unchanged) => return Err(Box::new(Failure::UnaskedNotModified)),
-        Err(e) if e.is_not_found() => {}
-        Err(e) => return Err(Box::new(e)),
-    }
-    let listing = PackageListing::origin(origin.clone())
-        .in_channel(channel.clone())
-        .for_target(target);
-    let mut found = Vec::new();
-    for listed in client.all_packages(&listing).await? {
-        let package = client.package(&listed.ident, target).await?;
-        found.push(Remote {
-            ident: package.ident,
-            target: package.target,
-            checksum: package.checksum,
-            tdeps: package.tdeps,
-            owner: package.owner,
-        });
-    }
-    Ok(found)
 }
 
 /// Makes sure the origin exists here: created (with the upstream's default visibility) and
@@ -835,9 +829,7 @@ async fn add_membership(
 /// text); how many. Nothing leaves `unstable`.
 async fn remove_departed(
     state: &AppState,
-    origin: &OriginName,
-    channel: &ChannelName,
-    target: PackageTarget,
+    (origin, channel, target): (&OriginName, &ChannelName, PackageTarget),
     upstream: &HashSet<String>,
     observer: &mut dyn Observer,
 ) -> Result<u64, StoreError> {
