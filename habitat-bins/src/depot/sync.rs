@@ -10,8 +10,9 @@ use habitat_core::{ChannelName, OriginName, PackageTarget};
 use habitat_depot_server::AppState;
 use habitat_depot_server::error::Chain;
 use habitat_depot_server::settings::MirrorMode;
-use habitat_depot_server::sync::mirror::{self, Event, Observer, Request};
+use habitat_depot_server::sync::mirror::{self, ChannelSummary, Event, Failure, Observer, Request};
 
+use crate::progress::Steps;
 use crate::say;
 
 /// The flags of one run.
@@ -76,20 +77,43 @@ pub(crate) fn configured(state: &AppState, owner: Option<String>) -> Result<Vec<
         .collect())
 }
 
-/// Prints each event of a run on stderr.
-struct Printer;
+/// Prints each event of a run on stderr, with a bar of the packages downloaded (on a terminal).
+#[derive(Default)]
+struct Printer {
+    bar: Option<Steps>,
+}
+
+impl Printer {
+    /// One more package of the bar done.
+    fn step(&mut self, message: String) {
+        if let Some(bar) = &self.bar {
+            bar.step(message);
+        }
+    }
+}
 
 impl Observer for Printer {
     fn event(&mut self, event: Event<'_>) {
         match event {
+            Event::Planned { downloads, .. } if downloads > 0 => {
+                self.bar = Some(Steps::start("mirroring", downloads));
+            }
             Event::OriginCreated { origin, owner } => {
                 say!("created origin `{origin}`, owned by `{owner}`");
             }
             Event::KeyAdded { origin, revision } => {
                 say!("added public key `{origin}-{revision}`");
             }
-            Event::Stored { ident, target } => say!("stored {ident} for `{target}`"),
-            Event::Failed(failure) => say!("failed: {}", Chain(failure)),
+            Event::Stored { ident, target } => {
+                say!("stored {ident} for `{target}`");
+                self.step(ident.to_string());
+            }
+            Event::Failed(failure) => {
+                say!("failed: {}", Chain(failure));
+                if let Failure::Package { ident, .. } = failure {
+                    self.step(ident.to_string());
+                }
+            }
             Event::MembershipRemoved {
                 ident,
                 target,
@@ -109,11 +133,105 @@ impl Observer for Printer {
 /// Runs one sync against `state`'s stores and prints what happens and a summary; the exit
 /// status is a failure when anything failed.
 pub(crate) async fn run(state: &AppState, request: Request) -> Result<ExitCode> {
-    let summary = mirror::run(state, &request, &mut Printer).await?;
+    let mut printer = Printer::default();
+    let summary = mirror::run(state, &request, &mut printer).await?;
+    if let Some(bar) = printer.bar.take() {
+        bar.finish();
+    }
+    for line in table(&summary.channels) {
+        say!("{line}");
+    }
     say!("{}", summary.line());
     Ok(if summary.succeeded() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The summary table: a row per channel (origin, channel, target, then the counts), columns
+/// aligned; nothing when no channel was asked.
+fn table(channels: &[ChannelSummary]) -> Vec<String> {
+    if channels.is_empty() {
+        return Vec::new();
+    }
+    let header = [
+        "origin",
+        "channel",
+        "target",
+        "new",
+        "up to date",
+        "added",
+        "removed",
+        "failed",
+    ];
+    let rows: Vec<[String; 8]> = channels
+        .iter()
+        .map(|c| {
+            [
+                c.origin.to_string(),
+                c.channel.to_string(),
+                c.target.to_string(),
+                c.stored.to_string(),
+                c.up_to_date.to_string(),
+                c.added.to_string(),
+                c.removed.to_string(),
+                c.failed.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.len());
+        }
+    }
+    let line = |cells: [&str; 8]| {
+        let mut text = String::new();
+        for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            // Names to the left, counts to the right.
+            if i < 3 {
+                text.push_str(&format!("{cell:<width$}"));
+            } else {
+                text.push_str(&format!("{cell:>width$}"));
+            }
+        }
+        text.trim_end().to_owned()
+    };
+    let mut lines = vec![line(header)];
+    for row in &rows {
+        lines.push(line(row.each_ref().map(String::as_str)));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_aligns_names_left_and_counts_right() {
+        let row = |channel: &str, stored, failed| ChannelSummary {
+            origin: "acme".parse().unwrap(),
+            channel: channel.parse().unwrap(),
+            target: PackageTarget::default(),
+            stored,
+            up_to_date: 12,
+            added: 1,
+            removed: 0,
+            failed,
+        };
+        assert_eq!(
+            table(&[row("stable", 4, 0), row("beta", 0, 2)]),
+            [
+                "origin  channel  target        new  up to date  added  removed  failed",
+                "acme    stable   x86_64-linux    4          12      1        0       0",
+                "acme    beta     x86_64-linux    0          12      1        0       2",
+            ]
+        );
+        assert!(table(&[]).is_empty());
+    }
 }

@@ -155,6 +155,25 @@ async fn a_rerun_with_nothing_new_asks_one_conditional_request_per_channel() {
         "{}",
         stderr(&first)
     );
+    // The table: a row per channel, a package both need (core/libc) counted in each.
+    let said = stderr(&first);
+    let rows: Vec<Vec<&str>> = said
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    for row in [
+        [
+            "origin", "channel", "target", "new", "up", "to", "date", "added",
+        ]
+        .as_slice(),
+        &["acme", "stable", "x86_64-linux", "2", "0", "1", "0", "0"],
+        &["acme", "beta", "x86_64-linux", "2", "0", "1", "0", "0"],
+    ] {
+        assert!(
+            rows.iter().any(|r| r.starts_with(row)),
+            "no row {row:?}: {said}"
+        );
+    }
 
     // Nothing new: one request per channel, each answered 304, and nothing else.
     let before = requests(&upstream).len();

@@ -336,6 +336,30 @@ pub struct Summary {
     pub demoted: u64,
     /// What failed, in order.
     pub failures: Vec<Failure>,
+    /// The same for each channel read (or not), in the order they were asked.
+    pub channels: Vec<ChannelSummary>,
+}
+
+/// What a run did for one channel: its members and their dependencies (a package two
+/// channels need counts in both), and its memberships.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSummary {
+    /// The origin.
+    pub origin: OriginName,
+    /// The channel.
+    pub channel: ChannelName,
+    /// The target.
+    pub target: PackageTarget,
+    /// Packages downloaded and stored.
+    pub stored: u64,
+    /// Packages here already.
+    pub up_to_date: u64,
+    /// Memberships added.
+    pub added: u64,
+    /// Memberships removed (`exact`).
+    pub removed: u64,
+    /// Packages that failed (conflicts included), or 1 when the channel could not be read.
+    pub failed: u64,
 }
 
 impl Summary {
@@ -402,6 +426,8 @@ pub async fn run(
     let mut memberships: Vec<(FullyQualifiedIdent, PackageTarget, ChannelName)> = Vec::new();
     // The channels read upstream, with their members: what `exact` compares with.
     let mut read: Vec<channels::Channel> = Vec::new();
+    // The channels that could not be read.
+    let mut unread: Vec<(OriginName, ChannelName, PackageTarget)> = Vec::new();
     for origin in &request.origins {
         let channel_names = if request.channels.is_empty() {
             client
@@ -431,12 +457,15 @@ pub async fn run(
                         }
                         read.push(found);
                     }
-                    Err(source) => run.fail(Failure::Channel {
-                        origin: origin.clone(),
-                        channel: channel.clone(),
-                        target: *target,
-                        source,
-                    }),
+                    Err(source) => {
+                        unread.push((origin.clone(), channel.clone(), *target));
+                        run.fail(Failure::Channel {
+                            origin: origin.clone(),
+                            channel: channel.clone(),
+                            target: *target,
+                            source,
+                        });
+                    }
                 }
             }
         }
@@ -465,11 +494,14 @@ pub async fn run(
                 run.summary.up_to_date += 1;
                 present.insert(channels::key_of(member));
             }
-            Some(here) => run.fail(Failure::Conflict {
-                ident: member.ident.clone(),
-                target: member.target,
-                here: here.checksum,
-            }),
+            Some(here) => {
+                failed.insert(channels::key_of(member));
+                run.fail(Failure::Conflict {
+                    ident: member.ident.clone(),
+                    target: member.target,
+                    here: here.checksum,
+                });
+            }
             None => missing.push(member.clone()),
         }
     }
@@ -517,6 +549,7 @@ pub async fn run(
             }
         }
     }
+    let up_to_date = present.clone();
     run.observer.event(Event::Planned {
         downloads: missing.len() as u64,
         up_to_date: run.summary.up_to_date,
@@ -618,6 +651,7 @@ pub async fn run(
     drop(downloads);
 
     // 4. The memberships the upstream has, for what is here now.
+    let mut added: HashMap<(OriginName, ChannelName, PackageTarget), u64> = HashMap::new();
     for (ident, target, channel) in &memberships {
         if !present.contains(&(ident.to_string(), *target)) {
             continue;
@@ -625,6 +659,9 @@ pub async fn run(
         match add_membership(state, ident, *target, channel).await {
             Ok(true) => {
                 run.summary.promoted += 1;
+                *added
+                    .entry((ident.origin().clone(), channel.clone(), *target))
+                    .or_default() += 1;
                 run.observer.event(Event::MembershipAdded {
                     ident,
                     target: *target,
@@ -642,6 +679,7 @@ pub async fn run(
     }
 
     // 5. `exact`: what left a channel upstream leaves it here, only after a clean run.
+    let mut removed: HashMap<(OriginName, ChannelName, PackageTarget), u64> = HashMap::new();
     if request.mode == MirrorMode::Exact {
         if run.summary.succeeded() {
             for channel in &read {
@@ -652,7 +690,17 @@ pub async fn run(
                     .collect();
                 let which = (&channel.origin, &channel.channel, channel.target);
                 match remove_departed(state, which, &upstream, run.observer).await {
-                    Ok(removed) => run.summary.demoted += removed,
+                    Ok(count) => {
+                        run.summary.demoted += count;
+                        removed.insert(
+                            (
+                                channel.origin.clone(),
+                                channel.channel.clone(),
+                                channel.target,
+                            ),
+                            count,
+                        );
+                    }
                     Err(source) => run.fail(Failure::Removing {
                         origin: channel.origin.clone(),
                         channel: channel.channel.clone(),
@@ -663,6 +711,49 @@ pub async fn run(
         } else {
             run.observer.event(Event::NothingRemoved);
         }
+    }
+
+    // The table: for each channel, its members and their dependencies (a package in two
+    // channels counts in both), and its memberships.
+    for channel in &read {
+        let mut closure: HashSet<channels::Key> = HashSet::new();
+        for member in &channel.members {
+            closure.insert(channels::key_of(member));
+            closure.extend(member.tdeps.iter().map(|d| (d.to_string(), member.target)));
+        }
+        let which = (
+            channel.origin.clone(),
+            channel.channel.clone(),
+            channel.target,
+        );
+        let count = |set: &HashSet<channels::Key>| {
+            closure.iter().filter(|k| set.contains(*k)).count() as u64
+        };
+        run.summary.channels.push(ChannelSummary {
+            stored: closure
+                .iter()
+                .filter(|k| present.contains(*k) && !up_to_date.contains(*k))
+                .count() as u64,
+            up_to_date: count(&up_to_date),
+            added: added.get(&which).copied().unwrap_or(0),
+            removed: removed.get(&which).copied().unwrap_or(0),
+            failed: count(&failed),
+            origin: which.0,
+            channel: which.1,
+            target: which.2,
+        });
+    }
+    for (origin, channel, target) in unread {
+        run.summary.channels.push(ChannelSummary {
+            origin,
+            channel,
+            target,
+            stored: 0,
+            up_to_date: 0,
+            added: 0,
+            removed: 0,
+            failed: 1,
+        });
     }
 
     // 6. After a clean run, the manifests read whole are kept for the next run's conditional
