@@ -59,6 +59,8 @@ pub struct AppState {
     pub first_start: bool,
     /// The identity providers browsers sign in with, ready.
     pub providers: Arc<identity::Providers>,
+    /// The pull-through cache: its upstreams and the fetches in flight (docs/mirroring.md).
+    pub pull: Arc<sync::pull::PullThrough>,
 }
 
 /// Why the stores could not be opened: the message names the directory and what failed; the
@@ -223,6 +225,8 @@ impl AppState {
             dir: dir.clone(),
             reason,
         };
+        let pull = sync::pull::PullThrough::from_settings(&settings)
+            .map_err(|e| fail(OpenFailure::Settings(e)))?;
         prepare_data_dir(&dir).map_err(fail)?;
         let key_path = settings.server_key_path();
         let (server_key, first_start) = if settings.metadata.is_embedded() {
@@ -253,6 +257,7 @@ impl AppState {
             tmp_dir,
             first_start,
             providers: Arc::new(providers),
+            pull: Arc::new(pull),
         })
     }
 }

@@ -52,6 +52,14 @@ pub enum SettingsError {
         /// The URL.
         url: String,
     },
+    /// An `[[upstream]]` entry is unusable.
+    #[error("the `[[upstream]]` with url `{url}`: {problem}")]
+    Upstream {
+        /// Its `url`.
+        url: String,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Everything the depot can be told.
@@ -86,10 +94,109 @@ pub struct Settings {
     /// Public key files (`NAME-REVISION.pub`) pinned for `hab-depot sync`: when any are given,
     /// a key fetched from an upstream is accepted only if it is one of them.
     pub trusted_keys: Vec<PathBuf>,
+    /// Transfer key files (`NAME-REVISION.pub`) that `hab-depot bundle import` accepts bundles
+    /// signed with, besides its `--trust-key` (docs/bundles.md).
+    pub trusted_bundle_keys: Vec<PathBuf>,
     /// `[[mirror]]`: channels this depot mirrors from an upstream with `hab-depot sync`
     /// (docs/mirroring.md). A mirrored (origin, channel) is read-only through the API.
     #[serde(rename = "mirror")]
     pub mirrors: Vec<MirrorSettings>,
+    /// `[[upstream]]`: origins this depot serves as a pull-through cache of another depot
+    /// (docs/mirroring.md, "Pull-through cache").
+    #[serde(rename = "upstream")]
+    pub upstreams: Vec<UpstreamSettings>,
+}
+
+/// `[[upstream]]`: an upstream depot this depot caches on demand. A request for a package of
+/// one of its origins that this depot lacks is fetched from it, checked as an upload, stored,
+/// and only then answered.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamSettings {
+    /// The upstream depot's URL (`http://host:port` or `…/v1`).
+    pub url: String,
+    /// The origins served from it (at least one). An origin that exists here and was not
+    /// created by the cache is never fetched from it.
+    pub origins: Vec<OriginName>,
+    /// The channels whose `latest` is asked of it (empty: every channel).
+    #[serde(default)]
+    pub channels: Vec<ChannelName>,
+    /// Seconds a `latest` answer is served from here before it is asked again upstream.
+    #[serde(default = "default_metadata_max_age")]
+    pub metadata_max_age: u64,
+    /// Seconds an upstream 404 is remembered: no request for the same thing in that time.
+    #[serde(default = "default_negative_ttl")]
+    pub negative_ttl: u64,
+    /// A file holding a token for the upstream.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+}
+
+fn default_metadata_max_age() -> u64 {
+    300
+}
+
+fn default_negative_ttl() -> u64 {
+    60
+}
+
+impl UpstreamSettings {
+    /// Whether this upstream serves `channel` (every channel when `channels` is empty).
+    pub fn serves_channel(&self, channel: &ChannelName) -> bool {
+        self.channels.is_empty() || self.channels.contains(channel)
+    }
+
+    /// How long a `latest` answer is served from here.
+    pub fn metadata_max_age(&self) -> Duration {
+        Duration::from_secs(self.metadata_max_age)
+    }
+
+    /// How long an upstream 404 is remembered.
+    pub fn negative_ttl(&self) -> Duration {
+        Duration::from_secs(self.negative_ttl)
+    }
+
+    /// The token for the upstream, from `token_file` (trimmed); `None` without one.
+    pub fn token(&self) -> Result<Option<String>, SettingsError> {
+        self.token_file.as_deref().map(read_secret_file).transpose()
+    }
+
+    fn problem(&self, problem: impl Into<String>) -> SettingsError {
+        SettingsError::Upstream {
+            url: self.url.clone(),
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Checks the `[[upstream]]` entries: each has a depot URL and at least one origin, and no
+/// origin is served by two of them or also mirrored by a `[[mirror]]` (whose channels only
+/// `hab-depot sync` fills).
+pub fn check_upstreams(settings: &Settings) -> Result<(), SettingsError> {
+    let mut seen: Vec<&OriginName> = Vec::new();
+    for upstream in &settings.upstreams {
+        upstream
+            .url
+            .parse::<habitat_depot_client::DepotUrl>()
+            .map_err(|e| upstream.problem(format!("not a depot URL: {e}")))?;
+        if upstream.origins.is_empty() {
+            return Err(upstream.problem("it names no origin in `origins`"));
+        }
+        for origin in &upstream.origins {
+            if seen.contains(&origin) {
+                return Err(upstream.problem(format!(
+                    "origin `{origin}` is served by another `[[upstream]]` already"
+                )));
+            }
+            if settings.mirrors.iter().any(|m| m.origins.contains(origin)) {
+                return Err(upstream.problem(format!(
+                    "origin `{origin}` is mirrored by a `[[mirror]]` too; name it in one of them"
+                )));
+            }
+            seen.push(origin);
+        }
+    }
+    Ok(())
 }
 
 /// `[[mirror]]`: what `hab-depot sync` copies from one upstream. The channels it names are
@@ -464,7 +571,9 @@ impl Default for Settings {
             public_url: None,
             auth: AuthSettings::default(),
             trusted_keys: Vec::new(),
+            trusted_bundle_keys: Vec::new(),
             mirrors: Vec::new(),
+            upstreams: Vec::new(),
         }
     }
 }
@@ -631,5 +740,42 @@ mod tests {
             settings.postgres_url().unwrap().as_deref(),
             Some("postgres://depot:pw@db/depot")
         );
+    }
+
+    #[test]
+    fn upstreams_have_defaults_and_are_checked() {
+        let parse = |text: &str| toml::from_str::<Settings>(text).map_err(|e| e.to_string());
+        let settings =
+            parse("[[upstream]]\nurl = \"http://depot.example.com\"\norigins = [\"core\"]\n")
+                .unwrap();
+        let upstream = &settings.upstreams[0];
+        assert!(upstream.channels.is_empty());
+        assert!(upstream.serves_channel(&"beta".parse().unwrap()));
+        assert_eq!(upstream.metadata_max_age(), Duration::from_secs(300));
+        assert_eq!(upstream.negative_ttl(), Duration::from_secs(60));
+        assert!(matches!(upstream.token(), Ok(None)));
+        check_upstreams(&settings).unwrap();
+        assert!(
+            parse("[[upstream]]\nurl = \"http://x\"\norigins = [\"core\"]\nttl = 1\n").is_err()
+        );
+
+        let refused = |text: &str| {
+            check_upstreams(&parse(text).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(
+            refused("[[upstream]]\nurl = \"http://x\"\norigins = []\n").contains("names no origin")
+        );
+        assert!(
+            refused("[[upstream]]\nurl = \"ftp://x\"\norigins = [\"core\"]\n")
+                .contains("`ftp://x`")
+        );
+        let twice = "[[upstream]]\nurl = \"http://x\"\norigins = [\"core\"]\n\
+                     [[upstream]]\nurl = \"http://y\"\norigins = [\"core\"]\n";
+        assert!(refused(twice).contains("origin `core` is served by another"));
+        let mirrored = "[[upstream]]\nurl = \"http://x\"\norigins = [\"core\"]\n\
+                        [[mirror]]\nfrom = \"http://y\"\norigins = [\"core\"]\n";
+        assert!(refused(mirrored).contains("mirrored by a `[[mirror]]`"));
     }
 }

@@ -4,7 +4,8 @@
 //! request-and-assert steps of the API tests, and the real PostgreSQL and S3-compatible servers
 //! of the scale-out tests with the environment rules that start, require or skip them, and the
 //! identity providers of the sign-in tests ([`oidc`], [`github`]), and a TLS front with its own
-//! certificate authority for the HTTPS tests ([`tls`]).
+//! certificate authority for the HTTPS tests ([`tls`]), and a proxy between two depots that
+//! counts requests and alters answers on demand ([`proxy`]).
 //!
 //! ```
 //! use habitat_test_support::{Stores, TestDepot, expect_status};
@@ -36,6 +37,7 @@ pub mod http;
 pub mod oidc;
 pub mod postgres;
 pub mod process;
+pub mod proxy;
 pub mod s3;
 pub mod scale_out;
 pub mod stores;

@@ -10,6 +10,7 @@ mod install;
 mod local;
 mod mirror_conditional;
 mod mirror_schedule;
+mod pull_through;
 mod readme;
 mod remote;
 mod scale_out;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use habitat_core::keys::SecretKey;
 use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_client::{Client, Token};
+use habitat_test_support::proxy::Proxy;
 use habitat_test_support::{artifact, rich_artifact, signing_key};
 
 use crate::support::{DepotProcess, start_depot, start_depot_with, user_create};
@@ -473,76 +474,12 @@ async fn start_stand_in(
     upstream: &str,
     no_manifest: bool,
 ) -> (String, Arc<Mutex<Vec<String>>>, Arc<AtomicUsize>) {
-    use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_TYPE, RANGE, TRANSFER_ENCODING};
-    use axum::response::IntoResponse;
-
-    let root = upstream.trim_end_matches("/v1").to_owned();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let cut = Arc::new(AtomicUsize::new(0));
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let (log, cut_after) = (seen.clone(), cut.clone());
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let (root, http, log, cut_after) =
-            (root.clone(), http.clone(), log.clone(), cut_after.clone());
-        async move {
-            let path = request
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            let range = request
-                .headers()
-                .get(RANGE)
-                .and_then(|v| v.to_str().ok())
-                .map(|v| format!(" range={v}"))
-                .unwrap_or_default();
-            log.lock().unwrap().push(format!("{path}{range}"));
-            if no_manifest && request.uri().path().ends_with("/manifest") {
-                let body = r#"{"code":"not_found","message":"no such route"}"#;
-                return (
-                    axum::http::StatusCode::NOT_FOUND,
-                    [(CONTENT_TYPE, "application/json")],
-                    body,
-                )
-                    .into_response();
-            }
-            let mut asked = http.request(request.method().clone(), format!("{root}{path}"));
-            for name in [AUTHORIZATION, RANGE] {
-                if let Some(value) = request.headers().get(&name) {
-                    asked = asked.header(name, value.clone());
-                }
-            }
-            let answer = asked.send().await.unwrap();
-            let (status, headers) = (answer.status(), answer.headers().clone());
-            let bytes = answer.bytes().await.unwrap();
-            let cut = cut_after.load(Ordering::SeqCst);
-            let body = if cut > 0 && path.contains("/acme/big/") && path.contains("/download") {
-                use futures_util::StreamExt;
-                let head: Result<bytes::Bytes, std::io::Error> =
-                    Ok(bytes.slice(..cut.min(bytes.len())));
-                // A pause, so that what was sent leaves before the connection breaks.
-                let broken = futures_util::stream::once(async {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                    Err(std::io::Error::other("cut by the test proxy"))
-                });
-                axum::body::Body::from_stream(futures_util::stream::iter([head]).chain(broken))
-            } else {
-                axum::body::Body::from(bytes)
-            };
-            let mut response = axum::response::Response::new(body);
-            *response.status_mut() = status;
-            for (name, value) in &headers {
-                if name != TRANSFER_ENCODING && name != CONNECTION {
-                    response.headers_mut().insert(name.clone(), value.clone());
-                }
-            }
-            response
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{address}"), seen, cut)
+    let proxy = Proxy::start(upstream).await;
+    if no_manifest {
+        proxy.without_manifest();
+    }
+    proxy.cut_only("/acme/big/");
+    (proxy.url, proxy.seen, proxy.cut)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

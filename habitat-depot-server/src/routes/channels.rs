@@ -23,6 +23,7 @@ use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery};
 use crate::store::{ChannelAction, Package, PackageFilter, Page};
+use crate::sync::pull;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -346,7 +347,8 @@ async fn latest(
     let target = target.target()?;
     let origin = path.origin()?;
     filter.channel = Some(channel.clone());
-    let found = latest_package(&state, &caller, filter, target).await;
+    let here = latest_package(&state, &caller, filter.clone(), target);
+    let found = pull::latest(&state, &filter, target, here).await;
     explain_miss(found, require_channel(&state, &caller, &origin, &channel)).await
 }
 
@@ -358,6 +360,7 @@ async fn in_channel(
     target: &TargetQuery,
 ) -> ApiResult<Package> {
     let (ident, channel, target) = (path.ident()?, path.channel()?, target.target()?);
+    pull::release(state, &ident, target, Some(&channel)).await?;
     let package = find_package(state, caller, &ident, target).await?;
     let memberships = state.metadata.package_channels(package.id).await?;
     if memberships.iter().any(|m| m.name == channel) {

@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::store::{OriginKey, SecretOriginKey};
+use crate::sync::pull;
 
 /// Key files are a few hundred bytes; anything this large is not one.
 pub(crate) const KEY_BODY_LIMIT: usize = 64 * 1024;
@@ -201,6 +202,7 @@ async fn list_keys(
     Path(path): Path<KeyPath>,
 ) -> ApiResult<Json<Vec<Value>>> {
     let origin = path.origin()?;
+    pull::keys(&state, &origin).await?;
     authorize(&state, &caller, &origin, Action::Read).await?;
     let keys = state.metadata.public_keys(&origin).await?;
     Ok(Json(keys.iter().map(key_json).collect()))
@@ -212,6 +214,7 @@ async fn latest_key(
     Path(path): Path<KeyPath>,
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
+    pull::keys(&state, &origin).await?;
     authorize(&state, &caller, &origin, Action::Read).await?;
     // `public_keys` is newest first.
     let key = state
@@ -231,6 +234,7 @@ async fn public_key(
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
     let revision = path.revision()?;
+    pull::key(&state, &origin, revision).await?;
     authorize(&state, &caller, &origin, Action::Read).await?;
     let key = state
         .metadata

@@ -25,6 +25,7 @@ use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
 use crate::store::{Package, PackageFilter, Page, StoreError, Visibility};
+use crate::sync::pull;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -291,7 +292,8 @@ async fn latest(
     let filter = path.filter()?;
     let target = target.target()?;
     let origin = path.origin()?;
-    let found = latest_package(&state, &caller, filter, target).await;
+    let here = latest_package(&state, &caller, filter.clone(), target);
+    let found = pull::latest(&state, &filter, target, here).await;
     explain_miss(found, authorize(&state, &caller, &origin, Action::Read)).await
 }
 
@@ -316,6 +318,7 @@ async fn show(
     Segments(path): Segments<PkgPath>,
     Params(target): Params<TargetQuery>,
 ) -> ApiResult<Json<Value>> {
+    pull::release(&state, &path.ident()?, target.target()?, None).await?;
     let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
     package_body(&state, &package).await
 }
@@ -327,6 +330,7 @@ async fn download(
     Params(target): Params<TargetQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
+    pull::release(&state, &path.ident()?, target.target()?, None).await?;
     let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
     common::download(&state, &package, &headers).await
 }
@@ -337,6 +341,7 @@ async fn channels(
     Segments(path): Segments<PkgPath>,
     Params(target): Params<TargetQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
+    pull::release(&state, &path.ident()?, target.target()?, None).await?;
     let package = find_package(&state, &caller, &path.ident()?, target.target()?).await?;
     let memberships = state.metadata.package_channels(package.id).await?;
     Ok(Json(

@@ -385,6 +385,21 @@ pub enum ChannelAction {
     Demote,
 }
 
+/// The last air-gap bundle imported from one transfer key (docs/bundles.md, "Where the sequence
+/// is kept"): an importer refuses an older one from the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleImport {
+    /// The transfer key's name (its revision left out: a new revision continues the sequence).
+    pub signer: String,
+    /// The bundle's sequence.
+    pub sequence: u64,
+    /// BLAKE2b-256 of its manifest, 64 lowercase hex digits.
+    pub manifest: String,
+    /// Whether that import ended (every package stored, the memberships applied); `false`
+    /// while it runs, and after it was interrupted.
+    pub completed: bool,
+}
+
 /// The tables of a metadata store, parents before children: the order a [`Dump`] lists them in
 /// and a restore inserts them in. Both SQL stores use these table and column names.
 pub const DUMP_TABLES: &[&str] = &[
@@ -401,6 +416,7 @@ pub const DUMP_TABLES: &[&str] = &[
     "channels",
     "channel_packages",
     "audit",
+    "bundle_imports",
 ];
 
 /// One value in a [`DumpTable`] row.
@@ -771,6 +787,13 @@ pub trait MetadataStore: Send + Sync + 'static {
         origin: &OriginName,
         visibility: Visibility,
     ) -> StoreResult<()>;
+
+    /// The last bundle imported from transfer key `signer`, if any.
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>>;
+    /// Records `import` as the last bundle of its signer, in one statement, unless one with a
+    /// larger sequence is recorded already ([`StoreError::Conflict`]: another import got there
+    /// first).
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()>;
 
     /// Every row of every table, read in one transaction (a consistent snapshot).
     async fn dump(&self) -> StoreResult<Dump>;

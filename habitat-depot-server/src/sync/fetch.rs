@@ -48,6 +48,20 @@ pub enum FetchError {
         /// The key's revision.
         revision: String,
     },
+    /// The artifact a key new here was fetched for does not verify with it (the artifact or
+    /// the key was altered): neither is taken.
+    #[error(
+        "the artifact does not verify with the upstream's public key `{origin}-{revision}` \
+         ({problem}); neither is taken"
+    )]
+    KeyDoesNotVerify {
+        /// The key's origin.
+        origin: OriginName,
+        /// The key's revision.
+        revision: String,
+        /// Why the artifact does not verify.
+        problem: String,
+    },
     /// A pinned key file could not be read or is not a public key.
     #[error("the trusted key `{}`: {problem}", path.display())]
     TrustedKey {
@@ -137,6 +151,31 @@ pub async fn ensure_key(
     origin: &OriginName,
     revision: &str,
 ) -> Result<bool, FetchError> {
+    checked_key(state, upstream, origin, revision, None).await
+}
+
+/// [`ensure_key`] for the signer of the downloaded artifact at `path`: a key new here is added
+/// only when that artifact's signature and payload hash verify with it, so that a key an
+/// upstream (or anything on the way) substituted is never kept.
+pub async fn ensure_signer_key(
+    state: &AppState,
+    upstream: &Upstream,
+    origin: &OriginName,
+    path: &Path,
+) -> Result<bool, FetchError> {
+    let revision = signer_revision(path).await?;
+    checked_key(state, upstream, origin, &revision, Some(path)).await
+}
+
+/// The key check of [`ensure_key`]; a key new here is first tried on the artifact at `verify`,
+/// when given.
+async fn checked_key(
+    state: &AppState,
+    upstream: &Upstream,
+    origin: &OriginName,
+    revision: &str,
+    verify: Option<&Path>,
+) -> Result<bool, FetchError> {
     let key = upstream
         .client
         .public_key(origin, Some(revision))
@@ -160,6 +199,25 @@ pub async fn ensure_key(
             }),
         },
         None => {
+            if let Some(path) = verify {
+                let (artifact, candidate) = (path.to_path_buf(), key.clone());
+                let verified = tokio::task::spawn_blocking(move || {
+                    Artifact::open(&artifact).and_then(|a| a.verify(&candidate).map(drop))
+                })
+                .await;
+                let problem = match verified {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(format!("the check did not finish: {e}")),
+                };
+                if let Some(problem) = problem {
+                    return Err(FetchError::KeyDoesNotVerify {
+                        origin: origin.clone(),
+                        revision: revision.to_owned(),
+                        problem,
+                    });
+                }
+            }
             state
                 .metadata
                 .add_public_key(origin, revision, &key.to_file_string())

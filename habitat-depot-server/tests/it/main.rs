@@ -13,6 +13,7 @@ mod origins;
 mod packages;
 mod postgres;
 mod profile;
+mod pull_through;
 mod s3;
 mod signin;
 mod store;

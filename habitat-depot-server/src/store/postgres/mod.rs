@@ -72,6 +72,7 @@ macro_rules! read {
 }
 
 mod accounts;
+mod bundles;
 mod dump;
 mod insert;
 mod origins;
@@ -406,6 +407,14 @@ metadata_store_by_area!(PostgresStore, {
             Ok(())
         })
         .map_err(|e| e.during("put_mirrored_manifest"))
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
     }
 });
 

@@ -17,6 +17,7 @@ use super::by_area::metadata_store_by_area;
 use super::*;
 
 mod accounts;
+mod bundles;
 mod dump;
 mod origins;
 mod packages;
@@ -285,5 +286,13 @@ metadata_store_by_area!(SqliteStore, {
         })
         .await
         .map_err(|e| e.during("put_mirrored_manifest"))
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
     }
 });

@@ -1,0 +1,225 @@
+//! A small HTTP proxy on 127.0.0.1 in front of a depot, for the depot-to-depot tests (mirroring,
+//! the pull-through cache): it passes every request on and logs it, and on demand it answers
+//! 404 to the channel manifest route (as a Builder does), cuts downloads after some bytes,
+//! flips a byte of each download, serves another public key file, or answers 503 to
+//! everything (an upstream that is down).
+//!
+//! ```no_run
+//! # async fn run(upstream: habitat_test_support::TestDepot) {
+//! use habitat_test_support::proxy::Proxy;
+//!
+//! let proxy = Proxy::start(&upstream.url).await;
+//! // ... point a depot or a client at `proxy.url` ...
+//! assert_eq!(proxy.count("/download"), 0);
+//! # }
+//! ```
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::header::{
+    AUTHORIZATION, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, RANGE, TRANSFER_ENCODING,
+};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+/// What the proxy is told to do, changed while it runs.
+#[derive(Default)]
+struct Switches {
+    no_manifest: AtomicBool,
+    cut_path: Mutex<Option<String>>,
+    flip: AtomicBool,
+    key: Mutex<Option<String>>,
+    down: AtomicBool,
+}
+
+/// A running proxy.
+pub struct Proxy {
+    /// `http://127.0.0.1:PORT`: the upstream's paths under it (`…/v1/…`).
+    pub url: String,
+    /// Each request's path and query, with ` range=…` when it had a `Range` header.
+    pub seen: Arc<Mutex<Vec<String>>>,
+    /// Downloads (of the paths [`Proxy::cut_only`] names, else all) break after this many
+    /// bytes; 0: never.
+    pub cut: Arc<AtomicUsize>,
+    switches: Arc<Switches>,
+}
+
+impl Proxy {
+    /// A proxy in front of `upstream` (its `http://…/v1` URL or its root), passing everything
+    /// on.
+    pub async fn start(upstream: &str) -> Self {
+        let root = upstream
+            .trim_end_matches('/')
+            .trim_end_matches("/v1")
+            .to_owned();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let cut = Arc::new(AtomicUsize::new(0));
+        let switches = Arc::new(Switches::default());
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let (log, cut_after, told) = (seen.clone(), cut.clone(), switches.clone());
+        let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+            let (root, http, log, cut_after, told) = (
+                root.clone(),
+                http.clone(),
+                log.clone(),
+                cut_after.clone(),
+                told.clone(),
+            );
+            async move { pass_on(request, &root, &http, &log, &cut_after, &told).await }
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Self {
+            url: format!("http://{address}"),
+            seen,
+            cut,
+            switches,
+        }
+    }
+
+    /// Answers 404 to the channel manifest route, which a Builder does not have.
+    pub fn without_manifest(&self) {
+        self.switches.no_manifest.store(true, Ordering::SeqCst);
+    }
+
+    /// Cuts (see [`Proxy::cut`]) only the downloads whose path contains `part`.
+    pub fn cut_only(&self, part: &str) {
+        *self.switches.cut_path.lock().unwrap() = Some(part.to_owned());
+    }
+
+    /// Flips one byte in the middle of every download from now on (`false`: no more), and
+    /// drops its `ETag`, so that only the receiver's own checks can tell.
+    pub fn flip_downloads(&self, flip: bool) {
+        self.switches.flip.store(flip, Ordering::SeqCst);
+    }
+
+    /// Serves `key` (a public key file's text) for every single public key asked from now on
+    /// (`None`: the upstream's again).
+    pub fn serve_key(&self, key: Option<String>) {
+        *self.switches.key.lock().unwrap() = key;
+    }
+
+    /// Answers 503 to every request (`true`), as an upstream that is down, or passes them on
+    /// again (`false`).
+    pub fn set_down(&self, down: bool) {
+        self.switches.down.store(down, Ordering::SeqCst);
+    }
+
+    /// The requests seen so far.
+    pub fn requests(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests seen so far have `part` in their path.
+    pub fn count(&self, part: &str) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|p| p.contains(part))
+            .count()
+    }
+}
+
+/// Logs `request`, then answers as the switches say, or with the upstream's answer.
+async fn pass_on(
+    request: axum::extract::Request,
+    root: &str,
+    http: &reqwest::Client,
+    log: &Mutex<Vec<String>>,
+    cut_after: &AtomicUsize,
+    told: &Switches,
+) -> Response {
+    let path = request
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let range = request
+        .headers()
+        .get(RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| format!(" range={v}"))
+        .unwrap_or_default();
+    log.lock().unwrap().push(format!("{path}{range}"));
+    let bare = request.uri().path().to_owned();
+    if told.down.load(Ordering::SeqCst) {
+        let body = r#"{"code":"unavailable","message":"down for the test"}"#;
+        return json_answer(StatusCode::SERVICE_UNAVAILABLE, body);
+    }
+    if told.no_manifest.load(Ordering::SeqCst) && bare.ends_with("/manifest") {
+        let body = r#"{"code":"not_found","message":"no such route"}"#;
+        return json_answer(StatusCode::NOT_FOUND, body);
+    }
+    if let Some(key) = told.key.lock().unwrap().clone()
+        && bare.contains("/keys/")
+        && !bare.ends_with("/latest")
+    {
+        return (
+            StatusCode::OK,
+            [(CONTENT_TYPE, "application/octet-stream")],
+            key,
+        )
+            .into_response();
+    }
+    let mut asked = http.request(request.method().clone(), format!("{root}{path}"));
+    for name in [AUTHORIZATION, RANGE] {
+        if let Some(value) = request.headers().get(&name) {
+            asked = asked.header(name, value.clone());
+        }
+    }
+    let body = axum::body::to_bytes(request.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let answer = asked.body(body).send().await.unwrap();
+    let (status, mut headers) = (answer.status(), answer.headers().clone());
+    let bytes = answer.bytes().await.unwrap();
+    let download = bare.ends_with("/download");
+    let cut = cut_after.load(Ordering::SeqCst);
+    let cut_here = told
+        .cut_path
+        .lock()
+        .unwrap()
+        .as_deref()
+        .is_none_or(|part| path.contains(part));
+    let body = if download && cut > 0 && cut_here {
+        use futures_util::StreamExt;
+        let head: Result<Bytes, std::io::Error> = Ok(bytes.slice(..cut.min(bytes.len())));
+        // A pause, so that what was sent leaves before the connection breaks.
+        let broken = futures_util::stream::once(async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Err(std::io::Error::other("cut by the test proxy"))
+        });
+        Body::from_stream(futures_util::stream::iter([head]).chain(broken))
+    } else if download && status.is_success() && told.flip.load(Ordering::SeqCst) {
+        let mut flipped = bytes.to_vec();
+        if let Some(byte) = flipped.get_mut(bytes.len() / 2) {
+            *byte ^= 0x01;
+        }
+        headers.remove(ETAG);
+        Body::from(flipped)
+    } else {
+        Body::from(bytes)
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    for (name, value) in &headers {
+        if name != TRANSFER_ENCODING && name != CONNECTION {
+            response.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    response
+}
+
+/// An answer with a JSON body.
+fn json_answer(status: StatusCode, body: &'static str) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
+    response
+}
