@@ -278,26 +278,37 @@ pub async fn run(
     // these at its start, with every other temp file.
     let partial = state.tmp_dir.join("sync-partial");
     let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
-    let (client_ref, partial_ref, ready_ref) = (client, &partial, &origins_ready);
-    // Owned packages: a stream over borrowed ones makes the run's future not provably `Send`
-    // (a spawned task runs it in the serving process).
+    // Each download runs as a task of its own, so that the ones already started go on while
+    // the loop below checks and stores one (measured in benches/README.md, "Mirroring").
     let mut downloads = futures_util::stream::iter(missing.iter().cloned())
-        .map(|package| async move {
-            let dest = partial_ref.join(package.checksum.to_string());
-            let found = if ready_ref
+        .map(|package| {
+            let dest = partial.join(package.checksum.to_string());
+            let ready = origins_ready
                 .get(package.ident.origin())
                 .copied()
-                .unwrap_or(false)
-            {
-                Some(
-                    client_ref
-                        .download(&package.ident, package.target, None, &dest, |_| {})
-                        .await,
+                .unwrap_or(false);
+            let task = ready.then(|| {
+                let (client, ident, target, dest) = (
+                    client.clone(),
+                    package.ident.clone(),
+                    package.target,
+                    dest.clone(),
+                );
+                tokio::spawn(
+                    async move { client.download(&ident, target, None, &dest, |_| {}).await },
                 )
-            } else {
-                None
-            };
-            (package, dest, found)
+            });
+            async move {
+                let found = match task {
+                    Some(task) => Some(match task.await {
+                        Ok(found) => found,
+                        // Never cancelled: the handle is awaited here, and a panic goes on.
+                        Err(e) => std::panic::resume_unwind(e.into_panic()),
+                    }),
+                    None => None,
+                };
+                (package, dest, found)
+            }
         })
         .buffered(PARALLEL_DOWNLOADS);
     while let Some((package, dest, found)) = downloads.next().await {
