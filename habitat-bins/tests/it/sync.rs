@@ -727,3 +727,70 @@ fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
     }
     None
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_substituted_on_the_way_is_refused_and_never_kept() {
+    let Pair {
+        dir: _dir,
+        here_data,
+        work,
+        upstream,
+        alice,
+        ..
+    } = Pair::start(start_logged_depot);
+    let keys = Keys {
+        core: signing_key("core"),
+        acme: signing_key("acme"),
+    };
+    let acme: OriginName = "acme".parse().unwrap();
+    alice.create_origin(&acme, None).await.unwrap();
+    alice
+        .upload_public_key(&keys.acme.public_key())
+        .await
+        .unwrap();
+    let alice = (&alice, &keys);
+    publish(
+        alice,
+        &work,
+        "acme/tool/1.0.0/20240101000000",
+        &[],
+        Some("stable"),
+    )
+    .await;
+
+    // The proxy serves another key under the upstream's key's name and revision: this depot
+    // has no key of that revision yet, and must not take that one.
+    let proxy = Proxy::start(&upstream.url).await;
+    let forged = same_revision(&signing_key("acme"), &keys.acme);
+    proxy.serve_key(Some(forged.public_key().to_file_string()));
+    let run = |from: String| {
+        let data = here_data.clone();
+        tokio::task::spawn_blocking(move || {
+            let args = [
+                "--from",
+                &from,
+                "--origin",
+                "acme",
+                "--channel",
+                "stable",
+                "--owner",
+                "mirror",
+            ];
+            sync(&data, &args)
+        })
+    };
+    let refused = run(proxy.url.clone()).await.unwrap();
+    assert!(!refused.status.success(), "a substituted key was taken");
+    let said = stderr(&refused);
+    assert!(said.contains("acme/tool/1.0.0/20240101000000"), "{said}");
+    assert!(said.contains("0 new"), "{said}");
+
+    // Had the forged key been kept, the upstream's own would now differ from it and be refused.
+    proxy.serve_key(None);
+    let taken = run(proxy.url.clone()).await.unwrap();
+    assert!(taken.status.success(), "{}", stderr(&taken));
+    let said = stderr(&taken);
+    assert!(said.contains("added public key `acme-"), "{said}");
+    assert!(said.contains("1 new, 0 up to date"), "{said}");
+    assert!(fsck(&here_data).contains("checked 1 packages"));
+}

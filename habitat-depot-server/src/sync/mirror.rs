@@ -277,7 +277,7 @@ pub async fn run(
     // broke: the next run resumes from the partial file (`Range`). The serving process clears
     // these at its start, with every other temp file.
     let partial = state.tmp_dir.join("sync-partial");
-    let mut keys: HashMap<(OriginName, String), Result<(), String>> = HashMap::new();
+    let mut keys: HashSet<(OriginName, String)> = HashSet::new();
     // Each download runs as a task of its own, so that the ones already started go on while
     // the loop below checks and stores one (measured in benches/README.md, "Mirroring").
     let mut downloads = futures_util::stream::iter(missing.iter().cloned())
@@ -473,7 +473,7 @@ async fn stored_or_why(
     failed: &HashSet<(String, PackageTarget)>,
     package: &Remote,
     found: Option<habitat_depot_client::Result<Downloaded>>,
-    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+    keys: &mut HashSet<(OriginName, String)>,
     observer: &mut dyn Observer,
 ) -> Result<(), PackageProblem> {
     let Some(found) = found else {
@@ -555,14 +555,16 @@ async fn store(
     upstream: &Upstream,
     package: &Remote,
     downloaded: Downloaded,
-    keys: &mut HashMap<(OriginName, String), Result<(), String>>,
+    keys: &mut HashSet<(OriginName, String)>,
     observer: &mut dyn Observer,
 ) -> Result<(), PackageProblem> {
     let origin = package.ident.origin().clone();
     let revision = fetch::signer_revision(&downloaded.path).await?;
+    // A key checked good is not asked for again in this run. A refusal is not kept: the key
+    // is tried on this package's own artifact, and another one may be intact.
     let key = (origin.clone(), revision.clone());
-    if !keys.contains_key(&key) {
-        let checked = match fetch::ensure_key(state, upstream, &origin, &revision).await {
+    if !keys.contains(&key) {
+        match fetch::ensure_signer_key(state, upstream, &origin, &downloaded.path).await {
             Ok(added) => {
                 if added {
                     observer.event(Event::KeyAdded {
@@ -570,14 +572,10 @@ async fn store(
                         revision: &revision,
                     });
                 }
-                Ok(())
+                keys.insert(key);
             }
-            Err(e) => Err(e.to_string()),
-        };
-        keys.insert(key.clone(), checked);
-    }
-    if let Some(Err(e)) = keys.get(&key) {
-        return Err(PackageProblem::Key(e.clone()));
+            Err(e) => return Err(PackageProblem::Key(e.to_string())),
+        }
     }
     Ok(fetch::store(state, package, downloaded).await?)
 }
