@@ -18,13 +18,13 @@ use crate::store::StoreError;
 #[non_exhaustive]
 pub enum FetchError {
     /// The upstream did not answer as asked.
-    #[error("{what}: {source}")]
+    #[error("{what}: {error}")]
     Upstream {
         /// What was asked.
         what: String,
-        /// The client's error.
-        #[source]
-        source: habitat_depot_client::Error,
+        /// The client's error (in the message, so not a `source` too: a printed chain would
+        /// repeat it).
+        error: habitat_depot_client::Error,
     },
     /// The upstream's key is not one of the pinned `trusted_keys`.
     #[error(
@@ -180,9 +180,9 @@ async fn checked_key(
         .client
         .public_key(origin, Some(revision))
         .await
-        .map_err(|source| FetchError::Upstream {
+        .map_err(|error| FetchError::Upstream {
             what: format!("public key `{origin}-{revision}`"),
-            source,
+            error,
         })?;
     if !upstream.pinned.is_empty() && !upstream.pinned.contains(&key) {
         return Err(FetchError::NotPinned {

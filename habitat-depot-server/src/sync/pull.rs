@@ -151,7 +151,7 @@ impl Source {
     /// The [`PullError`] of a failed key check or store.
     fn fetch_failed(&self, what: &str, error: FetchError) -> PullError {
         match error {
-            FetchError::Upstream { what, source } => self.failed(&what, &source),
+            FetchError::Upstream { what, error } => self.failed(&what, &error),
             FetchError::Ingest(IngestError::Store(e)) | FetchError::Store(e) => local(what, e),
             e @ (FetchError::TrustedKey { .. } | FetchError::File { .. }) => local(what, e),
             other => self.refused(what, other.to_string()),
