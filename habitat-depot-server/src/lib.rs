@@ -252,6 +252,9 @@ impl AppState {
                 source,
             })
         })?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let artifacts: Arc<dyn ArtifactStore> =
+            Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
         Ok(Self {
             metadata,
             artifacts,
@@ -261,7 +264,7 @@ impl AppState {
             first_start,
             providers: Arc::new(providers),
             pull: Arc::new(pull),
-            metrics: Arc::new(metrics::Metrics::new()),
+            metrics,
         })
     }
 }

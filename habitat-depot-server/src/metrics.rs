@@ -29,6 +29,8 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
+use crate::store::{ArtifactReader, ArtifactStore, StoreResult};
+use habitat_core::Blake2bHash;
 
 /// The route template of the upload route, whose refusals are counted by reason.
 pub const UPLOAD_ROUTE: &str = "/v1/depot/pkgs/{origin}/{name}/{version}/{release}";
@@ -63,6 +65,13 @@ struct ReasonLabels {
     reason: Cow<'static, str>,
 }
 
+/// The labels of a store call's duration.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreCallLabels {
+    store: &'static str,
+    call: &'static str,
+}
+
 /// The labels of the build info.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
@@ -83,6 +92,7 @@ pub struct Metrics {
     received: Family<RouteLabels, Counter>,
     sent: Family<RouteLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    store_calls: Family<StoreCallLabels, Histogram, fn() -> Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +144,15 @@ impl Metrics {
             "Package uploads refused, by the code of the error answered",
             refused.clone(),
         );
+        let store_calls =
+            Family::<StoreCallLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                seconds_histogram,
+            );
+        registry.register(
+            "store_call_duration_seconds",
+            "Time of calls to a store, by store and call",
+            store_calls.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -148,7 +167,15 @@ impl Metrics {
             received,
             sent,
             refused,
+            store_calls,
         }
+    }
+
+    /// The histogram of `store`'s `call`.
+    fn store_call(&self, store: &'static str, call: &'static str) -> Histogram {
+        self.store_calls
+            .get_or_create(&StoreCallLabels { store, call })
+            .clone()
     }
 
     /// Every metric in the Prometheus text format (version 0.0.4).
@@ -350,5 +377,67 @@ fn answer(metrics: &Metrics) -> Response {
             tracing::error!(error = %e, "cannot encode the metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
         }
+    }
+}
+
+/// An artifact store whose calls are timed into `hab_depot_store_call_duration_seconds`
+/// (`store="artifact"`); [`crate::AppState`] wraps every artifact store in one. `open` is
+/// timed until the artifact is open, not while it is read.
+pub struct TimedArtifacts {
+    inner: Arc<dyn ArtifactStore>,
+    ping: Histogram,
+    put: Histogram,
+    open: Histogram,
+    delete: Histogram,
+    list: Histogram,
+}
+
+impl TimedArtifacts {
+    /// Wraps `inner`, its histograms made at once (a call does not look them up).
+    pub fn new(inner: Arc<dyn ArtifactStore>, metrics: &Metrics) -> Self {
+        let histogram = |call| metrics.store_call("artifact", call);
+        Self {
+            inner,
+            ping: histogram("ping"),
+            put: histogram("put"),
+            open: histogram("open"),
+            delete: histogram("delete"),
+            list: histogram("list"),
+        }
+    }
+}
+
+/// Runs `call`, then records its time in `histogram`, whatever its outcome.
+async fn timed<T>(histogram: &Histogram, call: impl Future<Output = T>) -> T {
+    let started = Instant::now();
+    let result = call.await;
+    histogram.observe(started.elapsed().as_secs_f64());
+    result
+}
+
+#[async_trait::async_trait]
+impl ArtifactStore for TimedArtifacts {
+    async fn ping(&self) -> StoreResult<()> {
+        timed(&self.ping, self.inner.ping()).await
+    }
+
+    async fn put(&self, checksum: &Blake2bHash, local: &std::path::Path) -> StoreResult<()> {
+        timed(&self.put, self.inner.put(checksum, local)).await
+    }
+
+    async fn open(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+    ) -> StoreResult<Option<ArtifactReader>> {
+        timed(&self.open, self.inner.open(checksum, offset)).await
+    }
+
+    async fn delete(&self, checksum: &Blake2bHash) -> StoreResult<()> {
+        timed(&self.delete, self.inner.delete(checksum)).await
+    }
+
+    async fn list(&self) -> StoreResult<Vec<(Blake2bHash, u64)>> {
+        timed(&self.list, self.inner.list()).await
     }
 }

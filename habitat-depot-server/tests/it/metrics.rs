@@ -217,6 +217,16 @@ async fn requests_are_counted_by_route_template_and_refused_uploads_by_reason() 
             &[("route", latest)]
         ) > 0.0
     );
+    // `/v1/status` pinged the artifact store, through the timed wrapper.
+    assert_eq!(
+        value(
+            &after,
+            "hab_depot_store_call_duration_seconds_count",
+            &[("store", "artifact"), ("call", "ping")]
+        ),
+        1.0,
+        "{text}"
+    );
     // Never a raw path: no label names an ident or the unknown path.
     for raw in ["hello", "world", "acme", "20240101000000", "/no/such"] {
         assert!(
