@@ -107,7 +107,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
         /// The local account that owns an origin the sync creates here (without it, a missing
-        /// origin is a failure).
+        /// origin is a failure) [default: each `[[mirror]]` entry's `owner`]
         #[arg(long, value_name = "ACCOUNT")]
         owner: Option<String>,
         /// `additive` only adds; `exact` also removes from a channel here what is not in it
@@ -424,15 +424,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let state = open_admin(settings(&data)?).await?;
             let requests = match from {
-                Some(from) => vec![sync::Request {
-                    from,
-                    origins,
-                    channels,
-                    targets,
-                    token_file,
-                    owner,
-                    mode,
-                }],
+                Some(from) => vec![
+                    sync::Flags {
+                        from,
+                        origins,
+                        channels,
+                        targets,
+                        token_file,
+                        owner,
+                        mode,
+                    }
+                    .into(),
+                ],
                 None => sync::configured(&state, owner)?,
             };
             let mut code = ExitCode::SUCCESS;
@@ -531,7 +534,9 @@ async fn start(settings: Settings) -> Result<ExitCode> {
         data_dir.display()
     );
     let idle = state.settings.idle_timeout();
+    let mirrors = habitat_depot_server::sync::schedule::start(&state);
     habitat_depot_server::serve::serve(listener, router(state), idle, shutdown_signal()).await;
+    mirrors.stop();
     say!("hab-depot stopped");
     Ok(ExitCode::SUCCESS)
 }

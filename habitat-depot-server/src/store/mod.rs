@@ -801,6 +801,70 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// are left as they are (so restoring the same dump twice changes nothing), and id
     /// sequences move past the largest id restored.
     async fn restore(&self, dump: &Dump) -> StoreResult<()>;
+
+    /// Takes the lock `name` unless another process sharing this store holds it (then `None`):
+    /// what keeps two processes of a scale-out depot from running the same mirror at once. The
+    /// lock is held until the [`StoreLock`] is dropped. The embedded store belongs to one
+    /// process, so it always answers with the lock.
+    async fn try_lock(&self, name: &str) -> StoreResult<Option<StoreLock>>;
+
+    /// The channel manifest a mirror last read from `upstream` for `origin`'s `channel` and
+    /// `target`, if it kept one.
+    async fn mirrored_manifest(
+        &self,
+        upstream: &str,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: PackageTarget,
+    ) -> StoreResult<Option<MirroredManifest>>;
+
+    /// Keeps a channel manifest a mirror read, in place of the one kept for the same upstream,
+    /// origin, channel and target.
+    async fn put_mirrored_manifest(&self, manifest: &MirroredManifest) -> StoreResult<()>;
+}
+
+/// A lock taken with [`MetadataStore::try_lock`]; released when dropped.
+pub struct StoreLock {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl StoreLock {
+    /// A lock nobody else can contend for (the embedded store's).
+    pub fn uncontended() -> Self {
+        Self { _held: None }
+    }
+
+    /// A lock held as long as `held` lives (dropping it releases the lock).
+    pub(crate) fn holding(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Some(Box::new(held)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreLock").finish_non_exhaustive()
+    }
+}
+
+/// A channel manifest a mirror read from its upstream, kept so that the next run asks with
+/// `If-None-Match` and, when the channel is unchanged, reads the packages from here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirroredManifest {
+    /// The upstream's URL, as the mirror names it.
+    pub upstream: String,
+    /// The origin.
+    pub origin: OriginName,
+    /// The channel.
+    pub channel: ChannelName,
+    /// The target.
+    pub target: PackageTarget,
+    /// The upstream's `ETag` of the manifest.
+    pub etag: String,
+    /// What the mirror keeps of it (JSON of its own making: the members and their
+    /// dependencies with their checksums).
+    pub packages: String,
 }
 
 /// A readable artifact: its total size and a reader positioned at the requested offset.

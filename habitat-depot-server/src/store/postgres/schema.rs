@@ -197,6 +197,18 @@ CREATE TABLE bundle_imports (
     recorded_at TEXT COLLATE "C" NOT NULL
 );
 "#,
+    // The channel manifests mirrors last read upstream, for their conditional requests.
+    r#"
+CREATE TABLE mirrored_manifests (
+    upstream TEXT COLLATE "C" NOT NULL,
+    origin TEXT COLLATE "C" NOT NULL,
+    channel TEXT COLLATE "C" NOT NULL,
+    target TEXT COLLATE "C" NOT NULL,
+    etag TEXT COLLATE "C" NOT NULL,
+    packages TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (upstream, origin, channel, target)
+);
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`

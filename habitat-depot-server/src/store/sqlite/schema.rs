@@ -186,4 +186,16 @@ CREATE TABLE bundle_imports (
     recorded_at TEXT NOT NULL
 );
 "#,
+    // The channel manifests mirrors last read upstream, for their conditional requests.
+    r#"
+CREATE TABLE mirrored_manifests (
+    upstream TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    packages TEXT NOT NULL,
+    PRIMARY KEY (upstream, origin, channel, target)
+);
+"#,
 ];
