@@ -512,6 +512,22 @@ async fn start(settings: Settings) -> Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(metrics_listen) = state.settings.metrics_listen {
+        let metrics_listener = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .with_context(|| format!("cannot listen on {metrics_listen} (`metrics_listen`)"))?;
+        say!(
+            "hab-depot metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        let metrics = habitat_depot_server::metrics::router(state.clone());
+        tokio::spawn(habitat_depot_server::serve::serve(
+            metrics_listener,
+            metrics,
+            state.settings.idle_timeout(),
+            std::future::pending(),
+        ));
+    }
     let bound = listener.local_addr()?;
     say!(
         "hab-depot listening on http://{bound} (data in {})",

@@ -84,7 +84,12 @@ impl IntoResponse for ApiError {
             code: self.code,
             message: &self.message,
         });
-        (self.status, body).into_response()
+        let mut response = (self.status, body).into_response();
+        // For the metrics (refused uploads by reason), read without parsing the body.
+        response
+            .extensions_mut()
+            .insert(crate::metrics::ErrorCode(self.code));
+        response
     }
 }
 

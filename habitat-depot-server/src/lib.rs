@@ -23,6 +23,7 @@ pub mod fsck;
 pub mod identity;
 pub mod ingest;
 pub mod json;
+pub mod metrics;
 pub mod migrate;
 mod routes;
 pub mod serve;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub providers: Arc<identity::Providers>,
     /// The pull-through cache: its upstreams and the fetches in flight (docs/mirroring.md).
     pub pull: Arc<sync::pull::PullThrough>,
+    /// The metrics `GET /metrics` answers (docs/operations.md, "Metrics").
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Why the stores could not be opened: the message names the directory and what failed; the
@@ -249,6 +252,9 @@ impl AppState {
                 source,
             })
         })?;
+        let metrics = Arc::new(metrics::Metrics::new());
+        let artifacts: Arc<dyn ArtifactStore> =
+            Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
         Ok(Self {
             metadata,
             artifacts,
@@ -258,6 +264,7 @@ impl AppState {
             first_start,
             providers: Arc::new(providers),
             pull: Arc::new(pull),
+            metrics,
         })
     }
 }

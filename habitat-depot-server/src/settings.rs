@@ -68,6 +68,9 @@ pub enum SettingsError {
 pub struct Settings {
     /// Address to listen on.
     pub listen: SocketAddr,
+    /// Where `GET /metrics` is served when it has a port of its own; unset, it is served on
+    /// the main port (docs/operations.md, "Metrics").
+    pub metrics_listen: Option<SocketAddr>,
     /// Where the embedded store keeps everything.
     pub data_dir: PathBuf,
     /// The largest artifact accepted on upload, in bytes (413 past it).
@@ -560,6 +563,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([0, 0, 0, 0], 9636)),
+            metrics_listen: None,
             data_dir: default_data_dir(),
             max_upload_bytes: 4 << 30,
             request_timeout_secs: 3600,

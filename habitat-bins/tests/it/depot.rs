@@ -176,6 +176,52 @@ async fn sigkill_mid_upload_loses_nothing_acknowledged_and_shows_nothing_half_wr
     hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), data.as_os_str()]);
 }
 
+#[tokio::test]
+async fn metrics_listen_serves_the_metrics_on_a_port_of_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nmetrics_listen = \"127.0.0.1:0\"\n",
+            dir.path().join("data")
+        ),
+    )
+    .unwrap();
+    let depot = start_depot_with(&["--config".as_ref(), config.as_os_str()]);
+    let log = depot.log_text();
+    let metrics = log
+        .lines()
+        .find_map(|l| l.split("hab-depot metrics on ").nth(1))
+        .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"))
+        .trim()
+        .to_owned();
+    let client = reqwest::Client::new();
+    let status = client
+        .get(format!("{}/status", depot.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    let main_port = depot.url.strip_suffix("/v1").unwrap();
+    let answer = client
+        .get(format!("{main_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::NOT_FOUND);
+    let answer = client.get(&metrics).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let text = answer.text().await.unwrap();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("hab_depot_http_requests_total{")
+                && l.contains("route=\"/v1/status\"")
+                && l.ends_with(" 1")),
+        "{text}"
+    );
+}
+
 #[test]
 fn empty_depot_variables_count_as_unset() {
     // Regression: `HAB_DEPOT_DATA_DIR=` made every command fail with "a value is required".

@@ -38,23 +38,35 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::auth::authenticate,
         ));
-    Router::new()
+    let mut app = Router::new()
         .nest("/v1", api)
-        .merge(crate::web::routes(state.clone(), pages.clone()))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(1 << 20))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(middleware::from_fn(json_errors))
-        .layer(middleware::from_fn(log_request))
-        // Outermost: a write that timed out still counts.
-        .layer(middleware::from_fn_with_state(
-            pages,
-            crate::web::count_changes,
-        ))
-        .with_state(state)
+        .merge(crate::web::routes(state.clone(), pages.clone()));
+    // On the main port unless `metrics_listen` gives it a port of its own.
+    if state.settings.metrics_listen.is_none() {
+        app = app.merge(crate::metrics::routes());
+    }
+    app.route_layer(middleware::from_fn_with_state(
+        state.metrics.clone(),
+        crate::metrics::remember_route,
+    ))
+    .fallback(not_found)
+    .layer(DefaultBodyLimit::max(1 << 20))
+    .layer(TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        timeout,
+    ))
+    .layer(middleware::from_fn(json_errors))
+    .layer(middleware::from_fn(log_request))
+    // Outermost: a write that timed out still counts.
+    .layer(middleware::from_fn_with_state(
+        pages,
+        crate::web::count_changes,
+    ))
+    .layer(middleware::from_fn_with_state(
+        state.metrics.clone(),
+        crate::metrics::track,
+    ))
+    .with_state(state)
 }
 
 /// Whether a path is the API's (JSON answers) rather than a page's (HTML answers).

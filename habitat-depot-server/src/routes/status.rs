@@ -1,4 +1,5 @@
 //! `GET/HEAD /v1/status`: 200 when both stores answer, else 503 naming the one that failed.
+//! `GET/HEAD /v1/status/live`: 200 as long as the process answers (the stores are not asked).
 
 use axum::Router;
 use axum::extract::State;
@@ -9,7 +10,9 @@ use crate::AppState;
 use crate::error::{ApiError, ApiResult};
 
 pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/status", get(status))
+    Router::new()
+        .route("/status", get(status))
+        .route("/status/live", get(live))
 }
 
 async fn status(State(state): State<AppState>) -> ApiResult<StatusCode> {
@@ -32,4 +35,10 @@ async fn status(State(state): State<AppState>) -> ApiResult<StatusCode> {
         .await
         .map_err(|e| unavailable("artifact", e))?;
     Ok(StatusCode::OK)
+}
+
+/// Liveness: answers without touching the stores, so a store outage does not make a
+/// supervisor restart a depot that would come back the same.
+async fn live() -> StatusCode {
+    StatusCode::OK
 }

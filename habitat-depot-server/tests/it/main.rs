@@ -8,6 +8,7 @@ mod channels;
 mod concurrency;
 mod contract;
 mod keys;
+mod metrics;
 mod mirrored;
 mod origins;
 mod packages;
