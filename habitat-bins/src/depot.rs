@@ -360,6 +360,13 @@ async fn open_admin(mut settings: Settings) -> Result<AppState> {
     open(settings).await
 }
 
+/// [`open_admin`] for a command that stores nothing through the temp directory (`user`,
+/// `fsck`): against PostgreSQL + S3 it creates no data directory.
+async fn open_admin_without_tmp(mut settings: Settings) -> Result<AppState> {
+    settings.auth.providers.clear();
+    Ok(AppState::open_without_tmp(settings).await?)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Start {
@@ -437,7 +444,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fsck { data, repair } => {
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
             for problem in &report.problems {
                 out!("{problem}");
@@ -612,7 +619,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             // Parsed here rather than by clap, so a bad name is an `error:` line with exit
             // status 1 like every other refusal of this command.
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let account = state
                 .metadata
                 .create_account(name.as_str(), email.as_deref())
@@ -624,7 +631,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             out!("{token}");
         }
         UserCommand::List { data } => {
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             for account in state.metadata.accounts().await? {
                 out!("{}\t{}", account.name, account.email.unwrap_or_default());
             }
@@ -635,7 +642,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             data,
         } => {
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())
@@ -664,7 +671,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             if subject.is_empty() {
                 anyhow::bail!("the subject is empty");
             }
-            let state = open_admin(settings).await?;
+            let state = open_admin_without_tmp(settings).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())

@@ -115,6 +115,46 @@ fn fsck_is_clean(config: &Path, data: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_commands_against_postgres_and_s3_create_no_data_directory() {
+    let Some(servers) = ScaleOut::get() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let deployment = servers.deployment(&sandbox.path().join("deploy")).await;
+    hab_depot(&[
+        os("server-key"),
+        os("create"),
+        os("--to"),
+        deployment.server_key.as_os_str(),
+    ]);
+    let config = deployment.config.as_os_str();
+    // Nothing is stored there: it must stay absent, parent included.
+    let data = sandbox.path().join("unused").join("data");
+    let with = |args: &[&OsStr]| {
+        let mut all = args.to_vec();
+        all.extend([os("--config"), config, os("--data-dir"), data.as_os_str()]);
+        hab_depot(&all)
+    };
+    let token = with(&[os("user"), os("create"), os("alice")]);
+    assert!(!token.trim().is_empty());
+    assert!(with(&[os("user"), os("list")]).starts_with("alice"));
+    with(&[
+        os("user"),
+        os("token"),
+        os("alice"),
+        os("--token-name"),
+        os("ci"),
+    ]);
+    assert_eq!(with(&[os("fsck")]), "");
+    assert_eq!(with(&[os("fsck"), os("--repair")]), "");
+    assert!(
+        !sandbox.path().join("unused").exists(),
+        "an admin command created {}",
+        data.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_share_uploads_promotions_and_upload_races() {
     let Some(servers) = ScaleOut::get() else {
         return;
