@@ -147,6 +147,18 @@ pub enum OpenFailure {
     /// The configured artifact store (S3) cannot be configured.
     #[error("artifact store")]
     Artifacts(#[source] StoreError),
+    /// The configured artifact store (S3) does not answer a listing of its bucket: a wrong
+    /// bucket, endpoint or credentials, or the service is down.
+    #[error("the artifact store (bucket `{bucket}` at `{endpoint}`) does not answer")]
+    ArtifactsUnreachable {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint, or AWS S3 and its region.
+        endpoint: String,
+        /// What it answered.
+        #[source]
+        source: StoreError,
+    },
     /// An identity provider's settings are unusable.
     #[error("sign-in providers: {0}")]
     Provider(#[from] identity::ProviderError),
@@ -295,8 +307,8 @@ fn open_providers(settings: &Settings) -> Result<identity::Providers, OpenError>
 }
 
 /// The metadata and artifact stores the settings choose, opened (a PostgreSQL store is
-/// connected and migrated; an S3 store is only configured). Embedded stores live in the data
-/// directory, which is created when missing (and only then: PostgreSQL + S3 need none).
+/// connected and migrated; an S3 store must answer a listing of one key in its bucket).
+/// Embedded stores live in the data directory, which is created when missing (and only then: PostgreSQL + S3 need none).
 pub async fn open_stores(
     settings: &Settings,
 ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn ArtifactStore>), OpenError> {
@@ -322,9 +334,22 @@ pub async fn open_stores(
     };
     let s3 = settings.artifacts.s3().map_err(|e| fail(e.into()))?;
     let artifacts: Arc<dyn ArtifactStore> = match s3 {
-        Some(s3) => Arc::new(
-            store::s3::S3Artifacts::open(&s3).map_err(|e| fail(OpenFailure::Artifacts(e)))?,
-        ),
+        Some(s3) => {
+            let store =
+                store::s3::S3Artifacts::open(&s3).map_err(|e| fail(OpenFailure::Artifacts(e)))?;
+            // A wrong bucket, endpoint or credentials shows now, not at the first download.
+            store.ping().await.map_err(|source| {
+                fail(OpenFailure::ArtifactsUnreachable {
+                    bucket: s3.bucket.clone(),
+                    endpoint: s3
+                        .endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("AWS S3 in `{}`", s3.region)),
+                    source,
+                })
+            })?;
+            Arc::new(store)
+        }
         None => {
             prepare_data_dir(&dir).map_err(fail)?;
             Arc::new(open_files(&dir).map_err(fail)?)
