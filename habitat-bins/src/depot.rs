@@ -521,26 +521,29 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     let mut current = current;
     current.auth.providers.clear();
     let source = AppState::open(current).await?;
+    // The destination's stores only: everything is checked before its server key is written
+    // or anything stored.
+    let (metadata, artifacts) = habitat_depot_server::open_stores(&preflight.destination).await?;
+    let target = Stores {
+        metadata,
+        artifacts,
+    };
+    preflight.check_destination(&target).await?;
     if let Some(copied) = preflight.share_server_key()? {
         say!(
             "copied the server key to {}: every process of the new deployment needs it",
             copied.display()
         );
     }
-    preflight.destination.auth.providers.clear();
-    let target = AppState::open(preflight.destination).await?;
     let report = migrate(
         &Stores {
             metadata: source.metadata.clone(),
             artifacts: source.artifacts.clone(),
         },
-        &Stores {
-            metadata: target.metadata.clone(),
-            artifacts: target.artifacts.clone(),
-        },
+        &target,
         // The destination's: an embedded artifact store moves the temp file into place by
         // rename, which needs both on one file system.
-        &target.tmp_dir,
+        &preflight.destination.data_dir.join("tmp"),
         verify,
         |line| say!("{line}"),
     )
