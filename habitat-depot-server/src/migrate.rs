@@ -798,4 +798,69 @@ mod tests {
             .await
             .unwrap();
     }
+
+    #[tokio::test]
+    async fn a_failed_row_copy_removes_the_artifacts_it_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let source_dir = dir.path().join("source");
+        let source = stores(&source_dir);
+        let hart = dir.path().join("a.hart");
+        std::fs::write(&hart, b"artifact bytes").unwrap();
+        let checksum = habitat_core::artifact::checksum(&hart).unwrap();
+        source.artifacts.put(&checksum, &hart).await.unwrap();
+        let account = source.metadata.create_account("alice", None).await.unwrap();
+        let acme: habitat_core::OriginName = "acme".parse().unwrap();
+        let visibility = crate::store::Visibility::Public;
+        source
+            .metadata
+            .create_origin(&acme, account.id, visibility)
+            .await
+            .unwrap();
+        let package = crate::store::Package {
+            id: 0,
+            ident: "acme/hello/1.0.0/20240101000000".parse().unwrap(),
+            target: habitat_core::PackageTarget::X86_64Linux,
+            checksum,
+            size: 14,
+            visibility,
+            manifest: String::new(),
+            config: String::new(),
+            deps: vec![],
+            tdeps: vec![],
+            build_deps: vec![],
+            build_tdeps: vec![],
+            exposes: vec![],
+            binds: vec![],
+            binds_optional: vec![],
+            is_a_service: false,
+            owner: "alice".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+        };
+        source.metadata.insert_package(&package).await.unwrap();
+        // The rows cannot be read whole any more: the copy fails after the artifacts moved.
+        rusqlite::Connection::open(source_dir.join("depot.sqlite"))
+            .unwrap()
+            .execute_batch("DROP TABLE invitations")
+            .unwrap();
+
+        let dest_dir = dir.path().join("dest");
+        let destination = stores(&dest_dir);
+        let lines = std::sync::Mutex::new(Vec::new());
+        let result = migrate(
+            &source,
+            &destination,
+            &dest_dir.join("tmp"),
+            false,
+            |line| lines.lock().unwrap().push(line.to_owned()),
+        )
+        .await;
+        assert!(result.is_err(), "{result:?}");
+        let lines = lines.into_inner().unwrap();
+        assert!(
+            lines.iter().any(|l| l.starts_with("copied ")),
+            "the artifact was copied first: {lines:?}"
+        );
+        assert_eq!(destination.artifacts.list().await.unwrap(), vec![]);
+        assert!(destination.metadata.accounts().await.unwrap().is_empty());
+    }
 }
