@@ -16,6 +16,7 @@
 
 pub mod data;
 pub mod depot;
+pub mod mirror;
 pub mod package;
 pub mod web;
 

@@ -107,7 +107,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
         /// The local account that owns an origin the sync creates here (without it, a missing
-        /// origin is a failure).
+        /// origin is a failure) [default: each `[[mirror]]` entry's `owner`]
         #[arg(long, value_name = "ACCOUNT")]
         owner: Option<String>,
         /// `additive` only adds; `exact` also removes from a channel here what is not in it
@@ -145,19 +145,37 @@ enum BundleCommand {
         command: BundleKeyCommand,
     },
     /// Writes one uncompressed tar: the signed manifest, then `artifacts/*.hart` and
-    /// `keys/*.pub` as `hab pkg download` lays them out. It carries the channel's packages,
-    /// their transitive dependencies (any origin) and the keys of their origins, read from
-    /// the local stores.
+    /// `keys/*.pub` as `hab pkg download` lays them out. It carries a channel's packages (or
+    /// those of a package-set file), their transitive dependencies (any origin) and the keys of
+    /// their origins, read from the local stores or, with `--from`, from another depot.
     Create {
         #[command(flatten)]
         data: DataArgs,
+        /// Reads from this depot (a `hab-depot` or a Builder) through its API instead of the
+        /// local stores; every artifact is downloaded and checked first.
+        #[arg(long, value_name = "URL", conflicts_with_all = ["data_dir", "config"])]
+        from: Option<String>,
+        /// With `--from`: a file holding a token for that depot (for private packages).
+        #[arg(long, value_name = "FILE", requires = "from")]
+        token_file: Option<PathBuf>,
         /// The origin whose channel is carried.
-        #[arg(long, value_name = "ORIGIN")]
-        origin: String,
+        #[arg(
+            long,
+            value_name = "ORIGIN",
+            required_unless_present = "file",
+            conflicts_with = "file",
+            requires = "channel"
+        )]
+        origin: Option<String>,
         /// The channel.
-        #[arg(long, value_name = "CHANNEL")]
-        channel: String,
-        /// Only packages for this target (repeatable) [default: every target]
+        #[arg(long, value_name = "CHANNEL", requires = "origin")]
+        channel: Option<String>,
+        /// A package-set file, as `hab pkg download --file` reads it: for each target, channels
+        /// and the packages to carry from them.
+        #[arg(long, value_name = "SET.toml")]
+        file: Option<PathBuf>,
+        /// Only packages for this target (repeatable) [default: every target; with `--from`
+        /// and a channel, x86_64-linux]
         #[arg(long = "target", value_name = "TARGET")]
         targets: Vec<String>,
         /// The transfer key's secret file (`NAME-REVISION.sig.key`).
@@ -182,14 +200,10 @@ enum BundleCommand {
         bundle: PathBuf,
         #[command(flatten)]
         data: DataArgs,
-        /// The transfer key's public file (`NAME-REVISION.pub`) the bundle must be signed with.
-        #[arg(
-            long,
-            value_name = "FILE",
-            required_unless_present = "unsigned",
-            conflicts_with = "unsigned"
-        )]
-        trust_key: Option<PathBuf>,
+        /// A transfer key's public file (`NAME-REVISION.pub`) the bundle may be signed with
+        /// (repeatable), besides the settings' `trusted_bundle_keys`.
+        #[arg(long = "trust-key", value_name = "FILE", conflicts_with = "unsigned")]
+        trust_keys: Vec<PathBuf>,
         /// BUNDLE is a `hab pkg download` directory, with no manifest: the artifacts'
         /// signatures and the keys are still checked.
         #[arg(long)]
@@ -417,15 +431,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let state = open_admin(settings(&data)?).await?;
             let requests = match from {
-                Some(from) => vec![sync::Request {
-                    from,
-                    origins,
-                    channels,
-                    targets,
-                    token_file,
-                    owner,
-                    mode,
-                }],
+                Some(from) => vec![
+                    sync::Flags {
+                        from,
+                        origins,
+                        channels,
+                        targets,
+                        token_file,
+                        owner,
+                        mode,
+                    }
+                    .into(),
+                ],
                 None => sync::configured(&state, owner)?,
             };
             let mut code = ExitCode::SUCCESS;
@@ -508,7 +525,9 @@ async fn start(settings: Settings) -> Result<ExitCode> {
         data_dir.display()
     );
     let idle = state.settings.idle_timeout();
+    let mirrors = habitat_depot_server::sync::schedule::start(&state);
     habitat_depot_server::serve::serve(listener, router(state), idle, shutdown_signal()).await;
+    mirrors.stop();
     say!("hab-depot stopped");
     Ok(ExitCode::SUCCESS)
 }
@@ -725,8 +744,11 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
         }
         BundleCommand::Create {
             data,
+            from,
+            token_file,
             origin,
             channel,
+            file,
             targets,
             sign_key,
             have,
@@ -743,9 +765,23 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
                 }
                 None => None,
             };
+            let wanted = match (origin, channel, file) {
+                (Some(origin), Some(channel), None) => bundle::Wanted::Channel {
+                    origin: origin.parse()?,
+                    channel: channel.parse()?,
+                },
+                (_, _, Some(file)) => {
+                    let text = std::fs::read_to_string(&file)
+                        .with_context(|| format!("cannot read `{}`", file.display()))?;
+                    bundle::Wanted::Sets(
+                        bundle::package_sets(&text)
+                            .with_context(|| format!("`{}` refused", file.display()))?,
+                    )
+                }
+                _ => anyhow::bail!("give `--origin ORIGIN --channel CHANNEL` or `--file SET.toml`"),
+            };
             let selection = bundle::Selection {
-                origin: origin.parse()?,
-                channel: channel.parse()?,
+                wanted,
                 targets: targets
                     .iter()
                     .map(|t| t.parse())
@@ -757,8 +793,18 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
                 .with_context(|| format!("cannot read `{}`", sign_key.display()))?;
             let key = habitat_core::SecretKey::parse(&text)
                 .with_context(|| format!("`{}` is not a secret signing key", sign_key.display()))?;
-            let state = open_admin(settings(&data)?).await?;
-            let created = bundle::create(&state, &selection, &key, &out).await?;
+            let created = match from {
+                Some(from) => {
+                    let client = upstream_client(&from, token_file.as_deref())?;
+                    bundle::create(bundle::SourceDepot::Remote(&client), &selection, &key, &out)
+                        .await?
+                }
+                None => {
+                    let state = open_admin(settings(&data)?).await?;
+                    bundle::create(bundle::SourceDepot::Local(&state), &selection, &key, &out)
+                        .await?
+                }
+            };
             say!(
                 "wrote {}: {} packages ({} left out, already there), {} channel memberships, {} \
                  keys, {} bytes, sequence {}, signed by `{}`",
@@ -775,30 +821,29 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
         BundleCommand::Import {
             bundle: file,
             data,
-            trust_key,
+            trust_keys,
             unsigned,
             channels,
             owner,
             dry_run,
         } => {
-            let trust = match trust_key {
-                Some(trust_key) if !unsigned => {
-                    let text = std::fs::read_to_string(&trust_key)
-                        .with_context(|| format!("cannot read `{}`", trust_key.display()))?;
-                    let trusted = habitat_core::PublicKey::parse(&text).with_context(|| {
-                        format!("`{}` is not a public signing key", trust_key.display())
-                    })?;
-                    bundle::Trust::Key(Box::new(trusted))
-                }
-                _ => bundle::Trust::Unsigned {
+            let owner: habitat_core::AccountName = owner.parse()?;
+            let state = open_admin(settings(&data)?).await?;
+            let trust = if unsigned {
+                bundle::Trust::Unsigned {
                     channels: channels
                         .iter()
                         .map(|c| c.parse())
                         .collect::<Result<_, habitat_core::Error>>()?,
-                },
+                }
+            } else {
+                let mut trusted = trust_keys
+                    .iter()
+                    .map(|path| bundle::read_transfer_key(path))
+                    .collect::<Result<Vec<_>, _>>()?;
+                trusted.extend(bundle::trusted_bundle_keys(&state)?);
+                bundle::Trust::Keys(trusted)
             };
-            let owner: habitat_core::AccountName = owner.parse()?;
-            let state = open_admin(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(owner.as_str())
@@ -812,6 +857,16 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
             let imported = bundle::import(&state, &file, &options)
                 .await
                 .with_context(|| format!("bundle `{}` refused", file.display()))?;
+            if imported.resumed {
+                say!(
+                    "an earlier import of this bundle did not complete{}",
+                    if dry_run {
+                        "; importing it again finishes it"
+                    } else {
+                        "; finished it"
+                    }
+                );
+            }
             out!(
                 "{}{} new, {} already present, {} origins created, {} keys added, {} channel \
                  memberships applied",
@@ -825,6 +880,27 @@ async fn bundle(command: BundleCommand) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The client for the depot a bundle is made from, with the token of `token_file` if given.
+fn upstream_client(
+    from: &str,
+    token_file: Option<&std::path::Path>,
+) -> Result<habitat_depot_client::Client> {
+    let url: habitat_depot_client::DepotUrl = from
+        .parse()
+        .with_context(|| format!("invalid depot URL `{from}`"))?;
+    let token = match token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file `{}`", path.display()))?;
+            Some(habitat_depot_client::Token::new(text.trim().to_owned())?)
+        }
+        None => None,
+    };
+    Ok(habitat_depot_client::Client::builder(url)
+        .token(token)
+        .build()?)
 }
 
 fn api(err: habitat_depot_server::error::ApiError) -> anyhow::Error {

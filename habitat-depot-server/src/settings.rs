@@ -98,6 +98,9 @@ pub struct Settings {
     /// Public key files (`NAME-REVISION.pub`) pinned for `hab-depot sync`: when any are given,
     /// a key fetched from an upstream is accepted only if it is one of them.
     pub trusted_keys: Vec<PathBuf>,
+    /// Transfer key files (`NAME-REVISION.pub`) that `hab-depot bundle import` accepts bundles
+    /// signed with, besides its `--trust-key` (docs/bundles.md).
+    pub trusted_bundle_keys: Vec<PathBuf>,
     /// `[[mirror]]`: channels this depot mirrors from an upstream with `hab-depot sync`
     /// (docs/mirroring.md). A mirrored (origin, channel) is read-only through the API.
     #[serde(rename = "mirror")]
@@ -221,6 +224,54 @@ pub struct MirrorSettings {
     /// A file holding a token for the upstream.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// How often the serving process runs this mirror: a number of seconds, or a string of
+    /// a number and a unit (`"30s"`, `"15m"`, `"6h"`, `"1d"`). None: only `hab-depot sync`
+    /// runs it.
+    #[serde(default, deserialize_with = "interval")]
+    pub interval: Option<Duration>,
+    /// The local account that owns the origins this mirror has to create here (none: a
+    /// missing origin is a failure). `hab-depot sync --owner` overrides it.
+    #[serde(default)]
+    pub owner: Option<String>,
+}
+
+/// `interval`: seconds as a number, or a string `<number><unit>` with the unit `s`, `m`, `h`
+/// or `d` (a bare number in a string is seconds too); at least one second.
+fn interval<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Seconds(i64),
+        Text(String),
+    }
+    let seconds = match Given::deserialize(d)? {
+        Given::Seconds(seconds) => u64::try_from(seconds).ok(),
+        Given::Text(text) => parse_interval(&text),
+    };
+    match seconds {
+        Some(seconds) if seconds > 0 => Ok(Some(Duration::from_secs(seconds))),
+        _ => Err(serde::de::Error::custom(
+            "an interval is a positive number of seconds, or a number with a unit `s`, `m`, \
+             `h` or `d` (`\"15m\"`)",
+        )),
+    }
+}
+
+/// `"15m"` as seconds; `None` when it is not a number with an optional unit.
+fn parse_interval(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (at, unit) if unit.is_ascii_alphabetic() => (&text[..at], unit),
+        _ => (text, 's'),
+    };
+    let scale = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 60 * 60,
+        'd' => 24 * 60 * 60,
+        _ => return None,
+    };
+    number.trim().parse::<u64>().ok()?.checked_mul(scale)
 }
 
 /// How a mirror follows its upstream's channel state.
@@ -525,6 +576,7 @@ impl Default for Settings {
             public_url: None,
             auth: AuthSettings::default(),
             trusted_keys: Vec::new(),
+            trusted_bundle_keys: Vec::new(),
             mirrors: Vec::new(),
             upstreams: Vec::new(),
         }
@@ -646,6 +698,37 @@ mod tests {
                 .postgres_url()
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_mirror_interval_is_seconds_or_a_number_with_a_unit() {
+        let parse = |value: &str| {
+            toml::from_str::<Settings>(&format!(
+                "[[mirror]]\nfrom = \"http://up\"\norigins = [\"core\"]\ninterval = {value}\n"
+            ))
+            .map(|s| s.mirrors[0].interval)
+            .map_err(|e| e.to_string())
+        };
+        for (value, seconds) in [
+            ("90", 90),
+            ("\"90\"", 90),
+            ("\"30s\"", 30),
+            ("\"15m\"", 15 * 60),
+            ("\"6h\"", 6 * 3600),
+            ("\"1d\"", 86400),
+        ] {
+            assert_eq!(
+                parse(value),
+                Ok(Some(Duration::from_secs(seconds))),
+                "{value}"
+            );
+        }
+        for bad in ["0", "\"0m\"", "\"15x\"", "\"m\"", "\"\"", "-5", "\"1.5h\""] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("an interval is"), "{bad}: {err}");
+        }
+        let none = toml::from_str::<Settings>("[[mirror]]\nfrom = \"u\"\norigins = []\n").unwrap();
+        assert_eq!(none.mirrors[0].interval, None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `hab-depot bundle`: a channel carried from one data directory to a fresh one as a signed
-//! tar, and the bundles an importer must refuse (tampered, expired, replayed, untrusted) with
-//! nothing written.
+//! `hab-depot bundle`: a channel carried from one data directory (or a running depot, or a
+//! package-set file's packages) to a fresh one as a signed tar, and the bundles an importer must
+//! refuse (tampered, expired, replayed, untrusted) with nothing written; several trusted
+//! transfer keys; an interrupted import finished by importing again.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -229,6 +230,16 @@ async fn assert_untouched(data: &Path) {
     assert!(state.artifacts.list().await.unwrap().is_empty());
     assert_eq!(std::fs::read_dir(&state.tmp_dir).unwrap().count(), 0);
     assert!(!data.join("bundle-imports.json").exists());
+    assert_eq!(
+        state.metadata.bundle_import("transfer").await.unwrap(),
+        None
+    );
+}
+
+/// The last import from transfer key `transfer` that the store of `data` records.
+async fn last_import(data: &Path) -> Option<habitat_depot_server::store::BundleImport> {
+    let state = AppState::open_embedded(settings(data)).unwrap();
+    state.metadata.bundle_import("transfer").await.unwrap()
 }
 
 /// Where the data of tar entry `name` starts, and its size (plain ustar/GNU headers, short
@@ -404,14 +415,15 @@ async fn tampered_expired_replayed_and_untrusted_bundles_are_refused_with_nothin
     create(&src, &secret, &newer, &[]);
     let dst = destination(work, "dst-replayed");
     ok(&import_args(&newer, &dst, &public));
-    let sequences = std::fs::read(dst.join("bundle-imports.json")).unwrap();
+    let sequences = last_import(&dst).await;
+    assert!(
+        sequences.as_ref().is_some_and(|s| s.completed),
+        "{sequences:?}"
+    );
     let error = refused(&import_args(&bundle, &dst, &public));
     assert!(error.contains("sequence check failed"), "{error}");
     assert!(error.contains("a replayed bundle"), "{error}");
-    assert_eq!(
-        std::fs::read(dst.join("bundle-imports.json")).unwrap(),
-        sequences
-    );
+    assert_eq!(last_import(&dst).await, sequences);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -559,4 +571,627 @@ async fn a_stock_download_directory_imports_unsigned_with_signatures_still_check
         "{error}"
     );
     assert_untouched(&dst).await;
+}
+
+/// `path` under `dir`, searched by file name.
+fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()? {
+        let path = entry.ok()?.path();
+        if path.is_dir() {
+            if let Some(found) = find_file(&path, name) {
+                return Some(found);
+            }
+        } else if path.file_name().is_some_and(|n| n == name) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// A running upstream `hab-depot` in `work/up` holding what [`source`] holds, with `acme`
+/// private: (the process, its data directory, alice's token).
+async fn remote_source(
+    work: &Path,
+) -> (habitat_test_support::process::DepotProcess, PathBuf, String) {
+    let data = work.join("up");
+    let token = user_create(&data, "alice");
+    let upstream = crate::support::start_depot(&data);
+    let alice = habitat_depot_client::Client::builder(upstream.url.parse().unwrap())
+        .token(Some(
+            habitat_depot_client::Token::new(token.clone()).unwrap(),
+        ))
+        .no_proxy()
+        .build()
+        .unwrap();
+    let mut keys = Vec::new();
+    for (origin, visibility) in [("core", Visibility::Public), ("acme", Visibility::Private)] {
+        let name: OriginName = origin.parse().unwrap();
+        alice.create_origin(&name, Some(visibility)).await.unwrap();
+        let key = signing_key(origin);
+        alice.upload_public_key(&key.public_key()).await.unwrap();
+        keys.push(key);
+    }
+    let packs = [
+        (GLIBC, vec![], &keys[0]),
+        (LIB, vec![GLIBC], &keys[1]),
+        (APP, vec![LIB, GLIBC], &keys[1]),
+        (OTHER, vec![], &keys[1]),
+    ];
+    for (ident, tdeps, key) in packs {
+        let hart = artifact(work, ident, &tdeps, key);
+        let ident: FullyQualifiedIdent = ident.parse().unwrap();
+        alice
+            .upload(
+                &hart,
+                &ident,
+                PackageTarget::X86_64Linux,
+                None,
+                false,
+                |_| {},
+            )
+            .await
+            .unwrap();
+    }
+    alice
+        .promote(
+            &APP.parse().unwrap(),
+            PackageTarget::X86_64Linux,
+            &ChannelName::stable(),
+        )
+        .await
+        .unwrap();
+    (upstream, data, token)
+}
+
+/// `hab-depot bundle create --from URL ARGS -o OUT`: (success, stdout, stderr).
+fn create_from(url: &str, key: &Path, out: &Path, args: &[&str]) -> (bool, String, String) {
+    let mut all: Vec<&std::ffi::OsStr> = vec![
+        "bundle".as_ref(),
+        "create".as_ref(),
+        "--from".as_ref(),
+        url.as_ref(),
+        "--sign-key".as_ref(),
+        key.as_os_str(),
+        "-o".as_ref(),
+        out.as_os_str(),
+    ];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    hab_depot(&all)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bundle_made_from_a_remote_depot_is_downloaded_checked_and_imports() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (upstream, up_data, token) = remote_source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let token_file = work.join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let channel = ["--origin", "acme", "--channel", "stable"];
+
+    // acme is private: without a token its channel shows no member.
+    let bundle = work.join("remote.tar");
+    let (success, said, error) = create_from(&upstream.url, &secret, &bundle, &channel);
+    assert!(success, "{said}{error}");
+    assert!(error.contains(": 0 packages"), "{error}");
+
+    let token_arg = ["--token-file", token_file.to_str().unwrap()];
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &bundle,
+        &[&channel[..], &token_arg].concat(),
+    );
+    assert!(success, "{said}{error}");
+    assert!(error.contains("3 packages (0 left out"), "{error}");
+    assert!(error.contains("1 channel memberships, 2 keys"), "{error}");
+    let tar = std::fs::read(&bundle).unwrap();
+    let (at, size) = entry(&tar, "MANIFEST.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&tar[at..at + size]).unwrap();
+    let packages: Vec<&str> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ident"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, [GLIBC, LIB, APP], "dependencies first");
+
+    let dst = destination(work, "dst");
+    let first = ok(&import_args(&bundle, &dst, &public));
+    assert!(
+        first.contains("3 new, 0 already present, 2 origins created, 2 keys added, 1 channel memberships applied"),
+        "{first}"
+    );
+    let fsck = hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
+    assert!(fsck.0, "{}{}", fsck.1, fsck.2);
+
+    // A package-set file read through the API: app resolved in `stable` upstream.
+    let set = work.join("set.toml");
+    std::fs::write(
+        &set,
+        "[[x86_64-linux]]\nchannel = \"stable\"\npackages = [\"acme/app\"]\n",
+    )
+    .unwrap();
+    let from_set = work.join("set.tar");
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &from_set,
+        &[
+            "--file",
+            set.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ],
+    );
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("3 packages (0 left out, already there), 1 channel memberships"),
+        "{error}"
+    );
+
+    // A flipped byte in the upstream's stored artifact of lib: refused, no bundle written, no
+    // download left behind.
+    let lib = work.join("out").join(
+        LIB.parse::<FullyQualifiedIdent>()
+            .unwrap()
+            .archive_name(PackageTarget::X86_64Linux),
+    );
+    let checksum = habitat_core::Blake2bHash::of_file(&lib).unwrap();
+    let stored = find_file(&up_data, &format!("{checksum}.hart")).expect("the stored artifact");
+    let mut bytes = std::fs::read(&stored).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x01;
+    std::fs::write(&stored, bytes).unwrap();
+    let refused_bundle = work.join("refused.tar");
+    let (success, said, error) = create_from(
+        &upstream.url,
+        &secret,
+        &refused_bundle,
+        &[&channel[..], &token_arg].concat(),
+    );
+    assert!(!success, "a tampered artifact went into a bundle: {said}");
+    assert!(error.contains(LIB) && error.contains("checksum"), "{error}");
+    assert!(!refused_bundle.exists());
+    let left: Vec<String> = std::fs::read_dir(work)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// A package-set file as `hab pkg download --file` reads it: app by name (the newest in
+/// `stable`) and other by its full ident (not in `stable`).
+const SET: &str = r#"
+format_version = 1
+file_descriptor = "what the site runs"
+
+[[x86_64-linux]]
+channel = "stable"
+packages = [
+  # the application, newest in stable
+  "acme/app",
+  "acme/other/1.0.0/20240104000000",
+]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_package_set_file_chooses_what_a_bundle_carries() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let set = work.join("set.toml");
+    std::fs::write(&set, SET).unwrap();
+    let bundle = work.join("set.tar");
+    let args = |file: &Path, out: &Path| -> Vec<std::ffi::OsString> {
+        [
+            "bundle".as_ref(),
+            "create".as_ref(),
+            "--data-dir".as_ref(),
+            src.as_os_str(),
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--sign-key".as_ref(),
+            secret.as_os_str(),
+            "-o".as_ref(),
+            out.as_os_str(),
+        ]
+        .iter()
+        .map(|a: &&std::ffi::OsStr| a.to_os_string())
+        .collect()
+    };
+    let run = |args: &[std::ffi::OsString]| {
+        let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        hab_depot(&args)
+    };
+    let (success, said, error) = run(&args(&set, &bundle));
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("4 packages (0 left out, already there), 1 channel memberships, 2 keys"),
+        "{error}"
+    );
+    let tar = std::fs::read(&bundle).unwrap();
+    let (at, size) = entry(&tar, "MANIFEST.json");
+    let manifest: serde_json::Value = serde_json::from_slice(&tar[at..at + size]).unwrap();
+    let packages: Vec<&str> = manifest["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["ident"].as_str().unwrap())
+        .collect();
+    assert_eq!(packages, [OTHER, GLIBC, LIB, APP], "dependencies first");
+    assert_eq!(manifest["channels"].as_array().unwrap().len(), 1);
+    assert_eq!(manifest["channels"][0]["ident"], APP);
+    assert_eq!(manifest["channels"][0]["channel"], "stable");
+
+    let dst = destination(work, "dst");
+    let imported = ok(&import_args(&bundle, &dst, &public));
+    assert!(
+        imported.contains("4 new, 0 already present, 2 origins created, 2 keys added, 1 channel memberships applied"),
+        "{imported}"
+    );
+
+    // A partial ident with no release in the set's channel; a format this reader does not know.
+    for (text, expected) in [
+        (
+            SET.replace("\"acme/app\"", "\"acme/other\""),
+            "`acme/other` for `x86_64-linux` is not in channel `stable`",
+        ),
+        (
+            SET.replace("format_version = 1", "format_version = 2"),
+            "not a valid package-set file: `format_version` is `2`",
+        ),
+        (
+            SET.replace("x86_64-linux", "x86_64-amiga"),
+            "not a valid package-set file: `x86_64-amiga` is not a target",
+        ),
+    ] {
+        let file = work.join("bad.toml");
+        std::fs::write(&file, text).unwrap();
+        let out = work.join("bad.tar");
+        let (success, _, error) = run(&args(&file, &out));
+        assert!(!success && error.contains(expected), "{error}");
+        assert!(!out.exists());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_settings_trust_several_transfer_keys_and_the_signer_picks_its_own() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (north, north_pub) = transfer_key(work, "north");
+    let (south, south_pub) = transfer_key(work, "south");
+    let (stranger, stranger_pub) = transfer_key(work, "stranger");
+    let dst = destination(work, "dst");
+    let config = work.join("depot.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\ntrusted_bundle_keys = [{:?}, {:?}]\n",
+            dst.to_str().unwrap(),
+            north_pub.to_str().unwrap(),
+            south_pub.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let import = |bundle: &Path| -> (bool, String, String) {
+        hab_depot(&[
+            "bundle".as_ref(),
+            "import".as_ref(),
+            bundle.as_os_str(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--owner".as_ref(),
+            "bob".as_ref(),
+        ])
+    };
+
+    // Signed by a stranger: refused, naming the trusted keys; nothing written.
+    let strange = work.join("stranger.tar");
+    create(&src, &stranger, &strange, &[]);
+    let (success, _, error) = import(&strange);
+    assert!(!success);
+    assert!(
+        error.contains("manifest signature check failed: the bundle is signed by `stranger-")
+            && error.contains("not by a trusted key (`north-")
+            && error.contains("`south-"),
+        "{error}"
+    );
+    assert_untouched(&dst).await;
+
+    // Each trusted signer's bundle verifies with its own key.
+    let from_north = work.join("north.tar");
+    create(&src, &north, &from_north, &[]);
+    let (success, said, error) = import(&from_north);
+    assert!(success, "{said}{error}");
+    assert!(said.contains("3 new"), "{said}");
+    let from_south = work.join("south.tar");
+    create(&src, &south, &from_south, &[]);
+    let (success, said, error) = import(&from_south);
+    assert!(success, "{said}{error}");
+    assert!(said.contains("0 new, 3 already present"), "{said}");
+
+    // `--trust-key` adds to the settings' keys.
+    let (success, said, error) = hab_depot(&[
+        "bundle".as_ref(),
+        "import".as_ref(),
+        strange.as_os_str(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--trust-key".as_ref(),
+        stranger_pub.as_os_str(),
+        "--owner".as_ref(),
+        "bob".as_ref(),
+    ]);
+    assert!(success, "{said}{error}");
+
+    // With no key at all, the import says how to give one.
+    let error = refused(&[
+        "bundle".as_ref(),
+        "import".as_ref(),
+        from_north.as_os_str(),
+        "--data-dir".as_ref(),
+        dst.as_os_str(),
+        "--owner".as_ref(),
+        "bob".as_ref(),
+    ]);
+    assert!(error.contains("no transfer key is trusted"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_import_is_finished_by_importing_the_same_bundle_again() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let older = work.join("older.tar");
+    create(&src, &secret, &older, &[]);
+    let bundle = work.join("stable.tar");
+    create(&src, &secret, &bundle, &[]);
+
+    // The artifact store cannot take app's artifact: a file stands where its directory goes
+    // (as a full or broken disk would refuse it). glibc and lib are stored before it, app
+    // fails, and the memberships are not applied.
+    let dst = destination(work, "dst");
+    let state = AppState::open_embedded(settings(&src)).unwrap();
+    let mut prefixes = Vec::new();
+    for ident in [GLIBC, LIB, APP] {
+        let package = state
+            .metadata
+            .package(&ident.parse().unwrap(), PackageTarget::X86_64Linux)
+            .await
+            .unwrap()
+            .unwrap();
+        prefixes.push(package.checksum.to_string()[..2].to_owned());
+    }
+    drop(state);
+    // Stored in this order (dependencies first) until the first whose directory is blocked:
+    // app, unless a dependency's checksum happens to begin alike.
+    let stored = prefixes.iter().position(|p| *p == prefixes[2]).unwrap();
+    let artifacts = dst.join("artifacts");
+    assert!(artifacts.is_dir(), "{}", artifacts.display());
+    let blocker = artifacts.join(&prefixes[2]);
+    assert!(!blocker.exists());
+    std::fs::write(&blocker, b"not a directory").unwrap();
+    let error = refused(&import_args(&bundle, &dst, &public));
+    let failed = [GLIBC, LIB, APP][stored];
+    assert!(
+        error.contains(&format!("cannot store `{failed}`")),
+        "{error}"
+    );
+    let state = AppState::open_embedded(settings(&dst)).unwrap();
+    for (i, ident) in [GLIBC, LIB, APP].into_iter().enumerate() {
+        assert_eq!(
+            package_id(&state, ident).await.is_some(),
+            i < stored,
+            "{ident}"
+        );
+    }
+    let begun = state
+        .metadata
+        .bundle_import("transfer")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!begun.completed, "{begun:?}");
+    drop(state);
+
+    // An older bundle of the same signer is refused meanwhile: the interrupted one is newer.
+    let error = refused(&import_args(&older, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
+
+    // The same bundle again, the store mended: it stores the rest and applies the memberships.
+    std::fs::remove_file(&blocker).unwrap();
+    let (success, said, error) = hab_depot(&import_args(&bundle, &dst, &public));
+    assert!(success, "{said}{error}");
+    assert!(
+        error.contains("an earlier import of this bundle did not complete; finished it"),
+        "{error}"
+    );
+    assert!(
+        said.contains(&format!(
+            "{} new, {stored} already present, 0 origins created, 0 keys added, 1 channel memberships applied",
+            3 - stored
+        )),
+        "{said}"
+    );
+    let done = last_import(&dst).await.unwrap();
+    assert!(
+        done.completed && done.sequence == begun.sequence,
+        "{done:?}"
+    );
+    let again = ok(&import_args(&bundle, &dst, &public));
+    assert!(again.contains("0 new, 3 already present"), "{again}");
+    let fsck = hab_depot(&["fsck".as_ref(), "--data-dir".as_ref(), dst.as_os_str()]);
+    assert!(fsck.0, "{}{}", fsck.1, fsck.2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sequence_file_of_an_earlier_version_moves_into_the_metadata_store_once() {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (src, _) = source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let bundle = work.join("stable.tar");
+    create(&src, &secret, &bundle, &[]);
+    let dst = destination(work, "dst");
+    // The file says a later bundle of `transfer` was imported.
+    std::fs::write(
+        dst.join("bundle-imports.json"),
+        format!(
+            "{{ \"signers\": {{ \"transfer\": {{ \"sequence\": {}, \"manifest\": \"{}\" }} }} }}",
+            u64::MAX >> 2,
+            "0".repeat(64)
+        ),
+    )
+    .unwrap();
+    let dry = refused(
+        &[
+            import_args(&bundle, &dst, &public),
+            vec!["--dry-run".as_ref()],
+        ]
+        .concat(),
+    );
+    assert!(dry.contains("a replayed bundle"), "{dry}");
+    assert!(
+        dst.join("bundle-imports.json").exists(),
+        "a dry run moves nothing"
+    );
+    let error = refused(&import_args(&bundle, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
+    assert!(!dst.join("bundle-imports.json").exists());
+    assert!(dst.join("bundle-imports.json.moved").exists());
+    let moved = last_import(&dst).await.unwrap();
+    assert_eq!((moved.sequence, moved.completed), (u64::MAX >> 2, true));
+    // Still refused with the file gone: the store holds it now.
+    let error = refused(&import_args(&bundle, &dst, &public));
+    assert!(error.contains("a replayed bundle"), "{error}");
+}
+
+/// A stand-in for a Builder in front of `upstream` (its `…/v1` URL): the channel manifest
+/// route answers 404, as a Builder's does; and when `key` is given, every public key file of
+/// that key's origin is answered with that text instead. Its URL.
+async fn start_stand_in(upstream: &str, key: Option<String>) -> String {
+    use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
+
+    let root = upstream.trim_end_matches("/v1").to_owned();
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let (root, http, key) = (root.clone(), http.clone(), key.clone());
+        async move {
+            let path = request.uri().path().to_owned();
+            let path_and_query = request
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default();
+            let mut response = axum::response::Response::new(axum::body::Body::empty());
+            if path.ends_with("/manifest") {
+                *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
+                *response.body_mut() = r#"{"code":"not_found","message":"no such route"}"#.into();
+                return response;
+            }
+            let mut asked =
+                http.request(request.method().clone(), format!("{root}{path_and_query}"));
+            if let Some(value) = request.headers().get(AUTHORIZATION) {
+                asked = asked.header(AUTHORIZATION, value.clone());
+            }
+            let answer = asked.send().await.unwrap();
+            *response.status_mut() = answer.status();
+            for (name, value) in answer.headers() {
+                if name != TRANSFER_ENCODING && name != CONNECTION && name != CONTENT_LENGTH {
+                    response.headers_mut().insert(name.clone(), value.clone());
+                }
+            }
+            let bytes = answer.bytes().await.unwrap();
+            // The key's origin: its name's first part (`core-REVISION`).
+            let origin = key
+                .as_deref()
+                .and_then(|k| k.lines().nth(1))
+                .and_then(|name| name.split('-').next())
+                .unwrap_or_default()
+                .to_owned();
+            let key_file = path.contains(&format!("/origins/{origin}/keys/"))
+                && response.status().is_success();
+            *response.body_mut() = match (&key, key_file) {
+                (Some(key), true) => key.clone().into(),
+                _ => bytes.into(),
+            };
+            response
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bundle_from_a_depot_without_the_manifest_route_reads_the_listing_and_refuses_a_substituted_key()
+ {
+    let work = tempfile::tempdir().unwrap();
+    let work = work.path();
+    let (upstream, _, token) = remote_source(work).await;
+    let (secret, public) = transfer_key(work, "transfer");
+    let token_file = work.join("token");
+    std::fs::write(&token_file, &token).unwrap();
+    let args = [
+        "--origin".to_owned(),
+        "acme".to_owned(),
+        "--channel".to_owned(),
+        "stable".to_owned(),
+        "--token-file".to_owned(),
+        token_file.to_str().unwrap().to_owned(),
+    ];
+    let run = |url: String, out: PathBuf| {
+        let (secret, args) = (secret.clone(), args.clone());
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            create_from(&url, &secret, &out, &args)
+        })
+    };
+
+    // A Builder: the listing and each package's JSON instead of the manifest.
+    let builder = start_stand_in(&upstream.url, None).await;
+    let bundle = work.join("builder.tar");
+    let (success, said, error) = run(builder, bundle.clone()).await.unwrap();
+    assert!(success, "{said}{error}");
+    assert!(error.contains("3 packages (0 left out"), "{error}");
+    let dst = destination(work, "dst");
+    let imported = ok(&import_args(&bundle, &dst, &public));
+    assert!(imported.contains("3 new"), "{imported}");
+
+    // A depot that serves another key under the revision that signed the packages: no
+    // artifact verifies with it, and no bundle is written.
+    let other = signing_key("core").public_key().to_file_string();
+    let core_key = {
+        let client = habitat_depot_client::Client::builder(upstream.url.parse().unwrap())
+            .no_proxy()
+            .build()
+            .unwrap();
+        client
+            .public_key_text(&"core".parse().unwrap(), None)
+            .await
+            .unwrap()
+    };
+    // The same name and revision as core's key, another key's bytes.
+    let substitute = {
+        let mut lines: Vec<&str> = core_key.lines().collect();
+        let last = lines.len() - 1;
+        lines[last] = other.lines().last().unwrap();
+        format!("{}\n", lines.join("\n"))
+    };
+    assert_ne!(substitute.trim(), core_key.trim());
+    let lying = start_stand_in(&upstream.url, Some(substitute)).await;
+    let refused_bundle = work.join("substituted.tar");
+    let (success, said, error) = run(lying, refused_bundle.clone()).await.unwrap();
+    assert!(!success, "a bundle was made with a substituted key: {said}");
+    assert!(
+        error.contains("artifact check failed: `artifacts/core-glibc-"),
+        "{error}"
+    );
+    assert!(!refused_bundle.exists());
 }

@@ -8,6 +8,8 @@ mod depot;
 mod https;
 mod install;
 mod local;
+mod mirror_conditional;
+mod mirror_schedule;
 mod pull_through;
 mod readme;
 mod remote;

@@ -385,6 +385,21 @@ pub enum ChannelAction {
     Demote,
 }
 
+/// The last air-gap bundle imported from one transfer key (docs/bundles.md, "Where the sequence
+/// is kept"): an importer refuses an older one from the same key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BundleImport {
+    /// The transfer key's name (its revision left out: a new revision continues the sequence).
+    pub signer: String,
+    /// The bundle's sequence.
+    pub sequence: u64,
+    /// BLAKE2b-256 of its manifest, 64 lowercase hex digits.
+    pub manifest: String,
+    /// Whether that import ended (every package stored, the memberships applied); `false`
+    /// while it runs, and after it was interrupted.
+    pub completed: bool,
+}
+
 /// The tables of a metadata store, parents before children: the order a [`Dump`] lists them in
 /// and a restore inserts them in. Both SQL stores use these table and column names.
 pub const DUMP_TABLES: &[&str] = &[
@@ -401,6 +416,7 @@ pub const DUMP_TABLES: &[&str] = &[
     "channels",
     "channel_packages",
     "audit",
+    "bundle_imports",
 ];
 
 /// One value in a [`DumpTable`] row.
@@ -772,12 +788,83 @@ pub trait MetadataStore: Send + Sync + 'static {
         visibility: Visibility,
     ) -> StoreResult<()>;
 
+    /// The last bundle imported from transfer key `signer`, if any.
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>>;
+    /// Records `import` as the last bundle of its signer, in one statement, unless one with a
+    /// larger sequence is recorded already ([`StoreError::Conflict`]: another import got there
+    /// first).
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()>;
+
     /// Every row of every table, read in one transaction (a consistent snapshot).
     async fn dump(&self) -> StoreResult<Dump>;
     /// Inserts a dump's rows, ids kept, in one transaction: rows whose key is already present
     /// are left as they are (so restoring the same dump twice changes nothing), and id
     /// sequences move past the largest id restored.
     async fn restore(&self, dump: &Dump) -> StoreResult<()>;
+
+    /// Takes the lock `name` unless another process sharing this store holds it (then `None`):
+    /// what keeps two processes of a scale-out depot from running the same mirror at once. The
+    /// lock is held until the [`StoreLock`] is dropped. The embedded store belongs to one
+    /// process, so it always answers with the lock.
+    async fn try_lock(&self, name: &str) -> StoreResult<Option<StoreLock>>;
+
+    /// The channel manifest a mirror last read from `upstream` for `origin`'s `channel` and
+    /// `target`, if it kept one.
+    async fn mirrored_manifest(
+        &self,
+        upstream: &str,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: PackageTarget,
+    ) -> StoreResult<Option<MirroredManifest>>;
+
+    /// Keeps a channel manifest a mirror read, in place of the one kept for the same upstream,
+    /// origin, channel and target.
+    async fn put_mirrored_manifest(&self, manifest: &MirroredManifest) -> StoreResult<()>;
+}
+
+/// A lock taken with [`MetadataStore::try_lock`]; released when dropped.
+pub struct StoreLock {
+    _held: Option<Box<dyn Send + Sync>>,
+}
+
+impl StoreLock {
+    /// A lock nobody else can contend for (the embedded store's).
+    pub fn uncontended() -> Self {
+        Self { _held: None }
+    }
+
+    /// A lock held as long as `held` lives (dropping it releases the lock).
+    pub(crate) fn holding(held: impl Send + Sync + 'static) -> Self {
+        Self {
+            _held: Some(Box::new(held)),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreLock").finish_non_exhaustive()
+    }
+}
+
+/// A channel manifest a mirror read from its upstream, kept so that the next run asks with
+/// `If-None-Match` and, when the channel is unchanged, reads the packages from here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirroredManifest {
+    /// The upstream's URL, as the mirror names it.
+    pub upstream: String,
+    /// The origin.
+    pub origin: OriginName,
+    /// The channel.
+    pub channel: ChannelName,
+    /// The target.
+    pub target: PackageTarget,
+    /// The upstream's `ETag` of the manifest.
+    pub etag: String,
+    /// What the mirror keeps of it (JSON of its own making: the members and their
+    /// dependencies with their checksums).
+    pub packages: String,
 }
 
 /// A readable artifact: its total size and a reader positioned at the requested offset.

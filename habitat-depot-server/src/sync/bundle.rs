@@ -15,21 +15,23 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use futures_util::StreamExt;
 use habitat_core::archive::UnpackLimits;
 use habitat_core::artifact::{self, Artifact};
 use habitat_core::hash::HashingWriter;
 use habitat_core::metadata::verify_and_read;
 use habitat_core::{
-    Blake2bHash, ChannelName, FullyQualifiedIdent, NamedRevision, OriginName, PackageTarget,
-    PublicKey, SecretKey,
+    Blake2bHash, ChannelName, FullyQualifiedIdent, NamedRevision, OriginName, PackageIdent,
+    PackageTarget, PublicKey, SecretKey,
 };
+use habitat_depot_client::{Client, ManifestAnswer, Package as RemotePackage, PackageListing};
 use serde::{Deserialize, Serialize};
 use tempfile::NamedTempFile;
 use time::OffsetDateTime;
 
 use crate::AppState;
 use crate::ingest::{self, Claim, IngestError, Ingested, Received, Source};
-use crate::store::{Account, Package, PackageFilter, Page, StoreError, Visibility};
+use crate::store::{Account, BundleImport, Package, PackageFilter, Page, StoreError, Visibility};
 
 /// The manifest's name in the tar: always its first entry.
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -39,8 +41,14 @@ pub const SIGNATURE: &str = "MANIFEST.json.sig";
 pub const SIGNATURE_KIND: &str = "BUNDLE-SIG-1";
 /// The manifest format this code writes and reads.
 pub const FORMAT: u32 = 1;
-/// The file under the data directory that remembers the last bundle imported from each signer.
+/// The file under the data directory where earlier versions kept the last bundle imported from
+/// each signer: read once into the metadata store, then renamed to [`SEQUENCE_FILE_MOVED`].
 pub const SEQUENCE_FILE: &str = "bundle-imports.json";
+/// What [`SEQUENCE_FILE`] is renamed to once the metadata store holds its sequences.
+pub const SEQUENCE_FILE_MOVED: &str = "bundle-imports.json.moved";
+
+/// How many artifacts `create` downloads at once from a remote depot.
+const PARALLEL_DOWNLOADS: usize = 4;
 
 /// The largest manifest or signature read from a bundle.
 const MAX_MANIFEST_BYTES: u64 = 64 << 20;
@@ -161,13 +169,26 @@ pub enum BundleError {
     Malformed(String),
     /// The signature file is signed by another key than the trusted one.
     #[error(
-        "manifest signature check failed: the bundle is signed by `{found}`, not by the trusted key `{trusted}`"
+        "manifest signature check failed: the bundle is signed by `{found}`, not by a trusted key ({trusted})"
     )]
     UntrustedSigner {
         /// The key named in the signature file.
         found: String,
-        /// The trusted key.
-        trusted: NamedRevision,
+        /// The trusted keys, named in backticks.
+        trusted: String,
+    },
+    /// No transfer key is trusted: neither `--trust-key` nor `trusted_bundle_keys` names one.
+    #[error(
+        "manifest signature check failed: no transfer key is trusted; give `--trust-key FILE` or `trusted_bundle_keys` in the settings"
+    )]
+    NoTrustedKey,
+    /// A transfer key file of `trusted_bundle_keys` (or `--trust-key`) is unusable.
+    #[error("the trusted transfer key `{}`: {problem}", .path.display())]
+    TrustedKeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
     },
     /// The signature does not verify with the trusted key.
     #[error(
@@ -279,6 +300,28 @@ pub enum BundleError {
         /// Its target.
         target: PackageTarget,
     },
+    /// The remote depot a bundle is made from did not answer as asked.
+    #[error("cannot read {what} from the upstream: {source}")]
+    Upstream {
+        /// What was asked.
+        what: String,
+        /// The client's error.
+        #[source]
+        source: habitat_depot_client::Error,
+    },
+    /// A package-set file (`--file`) is not what `hab pkg download --file` reads.
+    #[error("not a valid package-set file: {0}")]
+    PackageSetFile(String),
+    /// A package of a package set is not in the source depot.
+    #[error("`{ident}` for `{target}` is not in channel `{channel}` of the source depot")]
+    NotFound {
+        /// The package as the set names it.
+        ident: PackageIdent,
+        /// The set's target.
+        target: PackageTarget,
+        /// The set's channel.
+        channel: ChannelName,
+    },
     /// The sequence file cannot be read or written.
     #[error("cannot use the bundle sequence file `{}`: {reason}", .path.display())]
     SequenceFile {
@@ -319,17 +362,133 @@ fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Bundl
 /// What goes into a bundle made by [`create`].
 #[derive(Clone, Debug)]
 pub struct Selection {
-    /// The origin whose channel is carried.
-    pub origin: OriginName,
-    /// The channel; its members and their transitive dependencies go in.
-    pub channel: ChannelName,
-    /// Only members for these targets; empty means every target.
+    /// The packages asked for; their transitive dependencies go in too.
+    pub wanted: Wanted,
+    /// Only packages for these targets; empty means every target (from a remote depot: the
+    /// default target, `x86_64-linux`, for a channel; every set of a package-set file).
     pub targets: Vec<PackageTarget>,
     /// How long the bundle may be imported after it is made.
     pub valid_for: time::Duration,
     /// What the importing depot holds already (its [`inventory`]): those packages are left
     /// out, which makes a delta bundle.
     pub have: Option<Inventory>,
+}
+
+/// The packages a bundle is made of, before their dependencies are added.
+#[derive(Clone, Debug)]
+pub enum Wanted {
+    /// Every member of one channel of an origin, each carried as a member of it.
+    Channel {
+        /// The origin.
+        origin: OriginName,
+        /// The channel.
+        channel: ChannelName,
+    },
+    /// The sets of a package-set file (`--file SET.toml`, see [`package_sets`]).
+    Sets(Vec<PackageSet>),
+}
+
+/// One set of a package-set file: for one target, packages named fully or partly, the partly
+/// named ones resolved to the newest release in `channel`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PackageSet {
+    /// The target of every package of the set.
+    pub target: PackageTarget,
+    /// The channel partial identifiers are resolved in; a package of the set that is a member
+    /// of it is carried as a member.
+    pub channel: ChannelName,
+    /// The packages: `origin/name`, `origin/name/version` or fully qualified (then that very
+    /// release, whatever its channels).
+    pub idents: Vec<PackageIdent>,
+}
+
+/// Reads a package-set file, the TOML that `hab pkg download --file` takes: an optional
+/// `format_version` (only `1`), an optional `file_descriptor` (a description, ignored), and for
+/// each target an array of tables, each with a `channel` and its `packages`:
+///
+/// ```toml
+/// format_version = 1
+/// file_descriptor = "what the stable site runs"
+///
+/// [[x86_64-linux]]
+/// channel = "stable"
+/// packages = ["acme/app", "core/glibc/2.35.0/20240101000000"]
+/// ```
+pub fn package_sets(text: &str) -> Result<Vec<PackageSet>> {
+    let bad = |reason: String| BundleError::PackageSetFile(reason);
+    let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.message().to_owned()))?;
+    let mut sets = Vec::new();
+    for (key, value) in &table {
+        match key.as_str() {
+            "format_version" => match value.as_integer() {
+                Some(1) => {}
+                _ => {
+                    return Err(bad(format!(
+                        "`format_version` is `{value}`; only `1` is known"
+                    )));
+                }
+            },
+            "file_descriptor" => {
+                if !value.is_str() {
+                    return Err(bad("`file_descriptor` is not a string".into()));
+                }
+            }
+            target => {
+                let target: PackageTarget = target.parse().map_err(|e: habitat_core::Error| {
+                    bad(format!("`{target}` is not a target: {e}"))
+                })?;
+                let Some(array) = value.as_array() else {
+                    return Err(bad(format!(
+                        "`{target}` is not an array of tables (`[[{target}]]`)"
+                    )));
+                };
+                for item in array {
+                    sets.push(
+                        package_set(target, item)
+                            .map_err(|reason| bad(format!("a `[[{target}]]` table: {reason}")))?,
+                    );
+                }
+            }
+        }
+    }
+    Ok(sets)
+}
+
+/// One `[[TARGET]]` table of a package-set file.
+fn package_set(target: PackageTarget, item: &toml::Value) -> Result<PackageSet, String> {
+    let Some(table) = item.as_table() else {
+        return Err("it is not a table".into());
+    };
+    if let Some(unknown) = table
+        .keys()
+        .find(|k| !matches!(k.as_str(), "channel" | "packages"))
+    {
+        return Err(format!(
+            "`{unknown}` is not known (`channel` and `packages` are)"
+        ));
+    }
+    let channel: ChannelName = table
+        .get("channel")
+        .and_then(toml::Value::as_str)
+        .ok_or("its `channel` is missing or not a string")?
+        .parse()
+        .map_err(|e: habitat_core::Error| e.to_string())?;
+    let idents = table
+        .get("packages")
+        .and_then(toml::Value::as_array)
+        .ok_or("its `packages` is missing or not an array")?
+        .iter()
+        .map(|p| {
+            let text = p.as_str().ok_or("a package is not a string")?;
+            text.parse::<PackageIdent>()
+                .map_err(|e| format!("`{text}`: {e}"))
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(PackageSet {
+        target,
+        channel,
+        idents,
+    })
 }
 
 /// What a depot holds, for a delta bundle: `hab-depot inventory` writes it on the importing
@@ -432,38 +591,242 @@ fn dependencies_first<T>(items: &mut [T], tdeps: impl Fn(&T) -> usize, key: impl
     items.sort_by(|a, b| tdeps(a).cmp(&tdeps(b)).then_with(|| key(a).cmp(&key(b))));
 }
 
-/// Writes a bundle of `selection` from the local stores to `out`, signed with `key`: the
-/// channel's members, their transitive dependencies (any origin), and every public key of the
+/// Where [`create`] reads packages and keys from.
+#[derive(Clone, Copy)]
+pub enum SourceDepot<'a> {
+    /// This depot's stores (`--data-dir`/`--config`): each artifact is read back from the
+    /// artifact store and checked against its row's size and checksum.
+    Local(&'a AppState),
+    /// Another depot through its API (`--from URL`): the channel manifest route where it has
+    /// it, else the listing and each package's JSON. Each artifact is downloaded and checked
+    /// (the checksum the upstream lists, the signature against the origin key the upstream
+    /// serves, the package and target it holds) before it goes into the bundle.
+    Remote(&'a Client),
+}
+
+/// A package to carry, as the source depot describes it.
+#[derive(Clone, Debug)]
+struct Item {
+    ident: FullyQualifiedIdent,
+    target: PackageTarget,
+    checksum: Blake2bHash,
+    /// The artifact's size (from a remote depot: known once it is downloaded).
+    size: u64,
+    tdeps: Vec<FullyQualifiedIdent>,
+}
+
+impl From<Package> for Item {
+    fn from(p: Package) -> Self {
+        Self {
+            ident: p.ident,
+            target: p.target,
+            checksum: p.checksum,
+            size: p.size,
+            tdeps: p.tdeps,
+        }
+    }
+}
+
+impl From<RemotePackage> for Item {
+    fn from(p: RemotePackage) -> Self {
+        Self {
+            ident: p.ident,
+            target: p.target,
+            checksum: p.checksum,
+            size: p.size,
+            tdeps: p.tdeps,
+        }
+    }
+}
+
+fn upstream(what: String) -> impl FnOnce(habitat_depot_client::Error) -> BundleError {
+    move |source| BundleError::Upstream { what, source }
+}
+
+/// `Ok(None)` for an upstream's 404.
+fn found<T>(
+    answer: habitat_depot_client::Result<T>,
+    what: impl FnOnce() -> String,
+) -> Result<Option<T>> {
+    match answer {
+        Ok(value) => Ok(Some(value)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(upstream(what())(e)),
+    }
+}
+
+impl SourceDepot<'_> {
+    /// Every package of `origin` in `channel` for `target` (locally, any when `None`).
+    async fn members(
+        &self,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: Option<PackageTarget>,
+    ) -> Result<Vec<Item>> {
+        let client = match self {
+            Self::Local(state) => {
+                let members = channel_members(state, origin, channel, target).await?;
+                return Ok(members.into_iter().map(Item::from).collect());
+            }
+            Self::Remote(client) => client,
+        };
+        let target = target.unwrap_or_default();
+        let what = || format!("channel `{channel}` of origin `{origin}` for `{target}`");
+        let answer = client.channel_manifest(origin, channel, target, None).await;
+        if let Some(answer) = found(answer, what)? {
+            return match answer {
+                ManifestAnswer::Changed { manifest, .. } => Ok(manifest
+                    .packages
+                    .into_iter()
+                    .map(|m| Item {
+                        ident: m.ident,
+                        target: m.target,
+                        checksum: m.checksum,
+                        size: m.size,
+                        tdeps: m.tdeps,
+                    })
+                    .collect()),
+                ManifestAnswer::Unchanged => Err(BundleError::Malformed(format!(
+                    "the upstream answered 304 for {} to a request without an ETag",
+                    what()
+                ))),
+            };
+        }
+        // A depot without the manifest route: the listing, then each package's JSON.
+        let listing = PackageListing::origin(origin.clone())
+            .in_channel(channel.clone())
+            .for_target(target);
+        let listed = client
+            .all_packages(&listing)
+            .await
+            .map_err(upstream(what()))?;
+        let mut out = Vec::with_capacity(listed.len());
+        for listed in listed {
+            let package = client
+                .package(&listed.ident, target)
+                .await
+                .map_err(upstream(format!("package {} for `{target}`", listed.ident)))?;
+            out.push(Item::from(package));
+        }
+        Ok(out)
+    }
+
+    /// One package, if the source has it.
+    async fn package(
+        &self,
+        ident: &FullyQualifiedIdent,
+        target: PackageTarget,
+    ) -> Result<Option<Item>> {
+        match self {
+            Self::Local(state) => Ok(state.metadata.package(ident, target).await?.map(Item::from)),
+            Self::Remote(client) => Ok(found(client.package(ident, target).await, || {
+                format!("package {ident} for `{target}`")
+            })?
+            .map(Item::from)),
+        }
+    }
+
+    /// A package of a package set: a fully qualified one as it is, else the newest in
+    /// `channel`; with whether it is a member of `channel`.
+    async fn resolve(
+        &self,
+        ident: &PackageIdent,
+        target: PackageTarget,
+        channel: &ChannelName,
+    ) -> Result<Option<(Item, bool)>> {
+        let exact = FullyQualifiedIdent::try_from(ident.clone()).ok();
+        match self {
+            Self::Local(state) => {
+                let package = match &exact {
+                    Some(exact) => state.metadata.package(exact, target).await?,
+                    None => {
+                        let filter = PackageFilter {
+                            origin: Some(ident.origin().clone()),
+                            name: Some(ident.name().to_string()),
+                            version: ident.version().map(str::to_owned),
+                            target: Some(target),
+                            channel: Some(channel.clone()),
+                            private_origins: vec![ident.origin().clone()],
+                        };
+                        state.metadata.latest(&filter).await?
+                    }
+                };
+                let Some(package) = package else {
+                    return Ok(None);
+                };
+                let member = exact.is_none()
+                    || state
+                        .metadata
+                        .package_channels(package.id)
+                        .await?
+                        .iter()
+                        .any(|m| m.name == *channel);
+                Ok(Some((Item::from(package), member)))
+            }
+            Self::Remote(client) => {
+                let answer = match &exact {
+                    Some(exact) => client.package(exact, target).await,
+                    None => client.latest(ident, target, Some(channel)).await,
+                };
+                let what = || format!("package {ident} for `{target}` in channel `{channel}`");
+                Ok(found(answer, what)?.map(|package| {
+                    let member = exact.is_none() || package.channels.contains(channel);
+                    (Item::from(package), member)
+                }))
+            }
+        }
+    }
+
+    /// Every public key of `origin`: its named revision and its file's text.
+    async fn keys(&self, origin: &OriginName) -> Result<Vec<PublicKey>> {
+        let mut keys = Vec::new();
+        match self {
+            Self::Local(state) => {
+                for stored in state.metadata.public_keys(origin).await? {
+                    let public =
+                        PublicKey::parse(&stored.body).map_err(|e| BundleError::BadKey {
+                            path: format!("{origin}-{}", stored.revision),
+                            reason: format!("the stored key does not parse: {e}"),
+                        })?;
+                    keys.push(public);
+                }
+            }
+            Self::Remote(client) => {
+                let what = || format!("the public keys of origin `{origin}`");
+                for info in client.public_keys(origin).await.map_err(upstream(what()))? {
+                    let name = format!("{origin}-{}", info.revision);
+                    let key = client
+                        .public_key(origin, Some(&info.revision))
+                        .await
+                        .map_err(upstream(format!("public key `{name}`")))?;
+                    if key.name().to_string() != name {
+                        return Err(BundleError::BadKey {
+                            path: name,
+                            reason: format!("the upstream served key `{}`", key.name()),
+                        });
+                    }
+                    keys.push(key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+}
+
+/// Writes a bundle of `selection`, read from `source`, to `out`, signed with `key`: the
+/// packages asked for, their transitive dependencies (any origin), and every public key of the
 /// origins involved. The tar is written beside `out` and renamed into place when complete.
 pub async fn create(
-    state: &AppState,
+    source: SourceDepot<'_>,
     selection: &Selection,
     key: &SecretKey,
     out: &Path,
 ) -> Result<Created> {
-    let mut members = Vec::new();
-    if selection.targets.is_empty() {
-        members = channel_members(state, &selection.origin, &selection.channel, None).await?;
-    } else {
-        for target in &selection.targets {
-            members.extend(
-                channel_members(state, &selection.origin, &selection.channel, Some(*target))
-                    .await?,
-            );
-        }
-    }
-    let memberships: Vec<Membership> = members
-        .iter()
-        .map(|p| Membership {
-            channel: selection.channel.clone(),
-            ident: p.ident.clone(),
-            target: p.target,
-        })
-        .collect();
+    let (members, memberships) = wanted(source, selection).await?;
 
-    // The closure: members plus their TDEPS, each row read once.
-    let mut set: BTreeMap<(String, PackageTarget), Package> = BTreeMap::new();
-    let mut queue: Vec<Package> = members;
+    // The closure: members plus their TDEPS, each read once.
+    let mut set: BTreeMap<(String, PackageTarget), Item> = BTreeMap::new();
+    let mut queue: Vec<Item> = members;
     while let Some(package) = queue.pop() {
         let id = (package.ident.to_string(), package.target);
         if set.contains_key(&id) {
@@ -473,7 +836,7 @@ pub async fn create(
             if set.contains_key(&(dependency.to_string(), package.target)) {
                 continue;
             }
-            match state.metadata.package(dependency, package.target).await? {
+            match source.package(dependency, package.target).await? {
                 Some(row) => queue.push(row),
                 None => {
                     return Err(BundleError::MissingDependency {
@@ -486,7 +849,7 @@ pub async fn create(
         }
         set.insert(id, package);
     }
-    let mut packages: Vec<Package> = set.into_values().collect();
+    let mut packages: Vec<Item> = set.into_values().collect();
     dependencies_first(&mut packages, |p| p.tdeps.len(), |p| p.ident.to_string());
     let before = packages.len();
     if let Some(have) = &selection.have {
@@ -509,17 +872,33 @@ pub async fn create(
     let left_out = before - packages.len();
 
     let origins: BTreeSet<OriginName> = packages.iter().map(|p| p.ident.origin().clone()).collect();
-    let mut keys: Vec<(NamedRevision, String)> = Vec::new();
+    let mut public_keys: Vec<PublicKey> = Vec::new();
     for origin in &origins {
-        for stored in state.metadata.public_keys(origin).await? {
-            let public = PublicKey::parse(&stored.body).map_err(|e| BundleError::BadKey {
-                path: format!("{origin}-{}", stored.revision),
-                reason: format!("the stored key does not parse: {e}"),
-            })?;
-            keys.push((public.name().clone(), public.to_file_string()));
-        }
+        public_keys.extend(source.keys(origin).await?);
     }
+    let mut keys: Vec<(NamedRevision, String)> = public_keys
+        .iter()
+        .map(|k| (k.name().clone(), k.to_file_string()))
+        .collect();
     keys.sort();
+
+    let dir = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    // From a remote depot, every artifact is downloaded and checked first: the manifest,
+    // which comes first in the tar, gives each one's size.
+    let downloads = match source {
+        SourceDepot::Local(_) => None,
+        SourceDepot::Remote(client) => {
+            let temp = tempfile::Builder::new()
+                .prefix(".bundle-downloads-")
+                .tempdir_in(&dir)
+                .map_err(io("create a directory in", &dir))?;
+            download_all(client, &mut packages, &public_keys, temp.path()).await?;
+            Some(temp)
+        }
+    };
 
     let created = habitat_core::timestamp::now();
     let mut manifest = Manifest {
@@ -563,10 +942,6 @@ pub async fn create(
         .map_err(|e| BundleError::Malformed(format!("cannot write the manifest: {e}")))?;
     let signature = signature_file(key, &manifest_bytes);
 
-    let dir = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
     let partial = NamedTempFile::new_in(&dir).map_err(io("create a file beside", out))?;
     let mtime = u64::try_from(created.unix_timestamp()).unwrap_or_default();
     let mut tar = tar::Builder::new(std::io::BufWriter::new(
@@ -575,10 +950,24 @@ pub async fn create(
     append(&mut tar, MANIFEST, &manifest_bytes, mtime, out)?;
     append(&mut tar, SIGNATURE, signature.as_bytes(), mtime, out)?;
     for package in &packages {
-        let copy = fetch_artifact(state, package).await?;
-        let path = format!("artifacts/{}", package.ident.archive_name(package.target));
+        let name = package.ident.archive_name(package.target);
+        let copy = match (&source, &downloads) {
+            (SourceDepot::Local(state), _) => {
+                fetch_artifact(state, package).await?.into_temp_path()
+            }
+            (SourceDepot::Remote(_), Some(downloads)) => {
+                tempfile::TempPath::try_from_path(downloads.path().join(&name))
+                    .map_err(io("read", &downloads.path().join(&name)))?
+            }
+            (SourceDepot::Remote(_), None) => {
+                return Err(BundleError::Malformed(format!(
+                    "`{name}` was not downloaded"
+                )));
+            }
+        };
+        let path = format!("artifacts/{name}");
         let mut header = file_header(package.size, mtime);
-        let file = std::fs::File::open(copy.path()).map_err(io("read", copy.path()))?;
+        let file = std::fs::File::open(&copy).map_err(io("read", &copy))?;
         tar.append_data(&mut header, &path, file)
             .map_err(io("write", out))?;
     }
@@ -600,6 +989,7 @@ pub async fn create(
         path: out.to_owned(),
         source: e.error,
     })?;
+    drop(downloads);
     let bytes = std::fs::metadata(out).map_err(io("read", out))?.len();
     Ok(Created {
         packages: packages.len(),
@@ -609,6 +999,160 @@ pub async fn create(
         bytes,
         sequence: manifest.sequence,
     })
+}
+
+/// The packages `selection` asks for (before their dependencies), and the channel
+/// memberships to carry.
+async fn wanted(
+    source: SourceDepot<'_>,
+    selection: &Selection,
+) -> Result<(Vec<Item>, Vec<Membership>)> {
+    let mut members = Vec::new();
+    let mut memberships = Vec::new();
+    match &selection.wanted {
+        Wanted::Channel { origin, channel } => {
+            let targets: Vec<Option<PackageTarget>> = match (&source, selection.targets.is_empty())
+            {
+                (SourceDepot::Local(_), true) => vec![None],
+                (SourceDepot::Remote(_), true) => vec![Some(PackageTarget::default())],
+                (_, false) => selection.targets.iter().copied().map(Some).collect(),
+            };
+            for target in targets {
+                members.extend(source.members(origin, channel, target).await?);
+            }
+            memberships = members
+                .iter()
+                .map(|p| Membership {
+                    channel: channel.clone(),
+                    ident: p.ident.clone(),
+                    target: p.target,
+                })
+                .collect();
+        }
+        Wanted::Sets(sets) => {
+            let mut seen = BTreeSet::new();
+            for set in sets {
+                if !selection.targets.is_empty() && !selection.targets.contains(&set.target) {
+                    continue;
+                }
+                for ident in &set.idents {
+                    let Some((item, member)) =
+                        source.resolve(ident, set.target, &set.channel).await?
+                    else {
+                        return Err(BundleError::NotFound {
+                            ident: ident.clone(),
+                            target: set.target,
+                            channel: set.channel.clone(),
+                        });
+                    };
+                    let id = (set.channel.to_string(), item.ident.to_string(), item.target);
+                    if member && seen.insert(id) {
+                        memberships.push(Membership {
+                            channel: set.channel.clone(),
+                            ident: item.ident.clone(),
+                            target: item.target,
+                        });
+                    }
+                    members.push(item);
+                }
+            }
+        }
+    }
+    Ok((members, memberships))
+}
+
+/// Downloads every package from the upstream into `dir`, four at a time, and checks each
+/// before it may go into a bundle: the checksum the upstream listed, the signer is a key of
+/// the package's origin among `keys`, the signature and payload hash, and the package and
+/// target it holds. Records each one's size.
+async fn download_all(
+    client: &Client,
+    packages: &mut [Item],
+    keys: &[PublicKey],
+    dir: &Path,
+) -> Result<()> {
+    let keys: HashMap<NamedRevision, PublicKey> =
+        keys.iter().map(|k| (k.name().clone(), k.clone())).collect();
+    let mut sizes: Vec<u64> = Vec::with_capacity(packages.len());
+    {
+        let mut downloads = futures_util::stream::iter(packages.iter())
+            .map(|package| async move {
+                let answer = client
+                    .download(&package.ident, package.target, None, dir, |_| {})
+                    .await;
+                (package, answer)
+            })
+            .buffered(PARALLEL_DOWNLOADS);
+        while let Some((package, answer)) = downloads.next().await {
+            let name = package.ident.archive_name(package.target);
+            let downloaded = answer.map_err(upstream(format!(
+                "the artifact of {} for `{}`",
+                package.ident, package.target
+            )))?;
+            let expected = dir.join(&name);
+            if downloaded.path != expected {
+                // Named as this depot names it, where the tar writer finds it.
+                std::fs::rename(&downloaded.path, &expected)
+                    .map_err(io("rename the download to", &expected))?;
+            }
+            if downloaded.checksum != package.checksum {
+                return Err(BundleError::BadArtifact {
+                    path: format!("artifacts/{name}"),
+                    reason: format!(
+                        "the downloaded file has checksum `{}`, the upstream lists `{}`",
+                        downloaded.checksum, package.checksum
+                    ),
+                });
+            }
+            check_download(&expected, package, &keys).await?;
+            sizes.push(downloaded.size);
+        }
+    }
+    for (package, size) in packages.iter_mut().zip(sizes) {
+        package.size = size;
+    }
+    Ok(())
+}
+
+/// A downloaded artifact is signed by a key of its origin among `keys`, verifies with it, and
+/// holds the package and target listed.
+async fn check_download(
+    path: &Path,
+    package: &Item,
+    keys: &HashMap<NamedRevision, PublicKey>,
+) -> Result<()> {
+    let bad = |reason: String| BundleError::BadArtifact {
+        path: format!("artifacts/{}", package.ident.archive_name(package.target)),
+        reason,
+    };
+    let owned = path.to_owned();
+    let signer = tokio::task::spawn_blocking(move || {
+        Artifact::open(&owned).map(|a| a.header().signer().clone())
+    })
+    .await?
+    .map_err(|e| bad(e.to_string()))?;
+    artifact::check_signer(&package.ident, &signer).map_err(|e| bad(e.to_string()))?;
+    let key = keys
+        .get(&signer)
+        .ok_or_else(|| {
+            bad(format!(
+                "its signing key `{signer}` is not a key the upstream has for its origin"
+            ))
+        })?
+        .clone();
+    let owned = path.to_owned();
+    let (_, metadata) = tokio::task::spawn_blocking(move || {
+        verify_and_read(&owned, &key, &UnpackLimits::default())
+    })
+    .await?
+    .map_err(|e| bad(e.to_string()))?;
+    if metadata.ident != package.ident || metadata.target != package.target {
+        return Err(bad(format!(
+            "it holds `{}` for `{}`, the upstream lists `{}` for `{}`",
+            metadata.ident, metadata.target, package.ident, package.target
+        )));
+    }
+    Ok(())
 }
 
 fn file_header(size: u64, mtime: u64) -> tar::Header {
@@ -634,7 +1178,7 @@ fn append<W: Write>(
 
 /// A package's artifact copied from the artifact store to a temp file, its size and checksum
 /// checked against the row.
-async fn fetch_artifact(state: &AppState, package: &Package) -> Result<NamedTempFile> {
+async fn fetch_artifact(state: &AppState, package: &Item) -> Result<NamedTempFile> {
     let opened = state
         .artifacts
         .open(&package.checksum, 0)
@@ -682,20 +1226,58 @@ pub fn signature_file(key: &SecretKey, manifest: &[u8]) -> String {
     )
 }
 
-/// Checks a signature file against `manifest` and the trusted key.
-pub fn verify_signature(trusted: &PublicKey, manifest: &[u8], signature: &str) -> Result<()> {
+/// The transfer keys of `trusted_bundle_keys` in the settings, read and parsed.
+pub fn trusted_bundle_keys(state: &AppState) -> Result<Vec<PublicKey>> {
+    state
+        .settings
+        .trusted_bundle_keys
+        .iter()
+        .map(|path| read_transfer_key(path))
+        .collect()
+}
+
+/// A transfer key's public file (`NAME-REVISION.pub`).
+pub fn read_transfer_key(path: &Path) -> Result<PublicKey> {
+    let problem = |problem: String| BundleError::TrustedKeyFile {
+        path: path.to_owned(),
+        problem,
+    };
+    let text =
+        std::fs::read_to_string(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
+    PublicKey::parse(&text).map_err(|e| problem(format!("not a public signing key: {e}")))
+}
+
+/// The trusted keys' names, for a message.
+fn names(trusted: &[PublicKey]) -> String {
+    trusted
+        .iter()
+        .map(|k| format!("`{}`", k.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a signature file against `manifest` and the trusted keys: the signer it names picks
+/// its key among them. The key that verified.
+pub fn verify_signature<'k>(
+    trusted: &'k [PublicKey],
+    manifest: &[u8],
+    signature: &str,
+) -> Result<&'k PublicKey> {
     let malformed = |reason: &str| BundleError::Malformed(format!("`{SIGNATURE}`: {reason}"));
     let mut lines = signature.lines();
     if lines.next() != Some(SIGNATURE_KIND) {
         return Err(malformed("its first line is not `BUNDLE-SIG-1`"));
     }
     let signer = lines.next().unwrap_or_default();
-    if signer != trusted.name().to_string() {
+    let Some(key) = trusted.iter().find(|k| k.name().to_string() == signer) else {
+        if trusted.is_empty() {
+            return Err(BundleError::NoTrustedKey);
+        }
         return Err(BundleError::UntrustedSigner {
             found: signer.chars().take(200).collect(),
-            trusted: trusted.name().clone(),
+            trusted: names(trusted),
         });
-    }
+    };
     if lines.next() != Some("") {
         return Err(malformed("line 3 must be blank"));
     }
@@ -707,19 +1289,18 @@ pub fn verify_signature(trusted: &PublicKey, manifest: &[u8], signature: &str) -
     }
     let mut combined = bytes;
     combined.extend_from_slice(manifest);
-    trusted
-        .open(&combined)
-        .map_err(|_| BundleError::BadSignature {
-            trusted: trusted.name().clone(),
-        })?;
-    Ok(())
+    key.open(&combined).map_err(|_| BundleError::BadSignature {
+        trusted: key.name().clone(),
+    })?;
+    Ok(key)
 }
 
 /// What an import trusts.
 #[derive(Clone, Debug)]
 pub enum Trust {
-    /// A signed bundle (a tar): its manifest must be signed with this pinned transfer key.
-    Key(Box<PublicKey>),
+    /// A signed bundle (a tar): its manifest must be signed with one of these pinned transfer
+    /// keys (`--trust-key` and `trusted_bundle_keys`), the one its signature file names.
+    Keys(Vec<PublicKey>),
     /// A directory written by `hab pkg download` (`artifacts/*.hart`, `keys/*.pub`), with no
     /// manifest: the artifacts' signatures and the keys are still checked; every package is
     /// added to these channels of its origin.
@@ -753,9 +1334,12 @@ pub struct Imported {
     pub keys: usize,
     /// Channel memberships applied.
     pub memberships: usize,
+    /// An import of this very bundle began before and did not end (it was interrupted): this
+    /// one finished it.
+    pub resumed: bool,
 }
 
-/// The last bundle imported from each signer, kept in [`SEQUENCE_FILE`].
+/// The last bundle imported from each signer, as [`SEQUENCE_FILE`] kept it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Sequences {
     signers: BTreeMap<String, LastImport>,
@@ -768,17 +1352,15 @@ struct LastImport {
     manifest: String,
 }
 
-fn sequence_path(state: &AppState) -> PathBuf {
-    state.settings.data_dir.join(SEQUENCE_FILE)
-}
-
-fn read_sequences(path: &Path) -> Result<Sequences> {
+fn read_sequences(path: &Path) -> Result<Option<Sequences>> {
     match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| BundleError::SequenceFile {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Sequences::default()),
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| BundleError::SequenceFile {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(BundleError::SequenceFile {
             path: path.to_owned(),
             reason: e.to_string(),
@@ -786,18 +1368,55 @@ fn read_sequences(path: &Path) -> Result<Sequences> {
     }
 }
 
-fn write_sequences(path: &Path, sequences: &Sequences) -> Result<()> {
-    let fail = |reason: String| BundleError::SequenceFile {
-        path: path.to_owned(),
-        reason,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = NamedTempFile::new_in(dir).map_err(|e| fail(e.to_string()))?;
-    let text = serde_json::to_vec_pretty(sequences).map_err(|e| fail(e.to_string()))?;
-    temp.write_all(&text).map_err(|e| fail(e.to_string()))?;
-    temp.as_file().sync_all().map_err(|e| fail(e.to_string()))?;
-    temp.persist(path).map_err(|e| fail(e.error.to_string()))?;
-    Ok(())
+/// The last bundle imported from `signer`: from the metadata store, after moving the sequences
+/// of an old [`SEQUENCE_FILE`] into it (once: the file is renamed then). A dry run writes
+/// nothing and reads the file's sequence beside the store's.
+async fn last_import(
+    state: &AppState,
+    signer: &str,
+    dry_run: bool,
+) -> Result<Option<BundleImport>> {
+    let path = state.settings.data_dir.join(SEQUENCE_FILE);
+    let legacy = read_sequences(&path)?;
+    let mut from_file = None;
+    if let Some(legacy) = legacy {
+        for (name, last) in legacy.signers {
+            let import = BundleImport {
+                signer: name.clone(),
+                sequence: last.sequence,
+                manifest: last.manifest,
+                completed: true,
+            };
+            if dry_run {
+                if name == signer {
+                    from_file = Some(import);
+                }
+                continue;
+            }
+            let newer = match state.metadata.bundle_import(&name).await? {
+                Some(stored) => stored.sequence < import.sequence,
+                None => true,
+            };
+            if newer {
+                match state.metadata.record_bundle_import(&import).await {
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        if !dry_run {
+            let moved = state.settings.data_dir.join(SEQUENCE_FILE_MOVED);
+            std::fs::rename(&path, &moved).map_err(|e| BundleError::SequenceFile {
+                path: path.clone(),
+                reason: format!("cannot rename it to `{}`: {e}", moved.display()),
+            })?;
+        }
+    }
+    let stored = state.metadata.bundle_import(signer).await?;
+    Ok(match (stored, from_file) {
+        (Some(stored), Some(file)) if file.sequence > stored.sequence => Some(file),
+        (stored, file) => stored.or(file),
+    })
 }
 
 /// A bundle's files, read and checked: each in a temp file of the depot's temp directory.
@@ -875,7 +1494,7 @@ fn unpack_dir(dir: &Path, tmp_dir: &Path) -> Result<Unpacked> {
 
 /// Reads the tar: the manifest and its signature first (checked before anything else is
 /// read), then every listed file into a temp file, checking size and checksum.
-fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked> {
+fn unpack(bundle: &Path, trusted: &[PublicKey], tmp_dir: &Path) -> Result<Unpacked> {
     let file = std::fs::File::open(bundle).map_err(io("open", bundle))?;
     let mut archive = tar::Archive::new(std::io::BufReader::new(file));
     let mut entries = archive.entries().map_err(io("read", bundle))?;
@@ -901,7 +1520,7 @@ fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked
     let signature = small(SIGNATURE)?;
     let signature = String::from_utf8(signature)
         .map_err(|_| BundleError::Malformed(format!("`{SIGNATURE}` is not text")))?;
-    verify_signature(trusted, &manifest_bytes, &signature)?;
+    let trusted = verify_signature(trusted, &manifest_bytes, &signature)?;
     let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| BundleError::Malformed(format!("`{MANIFEST}`: {e}")))?;
     if manifest.format != FORMAT {
@@ -913,7 +1532,7 @@ fn unpack(bundle: &Path, trusted: &PublicKey, tmp_dir: &Path) -> Result<Unpacked
     if manifest.signer != *trusted.name() {
         return Err(BundleError::UntrustedSigner {
             found: manifest.signer.to_string(),
-            trusted: trusted.name().clone(),
+            trusted: format!("`{}`", trusted.name()),
         });
     }
     let listed: HashMap<&str, &FileEntry> = manifest
@@ -1021,8 +1640,11 @@ struct Checked {
 pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) -> Result<Imported> {
     let (path, tmp_dir) = (bundle.to_owned(), state.tmp_dir.clone());
     let mut unpacked = match &options.trust {
-        Trust::Key(trusted) => {
-            let trusted = PublicKey::clone(trusted);
+        Trust::Keys(trusted) => {
+            if trusted.is_empty() {
+                return Err(BundleError::NoTrustedKey);
+            }
+            let trusted = trusted.clone();
             tokio::task::spawn_blocking(move || unpack(&path, &trusted, &tmp_dir)).await??
         }
         Trust::Unsigned { .. } => {
@@ -1030,8 +1652,8 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         }
     };
 
-    let sequences_path = sequence_path(state);
-    let mut sequences = read_sequences(&sequences_path)?;
+    // Whether this very bundle's import began before and did not end: this one finishes it.
+    let mut resumed = false;
     if let Some((manifest, hash)) = &unpacked.signed {
         let now = OffsetDateTime::now_utc();
         if now > manifest.expires {
@@ -1040,7 +1662,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
             });
         }
         let signer = manifest.signer.name().to_owned();
-        if let Some(last) = sequences.signers.get(&signer) {
+        if let Some(last) = last_import(state, &signer, options.dry_run).await? {
             let same = last.sequence == manifest.sequence && last.manifest == hash.to_string();
             if manifest.sequence < last.sequence || (manifest.sequence == last.sequence && !same) {
                 return Err(BundleError::Replayed {
@@ -1049,6 +1671,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
                     last: last.sequence,
                 });
             }
+            resumed = same && !last.completed;
         }
     }
 
@@ -1231,7 +1854,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
                 })
             })
             .collect(),
-        (None, Trust::Key(_)) => Vec::new(),
+        (None, Trust::Keys(_)) => Vec::new(),
     };
     for membership in &channels {
         if !in_bundle.contains(&(membership.ident.to_string(), membership.target))
@@ -1266,6 +1889,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         origins: missing_origins.len(),
         keys: new_keys.len(),
         memberships: channels.len(),
+        resumed,
     };
     if options.dry_run {
         // What would be added: memberships of packages this depot has count only when the
@@ -1293,7 +1917,25 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         return Ok(report);
     }
 
-    // Every check passed: write.
+    // Every check passed: write. The import is recorded first as begun, so that an older
+    // bundle of the signer is refused from now on even if this one is interrupted, and only
+    // this very bundle can finish it; then as completed at the end.
+    let done = unpacked
+        .signed
+        .as_ref()
+        .map(|(manifest, hash)| BundleImport {
+            signer: manifest.signer.name().to_owned(),
+            sequence: manifest.sequence,
+            manifest: hash.to_string(),
+            completed: true,
+        });
+    if let Some(done) = &done {
+        let begun = BundleImport {
+            completed: false,
+            ..done.clone()
+        };
+        state.metadata.record_bundle_import(&begun).await?;
+    }
     for origin in &missing_origins {
         match state
             .metadata
@@ -1372,15 +2014,8 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
         .apply_memberships(&rows, &options.account.name)
         .await?;
     report.memberships = usize::try_from(applied).unwrap_or(usize::MAX);
-    if let Some((manifest, hash)) = &unpacked.signed {
-        sequences.signers.insert(
-            manifest.signer.name().to_owned(),
-            LastImport {
-                sequence: manifest.sequence,
-                manifest: hash.to_string(),
-            },
-        );
-        write_sequences(&sequences_path, &sequences)?;
+    if let Some(done) = &done {
+        state.metadata.record_bundle_import(done).await?;
     }
     Ok(report)
 }

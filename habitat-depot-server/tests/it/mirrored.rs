@@ -18,6 +18,8 @@ async fn a_mirrored_origin_takes_no_upload_and_a_mirrored_channel_no_promotion()
                 targets: Vec::new(),
                 mode: MirrorMode::Exact,
                 token_file: None,
+                interval: None,
+                owner: None,
             },
             MirrorSettings {
                 from: "http://other.example".into(),
@@ -26,6 +28,8 @@ async fn a_mirrored_origin_takes_no_upload_and_a_mirrored_channel_no_promotion()
                 targets: Vec::new(),
                 mode: MirrorMode::Additive,
                 token_file: None,
+                interval: None,
+                owner: None,
             },
         ];
     })

@@ -7,7 +7,7 @@ use habitat_core::{Blake2bHash, ChannelName, OriginName};
 use habitat_depot_server::store::postgres::PostgresStore;
 use habitat_depot_server::store::sqlite::SqliteStore;
 use habitat_depot_server::store::{
-    Dump, MetadataStore, Package, PackageFilter, Page, StoreError, Visibility,
+    Dump, MetadataStore, MirroredManifest, Package, PackageFilter, Page, StoreError, Visibility,
 };
 use habitat_test_support::postgres::{connect, database};
 use time::macros::datetime;
@@ -393,5 +393,76 @@ async fn the_first_request_after_the_connections_die_succeeds() {
             assert_eq!(accounts.len(), 1);
         }
         store.account_by_name("alice").await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_is_held_by_one_process_at_a_time_and_freed_when_dropped() {
+    let Some(url) = database().await else {
+        return;
+    };
+    // Two "processes", each with its own pool.
+    let one = PostgresStore::connect(&url, 2).await.unwrap();
+    let other = PostgresStore::connect(&url, 2).await.unwrap();
+    let held = one
+        .try_lock("mirror a")
+        .await
+        .unwrap()
+        .expect("a free lock");
+    assert!(other.try_lock("mirror a").await.unwrap().is_none());
+    assert!(other.try_lock("mirror b").await.unwrap().is_some());
+    drop(held);
+    // The lock goes with its session, which closes as the connection's task ends.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while other.try_lock("mirror a").await.unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lock was not freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // The embedded store belongs to one process: always free.
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = sqlite(&dir);
+    let _first = embedded.try_lock("mirror a").await.unwrap().expect("free");
+    assert!(embedded.try_lock("mirror a").await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_mirrored_manifest_is_kept_and_replaced_in_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = sqlite(&dir);
+    let postgres = postgres(2).await;
+    let mut stores: Vec<&dyn MetadataStore> = vec![&embedded];
+    if let Some((postgres, _)) = &postgres {
+        stores.push(postgres);
+    }
+    for store in stores {
+        let mut kept = MirroredManifest {
+            upstream: "http://up/v1".into(),
+            origin: origin("core"),
+            channel: channel("stable"),
+            target: habitat_core::PackageTarget::X86_64Linux,
+            etag: "\"one\"".into(),
+            packages: "{\"members\":[]}".into(),
+        };
+        async fn get(store: &dyn MetadataStore, m: &MirroredManifest) -> Option<MirroredManifest> {
+            store
+                .mirrored_manifest(&m.upstream, &m.origin, &m.channel, m.target)
+                .await
+                .unwrap()
+        }
+        assert_eq!(get(store, &kept).await, None);
+        store.put_mirrored_manifest(&kept).await.unwrap();
+        assert_eq!(get(store, &kept).await.as_ref(), Some(&kept));
+        kept.etag = "\"two\"".into();
+        kept.packages = "{}".into();
+        store.put_mirrored_manifest(&kept).await.unwrap();
+        assert_eq!(get(store, &kept).await.as_ref(), Some(&kept));
+        let other = MirroredManifest {
+            channel: channel("beta"),
+            ..kept.clone()
+        };
+        assert_eq!(get(store, &other).await, None);
     }
 }

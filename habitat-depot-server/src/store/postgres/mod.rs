@@ -72,6 +72,7 @@ macro_rules! read {
 }
 
 mod accounts;
+mod bundles;
 mod dump;
 mod insert;
 mod origins;
@@ -332,4 +333,114 @@ metadata_store_by_area!(PostgresStore, {
             dump::restore(&tx, dump).await?;
         })
     }
+
+    async fn try_lock(&self, name: &str) -> StoreResult<Option<StoreLock>> {
+        // A session-level advisory lock, on a connection taken out of the pool for as long as
+        // the lock is held: dropping it closes the session, and the server releases the lock
+        // with it, even if this process dies.
+        let key = lock_key(name);
+        let client = self.client().await?;
+        let taken: bool = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .await
+            .map_err(|e| db_error(e).during("try_lock"))?
+            .get(0);
+        Ok(taken.then(|| StoreLock::holding(LockSession(Some(client)))))
+    }
+
+    async fn mirrored_manifest(
+        &self,
+        upstream: &str,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: PackageTarget,
+    ) -> StoreResult<Option<MirroredManifest>> {
+        let (origin_text, channel_text, target_text) =
+            (origin.to_string(), channel.to_string(), target.to_string());
+        let found = read!(async {
+            let client = self.client().await?;
+            let row = rows::query_opt(
+                &client,
+                "SELECT etag, packages FROM mirrored_manifests \
+                 WHERE upstream = $1 AND origin = $2 AND channel = $3 AND target = $4",
+                &[&upstream, &origin_text, &channel_text, &target_text],
+            )
+            .await?;
+            Ok(match row {
+                Some(row) => Some((
+                    rows::column::<String>(&row, 0)?,
+                    rows::column::<String>(&row, 1)?,
+                )),
+                None => None,
+            })
+        })
+        .map_err(|e| e.during("mirrored_manifest"))?;
+        Ok(found.map(|(etag, packages)| MirroredManifest {
+            upstream: upstream.to_owned(),
+            origin: origin.clone(),
+            channel: channel.clone(),
+            target,
+            etag,
+            packages,
+        }))
+    }
+
+    async fn put_mirrored_manifest(&self, manifest: &MirroredManifest) -> StoreResult<()> {
+        let (origin, channel, target) = (
+            manifest.origin.to_string(),
+            manifest.channel.to_string(),
+            manifest.target.to_string(),
+        );
+        read!(async {
+            let client = self.client().await?;
+            rows::execute(
+                &client,
+                "INSERT INTO mirrored_manifests \
+                 (upstream, origin, channel, target, etag, packages) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (upstream, origin, channel, target) \
+                 DO UPDATE SET etag = excluded.etag, packages = excluded.packages",
+                &[
+                    &manifest.upstream,
+                    &origin,
+                    &channel,
+                    &target,
+                    &manifest.etag,
+                    &manifest.packages,
+                ],
+            )
+            .await?;
+            Ok(())
+        })
+        .map_err(|e| e.during("put_mirrored_manifest"))
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
+    }
 });
+
+/// The advisory lock key of [`MetadataStore::try_lock`]'s `name`: the first 8 bytes of its
+/// BLAKE2b hash.
+fn lock_key(name: &str) -> i64 {
+    let hash = Blake2bHash::digest(format!("hab-depot lock {name}").as_bytes());
+    let mut first = [0; 8];
+    first.copy_from_slice(&hash.as_bytes()[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// A connection holding a session-level advisory lock; dropping it closes the connection
+/// (rather than returning it to the pool, where the lock would stay held).
+struct LockSession(Option<Object>);
+
+impl Drop for LockSession {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Object::take(client));
+        }
+    }
+}

@@ -186,6 +186,29 @@ CREATE INDEX package_tdeps_dependents
 ALTER TABLE packages ADD COLUMN binds TEXT COLLATE "C" NOT NULL DEFAULT '',
     ADD COLUMN binds_optional TEXT COLLATE "C" NOT NULL DEFAULT '';
 "#,
+    // The last air-gap bundle imported from each transfer key, shared by every process of
+    // the depot (it was a file in the data directory).
+    r#"
+CREATE TABLE bundle_imports (
+    signer TEXT COLLATE "C" PRIMARY KEY,
+    sequence BIGINT NOT NULL,
+    manifest TEXT COLLATE "C" NOT NULL,
+    completed BIGINT NOT NULL,
+    recorded_at TEXT COLLATE "C" NOT NULL
+);
+"#,
+    // The channel manifests mirrors last read upstream, for their conditional requests.
+    r#"
+CREATE TABLE mirrored_manifests (
+    upstream TEXT COLLATE "C" NOT NULL,
+    origin TEXT COLLATE "C" NOT NULL,
+    channel TEXT COLLATE "C" NOT NULL,
+    target TEXT COLLATE "C" NOT NULL,
+    etag TEXT COLLATE "C" NOT NULL,
+    packages TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (upstream, origin, channel, target)
+);
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`
@@ -197,6 +220,7 @@ pub(super) fn dump_order(table: &str) -> &'static str {
         "package_tdeps" => "package_id, dep_ident",
         "identities" => "provider, subject",
         "channel_packages" => "channel_id, package_id",
+        "bundle_imports" => "signer",
         _ => "id",
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Semaphore;
@@ -17,6 +17,7 @@ use super::by_area::metadata_store_by_area;
 use super::*;
 
 mod accounts;
+mod bundles;
 mod dump;
 mod origins;
 mod packages;
@@ -218,5 +219,80 @@ metadata_store_by_area!(SqliteStore, {
     async fn restore(&self, dump: &Dump) -> StoreResult<()> {
         let dump = dump.clone();
         self.write(move |tx| dump::restore(tx, &dump)).await
+    }
+
+    async fn try_lock(&self, _name: &str) -> StoreResult<Option<StoreLock>> {
+        // One process owns the data directory.
+        Ok(Some(StoreLock::uncontended()))
+    }
+
+    async fn mirrored_manifest(
+        &self,
+        upstream: &str,
+        origin: &OriginName,
+        channel: &ChannelName,
+        target: PackageTarget,
+    ) -> StoreResult<Option<MirroredManifest>> {
+        let key = [
+            upstream.to_owned(),
+            origin.to_string(),
+            channel.to_string(),
+            target.to_string(),
+        ];
+        let (origin, channel) = (origin.clone(), channel.clone());
+        self.with(move |c| {
+            let found = c
+                .query_row(
+                    "SELECT etag, packages FROM mirrored_manifests \
+                     WHERE upstream = ?1 AND origin = ?2 AND channel = ?3 AND target = ?4",
+                    rusqlite::params_from_iter(&key),
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )
+                .optional()
+                .map_err(backend)?;
+            Ok(found.map(|(etag, packages)| MirroredManifest {
+                upstream: key[0].clone(),
+                origin,
+                channel,
+                target,
+                etag,
+                packages,
+            }))
+        })
+        .await
+        .map_err(|e| e.during("mirrored_manifest"))
+    }
+
+    async fn put_mirrored_manifest(&self, manifest: &MirroredManifest) -> StoreResult<()> {
+        let row = [
+            manifest.upstream.clone(),
+            manifest.origin.to_string(),
+            manifest.channel.to_string(),
+            manifest.target.to_string(),
+            manifest.etag.clone(),
+            manifest.packages.clone(),
+        ];
+        self.write(move |tx| {
+            tx.execute(
+                "INSERT INTO mirrored_manifests \
+                 (upstream, origin, channel, target, etag, packages) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (upstream, origin, channel, target) \
+                 DO UPDATE SET etag = excluded.etag, packages = excluded.packages",
+                rusqlite::params_from_iter(&row),
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| e.during("put_mirrored_manifest"))
+    }
+
+    async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>> {
+        bundles::bundle_import(self, signer).await
+    }
+
+    async fn record_bundle_import(&self, import: &BundleImport) -> StoreResult<()> {
+        bundles::record_bundle_import(self, import).await
     }
 });

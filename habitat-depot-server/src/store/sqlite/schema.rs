@@ -175,4 +175,27 @@ CREATE INDEX package_tdeps_dependents
 ALTER TABLE packages ADD COLUMN binds TEXT NOT NULL DEFAULT '';
 ALTER TABLE packages ADD COLUMN binds_optional TEXT NOT NULL DEFAULT '';
 "#,
+    // The last air-gap bundle imported from each transfer key, shared by every process of
+    // the depot (it was a file in the data directory).
+    r#"
+CREATE TABLE bundle_imports (
+    signer TEXT PRIMARY KEY,
+    sequence INTEGER NOT NULL,
+    manifest TEXT NOT NULL,
+    completed INTEGER NOT NULL,
+    recorded_at TEXT NOT NULL
+);
+"#,
+    // The channel manifests mirrors last read upstream, for their conditional requests.
+    r#"
+CREATE TABLE mirrored_manifests (
+    upstream TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    target TEXT NOT NULL,
+    etag TEXT NOT NULL,
+    packages TEXT NOT NULL,
+    PRIMARY KEY (upstream, origin, channel, target)
+);
+"#,
 ];

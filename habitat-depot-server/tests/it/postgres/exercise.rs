@@ -3,8 +3,8 @@
 
 use habitat_core::{Blake2bHash, OriginName, PackageTarget};
 use habitat_depot_server::store::{
-    ChannelAction, LoginFlow, MetadataStore, NewIdentity, Package, PackageFilter, Page, Role,
-    SecretOriginKey, StoreError, Visibility,
+    BundleImport, ChannelAction, LoginFlow, MetadataStore, NewIdentity, Package, PackageFilter,
+    Page, Role, SecretOriginKey, StoreError, Visibility,
 };
 use time::macros::datetime;
 
@@ -20,7 +20,39 @@ pub async fn exercise(store: &dyn MetadataStore) -> Vec<String> {
     origins_members_and_invitations(store, &mut t, &ids).await;
     keys(store, &mut t).await;
     packages_and_channels(store, &mut t).await;
+    bundle_imports(store, &mut t).await;
     t.0
+}
+
+/// The last air-gap bundle imported from a transfer key: begun, completed, never older.
+async fn bundle_imports(store: &dyn MetadataStore, t: &mut Transcript) {
+    let import = |sequence: u64, completed: bool| BundleImport {
+        signer: "transfer".into(),
+        sequence,
+        manifest: format!("{sequence:064x}"),
+        completed,
+    };
+    t.record("no bundle yet", store.bundle_import("transfer").await);
+    t.ok(
+        "bundle begun",
+        store.record_bundle_import(&import(20, false)).await,
+    );
+    t.record("bundle begun, read", store.bundle_import("transfer").await);
+    t.ok(
+        "bundle completed",
+        store.record_bundle_import(&import(20, true)).await,
+    );
+    let older = t.keep(
+        "older bundle",
+        store.record_bundle_import(&import(19, true)).await,
+    );
+    assert!(matches!(older, Err(StoreError::Conflict(_))), "{older:?}");
+    t.ok(
+        "newer bundle",
+        store.record_bundle_import(&import(21, true)).await,
+    );
+    t.record("newer bundle, read", store.bundle_import("transfer").await);
+    t.record("other signer", store.bundle_import("other").await);
 }
 
 /// Identities, sessions and sign-ins in flight.

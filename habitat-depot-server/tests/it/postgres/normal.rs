@@ -4,9 +4,9 @@ use std::fmt::Debug;
 
 use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageTarget};
 use habitat_depot_server::store::{
-    Account, ChannelMembership, Identity, Invitation, LoginFlow, Member, Origin, OriginContents,
-    OriginKey, Package, Paged, Role, SecretOriginKey, Session, StoreError, StoreResult,
-    TokenRecord,
+    Account, BundleImport, ChannelMembership, Identity, Invitation, LoginFlow, Member, Origin,
+    OriginContents, OriginKey, Package, Paged, Role, SecretOriginKey, Session, StoreError,
+    StoreResult, TokenRecord,
 };
 use time::OffsetDateTime;
 
@@ -29,7 +29,8 @@ plain!(
     Role,
     Member,
     SecretOriginKey,
-    OriginContents
+    OriginContents,
+    BundleImport
 );
 
 impl Normal for OffsetDateTime {
