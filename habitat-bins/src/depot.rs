@@ -374,6 +374,13 @@ async fn open_admin(mut settings: Settings) -> Result<AppState> {
     open(settings).await
 }
 
+/// [`open_admin`] for a command that stores nothing through the temp directory (`user`,
+/// `fsck`): against PostgreSQL + S3 it creates no data directory.
+async fn open_admin_without_tmp(mut settings: Settings) -> Result<AppState> {
+    settings.auth.providers.clear();
+    Ok(AppState::open_without_tmp(settings).await?)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Start {
@@ -454,7 +461,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Fsck { data, repair } => {
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;
             for problem in &report.problems {
                 out!("{problem}");
@@ -549,26 +556,29 @@ async fn migrate(current: Settings, to: &std::path::Path, verify: bool) -> Resul
     let mut current = current;
     current.auth.providers.clear();
     let source = AppState::open(current).await?;
+    // The destination's stores only: everything is checked before its server key is written
+    // or anything stored.
+    let (metadata, artifacts) = habitat_depot_server::open_stores(&preflight.destination).await?;
+    let target = Stores {
+        metadata,
+        artifacts,
+    };
+    preflight.check_destination(&target).await?;
     if let Some(copied) = preflight.share_server_key()? {
         say!(
             "copied the server key to {}: every process of the new deployment needs it",
             copied.display()
         );
     }
-    preflight.destination.auth.providers.clear();
-    let target = AppState::open(preflight.destination).await?;
     let report = migrate(
         &Stores {
             metadata: source.metadata.clone(),
             artifacts: source.artifacts.clone(),
         },
-        &Stores {
-            metadata: target.metadata.clone(),
-            artifacts: target.artifacts.clone(),
-        },
+        &target,
         // The destination's: an embedded artifact store moves the temp file into place by
         // rename, which needs both on one file system.
-        &target.tmp_dir,
+        &preflight.destination.data_dir.join("tmp"),
         verify,
         |line| say!("{line}"),
     )
@@ -647,7 +657,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             // Parsed here rather than by clap, so a bad name is an `error:` line with exit
             // status 1 like every other refusal of this command.
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let account = state
                 .metadata
                 .create_account(name.as_str(), email.as_deref())
@@ -659,7 +669,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             out!("{token}");
         }
         UserCommand::List { data } => {
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             for account in state.metadata.accounts().await? {
                 out!("{}\t{}", account.name, account.email.unwrap_or_default());
             }
@@ -670,7 +680,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             data,
         } => {
             let name: habitat_core::AccountName = name.parse()?;
-            let state = open_admin(settings(&data)?).await?;
+            let state = open_admin_without_tmp(settings(&data)?).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())
@@ -699,7 +709,7 @@ async fn user(command: UserCommand) -> Result<ExitCode> {
             if subject.is_empty() {
                 anyhow::bail!("the subject is empty");
             }
-            let state = open_admin(settings).await?;
+            let state = open_admin_without_tmp(settings).await?;
             let account = state
                 .metadata
                 .account_by_name(name.as_str())

@@ -9,7 +9,13 @@
 //! the package directory; pax global headers are skipped; nothing may be written through a link or
 //! below a file; no member appears twice (except directories), nor replaces a directory that
 //! earlier members lie in; total size and entry count are bounded.
+//!
+//! The unpacked size is bounded twice: the file members' sizes are added up as their headers are
+//! read (refused before their data is decompressed), and every byte of the decompressed tar
+//! stream is counted as it is read (headers, padding, extension records, the data of entries
+//! that are skipped), so the walk stops as soon as the stream passes the bound.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
@@ -21,7 +27,8 @@ use crate::metadata_files::{MAX_METADATA_FILE, METADATA_FILES, PackageMetadata};
 /// Bounds on what one artifact may unpack to (decompression bombs).
 #[derive(Clone, Copy, Debug)]
 pub struct UnpackLimits {
-    /// Total bytes of all file members.
+    /// Total bytes of all file members, and of the whole decompressed tar stream: past it the
+    /// walk stops with [`Error::ArchiveLimit`] naming [`UNPACKED_BYTES`].
     pub max_unpacked_bytes: u64,
     /// Number of tar entries.
     pub max_entries: u64,
@@ -40,6 +47,14 @@ impl Default for UnpackLimits {
         }
     }
 }
+
+/// The `what` of the [`Error::ArchiveLimit`] refusing an archive that unpacks to more than
+/// [`UnpackLimits::max_unpacked_bytes`].
+pub const UNPACKED_BYTES: &str = "unpacked bytes";
+
+/// The `what` of the [`Error::ArchiveLimit`] refusing an archive of more than
+/// [`UnpackLimits::max_entries`] entries.
+pub const ENTRIES: &str = "entries";
 
 /// The longest file name the usual file systems allow.
 const MAX_NAME_BYTES: usize = 255;
@@ -105,6 +120,71 @@ const OUTSIDE_PACKAGE: &str = "outside hab/pkgs/ORIGIN/NAME/VERSION/RELEASE/";
 /// against the members before it, and handed to the sink by kind; the checks that need the
 /// whole archive (parent entries, where links lead) and the metadata parse run at the end.
 fn walk_tar(tar: impl Read, limits: &UnpackLimits, sink: &mut dyn Sink) -> Result<PackageMetadata> {
+    let exceeded = Cell::new(false);
+    let bounded = Bounded {
+        inner: tar,
+        left: limits.max_unpacked_bytes,
+        exceeded: &exceeded,
+    };
+    walk_bounded(bounded, limits, sink).map_err(|error| {
+        // However the tar reader reported the cut (a broken entry, a short read), the cause is
+        // the bound.
+        if exceeded.get() {
+            unpacked_limit(limits)
+        } else {
+            error
+        }
+    })
+}
+
+/// The error for an archive unpacking to more than the limit.
+fn unpacked_limit(limits: &UnpackLimits) -> Error {
+    Error::ArchiveLimit {
+        what: UNPACKED_BYTES,
+        limit: limits.max_unpacked_bytes,
+    }
+}
+
+/// A reader that gives at most `left` more bytes, then fails (and says so in `exceeded`)
+/// instead of reading on: the bound on the decompressed stream.
+struct Bounded<'a, R> {
+    inner: R,
+    left: u64,
+    exceeded: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for Bounded<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            // One byte more than the bound tells a stream that ends exactly there from one
+            // that goes on.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(io::Error::other("the unpacked size limit is passed"))
+                }
+            };
+        }
+        let want = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let read = self.inner.read(&mut buf[..want])?;
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+/// The walk over a bounded stream.
+fn walk_bounded(
+    tar: impl Read,
+    limits: &UnpackLimits,
+    sink: &mut dyn Sink,
+) -> Result<PackageMetadata> {
     let mut archive = tar::Archive::new(tar);
     let mut state = Walk::default();
     for entry in archive.entries().map_err(Error::CorruptPayload)? {
@@ -217,7 +297,7 @@ impl Walk {
         self.entries += 1;
         if self.entries > limits.max_entries {
             return Err(Error::ArchiveLimit {
-                what: "entries",
+                what: ENTRIES,
                 limit: limits.max_entries,
             });
         }
@@ -228,10 +308,7 @@ impl Walk {
     fn count_bytes(&mut self, size: u64, limits: &UnpackLimits) -> Result<()> {
         self.bytes = self.bytes.saturating_add(size);
         if self.bytes > limits.max_unpacked_bytes {
-            return Err(Error::ArchiveLimit {
-                what: "unpacked bytes",
-                limit: limits.max_unpacked_bytes,
-            });
+            return Err(unpacked_limit(limits));
         }
         Ok(())
     }

@@ -75,6 +75,12 @@ impl ServerKey {
         written
     }
 
+    /// The key in `bytes` (a key file's content); `None` unless they are 32 bytes.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Option<Self> {
+        let key: &[u8; 32] = bytes.try_into().ok()?;
+        Some(Self::from_bytes(key))
+    }
+
     fn from_bytes(key: &[u8; 32]) -> Self {
         Self {
             cipher: ChaCha20Poly1305::new(key.into()),

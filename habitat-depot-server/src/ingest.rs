@@ -283,6 +283,9 @@ fn rejection_message(error: &habitat_core::Error) -> String {
         E::PayloadHashMismatch { .. } => {
             format!("{error}: the artifact was altered or truncated")
         }
+        E::ArchiveLimit { what, .. } if *what == habitat_core::archive::UNPACKED_BYTES => {
+            format!("{error}: its payload unpacks to more than this depot accepts")
+        }
         _ => error.to_string(),
     }
 }
@@ -398,11 +401,16 @@ fn not_identical(claim: &Claim, existing: &Package) -> IngestError {
     }
 }
 
-/// The limits of an artifact checked here: the core's defaults, on one decoder thread (each
-/// extra thread holds a whole 24 MiB xz block): many uploads may be checked at once, and the
-/// server's memory must not grow with them.
-fn check_limits() -> UnpackLimits {
+/// The limits of an artifact checked here: the unpacked size of the settings
+/// (`max_unpacked_bytes`, refused while decompressing), the core's entry count, on one decoder
+/// thread (each extra thread holds a whole 24 MiB xz block): many uploads may be checked at
+/// once, and the server's memory must not grow with them.
+// An upload refused past `max_unpacked_bytes` is counted in
+// `hab_depot_uploads_refused_total{reason="unpacked_too_large"}`, like every refusal by its code
+// (docs/operations.md, "Metrics").
+fn check_limits(state: &AppState) -> UnpackLimits {
     UnpackLimits {
+        max_unpacked_bytes: state.settings.max_unpacked_bytes,
         decoder_threading_memory: 32 << 20,
         ..UnpackLimits::default()
     }
@@ -439,8 +447,8 @@ async fn check_artifact(
     })?;
 
     let owned = path.to_owned();
-    let (verified, metadata) =
-        blocking(move || verify_and_read(&owned, &key, &check_limits())).await?;
+    let limits = check_limits(state);
+    let (verified, metadata) = blocking(move || verify_and_read(&owned, &key, &limits)).await?;
 
     if metadata.ident != *ident {
         return Err(IngestError::IdentMismatch {

@@ -150,6 +150,18 @@ pub enum OpenFailure {
     /// The configured artifact store (S3) cannot be configured.
     #[error("artifact store")]
     Artifacts(#[source] StoreError),
+    /// The configured artifact store (S3) does not answer a listing of its bucket: a wrong
+    /// bucket, endpoint or credentials, or the service is down.
+    #[error("the artifact store (bucket `{bucket}` at `{endpoint}`) does not answer")]
+    ArtifactsUnreachable {
+        /// The bucket.
+        bucket: String,
+        /// The endpoint, or AWS S3 and its region.
+        endpoint: String,
+        /// What it answered.
+        #[source]
+        source: StoreError,
+    },
     /// An identity provider's settings are unusable.
     #[error("sign-in providers: {0}")]
     Provider(#[from] identity::ProviderError),
@@ -185,7 +197,13 @@ impl AppState {
         prepare_data_dir(&dir).map_err(fail)?;
         let metadata = open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?;
         let artifacts = open_files(&dir).map_err(fail)?;
-        Self::with_ready(settings, Arc::new(metadata), Arc::new(artifacts), providers)
+        Self::with_ready(
+            settings,
+            Arc::new(metadata),
+            Arc::new(artifacts),
+            providers,
+            true,
+        )
     }
 
     /// Opens the stores the settings choose (`[metadata]`, `[artifacts]`): both embedded by
@@ -195,12 +213,24 @@ impl AppState {
     /// sharing one database must share one key, so none of them may make its own
     /// (`hab-depot server-key create` makes it once).
     pub async fn open(settings: Settings) -> Result<Self, OpenError> {
+        Self::open_for(settings, true).await
+    }
+
+    /// [`AppState::open`] for a command that stores nothing through the temp directory
+    /// (`hab-depot user`, `fsck`): the data directory is created only when an embedded store
+    /// lives in it, so a command against PostgreSQL + S3 leaves the disk alone. Its
+    /// [`AppState::tmp_dir`] is named but not created: nothing may be uploaded through it.
+    pub async fn open_without_tmp(settings: Settings) -> Result<Self, OpenError> {
+        Self::open_for(settings, false).await
+    }
+
+    async fn open_for(settings: Settings, tmp: bool) -> Result<Self, OpenError> {
         if settings.is_embedded() {
             return Self::open_embedded(settings);
         }
         let providers = open_providers(&settings)?;
         let (metadata, artifacts) = open_stores(&settings).await?;
-        Self::with_ready(settings, metadata, artifacts, providers)
+        Self::with_ready(settings, metadata, artifacts, providers, tmp)
     }
 
     /// A state over stores opened by the caller (PostgreSQL, S3...): the data directory still
@@ -213,15 +243,17 @@ impl AppState {
         artifacts: Arc<dyn ArtifactStore>,
     ) -> Result<Self, OpenError> {
         let providers = open_providers(&settings)?;
-        Self::with_ready(settings, metadata, artifacts, providers)
+        Self::with_ready(settings, metadata, artifacts, providers, true)
     }
 
-    /// [`AppState::with_stores`] with the providers made ready already.
+    /// [`AppState::with_stores`] with the providers made ready already; the data directory and
+    /// its `tmp` are created when `tmp` says so.
     fn with_ready(
         settings: Settings,
         metadata: Arc<dyn MetadataStore>,
         artifacts: Arc<dyn ArtifactStore>,
         providers: identity::Providers,
+        tmp: bool,
     ) -> Result<Self, OpenError> {
         let dir = settings.data_dir.clone();
         let fail = |reason: OpenFailure| OpenError {
@@ -230,7 +262,9 @@ impl AppState {
         };
         let pull = sync::pull::PullThrough::from_settings(&settings)
             .map_err(|e| fail(OpenFailure::Settings(e)))?;
-        prepare_data_dir(&dir).map_err(fail)?;
+        if tmp {
+            prepare_data_dir(&dir).map_err(fail)?;
+        }
         let key_path = settings.server_key_path();
         let (server_key, first_start) = if settings.metadata.is_embedded() {
             ServerKey::load_or_create_file(&key_path)
@@ -246,12 +280,14 @@ impl AppState {
             })
         })?;
         let tmp_dir = dir.join("tmp");
-        std::fs::create_dir_all(&tmp_dir).map_err(|source| {
-            fail(OpenFailure::Create {
-                path: tmp_dir.clone(),
-                source,
-            })
-        })?;
+        if tmp {
+            std::fs::create_dir_all(&tmp_dir).map_err(|source| {
+                fail(OpenFailure::Create {
+                    path: tmp_dir.clone(),
+                    source,
+                })
+            })?;
+        }
         let metrics = Arc::new(metrics::Metrics::new());
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
@@ -278,8 +314,8 @@ fn open_providers(settings: &Settings) -> Result<identity::Providers, OpenError>
 }
 
 /// The metadata and artifact stores the settings choose, opened (a PostgreSQL store is
-/// connected and migrated; an S3 store is only configured). Embedded stores live in the data
-/// directory, which is created when missing.
+/// connected and migrated; an S3 store must answer a listing of one key in its bucket).
+/// Embedded stores live in the data directory, which is created when missing (and only then: PostgreSQL + S3 need none).
 pub async fn open_stores(
     settings: &Settings,
 ) -> Result<(Arc<dyn MetadataStore>, Arc<dyn ArtifactStore>), OpenError> {
@@ -288,7 +324,6 @@ pub async fn open_stores(
         dir: dir.clone(),
         reason,
     };
-    prepare_data_dir(&dir).map_err(fail)?;
     let postgres_url = settings
         .metadata
         .postgres_url()
@@ -299,14 +334,33 @@ pub async fn open_stores(
                 .await
                 .map_err(|e| fail(OpenFailure::Metadata(e)))?,
         ),
-        None => Arc::new(open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?),
+        None => {
+            prepare_data_dir(&dir).map_err(fail)?;
+            Arc::new(open_sqlite(&dir, &settings.server_key_path()).map_err(fail)?)
+        }
     };
     let s3 = settings.artifacts.s3().map_err(|e| fail(e.into()))?;
     let artifacts: Arc<dyn ArtifactStore> = match s3 {
-        Some(s3) => Arc::new(
-            store::s3::S3Artifacts::open(&s3).map_err(|e| fail(OpenFailure::Artifacts(e)))?,
-        ),
-        None => Arc::new(open_files(&dir).map_err(fail)?),
+        Some(s3) => {
+            let store =
+                store::s3::S3Artifacts::open(&s3).map_err(|e| fail(OpenFailure::Artifacts(e)))?;
+            // A wrong bucket, endpoint or credentials shows now, not at the first download.
+            store.ping().await.map_err(|source| {
+                fail(OpenFailure::ArtifactsUnreachable {
+                    bucket: s3.bucket.clone(),
+                    endpoint: s3
+                        .endpoint
+                        .clone()
+                        .unwrap_or_else(|| format!("AWS S3 in `{}`", s3.region)),
+                    source,
+                })
+            })?;
+            Arc::new(store)
+        }
+        None => {
+            prepare_data_dir(&dir).map_err(fail)?;
+            Arc::new(open_files(&dir).map_err(fail)?)
+        }
     };
     Ok((metadata, artifacts))
 }

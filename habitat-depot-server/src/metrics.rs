@@ -381,13 +381,14 @@ fn answer(metrics: &Metrics) -> Response {
 }
 
 /// An artifact store whose calls are timed into `hab_depot_store_call_duration_seconds`
-/// (`store="artifact"`); [`crate::AppState`] wraps every artifact store in one. `open` is
-/// timed until the artifact is open, not while it is read.
+/// (`store="artifact"`); [`crate::AppState`] wraps every artifact store in one. `open` and
+/// `open_range` are timed until the artifact is open, not while it is read.
 pub struct TimedArtifacts {
     inner: Arc<dyn ArtifactStore>,
     ping: Histogram,
     put: Histogram,
     open: Histogram,
+    open_range: Histogram,
     delete: Histogram,
     list: Histogram,
 }
@@ -401,6 +402,7 @@ impl TimedArtifacts {
             ping: histogram("ping"),
             put: histogram("put"),
             open: histogram("open"),
+            open_range: histogram("open_range"),
             delete: histogram("delete"),
             list: histogram("list"),
         }
@@ -431,6 +433,19 @@ impl ArtifactStore for TimedArtifacts {
         offset: u64,
     ) -> StoreResult<Option<ArtifactReader>> {
         timed(&self.open, self.inner.open(checksum, offset)).await
+    }
+
+    async fn open_range(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<ArtifactReader>> {
+        timed(
+            &self.open_range,
+            self.inner.open_range(checksum, offset, length),
+        )
+        .await
     }
 
     async fn delete(&self, checksum: &Blake2bHash) -> StoreResult<()> {

@@ -134,6 +134,25 @@ pub enum PreflightError {
         /// The source's server key file.
         source_key: PathBuf,
     },
+    /// The destination's metadata store holds secret origin keys that the source's server key
+    /// cannot decrypt: it belongs to another depot.
+    #[error(
+        "the destination's metadata store holds {count} secret origin key(s) that the source's \
+         server key `{source_key}` cannot decrypt (first: `{first}`): it belongs to a depot with \
+         another server key; migrate into an empty database or one migrated from this source",
+        source_key = .source_key.display()
+    )]
+    ForeignSecrets {
+        /// How many.
+        count: usize,
+        /// The first one, `ORIGIN-REVISION`.
+        first: String,
+        /// The source's server key file.
+        source_key: PathBuf,
+    },
+    /// The destination's stores cannot be read while checking them.
+    #[error("cannot check the destination before writing to it")]
+    DestinationStore(#[source] StoreError),
     /// The destination's server key cannot be read, or the source's cannot be copied there.
     #[error("cannot {action} `{path}`", path = .path.display())]
     DestinationKey {
@@ -194,6 +213,92 @@ impl Preflight {
             server_key,
             source_key_path,
         })
+    }
+
+    /// Checks the destination's stores before anything is written to them (or its server key
+    /// file): they answer, a server key file already there is the source's, and every secret
+    /// origin key they hold decrypts with the source's key (else they belong to another depot,
+    /// and restoring into them would mix two keys). Nothing is written.
+    pub async fn check_destination(&self, destination: &Stores) -> Result<(), PreflightError> {
+        let path = self.destination.server_key_path();
+        match std::fs::read(&path) {
+            Ok(existing) if existing != self.server_key => {
+                return Err(PreflightError::KeysDiffer {
+                    destination: path,
+                    source_key: self.source_key_path.clone(),
+                });
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(PreflightError::DestinationKey {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
+        }
+        destination
+            .artifacts
+            .ping()
+            .await
+            .map_err(PreflightError::DestinationStore)?;
+        let dump = destination
+            .metadata
+            .dump()
+            .await
+            .map_err(PreflightError::DestinationStore)?;
+        use crate::store::DumpValue;
+        let table = |name: &str| dump.tables.iter().find(|t| t.name == name);
+        let column = |table: &crate::store::DumpTable, name: &str| {
+            table.columns.iter().position(|c| c == name)
+        };
+        // Origin ids to names, to name a foreign key in the error.
+        let mut origins = HashMap::new();
+        if let Some(table) = table("origins")
+            && let (Some(id), Some(name)) = (column(table, "id"), column(table, "name"))
+        {
+            for row in &table.rows {
+                if let (Some(DumpValue::Int(id)), Some(DumpValue::Text(name))) =
+                    (row.get(id), row.get(name))
+                {
+                    origins.insert(*id, name.clone());
+                }
+            }
+        }
+        let key = ServerKey::from_slice(&self.server_key);
+        let mut foreign = Vec::new();
+        if let Some(table) = table("secret_keys") {
+            let at = |name| column(table, name);
+            let (origin, revision, sealed) = (at("origin_id"), at("revision"), at("encrypted"));
+            for row in &table.rows {
+                let get = |at: Option<usize>| at.and_then(|i| row.get(i));
+                let opens = match (&key, get(sealed)) {
+                    (Some(key), Some(DumpValue::Blob(sealed))) => key.decrypt(sealed).is_ok(),
+                    _ => false,
+                };
+                if !opens {
+                    let origin = match get(origin) {
+                        Some(DumpValue::Int(id)) => origins.get(id).cloned(),
+                        _ => None,
+                    };
+                    let revision = match get(revision) {
+                        Some(DumpValue::Text(revision)) => revision.clone(),
+                        _ => "?".to_owned(),
+                    };
+                    let origin = origin.unwrap_or_else(|| "?".to_owned());
+                    foreign.push(format!("{origin}-{revision}"));
+                }
+            }
+        }
+        if let Some(first) = foreign.first() {
+            return Err(PreflightError::ForeignSecrets {
+                count: foreign.len(),
+                first: first.clone(),
+                source_key: self.source_key_path.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Gives the destination the source's server key: a key already there must be the same
@@ -296,11 +401,40 @@ pub async fn migrate(
         ..Report::default()
     };
     // 1. Artifacts the destination lacks.
-    copy_artifacts(source, destination, tmp_dir, &mut report, &progress).await?;
-
-    // 2. The metadata, in one transaction, ids kept.
-    let dump = source.metadata.dump().await?;
-    destination.metadata.restore(&dump).await?;
+    let mut copied = Vec::new();
+    let copy = copy_artifacts(
+        source,
+        destination,
+        tmp_dir,
+        &mut report,
+        &mut copied,
+        &progress,
+    );
+    let restored = match copy.await {
+        // 2. The metadata, in one transaction, ids kept.
+        Ok(()) => match source.metadata.dump().await {
+            Ok(dump) => destination.metadata.restore(&dump).await.map(|()| dump),
+            Err(e) => Err(e),
+        }
+        .map_err(MigrateError::from),
+        Err(e) => Err(e),
+    };
+    let dump = match restored {
+        Ok(dump) => dump,
+        Err(e) => {
+            // The restore is one transaction, so no row was written: the artifacts copied by
+            // this run are removed, and the destination is as it was found.
+            for checksum in &copied {
+                if let Err(error) = destination.artifacts.delete(checksum).await {
+                    progress(&format!(
+                        "cannot remove the artifact `{checksum}` copied by this failed run: \
+                         {error} (fsck --repair on the destination removes it)"
+                    ));
+                }
+            }
+            return Err(e);
+        }
+    };
     progress("metadata restored");
 
     // 3. The check: counts, then every package's artifact in the destination.
@@ -321,6 +455,7 @@ async fn copy_artifacts(
     destination: &Stores,
     tmp_dir: &Path,
     report: &mut Report,
+    copied: &mut Vec<Blake2bHash>,
     progress: &impl Fn(&str),
 ) -> Result<(), MigrateError> {
     let wanted: HashMap<Blake2bHash, u64> = source
@@ -353,6 +488,7 @@ async fn copy_artifacts(
     for (index, (checksum, size)) in missing.iter().enumerate() {
         match copy_artifact(source, destination, checksum, **size, tmp_dir).await? {
             true => {
+                copied.push(**checksum);
                 report.artifacts_copied += 1;
                 report.bytes_copied += **size;
                 progress(&format!(
@@ -576,5 +712,155 @@ mod tests {
             err.to_string().contains("differs from the source's"),
             "{err}"
         );
+    }
+
+    /// Embedded stores in `dir`.
+    fn stores(dir: &Path) -> Stores {
+        std::fs::create_dir_all(dir).unwrap();
+        Stores {
+            metadata: Arc::new(
+                crate::store::sqlite::SqliteStore::open(&dir.join("depot.sqlite")).unwrap(),
+            ),
+            artifacts: Arc::new(
+                crate::store::files::FileArtifacts::open(dir.join("artifacts")).unwrap(),
+            ),
+        }
+    }
+
+    /// Stores origin `acme` (owned by a new account) with a secret key sealed with `key`.
+    async fn with_secret(stores: &Stores, key: [u8; 32]) {
+        let account = stores.metadata.create_account("owner", None).await.unwrap();
+        let acme: habitat_core::OriginName = "acme".parse().unwrap();
+        let visibility = crate::store::Visibility::Public;
+        stores
+            .metadata
+            .create_origin(&acme, account.id, visibility)
+            .await
+            .unwrap();
+        let sealed = ServerKey::from_slice(&key)
+            .unwrap()
+            .encrypt(b"secret")
+            .unwrap();
+        let secret = crate::store::SecretOriginKey {
+            origin: acme,
+            revision: "20240101000000".to_owned(),
+            encrypted: sealed,
+        };
+        stores.metadata.put_secret_key(&secret).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_destination_of_another_depot_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (source, to) = source_and_destination(dir.path());
+        let source_stores = stores(&source.data_dir);
+        with_secret(&source_stores, [7; 32]).await;
+        // The destination holds a secret sealed with another server key, whose file is not
+        // beside it: only its rows tell.
+        let dest_dir = dir.path().join("dest");
+        let destination = stores(&dest_dir);
+        with_secret(&destination, [8; 32]).await;
+        let before = destination.metadata.dump().await.unwrap();
+        let listing = |dir: &Path| {
+            let mut names: Vec<_> = walk(dir);
+            names.sort();
+            names
+        };
+        fn walk(dir: &Path) -> Vec<PathBuf> {
+            let mut found = Vec::new();
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    found.extend(walk(&path));
+                }
+                found.push(path);
+            }
+            found
+        }
+        let files = listing(&dest_dir);
+
+        let preflight = Preflight::check(&source, &to).unwrap();
+        let err = preflight.check_destination(&destination).await.unwrap_err();
+        assert!(
+            matches!(err, PreflightError::ForeignSecrets { .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("`acme-20240101000000`"), "{err}");
+        assert_eq!(destination.metadata.dump().await.unwrap(), before);
+        assert_eq!(listing(&dest_dir), files, "no file written");
+
+        // A destination sealed with the source's key (a migration run before) passes.
+        let again = stores(&dir.path().join("again"));
+        with_secret(&again, [7; 32]).await;
+        preflight.check_destination(&again).await.unwrap();
+        preflight
+            .check_destination(&stores(&dir.path().join("empty")))
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_failed_row_copy_removes_the_artifacts_it_copied() {
+        let dir = tempfile::tempdir().unwrap();
+        let source_dir = dir.path().join("source");
+        let source = stores(&source_dir);
+        let hart = dir.path().join("a.hart");
+        std::fs::write(&hart, b"artifact bytes").unwrap();
+        let checksum = habitat_core::artifact::checksum(&hart).unwrap();
+        source.artifacts.put(&checksum, &hart).await.unwrap();
+        let account = source.metadata.create_account("alice", None).await.unwrap();
+        let acme: habitat_core::OriginName = "acme".parse().unwrap();
+        let visibility = crate::store::Visibility::Public;
+        source
+            .metadata
+            .create_origin(&acme, account.id, visibility)
+            .await
+            .unwrap();
+        let package = crate::store::Package {
+            id: 0,
+            ident: "acme/hello/1.0.0/20240101000000".parse().unwrap(),
+            target: habitat_core::PackageTarget::X86_64Linux,
+            checksum,
+            size: 14,
+            visibility,
+            manifest: String::new(),
+            config: String::new(),
+            deps: vec![],
+            tdeps: vec![],
+            build_deps: vec![],
+            build_tdeps: vec![],
+            exposes: vec![],
+            binds: vec![],
+            binds_optional: vec![],
+            is_a_service: false,
+            owner: "alice".into(),
+            created_at: time::OffsetDateTime::now_utc(),
+        };
+        source.metadata.insert_package(&package).await.unwrap();
+        // The rows cannot be read whole any more: the copy fails after the artifacts moved.
+        rusqlite::Connection::open(source_dir.join("depot.sqlite"))
+            .unwrap()
+            .execute_batch("DROP TABLE invitations")
+            .unwrap();
+
+        let dest_dir = dir.path().join("dest");
+        let destination = stores(&dest_dir);
+        let lines = std::sync::Mutex::new(Vec::new());
+        let result = migrate(
+            &source,
+            &destination,
+            &dest_dir.join("tmp"),
+            false,
+            |line| lines.lock().unwrap().push(line.to_owned()),
+        )
+        .await;
+        assert!(result.is_err(), "{result:?}");
+        let lines = lines.into_inner().unwrap();
+        assert!(
+            lines.iter().any(|l| l.starts_with("copied ")),
+            "the artifact was copied first: {lines:?}"
+        );
+        assert_eq!(destination.artifacts.list().await.unwrap(), vec![]);
+        assert!(destination.metadata.accounts().await.unwrap().is_empty());
     }
 }

@@ -75,6 +75,10 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// The largest artifact accepted on upload, in bytes (413 past it).
     pub max_upload_bytes: u64,
+    /// The largest size an artifact's payload may unpack to (its decompressed tar stream), in
+    /// bytes: an upload, mirrored or imported artifact unpacking to more is refused as soon as
+    /// its decompression passes it (422 `unpacked_too_large`).
+    pub max_unpacked_bytes: u64,
     /// Longest time a whole request may take, in seconds (uploads included).
     pub request_timeout_secs: u64,
     /// Seconds a connection may stay open without sending a request head.
@@ -566,6 +570,7 @@ impl Default for Settings {
             metrics_listen: None,
             data_dir: default_data_dir(),
             max_upload_bytes: 4 << 30,
+            max_unpacked_bytes: 16 << 30,
             request_timeout_secs: 3600,
             idle_timeout_secs: 60,
             targets: PackageTarget::ALL.to_vec(),

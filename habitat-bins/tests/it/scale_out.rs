@@ -115,6 +115,106 @@ fn fsck_is_clean(config: &Path, data: &Path) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admin_commands_against_postgres_and_s3_create_no_data_directory() {
+    let Some(servers) = ScaleOut::get() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let deployment = servers.deployment(&sandbox.path().join("deploy")).await;
+    hab_depot(&[
+        os("server-key"),
+        os("create"),
+        os("--to"),
+        deployment.server_key.as_os_str(),
+    ]);
+    let config = deployment.config.as_os_str();
+    // Nothing is stored there: it must stay absent, parent included.
+    let data = sandbox.path().join("unused").join("data");
+    let with = |args: &[&OsStr]| {
+        let mut all = args.to_vec();
+        all.extend([os("--config"), config, os("--data-dir"), data.as_os_str()]);
+        hab_depot(&all)
+    };
+    let token = with(&[os("user"), os("create"), os("alice")]);
+    assert!(!token.trim().is_empty());
+    assert!(with(&[os("user"), os("list")]).starts_with("alice"));
+    with(&[
+        os("user"),
+        os("token"),
+        os("alice"),
+        os("--token-name"),
+        os("ci"),
+    ]);
+    assert_eq!(with(&[os("fsck")]), "");
+    assert_eq!(with(&[os("fsck"), os("--repair")]), "");
+    assert!(
+        !sandbox.path().join("unused").exists(),
+        "an admin command created {}",
+        data.display()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wrong_bucket_or_secret_is_refused_at_start() {
+    let Some(servers) = ScaleOut::get() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let deployment = servers.deployment(&sandbox.path().join("deploy")).await;
+    hab_depot(&[
+        os("server-key"),
+        os("create"),
+        os("--to"),
+        deployment.server_key.as_os_str(),
+    ]);
+    let settings = std::fs::read_to_string(&deployment.config).unwrap();
+    let endpoint = settings
+        .lines()
+        .find_map(|line| line.strip_prefix("endpoint = "))
+        .unwrap()
+        .trim_matches('"')
+        .to_owned();
+    let wrong_bucket = settings.replace(
+        &format!("s3://{}/", deployment.bucket),
+        "s3://no-such-bucket/",
+    );
+    let secret = sandbox.path().join("wrong-secret");
+    std::fs::write(&secret, "not-the-secret\n").unwrap();
+    let secret_file = sandbox.path().join("deploy").join("s3-secret");
+    let wrong_secret = settings.replace(
+        &format!("{:?}", secret_file.display().to_string()),
+        &format!("{:?}", secret.display().to_string()),
+    );
+    assert_ne!(wrong_secret, settings);
+    for (name, text, says) in [
+        (
+            "bucket",
+            wrong_bucket,
+            "the bucket `no-such-bucket` does not exist",
+        ),
+        ("secret", wrong_secret, "the credentials were refused"),
+    ] {
+        let config = sandbox.path().join(format!("wrong-{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let data = sandbox.path().join(format!("data-{name}"));
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+            .args([os("start"), os("--listen"), os("127.0.0.1:0")])
+            .args([os("--config"), config.as_os_str()])
+            .args([os("--data-dir"), data.as_os_str()])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "started with a wrong {name}: {stderr}"
+        );
+        assert!(stderr.contains(&format!("at `{endpoint}`")), "{stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        assert!(!stderr.contains("listening"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_processes_share_uploads_promotions_and_upload_races() {
     let Some(servers) = ScaleOut::get() else {
         return;

@@ -429,6 +429,61 @@ fn too_many_unpacked_bytes_is_refused() {
     );
 }
 
+/// Zeros without end, counting how many were read.
+struct Zeros<'a> {
+    read: &'a std::cell::Cell<u64>,
+}
+
+impl std::io::Read for Zeros<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        buf.fill(0);
+        self.read.set(self.read.get() + buf.len() as u64);
+        Ok(buf.len())
+    }
+}
+
+#[test]
+fn a_stream_past_the_unpacked_limit_is_refused_while_it_is_read() {
+    // A directory entry announcing 1 TiB of data counts as no file bytes: only the bound on the
+    // stream itself stops it, and it must stop as soon as the bound is passed, not after
+    // decompressing (here: reading) the whole announced size.
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(EntryType::Directory);
+    header.set_path(member("big/")).unwrap();
+    header.set_mode(0o755);
+    header.set_size(1 << 40);
+    header.set_cksum();
+    let head = TarBytes::package().finish();
+    // The package's members without the end-of-archive blocks, then the entry and its zeros.
+    let mut prefix = head[..head.len() - 1024].to_vec();
+    prefix.extend_from_slice(header.as_bytes());
+    let read = std::cell::Cell::new(0);
+    let stream = std::io::Read::chain(&prefix[..], Zeros { read: &read });
+    let limits = UnpackLimits {
+        max_unpacked_bytes: 1 << 20,
+        ..UnpackLimits::default()
+    };
+    let err = check_tar(stream, &limits).unwrap_err();
+    Expect::Limit {
+        what: "unpacked bytes",
+        limit: 1 << 20,
+    }
+    .check(&err);
+    assert!(
+        read.get() < 1 << 20,
+        "read {} bytes past the tar headers",
+        read.get()
+    );
+
+    // A stream that ends exactly at the bound is read to its end.
+    let whole = TarBytes::package().finish();
+    let limits = UnpackLimits {
+        max_unpacked_bytes: whole.len() as u64,
+        ..UnpackLimits::default()
+    };
+    check_tar(&whole[..], &limits).unwrap();
+}
+
 #[test]
 fn ident_disagreeing_with_the_directory_is_refused() {
     let tar = TarBytes::new()

@@ -109,9 +109,10 @@ pub(crate) async fn download(
     };
     let (start, end) = range.unwrap_or((0, size.saturating_sub(1)));
     let length = if size == 0 { 0 } else { end - start + 1 };
+    // The store is asked for exactly the bytes answered (a ranged GET of S3 fetches no more).
     let opened = state
         .artifacts
-        .open(&package.checksum, start)
+        .open_range(&package.checksum, start, length)
         .await?
         .ok_or_else(|| {
             ApiError::internal(format!(

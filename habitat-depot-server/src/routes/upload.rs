@@ -239,6 +239,9 @@ fn rejection_code(err: &habitat_core::Error) -> &'static str {
         E::MalformedHeader { .. } => "invalid_artifact",
         E::BadSignature { .. } => "invalid_signature",
         E::PayloadHashMismatch { .. } => "payload_hash_mismatch",
+        E::ArchiveLimit { what, .. } if *what == habitat_core::archive::UNPACKED_BYTES => {
+            "unpacked_too_large"
+        }
         E::UnsafeMember { .. } | E::ArchiveLimit { .. } => "unsafe_archive",
         E::CorruptPayload(_) => "corrupt_payload",
         E::Metadata { .. } => "invalid_metadata",

@@ -889,6 +889,24 @@ pub trait ArtifactStore: Send + Sync + 'static {
         checksum: &Blake2bHash,
         offset: u64,
     ) -> StoreResult<Option<ArtifactReader>>;
+    /// Opens `length` bytes of an artifact from byte `offset` (fewer when it ends before);
+    /// `None` if absent. A store that can fetch just those bytes (S3's ranged GET) asks only
+    /// for them; by default the reader of [`ArtifactStore::open`] is cut at `length`.
+    async fn open_range(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<ArtifactReader>> {
+        use tokio::io::AsyncReadExt;
+        Ok(self
+            .open(checksum, offset)
+            .await?
+            .map(|opened| ArtifactReader {
+                size: opened.size,
+                reader: Box::pin(opened.reader.take(length)),
+            }))
+    }
     /// Deletes an artifact (absent is fine).
     async fn delete(&self, checksum: &Blake2bHash) -> StoreResult<()>;
     /// Every stored artifact's checksum and size.

@@ -375,6 +375,64 @@ impl S3Artifacts {
             )))
         }
     }
+
+    /// The GET behind [`ArtifactStore::open`] and [`ArtifactStore::open_range`]: from `offset`
+    /// to the end, or `length` bytes of it (a range past the end is cut by the service).
+    async fn get(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+        length: Option<u64>,
+    ) -> StoreResult<Option<ArtifactReader>> {
+        let key = self.key(checksum);
+        let range = match length {
+            Some(length) => Some(GetRange::Bounded(offset..offset.saturating_add(length))),
+            None => (offset > 0).then_some(GetRange::Offset(offset)),
+        };
+        if length == Some(0) {
+            // An empty range is no valid `Range`: only the object's size is asked.
+            return match self.store.head(&key).await {
+                Ok(meta) => Ok(Some(ArtifactReader {
+                    size: meta.size,
+                    reader: Box::pin(tokio::io::empty()),
+                })),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(self.failure("read", Some(&key), e)),
+            };
+        }
+        let options = GetOptions {
+            range,
+            ..Default::default()
+        };
+        match self.store.get_opts(&key, options).await {
+            Ok(result) => {
+                let size = result.meta.size;
+                let stream = result.into_stream().map_err(io::Error::from);
+                Ok(Some(ArtifactReader {
+                    size,
+                    reader: Box::pin(StreamReader::new(stream)),
+                }))
+            }
+            Err(e @ object_store::Error::NotFound { .. }) => {
+                if error_code(&e.to_string()) == Some("NoSuchBucket") {
+                    Err(self.failure("read", Some(&key), e))
+                } else {
+                    Ok(None)
+                }
+            }
+            // S3 answers 416 for a range starting at or past the end; like a file, such an
+            // artifact opens with nothing left to read.
+            Err(e) if offset > 0 => match self.store.head(&key).await {
+                Ok(meta) if offset >= meta.size => Ok(Some(ArtifactReader {
+                    size: meta.size,
+                    reader: Box::pin(tokio::io::empty()),
+                })),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                _ => Err(self.failure("read", Some(&key), e)),
+            },
+            Err(e) => Err(self.failure("read", Some(&key), e)),
+        }
+    }
 }
 
 /// The `<Code>` of an S3 error response quoted in an error's text.
@@ -476,39 +534,18 @@ impl ArtifactStore for S3Artifacts {
         checksum: &Blake2bHash,
         offset: u64,
     ) -> StoreResult<Option<ArtifactReader>> {
-        let key = self.key(checksum);
-        let options = GetOptions {
-            range: (offset > 0).then_some(GetRange::Offset(offset)),
-            ..Default::default()
-        };
-        match self.store.get_opts(&key, options).await {
-            Ok(result) => {
-                let size = result.meta.size;
-                let stream = result.into_stream().map_err(io::Error::from);
-                Ok(Some(ArtifactReader {
-                    size,
-                    reader: Box::pin(StreamReader::new(stream)),
-                }))
-            }
-            Err(e @ object_store::Error::NotFound { .. }) => {
-                if error_code(&e.to_string()) == Some("NoSuchBucket") {
-                    Err(self.failure("read", Some(&key), e))
-                } else {
-                    Ok(None)
-                }
-            }
-            // S3 answers 416 for a range starting at or past the end; like a file, such an
-            // artifact opens with nothing left to read.
-            Err(e) if offset > 0 => match self.store.head(&key).await {
-                Ok(meta) if offset >= meta.size => Ok(Some(ArtifactReader {
-                    size: meta.size,
-                    reader: Box::pin(tokio::io::empty()),
-                })),
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
-                _ => Err(self.failure("read", Some(&key), e)),
-            },
-            Err(e) => Err(self.failure("read", Some(&key), e)),
-        }
+        self.get(checksum, offset, None).await
+    }
+
+    /// A GET of `length` bytes from `offset` (`Range: bytes=OFFSET-LAST`): the service sends
+    /// only them.
+    async fn open_range(
+        &self,
+        checksum: &Blake2bHash,
+        offset: u64,
+        length: u64,
+    ) -> StoreResult<Option<ArtifactReader>> {
+        self.get(checksum, offset, Some(length)).await
     }
 
     async fn delete(&self, checksum: &Blake2bHash) -> StoreResult<()> {

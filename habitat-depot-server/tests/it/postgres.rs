@@ -358,6 +358,44 @@ async fn dumps_move_between_sqlite_and_postgres_both_ways() {
     }
 }
 
+/// Ends every other connection to the database at `url`, as a PostgreSQL restart does: the
+/// pool's connections are dead from then on.
+async fn terminate_other_backends(url: &str) -> u64 {
+    let admin = connect(url).await;
+    let ended = admin
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .unwrap();
+    ended.len() as u64
+}
+
+#[tokio::test]
+async fn the_first_request_after_the_connections_die_succeeds() {
+    let Some((store, url)) = postgres(4).await else {
+        return;
+    };
+    store.create_account("alice", None).await.unwrap();
+    for round in 0..5 {
+        // Several connections in the pool, all idle.
+        let reads = (0..4).map(|_| store.accounts());
+        for read in futures_util::future::join_all(reads).await {
+            assert_eq!(read.unwrap().len(), 1);
+        }
+        assert!(terminate_other_backends(&url).await > 0, "round {round}");
+        // At once, before anything else notices: each dead connection is replaced, not used.
+        let reads = (0..4).map(|_| store.accounts());
+        for read in futures_util::future::join_all(reads).await {
+            let accounts = read.unwrap_or_else(|e| panic!("round {round}: {e}"));
+            assert_eq!(accounts.len(), 1);
+        }
+        store.account_by_name("alice").await.unwrap().unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_is_held_by_one_process_at_a_time_and_freed_when_dropped() {
     let Some(url) = database().await else {

@@ -642,6 +642,42 @@ async fn oversized_chunked_upload_is_413() {
 }
 
 #[tokio::test]
+async fn a_payload_unpacking_past_max_unpacked_bytes_is_422() {
+    // A real package holding 4 MiB of zeros: its artifact is a few KiB, its payload unpacks to
+    // over 4 MiB.
+    let setup = Setup::with(|s| s.max_unpacked_bytes = 1 << 20, true).await;
+    let src = setup.work.path().join("zeros-src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("zeros"), vec![0u8; 4 << 20]).unwrap();
+    let out = setup.work.path().join("zeros-out");
+    std::fs::create_dir_all(&out).unwrap();
+    let spec = PackSpec {
+        ident: HELLO.parse().unwrap(),
+        target: PackageTarget::X86_64Linux,
+        deps: Vec::new(),
+        tdeps: Vec::new(),
+    };
+    let hart = read(&pack(&src, &out, &spec, &setup.keys.secret).unwrap());
+    assert!(hart.len() < 64 << 10, "{} bytes", hart.len());
+    setup
+        .assert_refused(&[Refusal::new(
+            HELLO,
+            &hart,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unpacked_too_large",
+        )
+        .says(&["1048576 unpacked bytes", "more than this depot accepts"])])
+        .await;
+
+    // Under the default bound the same artifact is a package like any other.
+    let setup = Setup::with(|_| {}, false).await;
+    let keys = &setup.keys;
+    let hart = read(&pack(&src, &out, &spec, &keys.secret).unwrap());
+    setup.depot.publish_key("acme", keys).await;
+    setup.post(HELLO, hart, StatusCode::CREATED).await;
+}
+
+#[tokio::test]
 async fn chunked_upload_is_stored() {
     let setup = Setup::new().await;
     let hart = setup.artifact(HELLO);

@@ -193,7 +193,9 @@ impl PostgresStore {
     /// applies missing schema migrations.
     ///
     /// Several processes may connect at once: migrations run in one transaction holding an
-    /// advisory lock, so each is applied exactly once. Connections do not use TLS.
+    /// advisory lock, so each is applied exactly once. Connections do not use TLS. A pooled
+    /// connection is verified before each use, so one that died (a restart of the server)
+    /// is replaced, not handed out.
     ///
     /// Fails with [`StoreError::Backend`] when the database cannot be reached, and with
     /// [`StoreError::Invalid`] when the URL does not parse, the database's encoding is not UTF8,
@@ -214,7 +216,11 @@ impl PostgresStore {
             config,
             NoTls,
             ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
+                // A pooled connection is checked with an empty query (one round trip) before it
+                // is handed out: after a PostgreSQL restart, or a backend ended by an
+                // administrator, its dead connections are replaced rather than failing the
+                // next requests (checking only whether the client saw the close races with it).
+                recycling_method: RecyclingMethod::Verified,
             },
         );
         let pool = Pool::builder(manager)
