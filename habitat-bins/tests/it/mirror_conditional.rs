@@ -3,34 +3,16 @@
 //! per channel and nothing else; a dependency here with another checksum is a conflict.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
 
 use habitat_core::keys::SecretKey;
-use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use habitat_depot_client::{Client, Token};
+use habitat_core::{ChannelName, OriginName, PackageTarget};
+use habitat_depot_client::Client;
 use habitat_test_support::process::DepotProcess;
 use habitat_test_support::{rich_artifact, signing_key};
 
-use crate::support::{start_depot, user_create};
+use crate::support::{client, fq, start_depot, start_logged_depot, stderr, sync, user_create};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
-
-fn hab_depot_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hab-depot"))
-}
-
-/// An upstream depot whose log has one line per request.
-fn start_logged_depot(data: &Path) -> DepotProcess {
-    DepotProcess::start(
-        hab_depot_bin(),
-        &["--data-dir".as_ref(), data.as_os_str()],
-        Some("warn,hab_depot::request=info"),
-        None,
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// The requests the upstream has logged so far, one line each.
 fn requests(upstream: &DepotProcess) -> Vec<String> {
@@ -40,34 +22,6 @@ fn requests(upstream: &DepotProcess) -> Vec<String> {
         .filter(|line| line.contains("hab_depot::request"))
         .map(str::to_owned)
         .collect()
-}
-
-/// `hab-depot sync --data-dir DATA ARGS`.
-fn sync(data: &Path, args: &[&str]) -> Output {
-    Command::new(hab_depot_bin())
-        .arg("sync")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("HAB_DEPOT_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn client(url: &str, token: Option<&str>) -> Client {
-    Client::builder(url.parse().unwrap())
-        .token(token.map(|t| Token::new(t.to_owned()).unwrap()))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn fq(text: &str) -> FullyQualifiedIdent {
-    text.parse().unwrap()
 }
 
 /// Packs (with `salt` in its payload) and uploads `ident` with `tdeps`, and promotes it into

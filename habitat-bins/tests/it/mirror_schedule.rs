@@ -6,26 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use habitat_core::keys::SecretKey;
-use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use habitat_depot_client::{Client, Token};
+use habitat_core::{ChannelName, OriginName, PackageTarget};
+use habitat_depot_client::Client;
 use habitat_test_support::process::DepotProcess;
 use habitat_test_support::{artifact, signing_key};
 
-use crate::support::{start_depot, user_create};
+use crate::support::{client, fq, start_depot, user_create};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
-
-fn client(url: &str, token: Option<&str>) -> Client {
-    Client::builder(url.parse().unwrap())
-        .token(token.map(|t| Token::new(t.to_owned()).unwrap()))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn fq(text: &str) -> FullyQualifiedIdent {
-    text.parse().unwrap()
-}
 
 /// Packs and uploads `ident` (signed with `key`) with `tdeps`, and promotes it into `channel`.
 async fn publish(

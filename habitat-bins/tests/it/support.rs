@@ -127,7 +127,7 @@ impl Sandbox {
 }
 
 /// The built `hab-depot`.
-fn hab_depot_bin() -> &'static Path {
+pub fn hab_depot_bin() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_hab-depot"))
 }
 
@@ -147,6 +147,49 @@ pub fn start_depot_with(args: &[&std::ffi::OsStr]) -> DepotProcess {
         Duration::from_secs(30),
     )
     .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A depot (an upstream, in the mirroring tests) whose log has one line per request.
+pub fn start_logged_depot(data: &Path) -> DepotProcess {
+    DepotProcess::start(
+        hab_depot_bin(),
+        &["--data-dir".as_ref(), data.as_os_str()],
+        Some("warn,hab_depot::request=info"),
+        None,
+        Duration::from_secs(30),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `hab-depot sync --data-dir DATA ARGS`.
+pub fn sync(data: &Path, args: &[&str]) -> Output {
+    Command::new(hab_depot_bin())
+        .arg("sync")
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .env_remove("HAB_DEPOT_CONFIG")
+        .output()
+        .unwrap()
+}
+
+/// What a command wrote on stderr.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A client of the depot at `url`, as `token` if given.
+pub fn client(url: &str, token: Option<&str>) -> habitat_depot_client::Client {
+    habitat_depot_client::Client::builder(url.parse().unwrap())
+        .token(token.map(|t| habitat_depot_client::Token::new(t.to_owned()).unwrap()))
+        .no_proxy()
+        .build()
+        .unwrap()
+}
+
+/// A fully qualified ident written in a test.
+pub fn fq(text: &str) -> habitat_core::FullyQualifiedIdent {
+    text.parse().unwrap()
 }
 
 /// `hab-depot user create NAME`: the new account's token.

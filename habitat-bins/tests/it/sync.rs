@@ -3,36 +3,22 @@
 //! request log), and a tampered artifact upstream refused with nothing stored.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use habitat_core::keys::SecretKey;
-use habitat_core::{ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
-use habitat_depot_client::{Client, Token};
+use habitat_core::{ChannelName, OriginName, PackageTarget};
+use habitat_depot_client::Client;
 use habitat_test_support::proxy::Proxy;
 use habitat_test_support::{artifact, rich_artifact, signing_key};
 
-use crate::support::{DepotProcess, start_depot, start_depot_with, user_create};
+use crate::support::{
+    DepotProcess, client, fq, hab_depot_bin, start_depot, start_depot_with, start_logged_depot,
+    stderr, sync, user_create,
+};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
-
-fn hab_depot_bin() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_hab-depot"))
-}
-
-/// An upstream depot whose log has one line per request.
-fn start_logged_depot(data: &Path) -> DepotProcess {
-    DepotProcess::start(
-        hab_depot_bin(),
-        &["--data-dir".as_ref(), data.as_os_str()],
-        Some("warn,hab_depot::request=info"),
-        None,
-        Duration::from_secs(30),
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 /// An upstream depot with `alice` (an account there, and a client of hers) beside the data
 /// directory of the depot that syncs from it, with its account `mirror`; all under `dir`.
@@ -77,22 +63,6 @@ fn downloads(upstream: &DepotProcess) -> usize {
         .count()
 }
 
-/// `hab-depot sync --data-dir DATA ARGS`.
-fn sync(data: &Path, args: &[&str]) -> Output {
-    Command::new(hab_depot_bin())
-        .arg("sync")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .env_remove("HAB_DEPOT_CONFIG")
-        .output()
-        .unwrap()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 /// `hab-depot fsck --data-dir DATA`: its summary line.
 fn fsck(data: &Path) -> String {
     let out = Command::new(hab_depot_bin())
@@ -103,18 +73,6 @@ fn fsck(data: &Path) -> String {
         .unwrap();
     assert!(out.status.success(), "fsck: {}", stderr(&out));
     stderr(&out)
-}
-
-fn client(url: &str, token: Option<&str>) -> Client {
-    Client::builder(url.parse().unwrap())
-        .token(token.map(|t| Token::new(t.to_owned()).unwrap()))
-        .no_proxy()
-        .build()
-        .unwrap()
-}
-
-fn fq(text: &str) -> FullyQualifiedIdent {
-    text.parse().unwrap()
 }
 
 /// The signing keys of `core` and `acme`.
