@@ -97,8 +97,8 @@ impl Proxy {
         self.switches.flip.store(flip, Ordering::SeqCst);
     }
 
-    /// Serves `key` (a public key file's text) for every single public key asked from now on
-    /// (`None`: the upstream's again).
+    /// Serves `key` (a public key file's text) for every single public key of its origin asked
+    /// from now on (`None`: the upstream's again).
     pub fn serve_key(&self, key: Option<String>) {
         *self.switches.key.lock().unwrap() = key;
     }
@@ -156,7 +156,7 @@ async fn pass_on(
         return json_answer(StatusCode::NOT_FOUND, body);
     }
     if let Some(key) = told.key.lock().unwrap().clone()
-        && bare.contains("/keys/")
+        && bare.contains(&format!("/origins/{}/keys/", key_origin(&key)))
         && !bare.ends_with("/latest")
     {
         return (
@@ -222,4 +222,13 @@ fn json_answer(status: StatusCode, body: &'static str) -> Response {
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     response
+}
+
+/// The origin of a public key file's text: its name's part before the revision
+/// (`core-20240101000000` on its second line).
+fn key_origin(key: &str) -> &str {
+    key.lines()
+        .nth(1)
+        .and_then(|name| name.rsplit_once('-'))
+        .map_or("", |(origin, _)| origin)
 }

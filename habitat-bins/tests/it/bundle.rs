@@ -12,6 +12,7 @@ use habitat_depot_server::ingest::{self, Claim, Received, Source};
 use habitat_depot_server::settings::Settings;
 use habitat_depot_server::store::{ChannelAction, Visibility};
 use habitat_test_support::artifacts::{artifact, signing_key};
+use habitat_test_support::proxy::Proxy;
 
 use crate::support::user_create;
 
@@ -1075,58 +1076,10 @@ async fn the_sequence_file_of_an_earlier_version_moves_into_the_metadata_store_o
 /// route answers 404, as a Builder's does; and when `key` is given, every public key file of
 /// that key's origin is answered with that text instead. Its URL.
 async fn start_stand_in(upstream: &str, key: Option<String>) -> String {
-    use axum::http::header::{AUTHORIZATION, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-
-    let root = upstream.trim_end_matches("/v1").to_owned();
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-        let (root, http, key) = (root.clone(), http.clone(), key.clone());
-        async move {
-            let path = request.uri().path().to_owned();
-            let path_and_query = request
-                .uri()
-                .path_and_query()
-                .map(|p| p.as_str().to_owned())
-                .unwrap_or_default();
-            let mut response = axum::response::Response::new(axum::body::Body::empty());
-            if path.ends_with("/manifest") {
-                *response.status_mut() = axum::http::StatusCode::NOT_FOUND;
-                *response.body_mut() = r#"{"code":"not_found","message":"no such route"}"#.into();
-                return response;
-            }
-            let mut asked =
-                http.request(request.method().clone(), format!("{root}{path_and_query}"));
-            if let Some(value) = request.headers().get(AUTHORIZATION) {
-                asked = asked.header(AUTHORIZATION, value.clone());
-            }
-            let answer = asked.send().await.unwrap();
-            *response.status_mut() = answer.status();
-            for (name, value) in answer.headers() {
-                if name != TRANSFER_ENCODING && name != CONNECTION && name != CONTENT_LENGTH {
-                    response.headers_mut().insert(name.clone(), value.clone());
-                }
-            }
-            let bytes = answer.bytes().await.unwrap();
-            // The key's origin: its name's first part (`core-REVISION`).
-            let origin = key
-                .as_deref()
-                .and_then(|k| k.lines().nth(1))
-                .and_then(|name| name.split('-').next())
-                .unwrap_or_default()
-                .to_owned();
-            let key_file = path.contains(&format!("/origins/{origin}/keys/"))
-                && response.status().is_success();
-            *response.body_mut() = match (&key, key_file) {
-                (Some(key), true) => key.clone().into(),
-                _ => bytes.into(),
-            };
-            response
-        }
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{address}")
+    let proxy = Proxy::start(upstream).await;
+    proxy.without_manifest();
+    proxy.serve_key(key);
+    proxy.url
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
