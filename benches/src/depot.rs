@@ -281,6 +281,25 @@ pub fn load_average() -> Result<[f64; 3]> {
     Ok([next()?, next()?, next()?])
 }
 
+/// The load averages as the benchmarks print them (`0.52 0.61 0.70`, or `unknown`).
+pub fn load_text() -> String {
+    load_average().map_or_else(
+        |_| "unknown".to_owned(),
+        |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
+    )
+}
+
+/// A target's verdict in the benchmarks' tables.
+pub fn verdict(pass: bool) -> &'static str {
+    if pass { "PASS" } else { "MISS" }
+}
+
+/// The number a benchmark's option `name` was given as `text`.
+pub fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
+    text.parse()
+        .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
+}
+
 /// Starts `bin` (a `hab-depot`) on `data_dir` with a free port on `127.0.0.1`, with stderr
 /// going to `log`, and waits (up to 60 s) for it to announce its address. `rust_log` sets
 /// `RUST_LOG` (`None`: the depot's default, `info`, one line per request as in production).

@@ -19,8 +19,8 @@ use futures_util::StreamExt;
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
     BigArtifact, BigSpec, CatalogSpec, LoadReport, LoadSpec, ORIGIN, ProcStats, RssSampler,
-    ServerCpu, ensure_big_artifact, load_average, peak_between, populate, proc_stats, run_load,
-    start_depot, user_create, wait_for_quiet,
+    ServerCpu, ensure_big_artifact, load_average, load_text, number, peak_between, populate,
+    proc_stats, run_load, start_depot, user_create, verdict, wait_for_quiet,
 };
 use habitat_core::Blake2bHash;
 use habitat_core::hash::Hasher;
@@ -103,10 +103,6 @@ fn parse_args() -> Result<Option<Options>> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
-            text.parse()
-                .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
-        }
         match arg.as_str() {
             "--hab-depot" => o.hab_depot = value(&arg)?.into(),
             "--data-dir" => o.data_dir = value(&arg)?.into(),
@@ -179,17 +175,6 @@ fn mib(bytes: u64) -> f64 {
 
 fn kib_to_mib(kib: u64) -> f64 {
     kib as f64 / 1024.0
-}
-
-fn load_text() -> String {
-    load_average().map_or_else(
-        |_| "unknown".to_owned(),
-        |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
-    )
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
 }
 
 async fn run(o: Options) -> Result<ExitCode> {

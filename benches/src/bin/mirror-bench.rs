@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
-    DepotProcess, load_average, proc_stats, start_depot, user_create, wait_for_quiet,
+    DepotProcess, load_average, load_text, number, proc_stats, start_depot, user_create, verdict,
+    wait_for_quiet,
 };
 use habitat_benches::mirror::{CHANNEL, MirrorSet, SetSpec, ensure_set};
 use habitat_core::{Blake2bHash, PublicKey};
@@ -89,10 +90,6 @@ fn parse_args() -> Result<Option<Options>> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
-            text.parse()
-                .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
-        }
         match arg.as_str() {
             "--hab-depot" => o.hab_depot = value(&arg)?.into(),
             "--hab" => o.hab = value(&arg)?.into(),
@@ -136,17 +133,6 @@ fn main() -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(run(options))
-}
-
-fn load_text() -> String {
-    load_average().map_or_else(
-        |_| "unknown".to_owned(),
-        |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
-    )
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
 }
 
 /// CPU seconds (user plus system) of this process's children that have been waited for.

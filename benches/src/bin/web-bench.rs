@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use habitat_benches::data::XorShift64;
 use habitat_benches::default_data_dir;
-use habitat_benches::depot::{LoadReport, LoadSpec, ServerCpu, load_average, run_load};
+use habitat_benches::depot::{
+    LoadReport, LoadSpec, ServerCpu, load_average, load_text, number, run_load, verdict,
+};
 use habitat_benches::web::{
     HEAVY, InProcessDepot, ORIGINS, QueryTiming, RELEASES_PER_NAME, SERVER_THREADS, WORDS,
     WebCatalogSpec, Weight, populate, time_store_queries, weigh,
@@ -99,10 +101,6 @@ fn parse_args() -> Result<Option<Options>> {
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
-            text.parse()
-                .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
-        }
         match arg.as_str() {
             "--data-dir" => o.data_dir = value(&arg)?.into(),
             "--names" => o.catalog.names = number(&arg, value(&arg)?)?,
@@ -163,13 +161,6 @@ fn main() -> Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(run(options))
-}
-
-fn load_text() -> String {
-    load_average().map_or_else(
-        |_| "unknown".to_owned(),
-        |l| format!("{:.2} {:.2} {:.2}", l[0], l[1], l[2]),
-    )
 }
 
 /// One page measured: where its URLs come from and what each answer must contain.
@@ -536,10 +527,6 @@ async fn load(
         },
     )
     .await
-}
-
-fn verdict(pass: bool) -> &'static str {
-    if pass { "PASS" } else { "MISS" }
 }
 
 /// Prints the results; whether every judged page met every target.
