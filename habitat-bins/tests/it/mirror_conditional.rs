@@ -5,12 +5,14 @@
 use std::path::Path;
 
 use habitat_core::keys::SecretKey;
-use habitat_core::{ChannelName, OriginName, PackageTarget};
+use habitat_core::{ChannelName, PackageTarget};
 use habitat_depot_client::Client;
 use habitat_test_support::process::DepotProcess;
 use habitat_test_support::{rich_artifact, signing_key};
 
-use crate::support::{client, fq, start_depot, start_logged_depot, stderr, sync, user_create};
+use crate::support::{
+    client, fq, origin_with_key, start_depot, start_logged_depot, stderr, sync, user_create,
+};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
 
@@ -45,12 +47,6 @@ async fn publish(
 }
 
 /// Creates `origin` at the depot of `to` with `key`'s public half.
-async fn origin_with_key(to: &Client, origin: &str, key: &SecretKey) {
-    let name: OriginName = origin.parse().unwrap();
-    to.create_origin(&name, None).await.unwrap();
-    to.upload_public_key(&key.public_key()).await.unwrap();
-}
-
 const LIBC: &str = "core/libc/2.0.0/20240101000000";
 const APP: &str = "acme/app/1.0.0/20240101000000";
 const TOOL: &str = "acme/tool/1.0.0/20240101000000";

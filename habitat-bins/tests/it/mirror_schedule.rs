@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use habitat_core::keys::SecretKey;
-use habitat_core::{ChannelName, OriginName, PackageTarget};
+use habitat_core::{ChannelName, PackageTarget};
 use habitat_depot_client::Client;
 use habitat_test_support::process::DepotProcess;
 use habitat_test_support::{artifact, signing_key};
 
-use crate::support::{client, fq, start_depot, user_create};
+use crate::support::{client, fq, origin_with_key, start_depot, user_create};
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
 
@@ -90,11 +90,8 @@ async fn a_scheduled_mirror_fills_the_depot_then_picks_up_what_is_published_late
     let upstream = start_depot(&up_data);
     let alice = client(&upstream.url, Some(&alice_token));
     let (core_key, acme_key) = (signing_key("core"), signing_key("acme"));
-    for (origin, key) in [("core", &core_key), ("acme", &acme_key)] {
-        let name: OriginName = origin.parse().unwrap();
-        alice.create_origin(&name, None).await.unwrap();
-        alice.upload_public_key(&key.public_key()).await.unwrap();
-    }
+    origin_with_key(&alice, "core", &core_key).await;
+    origin_with_key(&alice, "acme", &acme_key).await;
     let libc = "core/libc/2.0.0/20240101000000";
     publish(&alice, &work, &core_key, libc, &[], None).await;
     let app = "acme/app/1.0.0/20240101000000";

@@ -187,6 +187,18 @@ pub fn client(url: &str, token: Option<&str>) -> habitat_depot_client::Client {
         .unwrap()
 }
 
+/// Creates `origin` through `to` and uploads `key`'s public half.
+pub async fn origin_with_key(
+    to: &habitat_depot_client::Client,
+    origin: &str,
+    key: &habitat_core::SecretKey,
+) {
+    to.create_origin(&origin.parse().unwrap(), None)
+        .await
+        .unwrap();
+    to.upload_public_key(&key.public_key()).await.unwrap();
+}
+
 /// A fully qualified ident written in a test.
 pub fn fq(text: &str) -> habitat_core::FullyQualifiedIdent {
     text.parse().unwrap()

@@ -14,8 +14,8 @@ use habitat_test_support::proxy::Proxy;
 use habitat_test_support::{artifact, rich_artifact, signing_key};
 
 use crate::support::{
-    DepotProcess, client, fq, hab_depot_bin, start_depot, start_depot_with, start_logged_depot,
-    stderr, sync, user_create,
+    DepotProcess, client, fq, hab_depot_bin, origin_with_key, start_depot, start_depot_with,
+    start_logged_depot, stderr, sync, user_create,
 };
 
 const X86_64: PackageTarget = PackageTarget::X86_64Linux;
@@ -138,12 +138,7 @@ async fn sync_mirrors_members_and_dependencies_then_downloads_nothing_and_refuse
         acme: signing_key("acme"),
     };
     for origin in ["core", "acme"] {
-        let name: OriginName = origin.parse().unwrap();
-        alice.create_origin(&name, None).await.unwrap();
-        alice
-            .upload_public_key(&keys.of(origin).public_key())
-            .await
-            .unwrap();
+        origin_with_key(&alice, origin, keys.of(origin)).await;
     }
     let alice = (&alice, &keys);
     publish(alice, &work, "core/libc/2.0.0/20240101000000", &[], None).await;
@@ -318,8 +313,7 @@ async fn mirrors_in_the_settings_are_synced_and_their_channels_are_read_only() {
     let acme: OriginName = "acme".parse().unwrap();
     let (stable, unstable): (ChannelName, ChannelName) =
         ("stable".parse().unwrap(), "unstable".parse().unwrap());
-    alice.create_origin(&acme, None).await.unwrap();
-    alice.upload_public_key(&key.public_key()).await.unwrap();
+    origin_with_key(&alice, "acme", &key).await;
     for (ident, salt) in [
         ("acme/a/1.0.0/20240101000000", "a"),
         ("acme/b/1.0.0/20240101000000", "b"),
@@ -452,9 +446,7 @@ async fn an_interrupted_sync_resumes_its_download_with_range_on_the_next_run() {
         alice,
     } = Pair::start(start_depot);
     let key = signing_key("acme");
-    let acme: OriginName = "acme".parse().unwrap();
-    alice.create_origin(&acme, None).await.unwrap();
-    alice.upload_public_key(&key.public_key()).await.unwrap();
+    origin_with_key(&alice, "acme", &key).await;
     let big = fq("acme/big/1.0.0/20240101000000");
     let hart = rich_artifact(
         &work,
@@ -558,12 +550,9 @@ async fn exact_mode_removes_what_left_upstream_and_conflicts_and_other_keys_are_
     let zed_here = signing_key("zed");
     let zed_there = same_revision(&signing_key("zed"), &zed_here);
     assert_ne!(zed_here.public_key(), zed_there.public_key());
-    let (acme, zed): (OriginName, OriginName) = ("acme".parse().unwrap(), "zed".parse().unwrap());
     let stable: ChannelName = "stable".parse().unwrap();
-    for (origin, key) in [(&acme, &acme_key), (&zed, &zed_there)] {
-        alice.create_origin(origin, None).await.unwrap();
-        alice.upload_public_key(&key.public_key()).await.unwrap();
-    }
+    origin_with_key(&alice, "acme", &acme_key).await;
+    origin_with_key(&alice, "zed", &zed_there).await;
     let upload = |client: &Client, key: &SecretKey, ident: &str, salt: &str| {
         let hart = rich_artifact(&work, ident, &[], key, 64, salt);
         let (client, ident) = (client.clone(), fq(ident));
@@ -586,10 +575,8 @@ async fn exact_mode_removes_what_left_upstream_and_conflicts_and_other_keys_are_
     // Here: acme with the same key and another acme/c; zed with another key of that revision.
     let here = start_depot(&here_data);
     let local = client(&here.url, Some(&mirror));
-    for (origin, key) in [(&acme, &acme_key), (&zed, &zed_here)] {
-        local.create_origin(origin, None).await.unwrap();
-        local.upload_public_key(&key.public_key()).await.unwrap();
-    }
+    origin_with_key(&local, "acme", &acme_key).await;
+    origin_with_key(&local, "zed", &zed_here).await;
     upload(&local, &acme_key, "acme/c/1.0.0/20240101000000", "here").await;
     let c_here = local
         .package(&fq("acme/c/1.0.0/20240101000000"), X86_64)
@@ -700,12 +687,7 @@ async fn a_key_substituted_on_the_way_is_refused_and_never_kept() {
         core: signing_key("core"),
         acme: signing_key("acme"),
     };
-    let acme: OriginName = "acme".parse().unwrap();
-    alice.create_origin(&acme, None).await.unwrap();
-    alice
-        .upload_public_key(&keys.acme.public_key())
-        .await
-        .unwrap();
+    origin_with_key(&alice, "acme", &keys.acme).await;
     let alice = (&alice, &keys);
     publish(
         alice,
