@@ -585,12 +585,6 @@ async fn channel_members(
     }
 }
 
-/// Orders packages dependencies first: a dependency's TDEPS are a strict subset of its
-/// dependent's, so fewer TDEPS come first.
-fn dependencies_first<T>(items: &mut [T], tdeps: impl Fn(&T) -> usize, key: impl Fn(&T) -> String) {
-    items.sort_by(|a, b| tdeps(a).cmp(&tdeps(b)).then_with(|| key(a).cmp(&key(b))));
-}
-
 /// Where [`create`] reads packages and keys from.
 #[derive(Clone, Copy)]
 pub enum SourceDepot<'a> {
@@ -850,7 +844,7 @@ pub async fn create(
         set.insert(id, package);
     }
     let mut packages: Vec<Item> = set.into_values().collect();
-    dependencies_first(&mut packages, |p| p.tdeps.len(), |p| p.ident.to_string());
+    super::dependencies_first(&mut packages, |p| p.tdeps.len(), |p| p.ident.to_string());
     let before = packages.len();
     if let Some(have) = &selection.have {
         // Left out only when the far side has the identical artifact: another one is carried,
@@ -1956,7 +1950,7 @@ pub async fn import(state: &AppState, bundle: &Path, options: &ImportOptions) ->
             Err(e) => return Err(e.into()),
         }
     }
-    dependencies_first(
+    super::dependencies_first(
         &mut checked,
         |c| c.tdeps.len(),
         |c| c.entry.ident.to_string(),

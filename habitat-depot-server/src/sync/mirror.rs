@@ -243,11 +243,8 @@ pub async fn run(
         up_to_date: run.summary.up_to_date,
     });
 
-    // 3. The missing ones, dependencies first: a package's TDEPS hold all of its
-    // dependencies' TDEPS, so fewer TDEPS never come after more of them.
-    missing.sort_by(|a, b| {
-        (a.tdeps.len(), a.ident.to_string()).cmp(&(b.tdeps.len(), b.ident.to_string()))
-    });
+    // 3. The missing ones, dependencies first.
+    super::dependencies_first(&mut missing, |p| p.tdeps.len(), |p| p.ident.to_string());
     let mut origins_ready: HashMap<OriginName, bool> = HashMap::new();
     for package in &missing {
         let origin = package.ident.origin();

@@ -14,3 +14,14 @@ pub mod fetch;
 pub mod mirror;
 pub mod pull;
 pub mod schedule;
+
+/// Orders packages dependencies first, the order every way in stores them: a dependency's
+/// TDEPS are a strict subset of its dependent's, so fewer TDEPS come first (ties by `key`, so
+/// that the order is the same on every run).
+pub(crate) fn dependencies_first<T>(
+    items: &mut [T],
+    tdeps: impl Fn(&T) -> usize,
+    key: impl Fn(&T) -> String,
+) {
+    items.sort_by(|a, b| tdeps(a).cmp(&tdeps(b)).then_with(|| key(a).cmp(&key(b))));
+}

@@ -555,8 +555,11 @@ async fn store_with_dependencies(state: AppState, remote: Remote) -> Outcome {
             owner: found.owner,
         });
     }
-    // A package's TDEPS hold its dependencies' TDEPS: fewer never come after more.
-    dependencies.sort_by_key(|d| d.tdeps.len());
+    super::dependencies_first(
+        &mut dependencies,
+        |d| d.tdeps.len(),
+        |d| d.ident.to_string(),
+    );
     for dep in dependencies {
         let key = format!("package {} {}", dep.ident, dep.target);
         state
