@@ -30,6 +30,7 @@ pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod tuf;
 pub mod web;
 
 pub use routes::router;
