@@ -891,8 +891,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The entry listed now for target `path`.
     async fn tuf_current(&self, path: &str) -> StoreResult<Option<TufCurrent>>;
     /// The paths listed now that start with `prefix` (such as `channels/core/` or
-    /// `channels/core/stable/redis/`), by path.
+    /// `keys/core/`), by path.
     async fn tuf_current_paths_under(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    /// The channel index paths listed now for package `origin`/`name`, in every channel (one
+    /// deleted since included), by path: what a publish of that name compares with, without
+    /// reading the paths of the origin's other names.
+    async fn tuf_current_package_paths(
+        &self,
+        origin: &OriginName,
+        name: &str,
+    ) -> StoreResult<Vec<String>>;
     /// The newest version of `role`.
     async fn tuf_latest(&self, role: &str) -> StoreResult<Option<TufMetadataRow>>;
     /// The newest version of every role, without bodies (left empty), by role: what a

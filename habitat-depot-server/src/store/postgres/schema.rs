@@ -211,7 +211,8 @@ CREATE TABLE mirrored_manifests (
 "#,
     // The TUF repository: each release's SHA-256 and signing key (what its index entries
     // say), the outbox of changes to publish, the metadata versions, the target documents
-    // (every version published, and what the bins list now) and the online key.
+    // (every version published, and what the bins list now, each channel index with its
+    // `origin/name`) and the online key.
     r#"
 ALTER TABLE packages ADD COLUMN sha256 TEXT COLLATE "C",
     ADD COLUMN signer TEXT COLLATE "C";
@@ -246,9 +247,11 @@ CREATE TABLE tuf_current (
     bin TEXT COLLATE "C" NOT NULL,
     sha256 TEXT COLLATE "C" NOT NULL,
     blake2b TEXT COLLATE "C" NOT NULL,
-    length BIGINT NOT NULL
+    length BIGINT NOT NULL,
+    package TEXT COLLATE "C"
 );
 CREATE INDEX tuf_current_bin ON tuf_current (bin, path);
+CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 CREATE INDEX tuf_current_sha256 ON tuf_current (sha256);
 CREATE TABLE tuf_keys (
     name TEXT COLLATE "C" PRIMARY KEY,
