@@ -581,7 +581,10 @@ pub async fn run_forever(
         if lock.is_some() && !backfilled {
             match publisher.backfill().await {
                 Ok(done) if done.filled > 0 => {
-                    tracing::info!(packages = done.filled, "TUF: recorded the SHA-256 and signer of older packages");
+                    tracing::info!(
+                        packages = done.filled,
+                        "TUF: recorded the SHA-256 and signer of older packages"
+                    );
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "TUF backfill"),
