@@ -308,7 +308,12 @@ async fn private_packages_stay_out_and_a_new_key_goes_in() {
 #[tokio::test]
 async fn what_is_about_to_expire_is_signed_again() {
     let w = World::new().await;
+    let status = w.get("/status", StatusCode::OK).await;
+    assert_eq!(status["tuf"], serde_json::Value::Null, "{status}");
     initialize(&w).await;
+    let status = w.get("/status", StatusCode::OK).await;
+    assert_eq!(status["artifacts"], "ok", "{status}");
+    assert_eq!(status["tuf"]["nearest_expiry"]["role"], "timestamp", "{status}");
     let store = w.depot.state.metadata.as_ref();
     let first = seen(store).await;
     let publisher = &w.depot.state.tuf;
