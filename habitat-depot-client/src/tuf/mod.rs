@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), habitat_depot_client::Error> {
-//! use habitat_core::{ChannelName, OriginName, PackageName, PackageTarget};
+//! use habitat_core::{ChannelName, OriginName, PackageIdent, PackageName, PackageTarget};
 //! use habitat_depot_client::Client;
 //! use habitat_depot_client::tuf::TufClient;
 //!
@@ -28,29 +28,30 @@
 mod cache;
 mod error;
 mod fetch;
-mod meta;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use habitat_core::{
-    Blake2bHash, ChannelName, FullyQualifiedIdent, NamedRevision, OriginName, PackageIdent,
-    PackageName, PackageTarget,
+use habitat_core::tuf::layout::{channel_index_path, metadata_file, origin_key_path};
+use habitat_core::tuf::{
+    DelegatedRole, Key, MetaFile, Role, RoleKeys, Root, Snapshot, TargetFile, Targets, Timestamp,
+    Unverified, sha256_hex,
 };
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
+use habitat_core::{ChannelName, OriginName, PackageIdent, PackageName, PackageTarget};
+use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 use tokio::sync::Mutex;
 
 pub use error::TufError;
 pub use fetch::Fetch;
+pub use habitat_core::tuf::layout::{ChannelIndex, IndexedRelease};
 
 use cache::Cache;
-use meta::{Common, Document, MetaFile, MetaList, Refusal, Root, TargetFile, Targets};
 
 use crate::error::Result;
 use crate::url::DepotUrl;
@@ -63,47 +64,10 @@ const TIMESTAMP_LIMIT: usize = 64 << 10;
 const SNAPSHOT_LIMIT: usize = 4 << 20;
 const TARGETS_LIMIT: usize = 16 << 20;
 
-/// A channel's public releases of one package on one target, newest first, as the depot's
-/// signed index lists them (docs/formats.md). Only a [`TufClient`] makes one, from a target
-/// that verified.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct ChannelIndex {
-    /// The origin.
-    pub origin: OriginName,
-    /// The channel.
-    pub channel: ChannelName,
-    /// The package name.
-    pub name: PackageName,
-    /// The target.
-    pub target: PackageTarget,
-    /// The releases, newest first (the order `latest` uses).
-    pub releases: Vec<IndexedRelease>,
-}
-
-impl ChannelIndex {
-    /// The newest release that satisfies `query` (the first matching one).
-    pub fn latest(&self, query: &PackageIdent) -> Option<&IndexedRelease> {
-        self.releases.iter().find(|r| query.satisfied_by(&r.ident))
-    }
-}
-
-/// One release in a [`ChannelIndex`]: what its artifact must be.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[non_exhaustive]
-pub struct IndexedRelease {
-    /// The release.
-    #[serde(deserialize_with = "crate::types::from_str")]
-    pub ident: FullyQualifiedIdent,
-    /// The BLAKE2b-256 of the `.hart` (the depot's `checksum`).
-    #[serde(deserialize_with = "crate::types::from_str")]
-    pub checksum: Blake2bHash,
-    /// The sha256 of the `.hart`, lowercase hex.
-    pub sha256: String,
-    /// The `.hart`'s size in bytes.
-    pub size: u64,
-    /// The origin key that signed it.
-    pub signer: NamedRevision,
+/// The newest release of `index` that satisfies `query`: the first matching one, since an
+/// index lists its releases newest first.
+pub fn latest<'a>(index: &'a ChannelIndex, query: &PackageIdent) -> Option<&'a IndexedRelease> {
+    index.releases.iter().find(|r| query.satisfied_by(&r.ident))
 }
 
 /// The cache directory of a depot's trusted metadata: `tuf/{host}_{port}` beside the key
@@ -131,15 +95,15 @@ pub struct TufClient<F = crate::Client> {
     state: Mutex<State>,
 }
 
-/// What is trusted now.
+/// What is trusted now: each role verified.
 #[derive(Debug)]
 struct State {
-    root: Document<Root>,
-    timestamp: Option<Document<MetaList>>,
-    snapshot: Option<Document<MetaList>>,
-    targets: Option<Document<Targets>>,
+    root: Root,
+    timestamp: Option<Timestamp>,
+    snapshot: Option<Snapshot>,
+    targets: Option<Targets>,
     /// Bins verified against the current targets.
-    bins: HashMap<String, Document<Targets>>,
+    bins: HashMap<String, Targets>,
     /// When the last refresh started: what expiries are checked against.
     started: Option<OffsetDateTime>,
 }
@@ -151,24 +115,20 @@ impl<F: Fetch> TufClient<F> {
     ///
     /// # Errors
     /// [`TufError::PinnedRoot`] when the pinned root is not root metadata signed by its own
-    /// keys; [`Error::Io`](crate::Error::Io) when the cache cannot be read.
+    /// keys; [`Error::Io`](crate::Error::Io) when the cache cannot be read or written.
     pub fn new(fetch: F, pinned_root: &[u8], cache_dir: impl Into<PathBuf>) -> Result<Self> {
         let cache = Cache::new(cache_dir.into());
         let pinned = self_signed_root(pinned_root).map_err(|reason| TufError::PinnedRoot {
             path: cache.dir().join("root.json"),
             reason,
         })?;
-        let root = match cache.read("root")? {
-            Some(bytes) => match self_signed_root(&bytes) {
-                Ok(cached) if cached.signed.common.version >= pinned.signed.common.version => {
-                    cached
-                }
-                _ => {
-                    cache.write("root", pinned_root)?;
-                    pinned
-                }
-            },
-            None => {
+        let cached = match cache.read("root")? {
+            Some(bytes) => self_signed_root(&bytes).ok(),
+            None => None,
+        };
+        let root = match cached {
+            Some(cached) if cached.version >= pinned.version => cached,
+            _ => {
                 cache.write("root", pinned_root)?;
                 pinned
             }
@@ -212,10 +172,11 @@ impl<F: Fetch> TufClient<F> {
                 what: "1.root.json".into(),
             })?;
         let found = sha256_hex(&bytes);
-        if !found.eq_ignore_ascii_case(root_sha256.trim()) {
+        let expected = root_sha256.trim();
+        if !found.eq_ignore_ascii_case(expected) {
             return Err(TufError::Fingerprint {
                 depot,
-                expected: root_sha256.trim().to_owned(),
+                expected: expected.to_owned(),
                 found,
             }
             .into());
@@ -231,7 +192,7 @@ impl<F: Fetch> TufClient<F> {
         Ok(bytes.to_vec())
     }
 
-    fn with_root(fetch: F, cache: Cache, root: Document<Root>) -> Self {
+    fn with_root(fetch: F, cache: Cache, root: Root) -> Self {
         Self {
             depot: fetch.depot(),
             fetch,
@@ -272,7 +233,7 @@ impl<F: Fetch> TufClient<F> {
 
     /// The version of the trusted root.
     pub async fn root_version(&self) -> u64 {
-        self.state.lock().await.root.signed.common.version
+        self.state.lock().await.root.version
     }
 
     /// Brings the trusted metadata up to date (spec §5.3–§5.6): new root versions one by
@@ -303,7 +264,13 @@ impl<F: Fetch> TufClient<F> {
         name: &PackageName,
         target: PackageTarget,
     ) -> Result<Option<ChannelIndex>> {
-        let path = format!("channels/{origin}/{channel}/{name}/{target}.json");
+        let (origin, channel, name, target) = (
+            origin.as_str(),
+            channel.as_str(),
+            name.as_str(),
+            target.to_string(),
+        );
+        let path = channel_index_path(origin, channel, name, &target);
         let Some(body) = self.target(&path).await? else {
             return Ok(None);
         };
@@ -313,20 +280,16 @@ impl<F: Fetch> TufClient<F> {
                 role: path.clone(),
                 reason: e.to_string(),
             })?;
-        if index.origin != *origin
-            || index.channel != *channel
-            || index.name != *name
+        if index.origin != origin
+            || index.channel != channel
+            || index.name != name
             || index.target != target
         {
-            return Err(TufError::Mismatch {
-                depot: self.depot.clone(),
-                what: path,
-                reason: format!(
-                    "it is the index of `{}/{}` in `{}` ({})",
-                    index.origin, index.name, index.channel, index.target
-                ),
-            }
-            .into());
+            let reason = format!(
+                "it is the index of `{}/{}` in `{}` ({})",
+                index.origin, index.name, index.channel, index.target
+            );
+            return Err(self.mismatch(&path, reason).into());
         }
         Ok(Some(index))
     }
@@ -338,18 +301,19 @@ impl<F: Fetch> TufClient<F> {
     /// As [`TufClient::index`].
     pub async fn origin_key(&self, origin: &OriginName, revision: &str) -> Result<Option<String>> {
         let revision = crate::segment("key revision", revision)?;
-        let path = format!("keys/{origin}/{origin}-{revision}.pub");
+        let path = origin_key_path(origin, revision);
         let Some(body) = self.target(&path).await? else {
             return Ok(None);
         };
-        String::from_utf8(body.to_vec()).map(Some).map_err(|_| {
-            TufError::Malformed {
+        match String::from_utf8(body.to_vec()) {
+            Ok(text) => Ok(Some(text)),
+            Err(_) => Err(TufError::Malformed {
                 depot: self.depot.clone(),
                 role: path,
                 reason: "the key file is not UTF-8 text".into(),
             }
-            .into()
-        })
+            .into()),
+        }
     }
 
     /// The bytes of the target at `path`, checked against its length and hashes in the bin
@@ -370,9 +334,8 @@ impl<F: Fetch> TufClient<F> {
             return Ok(None);
         };
         let Some(sha256) = file.hashes.get("sha256") else {
-            return Err(self
-                .mismatch(path, "the metadata lists no sha256 for it".into())
-                .into());
+            let reason = "the metadata lists no sha256 of it".to_owned();
+            return Err(self.mismatch(path, reason).into());
         };
         let (dir, name) = match path.rsplit_once('/') {
             Some((dir, name)) => (format!("{dir}/"), name),
@@ -381,8 +344,9 @@ impl<F: Fetch> TufClient<F> {
         let url_path = format!("targets/{dir}{sha256}.{name}");
         let limit = usize::try_from(file.length).unwrap_or(usize::MAX);
         let body = self.download(&url_path, limit, path).await?;
-        check_file(&body, file.length, &file.hashes)
-            .map_err(|reason| self.mismatch(path, reason))?;
+        if !file.matches(&body) {
+            return Err(self.mismatch(path, differs(&body, &file)).into());
+        }
         Ok(Some(body))
     }
 
@@ -398,20 +362,36 @@ impl<F: Fetch> TufClient<F> {
         }
     }
 
-    fn refused(&self, role: &str, refusal: Refusal) -> TufError {
-        match refusal {
-            Refusal::Decode(reason) => TufError::Malformed {
-                depot: self.depot.clone(),
-                role: role.to_owned(),
-                reason,
-            },
-            Refusal::Signatures { valid, threshold } => TufError::Signature {
+    /// The depot's view of a refusal by the metadata checks of habitat-core.
+    fn refused(&self, role: &str, err: habitat_core::tuf::TufError) -> TufError {
+        match err {
+            habitat_core::tuf::TufError::Threshold {
+                valid, threshold, ..
+            } => TufError::Signature {
                 depot: self.depot.clone(),
                 role: role.to_owned(),
                 valid,
                 threshold,
             },
+            other => TufError::Malformed {
+                depot: self.depot.clone(),
+                role: role.to_owned(),
+                reason: other.to_string(),
+            },
         }
+    }
+
+    /// Parses `bytes` as role `T` and checks its signatures.
+    fn verified<T: Role + DeserializeOwned>(
+        &self,
+        role: &str,
+        bytes: &[u8],
+        keys: &BTreeMap<String, Key>,
+        role_keys: &RoleKeys,
+    ) -> Result<T, TufError> {
+        Unverified::<T>::parse(bytes)
+            .and_then(|doc| doc.verify(role, role_keys, keys))
+            .map_err(|e| self.refused(role, e))
     }
 
     /// Fetches a file that must be there, counting its bytes.
@@ -429,33 +409,50 @@ impl<F: Fetch> TufClient<F> {
         Ok(bytes)
     }
 
-    /// Refuses a role whose type is not `kind` or that expired at `started`.
-    fn check_common(
+    /// Refuses a role that expired at `started`: the freeze attack.
+    fn check_expiry(
         &self,
         role: &str,
-        kind: &str,
-        common: &Common,
+        document: &impl Role,
         started: OffsetDateTime,
     ) -> Result<(), TufError> {
-        if common.kind != kind {
-            return Err(TufError::Malformed {
-                depot: self.depot.clone(),
-                role: role.to_owned(),
-                reason: format!("its `_type` is `{}`", common.kind),
-            });
+        let expires = document.expires();
+        if expires > started {
+            return Ok(());
         }
-        match meta::expiry(common) {
-            Some(expires) if expires > started => Ok(()),
-            Some(_) => Err(TufError::Expired {
-                depot: self.depot.clone(),
-                role: role.to_owned(),
-                expires: common.expires.clone(),
-            }),
-            None => Err(TufError::Malformed {
-                depot: self.depot.clone(),
-                role: role.to_owned(),
-                reason: format!("`expires` is not an RFC 3339 time: `{}`", common.expires),
-            }),
+        Err(TufError::Expired {
+            depot: self.depot.clone(),
+            role: role.to_owned(),
+            expires: expires
+                .format(&Rfc3339)
+                .unwrap_or_else(|_| expires.to_string()),
+        })
+    }
+
+    /// Refuses a role of another version than the snapshot names: mix-and-match.
+    fn check_version(
+        &self,
+        role: &str,
+        document: &impl Role,
+        expected: &MetaFile,
+    ) -> Result<(), TufError> {
+        if document.version() == expected.version {
+            return Ok(());
+        }
+        let reason = format!(
+            "it is version {}, the snapshot names version {}",
+            document.version(),
+            expected.version
+        );
+        Err(self.mismatch(role, reason))
+    }
+
+    fn rollback(&self, role: &str, version: u64, trusted: u64) -> TufError {
+        TufError::Rollback {
+            depot: self.depot.clone(),
+            role: role.to_owned(),
+            version,
+            trusted,
         }
     }
 
@@ -472,50 +469,41 @@ impl<F: Fetch> TufClient<F> {
     /// §5.3: root N+1 until there is none, each signed by the trusted root's threshold and by
     /// its own.
     async fn update_root(&self, state: &mut State, started: OffsetDateTime) -> Result<()> {
-        let first = state.root.signed.clone();
+        let first = state.root.clone();
         for _ in 0..MAX_ROOT_ROTATIONS {
-            let next = state.root.signed.common.version + 1;
-            let name = format!("{next}.root.json");
-            let Some(bytes) = self
+            let next = state.root.version + 1;
+            let name = metadata_file("root", next);
+            let found = self
                 .fetch
                 .fetch(&format!("metadata/{name}"), ROOT_LIMIT)
-                .await?
-            else {
+                .await?;
+            let Some(bytes) = found else {
                 break;
             };
             self.downloaded
                 .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            let new: Document<Root> =
-                Document::parse(&bytes).map_err(|r| self.refused("root", r))?;
-            let trusted = &state.root.signed;
-            let keys = role_keys(trusted, "root").map_err(|r| self.refused("root", r))?;
-            new.verify(&trusted.keys, &keys.keyids, keys.threshold)
-                .map_err(|r| self.refused("root", r))?;
-            let own = role_keys(&new.signed, "root").map_err(|r| self.refused("root", r))?;
-            new.verify(&new.signed.keys, &own.keyids, own.threshold)
-                .map_err(|r| self.refused("root", r))?;
-            if new.signed.common.kind != "root" {
-                return Err(self
-                    .refused("root", Refusal::Decode("its `_type` is not `root`".into()))
-                    .into());
-            }
-            if new.signed.common.version != next {
-                return Err(self
-                    .mismatch(
-                        &name,
-                        format!("it is version {}", new.signed.common.version),
-                    )
-                    .into());
+            let new = Unverified::<Root>::parse(&bytes).map_err(|e| self.refused("root", e))?;
+            let trusted = &state.root;
+            let keys = role_keys(trusted, "root").map_err(|e| self.refused("root", e))?;
+            new.check("root", &keys, &trusted.keys)
+                .map_err(|e| self.refused("root", e))?;
+            let own = role_keys(new.peek(), "root").map_err(|e| self.refused("root", e))?;
+            let own_keys = new.peek().keys.clone();
+            let new = new
+                .verify("root", &own, &own_keys)
+                .map_err(|e| self.refused("root", e))?;
+            if new.version != next {
+                let reason = format!("it is version {}", new.version);
+                return Err(self.mismatch(&name, reason).into());
             }
             self.cache.write("root", &bytes)?;
             state.root = new;
         }
-        let root = state.root.signed.clone();
-        self.check_common("root", "root", &root.common, started)?;
-        if root.common.version != first.common.version {
+        self.check_expiry("root", &state.root, started)?;
+        if state.root.version != first.version {
             // §5.3.11: new timestamp or snapshot keys end what was trusted under the old ones
             // (a recovery from a fast-forward attack).
-            let changed = |role: &str| first.roles.get(role) != root.roles.get(role);
+            let changed = |role: &str| first.roles.get(role) != state.root.roles.get(role);
             if changed("timestamp") || changed("snapshot") {
                 state.timestamp = None;
                 state.snapshot = None;
@@ -530,145 +518,111 @@ impl<F: Fetch> TufClient<F> {
         Ok(())
     }
 
-    /// Loads a trusted copy from the cache when it still verifies under the current keys.
-    fn load_cached<T: serde::de::DeserializeOwned>(
+    /// A trusted copy from the cache, when it still verifies under the current keys.
+    fn load_cached<T: Role + DeserializeOwned>(
         &self,
         role: &str,
-        keys: &std::collections::BTreeMap<String, meta::Key>,
-        role_keys: &meta::RoleKeys,
-    ) -> Result<Option<Document<T>>> {
+        keys: &BTreeMap<String, Key>,
+        role_keys: &RoleKeys,
+    ) -> Result<Option<T>> {
         let Some(bytes) = self.cache.read(role)? else {
             return Ok(None);
         };
-        Ok(Document::parse(&bytes).ok().filter(|doc: &Document<T>| {
-            doc.verify(keys, &role_keys.keyids, role_keys.threshold)
-                .is_ok()
-        }))
+        Ok(self.verified(role, &bytes, keys, role_keys).ok())
     }
 
     /// §5.4: the timestamp, never older than the trusted one, nor naming an older snapshot.
     async fn update_timestamp(&self, state: &mut State, started: OffsetDateTime) -> Result<()> {
-        let root = state.root.signed.clone();
-        let keys = role_keys(&root, "timestamp").map_err(|r| self.refused("timestamp", r))?;
+        let root = state.root.clone();
+        let keys = role_keys(&root, "timestamp").map_err(|e| self.refused("timestamp", e))?;
         if state.timestamp.is_none() {
             state.timestamp = self.load_cached("timestamp", &root.keys, &keys)?;
         }
         let bytes = self
             .download("metadata/timestamp.json", TIMESTAMP_LIMIT, "timestamp.json")
             .await?;
-        let new: Document<MetaList> =
-            Document::parse(&bytes).map_err(|r| self.refused("timestamp", r))?;
-        new.verify(&root.keys, &keys.keyids, keys.threshold)
-            .map_err(|r| self.refused("timestamp", r))?;
-        let snapshot_of = |doc: &Document<MetaList>| -> Result<u64, TufError> {
-            doc.signed
-                .meta
-                .get("snapshot.json")
+        let new: Timestamp = self.verified("timestamp", &bytes, &root.keys, &keys)?;
+        let snapshot_of = |doc: &Timestamp| {
+            doc.snapshot_meta()
                 .map(|m| m.version)
-                .ok_or_else(|| self.mismatch("timestamp", "it names no `snapshot.json`".into()))
+                .map_err(|e| self.refused("timestamp", e))
         };
         let new_snapshot = snapshot_of(&new)?;
         if let Some(trusted) = &state.timestamp {
-            let (version, known) = (new.signed.common.version, trusted.signed.common.version);
-            if version < known {
-                return Err(TufError::Rollback {
-                    depot: self.depot.clone(),
-                    role: "timestamp".into(),
-                    version,
-                    trusted: known,
-                }
-                .into());
+            if new.version < trusted.version {
+                return Err(self
+                    .rollback("timestamp", new.version, trusted.version)
+                    .into());
             }
             let known_snapshot = snapshot_of(trusted)?;
             if new_snapshot < known_snapshot {
-                return Err(TufError::Rollback {
-                    depot: self.depot.clone(),
-                    role: "snapshot".into(),
-                    version: new_snapshot,
-                    trusted: known_snapshot,
-                }
-                .into());
+                return Err(self
+                    .rollback("snapshot", new_snapshot, known_snapshot)
+                    .into());
             }
-            if version == known {
+            if new.version == trusted.version {
                 // The same version again: the trusted copy stays (§5.4.3.1).
-                self.check_common("timestamp", "timestamp", &trusted.signed.common, started)?;
+                self.check_expiry("timestamp", trusted, started)?;
                 return Ok(());
             }
         }
-        self.check_common("timestamp", "timestamp", &new.signed.common, started)?;
+        self.check_expiry("timestamp", &new, started)?;
         self.cache.write("timestamp", &bytes)?;
         state.timestamp = Some(new);
         Ok(())
     }
 
     /// §5.5: the snapshot the timestamp names (its length and hashes), with no role's version
-    /// lower than the trusted snapshot's.
+    /// lower than in the trusted snapshot.
     async fn update_snapshot(&self, state: &mut State, started: OffsetDateTime) -> Result<()> {
-        let root = state.root.signed.clone();
-        let keys = role_keys(&root, "snapshot").map_err(|r| self.refused("snapshot", r))?;
-        let Some(expected) = state
-            .timestamp
-            .as_ref()
-            .and_then(|t| t.signed.meta.get("snapshot.json"))
-            .cloned()
-        else {
-            return Err(self
-                .mismatch("timestamp", "it names no `snapshot.json`".into())
-                .into());
+        let root = state.root.clone();
+        let keys = role_keys(&root, "snapshot").map_err(|e| self.refused("snapshot", e))?;
+        let expected = match &state.timestamp {
+            Some(timestamp) => timestamp
+                .snapshot_meta()
+                .map_err(|e| self.refused("timestamp", e))?
+                .clone(),
+            None => return Err(self.mismatch("timestamp", "none is trusted".into()).into()),
         };
         if state.snapshot.is_none() {
             state.snapshot = self.load_cached("snapshot", &root.keys, &keys)?;
         }
         if let Some(trusted) = &state.snapshot
-            && trusted.signed.common.version == expected.version
+            && trusted.version == expected.version
         {
-            self.check_common("snapshot", "snapshot", &trusted.signed.common, started)?;
+            self.check_expiry("snapshot", trusted, started)?;
             return Ok(());
         }
-        let name = format!("{}.snapshot.json", expected.version);
+        let name = metadata_file("snapshot", expected.version);
         let limit = limit_of(&expected, SNAPSHOT_LIMIT);
         let bytes = self
             .download(&format!("metadata/{name}"), limit, &name)
             .await?;
         check_meta(&bytes, &expected).map_err(|reason| self.mismatch(&name, reason))?;
-        let new: Document<MetaList> =
-            Document::parse(&bytes).map_err(|r| self.refused("snapshot", r))?;
-        new.verify(&root.keys, &keys.keyids, keys.threshold)
-            .map_err(|r| self.refused("snapshot", r))?;
-        if new.signed.common.version != expected.version {
-            return Err(self
-                .mismatch(
-                    &name,
-                    format!(
-                        "it is version {}, the timestamp names version {}",
-                        new.signed.common.version, expected.version
-                    ),
-                )
-                .into());
+        let new: Snapshot = self.verified("snapshot", &bytes, &root.keys, &keys)?;
+        if new.version != expected.version {
+            let reason = format!(
+                "it is version {}, the timestamp names version {}",
+                new.version, expected.version
+            );
+            return Err(self.mismatch(&name, reason).into());
         }
         if let Some(trusted) = &state.snapshot {
-            for (file, known) in &trusted.signed.meta {
+            for (file, known) in &trusted.meta {
                 let role = file.strip_suffix(".json").unwrap_or(file);
-                match new.signed.meta.get(file) {
+                match new.meta.get(file) {
                     None => {
-                        return Err(self
-                            .mismatch(&name, format!("it no longer lists `{file}`"))
-                            .into());
+                        let reason = format!("it no longer lists `{file}`");
+                        return Err(self.mismatch(&name, reason).into());
                     }
-                    Some(now) if now.version < known.version => {
-                        return Err(TufError::Rollback {
-                            depot: self.depot.clone(),
-                            role: role.to_owned(),
-                            version: now.version,
-                            trusted: known.version,
-                        }
-                        .into());
+                    Some(listed) if listed.version < known.version => {
+                        return Err(self.rollback(role, listed.version, known.version).into());
                     }
                     Some(_) => {}
                 }
             }
         }
-        self.check_common("snapshot", "snapshot", &new.signed.common, started)?;
+        self.check_expiry("snapshot", &new, started)?;
         self.cache.write("snapshot", &bytes)?;
         state.snapshot = Some(new);
         Ok(())
@@ -676,34 +630,31 @@ impl<F: Fetch> TufClient<F> {
 
     /// §5.6: the top-level targets of the version the snapshot names.
     async fn update_targets(&self, state: &mut State, started: OffsetDateTime) -> Result<()> {
-        let root = state.root.signed.clone();
-        let keys = role_keys(&root, "targets").map_err(|r| self.refused("targets", r))?;
+        let root = state.root.clone();
+        let keys = role_keys(&root, "targets").map_err(|e| self.refused("targets", e))?;
         let expected = self.expected_in_snapshot(state, "targets")?;
         let current = state
             .targets
             .as_ref()
-            .is_some_and(|t| t.signed.common.version == expected.version);
+            .is_some_and(|t| t.version == expected.version);
         if !current {
             state.bins.clear();
-            let cached: Option<Document<Targets>> =
-                self.load_cached("targets", &root.keys, &keys)?;
-            state.targets = match cached {
-                Some(doc) if doc.signed.common.version == expected.version => Some(doc),
+            let cached: Option<Targets> = self.load_cached("targets", &root.keys, &keys)?;
+            let targets = match cached {
+                Some(cached) if cached.version == expected.version => cached,
                 _ => {
                     let bytes = self.fetch_role("targets", &expected).await?;
-                    let new: Document<Targets> =
-                        Document::parse(&bytes).map_err(|r| self.refused("targets", r))?;
-                    new.verify(&root.keys, &keys.keyids, keys.threshold)
-                        .map_err(|r| self.refused("targets", r))?;
-                    self.check_version("targets", &new.signed.common, &expected)?;
-                    self.check_common("targets", "targets", &new.signed.common, started)?;
+                    let new: Targets = self.verified("targets", &bytes, &root.keys, &keys)?;
+                    self.check_version("targets", &new, &expected)?;
+                    self.check_expiry("targets", &new, started)?;
                     self.cache.write("targets", &bytes)?;
-                    Some(new)
+                    new
                 }
             };
+            state.targets = Some(targets);
         }
         if let Some(targets) = &state.targets {
-            self.check_common("targets", "targets", &targets.signed.common, started)?;
+            self.check_expiry("targets", targets, started)?;
         }
         Ok(())
     }
@@ -713,7 +664,7 @@ impl<F: Fetch> TufClient<F> {
         state
             .snapshot
             .as_ref()
-            .and_then(|s| s.signed.meta.get(&format!("{role}.json")))
+            .and_then(|s| s.meta.get(&format!("{role}.json")))
             .cloned()
             .ok_or_else(|| self.mismatch("snapshot", format!("it lists no `{role}.json`")))
     }
@@ -721,61 +672,34 @@ impl<F: Fetch> TufClient<F> {
     /// Fetches `{V}.{role}.json` and checks its length and hashes when the snapshot gives
     /// them.
     async fn fetch_role(&self, role: &str, expected: &MetaFile) -> Result<Bytes> {
-        let name = format!("{}.{role}.json", expected.version);
+        let name = metadata_file(role, expected.version);
+        let limit = limit_of(expected, TARGETS_LIMIT);
         let bytes = self
-            .download(
-                &format!("metadata/{name}"),
-                limit_of(expected, TARGETS_LIMIT),
-                &name,
-            )
+            .download(&format!("metadata/{name}"), limit, &name)
             .await?;
         check_meta(&bytes, expected).map_err(|reason| self.mismatch(&name, reason))?;
         Ok(bytes)
     }
 
-    /// Refuses a role of another version than the snapshot names: mix-and-match.
-    fn check_version(
-        &self,
-        role: &str,
-        common: &Common,
-        expected: &MetaFile,
-    ) -> Result<(), TufError> {
-        if common.version == expected.version {
-            return Ok(());
-        }
-        Err(self.mismatch(
-            role,
-            format!(
-                "it is version {}, the snapshot names version {}",
-                common.version, expected.version
-            ),
-        ))
-    }
-
     /// §5.6.7: the target's entry, from the top-level targets or the first delegated role
-    /// whose hash prefixes (or paths) cover it; a terminating role ends the search.
+    /// trusted for its path; a terminating role ends the search. The depot's bins delegate
+    /// no further, so one level is searched.
     async fn find_target(&self, state: &mut State, path: &str) -> Result<Option<TargetFile>> {
         let Some(targets) = state.targets.clone() else {
             return Ok(None);
         };
-        if let Some(file) = targets.signed.targets.get(path) {
+        if let Some(file) = targets.targets.get(path) {
             return Ok(Some(file.clone()));
         }
-        let Some(delegations) = &targets.signed.delegations else {
+        let Some(delegations) = &targets.delegations else {
             return Ok(None);
         };
-        let hash = sha256_hex(path.as_bytes());
         for role in &delegations.roles {
-            let covers = match (&role.path_hash_prefixes, &role.paths) {
-                (Some(prefixes), _) => prefixes.iter().any(|p| hash.starts_with(p.as_str())),
-                (None, Some(patterns)) => patterns.iter().any(|p| glob(p, path)),
-                (None, None) => false,
-            };
-            if !covers {
+            if !role.is_trusted_for(path) {
                 continue;
             }
             let bin = self.load_bin(state, role, &delegations.keys).await?;
-            if let Some(file) = bin.signed.targets.get(path) {
+            if let Some(file) = bin.targets.get(path) {
                 return Ok(Some(file.clone()));
             }
             if role.terminating {
@@ -790,81 +714,62 @@ impl<F: Fetch> TufClient<F> {
     async fn load_bin(
         &self,
         state: &mut State,
-        role: &meta::Delegation,
-        keys: &std::collections::BTreeMap<String, meta::Key>,
-    ) -> Result<Document<Targets>> {
+        role: &DelegatedRole,
+        keys: &BTreeMap<String, Key>,
+    ) -> Result<Targets> {
         let name = role.name.as_str();
+        // The name becomes a file name in the cache.
         let safe = !name.is_empty()
             && name
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !safe {
-            return Err(self
-                .mismatch("targets", format!("it delegates to a role named `{name}`"))
-                .into());
+            let reason = format!("it delegates to a role named `{name}`");
+            return Err(self.mismatch("targets", reason).into());
         }
         let started = state.started.unwrap_or_else(|| self.now());
         let expected = self.expected_in_snapshot(state, name)?;
         if let Some(bin) = state.bins.get(name)
-            && bin.signed.common.version == expected.version
+            && bin.version == expected.version
         {
-            self.check_common(name, "targets", &bin.signed.common, started)?;
+            self.check_expiry(name, bin, started)?;
             return Ok(bin.clone());
         }
-        let role_keys = meta::RoleKeys {
+        let role_keys = RoleKeys {
             keyids: role.keyids.clone(),
             threshold: role.threshold,
         };
-        let cached: Option<Document<Targets>> = self.load_cached(name, keys, &role_keys)?;
+        let cached: Option<Targets> = self.load_cached(name, keys, &role_keys)?;
         let bin = match cached {
-            Some(doc) if doc.signed.common.version == expected.version => doc,
+            Some(cached) if cached.version == expected.version => cached,
             _ => {
                 let bytes = self.fetch_role(name, &expected).await?;
-                let new: Document<Targets> =
-                    Document::parse(&bytes).map_err(|r| self.refused(name, r))?;
-                new.verify(keys, &role.keyids, role.threshold)
-                    .map_err(|r| self.refused(name, r))?;
-                self.check_version(name, &new.signed.common, &expected)?;
-                self.check_common(name, "targets", &new.signed.common, started)?;
+                let new: Targets = self.verified(name, &bytes, keys, &role_keys)?;
+                self.check_version(name, &new, &expected)?;
+                self.check_expiry(name, &new, started)?;
                 self.cache.write(name, &bytes)?;
                 new
             }
         };
-        self.check_common(name, "targets", &bin.signed.common, started)?;
+        self.check_expiry(name, &bin, started)?;
         state.bins.insert(name.to_owned(), bin.clone());
         Ok(bin)
     }
 }
 
 /// A root that parses and is signed by its own root keys' threshold.
-fn self_signed_root(bytes: &[u8]) -> Result<Document<Root>, String> {
-    let root: Document<Root> = Document::parse(bytes).map_err(|r| match r {
-        Refusal::Decode(reason) => reason,
-        Refusal::Signatures { .. } => "it is not signed".into(),
-    })?;
-    if root.signed.common.kind != "root" {
-        return Err(format!(
-            "its `_type` is `{}`, not `root`",
-            root.signed.common.kind
-        ));
-    }
-    let keys = role_keys(&root.signed, "root").map_err(|_| "it names no `root` role".to_owned())?;
-    root.verify(&root.signed.keys, &keys.keyids, keys.threshold)
-        .map_err(|r| match r {
-            Refusal::Signatures { valid, threshold } => {
-                format!("{valid} valid signature(s) by its own root keys, {threshold} needed")
-            }
-            Refusal::Decode(reason) => reason,
-        })?;
-    Ok(root)
+fn self_signed_root(bytes: &[u8]) -> Result<Root, String> {
+    let root = Unverified::<Root>::parse(bytes).map_err(|e| e.to_string())?;
+    let keys = role_keys(root.peek(), "root").map_err(|e| e.to_string())?;
+    let own = root.peek().keys.clone();
+    root.verify("root", &keys, &own).map_err(|e| e.to_string())
 }
 
 /// The keys and threshold root gives `role`.
-fn role_keys(root: &Root, role: &str) -> Result<meta::RoleKeys, Refusal> {
-    root.roles
-        .get(role)
-        .cloned()
-        .ok_or_else(|| Refusal::Decode(format!("the root names no `{role}` role")))
+fn role_keys(root: &Root, role: &str) -> Result<RoleKeys, habitat_core::tuf::TufError> {
+    root.roles.get(role).cloned().ok_or_else(|| {
+        habitat_core::tuf::TufError::Invalid(format!("the root names no `{role}` role"))
+    })
 }
 
 /// How much of a role to read: its length when the metadata gives it.
@@ -877,74 +782,31 @@ fn limit_of(expected: &MetaFile, default: usize) -> usize {
 
 /// Checks `bytes` against the length and hashes a `meta` entry gives, if any.
 fn check_meta(bytes: &[u8], expected: &MetaFile) -> Result<(), String> {
-    if let Some(length) = expected.length
-        && bytes.len() as u64 != length
-    {
-        return Err(format!("it is {} bytes long, not {length}", bytes.len()));
-    }
-    match &expected.hashes {
-        Some(hashes) => check_hashes(bytes, hashes),
-        None => Ok(()),
-    }
-}
-
-/// Checks a target's length and every hash given of a kind we know; at least one must be.
-fn check_file(
-    bytes: &[u8],
-    length: u64,
-    hashes: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
-    if bytes.len() as u64 != length {
-        return Err(format!("it is {} bytes long, not {length}", bytes.len()));
-    }
-    check_hashes(bytes, hashes)
-}
-
-fn check_hashes(
-    bytes: &[u8],
-    hashes: &std::collections::BTreeMap<String, String>,
-) -> Result<(), String> {
-    let mut checked = 0;
-    for (kind, expected) in hashes {
-        let found = match kind.as_str() {
-            "sha256" => sha256_hex(bytes),
-            "blake2b-256" => Blake2bHash::digest(bytes).to_string(),
-            _ => continue,
-        };
-        if !found.eq_ignore_ascii_case(expected) {
-            return Err(format!("its {kind} is `{found}`, not `{expected}`"));
+    let length = expected.length.unwrap_or(bytes.len() as u64);
+    let file = TargetFile {
+        length,
+        hashes: expected.hashes.clone().unwrap_or_default(),
+    };
+    if file.hashes.is_empty() {
+        if bytes.len() as u64 != length {
+            return Err(format!("it is {} bytes long, not {length}", bytes.len()));
         }
-        checked += 1;
+        return Ok(());
     }
-    if checked == 0 {
-        return Err("the metadata gives no sha256 or blake2b-256 hash of it".into());
+    if file.matches(bytes) {
+        Ok(())
+    } else {
+        Err(differs(bytes, &file))
     }
-    Ok(())
 }
 
-/// Lowercase hex sha256.
-pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// A delegation's `paths` pattern: `*` stands for any run of characters but `/`.
-fn glob(pattern: &str, path: &str) -> bool {
-    let pattern: Vec<&str> = pattern.split('/').collect();
-    let path: Vec<&str> = path.split('/').collect();
-    pattern.len() == path.len()
-        && pattern
-            .iter()
-            .zip(&path)
-            .all(|(p, s)| segment_glob(p.as_bytes(), s.as_bytes()))
-}
-
-fn segment_glob(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern.split_first() {
-        None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len()).any(|i| segment_glob(rest, &text[i..])),
-        Some((c, rest)) => text.first() == Some(c) && segment_glob(rest, &text[1..]),
-    }
+/// What differs between `bytes` and the entry they fail to match.
+fn differs(bytes: &[u8], expected: &TargetFile) -> String {
+    let listed = expected.hashes.get("sha256").map_or("none", String::as_str);
+    format!(
+        "it is {} bytes with sha256 `{}`, the metadata lists {} bytes with sha256 `{listed}`",
+        bytes.len(),
+        sha256_hex(bytes),
+        expected.length
+    )
 }

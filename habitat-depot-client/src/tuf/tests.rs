@@ -6,12 +6,13 @@ use std::sync::{Arc, Mutex as StdMutex};
 
 use bytes::Bytes;
 use ed25519_dalek::{Signer, SigningKey};
-use habitat_core::{ChannelName, OriginName, PackageName, PackageTarget};
+use habitat_core::tuf::canonical_json;
+use habitat_core::tuf::layout::bin_of;
+use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageName, PackageTarget};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::meta::write_canonical;
 use super::*;
 use crate::error::Error;
 
@@ -59,9 +60,7 @@ impl Fetch for Served {
 }
 
 fn canonical(value: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    write_canonical(value, &mut out).unwrap();
-    out
+    canonical_json(value).unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -74,7 +73,7 @@ fn key_json(key: &SigningKey) -> Value {
 }
 
 fn keyid(key: &SigningKey) -> String {
-    sha256_hex(&canonical(&key_json(key)))
+    Key::ed25519(&key.verifying_key()).id()
 }
 
 fn sign(signed: Value, keys: &[&SigningKey]) -> Vec<u8> {
@@ -278,10 +277,6 @@ impl Repo {
     }
 }
 
-fn bin_of(path: &str) -> String {
-    format!("bin-{}", &sha256_hex(path.as_bytes())[..2])
-}
-
 const INDEX_PATH: &str = "channels/core/stable/redis/x86_64-linux.json";
 
 fn index_body(releases: &[&str]) -> Vec<u8> {
@@ -345,11 +340,11 @@ async fn verifies_an_index_and_a_key_and_fetches_only_the_bins_needed() {
     let client = repo.client(dir.path());
     let found = index(&client).await.unwrap().unwrap();
     assert_eq!(found.releases.len(), 2);
-    let latest = found.latest(&"core/redis".parse().unwrap()).unwrap();
-    assert_eq!(latest.ident.to_string(), "core/redis/4.0.14/20190319155852");
-    let older = found.latest(&"core/redis/3.2.4".parse().unwrap()).unwrap();
+    let newest = latest(&found, &"core/redis".parse().unwrap()).unwrap();
+    assert_eq!(newest.ident.to_string(), "core/redis/4.0.14/20190319155852");
+    let older = latest(&found, &"core/redis/3.2.4".parse().unwrap()).unwrap();
     assert_eq!(older.ident.to_string(), "core/redis/3.2.4/20170514150022");
-    assert_eq!(latest.size, 1234);
+    assert_eq!(newest.size, 1234);
 
     let origin: OriginName = "core".parse().unwrap();
     let key = client.origin_key(&origin, "20180119235000").await.unwrap();
@@ -620,14 +615,5 @@ fn cache_dirs_are_beside_the_key_cache() {
     assert_eq!(
         cache_dir(Path::new("/root/.hab/cache/keys"), &url),
         Path::new("/root/.hab/cache/tuf/bldr.example_443")
-    );
-}
-
-#[test]
-fn canonical_json_sorts_keys_and_escapes_only_quotes_and_backslashes() {
-    let value = json!({"b": [1, "x\"y\\z\n"], "a": {"d": true, "c": null}});
-    assert_eq!(
-        String::from_utf8(canonical(&value)).unwrap(),
-        "{\"a\":{\"c\":null,\"d\":true},\"b\":[1,\"x\\\"y\\\\z\n\"]}"
     );
 }
