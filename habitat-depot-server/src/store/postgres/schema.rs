@@ -211,8 +211,7 @@ CREATE TABLE mirrored_manifests (
 "#,
     // The TUF repository: each release's SHA-256 and signing key (what its index entries
     // say), the outbox of changes to publish, the metadata versions, the target documents
-    // (every version published, and what the bins list now, each channel index with its
-    // `origin/name`) and the online key.
+    // (every version published, and what the bins list now) and the online key.
     r#"
 ALTER TABLE packages ADD COLUMN sha256 TEXT COLLATE "C",
     ADD COLUMN signer TEXT COLLATE "C";
@@ -247,17 +246,23 @@ CREATE TABLE tuf_current (
     bin TEXT COLLATE "C" NOT NULL,
     sha256 TEXT COLLATE "C" NOT NULL,
     blake2b TEXT COLLATE "C" NOT NULL,
-    length BIGINT NOT NULL,
-    package TEXT COLLATE "C"
+    length BIGINT NOT NULL
 );
 CREATE INDEX tuf_current_bin ON tuf_current (bin, path);
-CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 CREATE INDEX tuf_current_sha256 ON tuf_current (sha256);
 CREATE TABLE tuf_keys (
     name TEXT COLLATE "C" PRIMARY KEY,
     public TEXT COLLATE "C" NOT NULL,
     secret_encrypted BYTEA NOT NULL
 );
+"#,
+    // Each listed channel index with its `origin/name`, so that a publish finds one package's
+    // indexes in every channel from an index rather than reading every path of its origin.
+    r#"
+ALTER TABLE tuf_current ADD COLUMN package TEXT COLLATE "C";
+UPDATE tuf_current SET package = split_part(path, '/', 2) || '/' || split_part(path, '/', 4)
+WHERE path LIKE 'channels/%';
+CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 "#,
 ];
 

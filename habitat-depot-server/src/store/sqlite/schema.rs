@@ -200,8 +200,7 @@ CREATE TABLE mirrored_manifests (
 "#,
     // The TUF repository: each release's SHA-256 and signing key (what its index entries
     // say), the outbox of changes to publish, the metadata versions, the target documents
-    // (every version published, and what the bins list now, each channel index with its
-    // `origin/name`) and the online key.
+    // (every version published, and what the bins list now) and the online key.
     r#"
 ALTER TABLE packages ADD COLUMN sha256 TEXT;
 ALTER TABLE packages ADD COLUMN signer TEXT;
@@ -236,16 +235,26 @@ CREATE TABLE tuf_current (
     bin TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     blake2b TEXT NOT NULL,
-    length INTEGER NOT NULL,
-    package TEXT
+    length INTEGER NOT NULL
 );
 CREATE INDEX tuf_current_bin ON tuf_current (bin, path);
-CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 CREATE INDEX tuf_current_sha256 ON tuf_current (sha256);
 CREATE TABLE tuf_keys (
     name TEXT PRIMARY KEY,
     public TEXT NOT NULL,
     secret_encrypted BLOB NOT NULL
 );
+"#,
+    // Each listed channel index with its `origin/name`, so that a publish finds one package's
+    // indexes in every channel from an index rather than reading every path of its origin.
+    r#"
+ALTER TABLE tuf_current ADD COLUMN package TEXT;
+UPDATE tuf_current SET package = (
+    SELECT substr(r1, 1, instr(r1, '/') - 1) || '/' || substr(r3, 1, instr(r3, '/') - 1)
+    FROM (SELECT r1, substr(r2, instr(r2, '/') + 1) AS r3
+        FROM (SELECT r1, substr(r1, instr(r1, '/') + 1) AS r2
+            FROM (SELECT substr(tuf_current.path, 10) AS r1))))
+WHERE path LIKE 'channels/%';
+CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 "#,
 ];
