@@ -873,8 +873,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The repository key `name` (the online key is `online`).
     async fn tuf_key(&self, name: &str) -> StoreResult<Option<TufKey>>;
-    /// The oldest `limit` outbox rows, by id. A row this build does not understand is
-    /// [`StoreError::Invalid`].
+    /// The oldest `limit` outbox rows, by id. A row this build does not understand (an
+    /// unknown scope) fails the call.
     async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<TufChange>>;
     /// Every public release of `origin`/`name` with each channel it is in, one row per
     /// (release, channel), ordered by channel, then target, then newest first in the order
