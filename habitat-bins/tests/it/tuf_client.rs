@@ -89,6 +89,23 @@ impl Published {
     fn base_url(&self) -> &str {
         self.depot.url.trim_end_matches("/v1")
     }
+
+    /// A client sandbox that pinned this depot's root.
+    fn trusting_client(&self) -> Sandbox {
+        let s = Sandbox::new();
+        let fingerprint = self.fingerprint.as_deref().expect("a depot with TUF");
+        let out = s.run(&[
+            "depot",
+            "trust",
+            "--url",
+            self.base_url(),
+            "--root-sha256",
+            fingerprint,
+        ]);
+        let err = succeeds(&out, "hab depot trust");
+        assert!(err.contains("Pinned the TUF root of"), "{err}");
+        s
+    }
 }
 
 /// The trusted metadata `hab` keeps for the depot at `url` (beside the sandbox's key cache).
@@ -98,6 +115,10 @@ fn tuf_cache(s: &Sandbox, url: &str) -> PathBuf {
         .trim_end_matches("/v1")
         .replace(':', "_");
     s.keys().parent().unwrap().join("tuf").join(host_port)
+}
+
+fn installed(s: &Sandbox) -> Vec<String> {
+    s.ok(&["pkg", "list"]).lines().map(str::to_owned).collect()
 }
 
 fn exists(path: &Path) -> bool {
@@ -206,4 +227,118 @@ fn an_unverified_install_says_so_once_and_trust_needs_a_repository() {
         "{err}"
     );
     assert!(!exists(&tuf_cache(&s, url).join("root.json")));
+}
+
+#[test]
+fn a_pinned_root_verifies_installs_downloads_and_keys() {
+    let published = Published::new(true);
+    let url = published.base_url();
+
+    // The wrong fingerprint pins nothing.
+    let s = Sandbox::new();
+    let err = s.fails(&[
+        "depot",
+        "trust",
+        "--url",
+        url,
+        "--root-sha256",
+        &"00".repeat(32),
+    ]);
+    assert!(
+        err.contains(&format!(
+            "the depot {url} served a `1.root.json` with sha256 `"
+        )),
+        "{err}"
+    );
+    assert!(!exists(&tuf_cache(&s, url).join("root.json")));
+
+    // Pinned: the install resolves through the signed index, says nothing about unverified
+    // channels, and takes the origin key from the signed key target.
+    let s = published.trusting_client();
+    let cache = tuf_cache(&s, url);
+    assert!(exists(&cache.join("root.json")));
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", url]),
+        "a verified install",
+    );
+    assert!(!err.contains(NOTE), "{err}");
+    assert!(err.contains("Downloading public key demo-"), "{err}");
+    assert_eq!(
+        installed(&s),
+        [
+            format!("demo/app/1.0.0/{OLD}"),
+            format!("demo/liba/1.0.0/{OLD}"),
+        ]
+    );
+    for role in ["timestamp", "snapshot", "targets"] {
+        assert!(exists(&cache.join(format!("{role}.json"))), "{role}");
+    }
+    let bins = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("bin-")
+        })
+        .count();
+    // The bins of two indexes and one key at most, never all 256.
+    assert!((1..=3).contains(&bins), "{bins} bins cached");
+
+    // A promotion is visible in the verified index at once (embedded store).
+    published.hab(&["pkg", "promote", &format!("demo/app/1.0.0/{NEW}"), "stable"]);
+    let err = succeeds(
+        &s.run(&["pkg", "install", "--ignore-local", "demo/app", "--url", url]),
+        "the promoted release",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{NEW}")),
+        "{err}"
+    );
+
+    // A fully qualified ident resolves through `unstable`, in any channel; a name the
+    // channel does not have is refused by the verified index.
+    let out = s.run(&[
+        "pkg",
+        "download",
+        &format!("demo/app/1.0.0/{OLD}"),
+        "-c",
+        "stable",
+        "--url",
+        url,
+    ]);
+    let paths = String::from_utf8(out.stdout.clone()).unwrap();
+    succeeds(&out, "download a fully qualified ident");
+    assert!(paths.contains(&format!("demo-app-1.0.0-{OLD}-")), "{paths}");
+    let err = s.fails(&["pkg", "install", "demo/nope", "--url", url]);
+    assert!(
+        err.contains("no package satisfies `demo/nope` (x86_64-linux) in the depot's verified index of channel `stable`"),
+        "{err}"
+    );
+
+    // HAB_TUF=required is satisfied by the pinned root.
+    let out = s
+        .hab()
+        .env("HAB_TUF", "required")
+        .args(["pkg", "download", "demo/liba", "--url", url])
+        .output()
+        .unwrap();
+    succeeds(&out, "HAB_TUF=required with a pinned root");
+
+    // A root named by --tuf-root works as well as a pinned one.
+    let root_file = s.path().join("1.root.json");
+    std::fs::copy(cache.join("root.json"), &root_file).unwrap();
+    let other = Sandbox::new();
+    let err = succeeds(
+        &other
+            .hab()
+            .args(["pkg", "install", "demo/liba", "--url", url, "--tuf-root"])
+            .arg(&root_file)
+            .output()
+            .unwrap(),
+        "install with --tuf-root",
+    );
+    assert!(!err.contains(NOTE), "{err}");
+    assert!(exists(&tuf_cache(&other, url).join("timestamp.json")));
 }
