@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use habitat_test_support::proxy::Proxy;
+
 use crate::support::{
     DepotProcess, Sandbox, hab_depot, start_depot, stderr, succeeds, user_create,
 };
@@ -341,4 +343,57 @@ fn a_pinned_root_verifies_installs_downloads_and_keys() {
     );
     assert!(!err.contains(NOTE), "{err}");
     assert!(exists(&tuf_cache(&other, url).join("timestamp.json")));
+}
+
+#[test]
+fn a_pinned_root_takes_keys_from_the_signed_targets_and_refuses_a_changed_artifact() {
+    let published = Published::new(true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The proxy serves from the runtime's threads while this one runs `hab`.
+    let proxy = runtime.block_on(Proxy::start(&published.depot.url));
+    let forger = Sandbox::new();
+    forger.ok(&["origin", "key", "generate", "demo"]);
+    let forged = std::fs::read_dir(forger.keys())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pub"))
+        .unwrap();
+    proxy.serve_key(Some(std::fs::read_to_string(forged).unwrap()));
+
+    let s = Sandbox::new();
+    let fingerprint = published.fingerprint.clone().unwrap();
+    s.ok(&[
+        "depot",
+        "trust",
+        "--url",
+        &proxy.url,
+        "--root-sha256",
+        &fingerprint,
+    ]);
+    // The depot's key route is never asked: the key comes from the signed target.
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", &proxy.url]),
+        "a verified install through a proxy that substitutes keys",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
+        "{err}"
+    );
+    assert_eq!(proxy.count("/origins/demo/keys/"), 0);
+    assert!(proxy.count("/v1/tuf/targets/keys/demo/") >= 1);
+
+    // A changed byte in an artifact (its ETag dropped) does not match the signed index.
+    proxy.flip_downloads(true);
+    let fresh = Sandbox::new();
+    fresh.ok(&[
+        "depot",
+        "trust",
+        "--url",
+        &proxy.url,
+        "--root-sha256",
+        &fingerprint,
+    ]);
+    let err = fresh.fails(&["pkg", "install", "demo/liba", "--url", &proxy.url]);
+    assert!(err.contains("the depot's verified index lists"), "{err}");
+    assert!(installed(&fresh).is_empty());
 }
