@@ -397,3 +397,59 @@ fn a_pinned_root_takes_keys_from_the_signed_targets_and_refuses_a_changed_artifa
     assert!(err.contains("the depot's verified index lists"), "{err}");
     assert!(installed(&fresh).is_empty());
 }
+
+#[test]
+fn a_client_that_pinned_the_old_root_follows_a_rotation_of_the_root_and_online_keys() {
+    let published = Published::new(true);
+    let url = published.base_url();
+    let s = published.trusting_client();
+    succeeds(
+        &s.run(&["pkg", "install", "demo/liba", "--url", url]),
+        "install before the rotation",
+    );
+    let cache = tuf_cache(&s, url);
+
+    // Offline: a new root key and a new online key, signed with the keys tuf init wrote.
+    let data = published.publisher.path().join("depot-data");
+    let next = published.publisher.path().join("next");
+    let (root_file, targets_file) = (cache.join("root.json"), cache.join("targets.json"));
+    let arg = |p: &Path| p.as_os_str().to_owned();
+    hab_depot(&[
+        "tuf".as_ref(),
+        "root".as_ref(),
+        "sign".as_ref(),
+        "--root".as_ref(),
+        &arg(&root_file),
+        "--keys".as_ref(),
+        &arg(&data.join("tuf-keys")),
+        "--out".as_ref(),
+        &arg(&next),
+        "--new-root-keys".as_ref(),
+        "1".as_ref(),
+        "--rotate-online-key".as_ref(),
+        "--targets".as_ref(),
+        &arg(&targets_file),
+    ]);
+    hab_depot(&[
+        "tuf".as_ref(),
+        "root".as_ref(),
+        "publish".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--from".as_ref(),
+        &arg(&next),
+    ]);
+
+    // The client still pins version 1 and follows the chain to version 2.
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", url]),
+        "install after the rotation",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
+        "{err}"
+    );
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&root_file).unwrap()).unwrap();
+    assert_eq!(root["signed"]["version"], 2);
+}
