@@ -7,6 +7,7 @@
 //! `stand_in` runs them against a repository in the depot's layout written by python-tuf's
 //! own metadata API, which tests the harness and the attacks on their own.
 
+mod core_made;
 mod stand_in;
 
 use std::path::Path;
