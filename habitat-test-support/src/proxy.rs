@@ -160,7 +160,8 @@ impl Proxy {
         *self.switches.keep.lock().unwrap() = part.map(str::to_owned);
     }
 
-    /// The bodies kept for exactly `path` (no query), oldest first.
+    /// The bodies kept for exactly `path` (no query), oldest first; an answer the same as the
+    /// one before it is kept once.
     pub fn kept(&self, path: &str) -> Vec<Bytes> {
         let kept = self.switches.kept.lock().unwrap();
         kept.get(path).cloned().unwrap_or_default()
@@ -265,7 +266,10 @@ async fn pass_on(
         let keep = told.keep.lock().unwrap().clone();
         if keep.is_some_and(|part| bare.contains(&part)) && rule.is_none() {
             let mut kept = told.kept.lock().unwrap();
-            kept.entry(bare.clone()).or_default().push(bytes.clone());
+            let bodies = kept.entry(bare.clone()).or_default();
+            if bodies.last() != Some(&bytes) {
+                bodies.push(bytes.clone());
+            }
         }
         if let Some(Rule::Rewrite(change)) = &rule {
             bytes = Bytes::from(change(&bytes));
