@@ -30,6 +30,7 @@ pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod tuf;
 pub mod web;
 
 pub use routes::router;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub pull: Arc<sync::pull::PullThrough>,
     /// The metrics `GET /metrics` answers (docs/operations.md, "Metrics").
     pub metrics: Arc<metrics::Metrics>,
+    /// Publishes TUF metadata of the changes the outbox records (docs/security.md).
+    pub tuf: Arc<tuf::publish::Publisher>,
 }
 
 /// Why the stores could not be opened: the message names the directory and what failed; the
@@ -291,10 +294,17 @@ impl AppState {
         let metrics = Arc::new(metrics::Metrics::new());
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
+        let server_key = Arc::new(server_key);
+        let tuf = Arc::new(tuf::publish::Publisher::new(
+            metadata.clone(),
+            artifacts.clone(),
+            server_key.clone(),
+        ));
         Ok(Self {
             metadata,
             artifacts,
-            server_key: Arc::new(server_key),
+            server_key,
+            tuf,
             settings: Arc::new(settings),
             tmp_dir,
             first_start,

@@ -56,6 +56,10 @@ pub fn router(state: AppState) -> Router {
         timeout,
     ))
     .layer(middleware::from_fn(json_errors))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::tuf::publish::after_writes,
+    ))
     .layer(middleware::from_fn(log_request))
     // Outermost: a write that timed out still counts.
     .layer(middleware::from_fn_with_state(
