@@ -494,7 +494,7 @@ fn sha256_of_file(path: &Path) -> habitat_core::Result<String> {
     let mut file = std::fs::File::open(path).map_err(unreadable)?;
     let mut hasher = Sha256::new();
     std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
-    Ok(crate::store::tuf::hex(&hasher.finalize()))
+    Ok(habitat_core::hash::hex(&hasher.finalize()))
 }
 
 /// Runs blocking artifact work (file reads, hashing, decompression) off the async threads.

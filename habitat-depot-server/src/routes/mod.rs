@@ -20,6 +20,7 @@ pub(crate) mod origins;
 pub(crate) mod packages;
 pub(crate) mod profile;
 mod status;
+mod tuf;
 mod upload;
 
 /// The whole API, ready to serve.
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packages::routes())
         .merge(channels::routes())
         .merge(upload::routes())
+        .merge(tuf::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,

@@ -565,8 +565,8 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("set_default_visibility"))
             }
 
-            async fn packages_missing_tuf_facts(&self, limit: u64) -> StoreResult<Vec<(i64, Blake2bHash)>> {
-                tuf::packages_missing_tuf_facts(self, limit)
+            async fn packages_missing_tuf_facts(&self, after: i64, limit: usize) -> StoreResult<Vec<(i64, Blake2bHash)>> {
+                tuf::packages_missing_tuf_facts(self, after, limit)
                     .await
                     .map_err(|e| e.during("packages_missing_tuf_facts"))
             }
@@ -583,8 +583,8 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("tuf_initialized"))
             }
 
-            async fn tuf_put_key(&self, key: &$crate::store::TufKey) -> StoreResult<()> {
-                tuf::tuf_put_key(self, key)
+            async fn tuf_put_key(&self, name: &str, public: &str, secret_encrypted: &[u8]) -> StoreResult<()> {
+                tuf::tuf_put_key(self, name, public, secret_encrypted)
                     .await
                     .map_err(|e| e.during("tuf_put_key"))
             }
@@ -595,7 +595,7 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("tuf_key"))
             }
 
-            async fn tuf_changes(&self, limit: u64) -> StoreResult<Vec<$crate::store::TufChange>> {
+            async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<$crate::store::TufChange>> {
                 tuf::tuf_changes(self, limit)
                     .await
                     .map_err(|e| e.during("tuf_changes"))
@@ -655,7 +655,7 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("tuf_target_body"))
             }
 
-            async fn tuf_publish(&self, publish: &$crate::store::TufPublish) -> StoreResult<()> {
+            async fn tuf_publish(&self, publish: $crate::store::TufPublish) -> StoreResult<()> {
                 tuf::tuf_publish(self, publish)
                     .await
                     .map_err(|e| e.during("tuf_publish"))

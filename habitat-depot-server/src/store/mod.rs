@@ -28,7 +28,7 @@ pub mod tuf;
 pub use error::BackendError;
 pub use tuf::{
     TufChange, TufCollected, TufCurrent, TufIndexRow, TufKey, TufMetadataRow, TufPublish, TufScope,
-    TufTargetWrite,
+    TufTargetUpsert,
 };
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their
@@ -841,9 +841,15 @@ pub trait MetadataStore: Send + Sync + 'static {
     // public keys, writes an outbox row ([`TufChange`]) in its own transaction once the
     // repository is initialized ([`Self::tuf_initialized`]).
 
-    /// Up to `limit` packages whose `sha256` or `signer` is not recorded yet (stored before
-    /// the depot kept them), by id: each id and the checksum its artifact is stored under.
-    async fn packages_missing_tuf_facts(&self, limit: u64) -> StoreResult<Vec<(i64, Blake2bHash)>>;
+    /// Up to `limit` packages with an id above `after` whose `sha256` or `signer` is not
+    /// recorded yet (stored before the depot kept them), by id: each id and the checksum its
+    /// artifact is stored under. A caller pages with the last id it got, so a package whose
+    /// facts cannot be measured (its artifact missing) does not stop the others.
+    async fn packages_missing_tuf_facts(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, Blake2bHash)>>;
     /// Records a package's `sha256` (64 lowercase hex digits) and `signer` (`origin-revision`),
     /// as the backfill measured them; an unknown id is [`StoreError::NotFound`]. Writes an
     /// outbox row for a public package, since its index entries gain both.
@@ -851,12 +857,17 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Whether the TUF repository is initialized: some metadata is stored.
     async fn tuf_initialized(&self) -> StoreResult<bool>;
     /// Stores a repository key, replacing the one of the same name (a rotated online key).
-    async fn tuf_put_key(&self, key: &TufKey) -> StoreResult<()>;
+    async fn tuf_put_key(
+        &self,
+        name: &str,
+        public: &str,
+        secret_encrypted: &[u8],
+    ) -> StoreResult<()>;
     /// The repository key `name` (the online key is `online`).
     async fn tuf_key(&self, name: &str) -> StoreResult<Option<TufKey>>;
     /// The oldest `limit` outbox rows, by id. A row this build does not understand is
     /// [`StoreError::Invalid`].
-    async fn tuf_changes(&self, limit: u64) -> StoreResult<Vec<TufChange>>;
+    async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<TufChange>>;
     /// Every public release of `origin`/`name` with each channel it is in, one row per
     /// (release, channel), ordered by channel, then target, then newest first in the order
     /// `latest` uses: each (channel, target) run is one channel index's `releases`, in order.
@@ -888,7 +899,7 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// targets listed (their bodies kept), the removed ones unlisted, the new metadata
     /// versions stored. A (role, version) stored already is [`StoreError::Conflict`] and
     /// nothing changes: another publisher got there first.
-    async fn tuf_publish(&self, publish: &TufPublish) -> StoreResult<()>;
+    async fn tuf_publish(&self, publish: TufPublish) -> StoreResult<()>;
     /// Deletes what was stored before `older_than` and is no longer needed: metadata versions
     /// that are not the newest of their role (never a `root` version: clients walk every
     /// root), and target bodies no bin lists now.

@@ -87,6 +87,8 @@ pub struct TufCurrent {
     /// The target path (`channels/{origin}/{channel}/{name}/{target}.json`,
     /// `keys/{origin}/{origin}-{revision}.pub`).
     pub path: String,
+    /// The bin role that lists it (`bin-00` … `bin-ff`).
+    pub bin: String,
     /// SHA-256 of the body, lowercase hex.
     pub sha256: String,
     /// BLAKE2b-256 of the body, lowercase hex.
@@ -95,14 +97,12 @@ pub struct TufCurrent {
     pub length: u64,
 }
 
-/// A target to list in a bin: its current entry, the bin (`bin-00` … `bin-ff`) and its body
-/// (kept, under its hashes, for the targets route).
+/// A target to list in a bin: its entry and its body (kept, under its hashes, for the targets
+/// route).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TufTargetWrite {
-    /// Path, hashes and length.
+pub struct TufTargetUpsert {
+    /// Path, bin, hashes and length.
     pub current: TufCurrent,
-    /// The bin role that lists it.
-    pub bin: String,
     /// The document.
     pub body: Vec<u8>,
 }
@@ -139,7 +139,7 @@ pub struct TufPublish {
     pub consumed: Vec<i64>,
     /// Targets listed from now on (a path listed already gets the new entry and bin); their
     /// bodies are kept.
-    pub upserts: Vec<TufTargetWrite>,
+    pub upserts: Vec<TufTargetUpsert>,
     /// Paths no bin lists any more.
     pub removals: Vec<String>,
     /// New metadata versions; a (role, version) that exists already fails the whole publish
@@ -175,17 +175,6 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
     None
 }
 
-/// Bytes (a digest) as lowercase hex, as the store keeps SHA-256 and BLAKE2b-256 values.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,10 +195,5 @@ mod tests {
             assert!(path >= "channels/core/" && path < end.as_str(), "{path}");
         }
         assert!("channels/core0" >= end.as_str());
-    }
-
-    #[test]
-    fn digests_are_lowercase_hex() {
-        assert_eq!(hex(&[0x00, 0xab, 0x7f]), "00ab7f");
     }
 }

@@ -133,7 +133,7 @@ pub async fn init(
 
     keys::store_online_key(store.as_ref(), &server_key, &online).await?;
     store
-        .tuf_publish(&TufPublish {
+        .tuf_publish(TufPublish {
             consumed: Vec::new(),
             upserts: Vec::new(),
             removals: Vec::new(),
@@ -152,6 +152,7 @@ pub async fn init(
         .await?
         .items;
     let publisher = Publisher::new(store, artifacts, server_key);
+    publisher.backfill().await?;
     let published = publisher.rebuild(now, origins).await?;
     Ok(Initialized {
         root_sha256,

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::RepoError;
 use crate::crypto::ServerKey;
-use crate::store::{MetadataStore, TufKey};
+use crate::store::MetadataStore;
 
 /// The name the online key is stored under.
 pub const ONLINE: &str = "online";
@@ -99,11 +99,7 @@ pub async fn store_online_key(
 ) -> Result<(), RepoError> {
     let sealed = server_key.encrypt(key.as_bytes())?;
     store
-        .tuf_put_key(&TufKey {
-            name: ONLINE.into(),
-            public: hex(key.verifying_key().as_bytes()),
-            secret_encrypted: sealed,
-        })
+        .tuf_put_key(ONLINE, &hex(key.verifying_key().as_bytes()), &sealed)
         .await?;
     Ok(())
 }

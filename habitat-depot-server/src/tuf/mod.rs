@@ -8,6 +8,7 @@
 //! - [`root`]: rotating root keys and the online key.
 //! - [`backfill`]: the SHA-256 and signer of packages stored before those were recorded.
 
+pub mod backfill;
 pub mod init;
 pub mod keys;
 pub mod publish;

@@ -20,15 +20,15 @@ use habitat_core::tuf::metadata::expiry;
 use habitat_core::tuf::{self, MetaFile, Role, SPEC_VERSION, Signed, Snapshot, Targets, Timestamp};
 use time::OffsetDateTime;
 
-use super::{RepoError, keys};
+use super::{RepoError, backfill, keys};
 use crate::crypto::ServerKey;
 use crate::store::{
     ArtifactStore, MetadataStore, TufChange, TufCurrent, TufIndexRow, TufMetadataRow, TufPublish,
-    TufScope, TufTargetWrite,
+    TufScope, TufTargetUpsert,
 };
 
 /// Outbox rows taken per cycle.
-const BATCH: u64 = 2000;
+const BATCH: usize = 2000;
 /// Re-sign the timestamp when less than this is left.
 const TIMESTAMP_MARGIN: time::Duration = time::Duration::hours(12);
 /// Re-sign the snapshot and bins when less than this is left.
@@ -87,6 +87,14 @@ impl Publisher {
             *last_bin_check = Some(Instant::now());
         }
         Ok(cycle)
+    }
+
+    /// Records the SHA-256 and signer of packages stored before the depot recorded them (each
+    /// such package then has an outbox row, so the next cycle publishes it). Run by `tuf init`
+    /// and once when `hab-depot start` starts: a package whose artifact cannot be read is
+    /// logged and left out of the indexes, not looked at again every cycle.
+    pub async fn backfill(&self) -> Result<backfill::Backfilled, RepoError> {
+        Ok(backfill::run(self.store.as_ref(), self.artifacts.as_ref()).await?)
     }
 
     /// Rebuilds everything of `origins` (every package index and key), as `tuf init` does
@@ -154,7 +162,7 @@ impl Publisher {
         let version = timestamp_row.version;
         rows.extend([snapshot_row, timestamp_row]);
         self.store
-            .tuf_publish(&TufPublish {
+            .tuf_publish(TufPublish {
                 consumed: Vec::new(),
                 upserts: Vec::new(),
                 removals: Vec::new(),
@@ -257,7 +265,7 @@ impl Publisher {
             return Ok(cycle);
         }
         self.store
-            .tuf_publish(&TufPublish {
+            .tuf_publish(TufPublish {
                 consumed,
                 upserts: targets.upserts.into_values().collect(),
                 removals: targets.removals.into_iter().collect(),
@@ -355,9 +363,9 @@ impl Publisher {
             let blake2b = entry.hashes.get("blake2b-256").cloned().unwrap_or_default();
             changed.upserts.insert(
                 path.clone(),
-                TufTargetWrite {
-                    bin: bin_of(&path),
+                TufTargetUpsert {
                     current: TufCurrent {
+                        bin: bin_of(&path),
                         path,
                         sha256,
                         blake2b,
@@ -381,7 +389,7 @@ impl Publisher {
 /// Targets to add or change (by path) and to remove.
 #[derive(Default)]
 struct TargetChanges {
-    upserts: BTreeMap<String, TufTargetWrite>,
+    upserts: BTreeMap<String, TufTargetUpsert>,
     removals: BTreeSet<String>,
 }
 
@@ -389,7 +397,7 @@ impl TargetChanges {
     fn bins(&self) -> BTreeSet<String> {
         self.upserts
             .values()
-            .map(|u| u.bin.clone())
+            .map(|u| u.current.bin.clone())
             .chain(self.removals.iter().map(|path| bin_of(path)))
             .collect()
     }
@@ -398,7 +406,7 @@ impl TargetChanges {
         for path in &self.removals {
             content.remove(path);
         }
-        for upsert in self.upserts.values().filter(|u| u.bin == bin) {
+        for upsert in self.upserts.values().filter(|u| u.current.bin == bin) {
             content.insert(upsert.current.path.clone(), target_file_of(&upsert.current));
         }
     }
@@ -562,12 +570,26 @@ pub async fn run_forever(
     every: Duration,
 ) {
     let mut lock = None;
+    let mut backfilled = false;
     loop {
         if lock.is_none() {
             match store.try_lock("tuf-publisher").await {
                 Ok(held) => lock = held,
                 Err(e) => tracing::warn!(error = %e, "TUF publisher: cannot take its lock"),
             }
+        }
+        if lock.is_some() && !backfilled {
+            match publisher.backfill().await {
+                Ok(done) if done.filled > 0 => {
+                    tracing::info!(
+                        packages = done.filled,
+                        "TUF: recorded the SHA-256 and signer of older packages"
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "TUF backfill"),
+            }
+            backfilled = true;
         }
         if lock.is_some()
             && let Err(e) = publisher.cycle(OffsetDateTime::now_utc()).await

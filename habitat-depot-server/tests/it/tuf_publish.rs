@@ -2,7 +2,6 @@
 //! and key uploads published before they are answered, each version checked with the keys the
 //! root names (the independent verifiers read the same metadata over HTTP in `tuf_verify`).
 
-
 use habitat_core::tuf::layout::{ChannelIndex, bin_of, channel_index_path, origin_key_path};
 use habitat_core::tuf::{Root, Snapshot, Targets, Timestamp, Unverified};
 use habitat_depot_server::store::{MetadataStore, Visibility};
@@ -58,7 +57,12 @@ async fn latest_body(store: &dyn MetadataStore, role: &str) -> Vec<u8> {
 /// published before it is answered, and this does nothing.
 async fn settle(w: &World) {
     if !w.depot.state.settings.metadata.is_embedded() {
-        w.depot.state.tuf.cycle(OffsetDateTime::now_utc()).await.unwrap();
+        w.depot
+            .state
+            .tuf
+            .cycle(OffsetDateTime::now_utc())
+            .await
+            .unwrap();
     }
 }
 
@@ -66,7 +70,9 @@ async fn seen(store: &dyn MetadataStore) -> Seen {
     let root_bytes = latest_body(store, "root").await;
     let unverified = Unverified::<Root>::parse(&root_bytes).unwrap();
     let root = unverified.peek().clone();
-    let root = unverified.verify("root", &root.roles["root"], &root.keys).unwrap();
+    let root = unverified
+        .verify("root", &root.roles["root"], &root.keys)
+        .unwrap();
     let check = |role: &str| (root.roles[role].clone(), root.keys.clone());
     let (role, keys) = check("timestamp");
     let timestamp = Unverified::<Timestamp>::parse(&latest_body(store, "timestamp").await)
@@ -141,7 +147,12 @@ impl Seen {
         Some(body)
     }
 
-    async fn index(&self, store: &dyn MetadataStore, channel: &str, name: &str) -> Option<Vec<String>> {
+    async fn index(
+        &self,
+        store: &dyn MetadataStore,
+        channel: &str,
+        name: &str,
+    ) -> Option<Vec<String>> {
         let path = channel_index_path("acme", channel, name, "x86_64-linux");
         let body = self.target(store, &path).await?;
         let index: ChannelIndex = serde_json::from_slice(&body).unwrap();
@@ -174,7 +185,10 @@ async fn init_publishes_what_the_depot_holds_and_writes_the_offline_keys() {
     assert_eq!(seen.targets.delegations.as_ref().unwrap().roles.len(), 256);
     assert_eq!(
         seen.index(store, "unstable", "web").await.unwrap(),
-        ["acme/web/1.1.0/20240102000000", "acme/web/1.0.0/20240101000000"],
+        [
+            "acme/web/1.1.0/20240102000000",
+            "acme/web/1.0.0/20240101000000"
+        ],
         "newest first"
     );
     assert_eq!(seen.index(store, "stable", "web").await, None);
@@ -255,8 +269,16 @@ async fn private_packages_stay_out_and_a_new_key_goes_in() {
         .set_visibility(package.id, Visibility::Private)
         .await
         .unwrap();
-    w.depot.state.tuf.cycle(OffsetDateTime::now_utc()).await.unwrap();
-    assert_eq!(seen(store).await.index(store, "unstable", "web").await, None);
+    w.depot
+        .state
+        .tuf
+        .cycle(OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(
+        seen(store).await.index(store, "unstable", "web").await,
+        None
+    );
 
     let keys = origin_keys(w.work.path(), "secret");
     let response = w
@@ -286,7 +308,12 @@ async fn private_packages_stay_out_and_a_new_key_goes_in() {
 #[tokio::test]
 async fn what_is_about_to_expire_is_signed_again() {
     let w = World::new().await;
+    let status = w.get("/status", StatusCode::OK).await;
+    assert_eq!(status["tuf"], serde_json::Value::Null, "{status}");
     initialize(&w).await;
+    let status = w.get("/status", StatusCode::OK).await;
+    assert_eq!(status["artifacts"], "ok", "{status}");
+    assert_eq!(status["tuf"]["nearest_expiry"]["role"], "timestamp", "{status}");
     let store = w.depot.state.metadata.as_ref();
     let first = seen(store).await;
     let publisher = &w.depot.state.tuf;
@@ -295,10 +322,16 @@ async fn what_is_about_to_expire_is_signed_again() {
     let quiet = publisher.cycle(now).await.unwrap();
     assert_eq!(quiet.timestamp, None, "nothing changed, nothing expires");
 
-    let cycle = publisher.cycle(now + time::Duration::hours(13)).await.unwrap();
+    let cycle = publisher
+        .cycle(now + time::Duration::hours(13))
+        .await
+        .unwrap();
     assert_eq!(cycle.timestamp, Some(first.timestamp.version + 1));
     let resigned = seen(store).await;
-    assert_eq!(resigned.snapshot.version, first.snapshot.version, "only the timestamp");
+    assert_eq!(
+        resigned.snapshot.version, first.snapshot.version,
+        "only the timestamp"
+    );
 
     // A publisher that has looked at the bins lately looks again ten minutes later; a new one
     // looks at once.
@@ -340,7 +373,12 @@ async fn a_new_root_and_online_key_are_signed_offline_and_published() {
         OffsetDateTime::now_utc(),
     )
     .unwrap_err();
-    assert!(error.to_string().contains("1 valid signature(s) of the 2 required"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("1 valid signature(s) of the 2 required"),
+        "{error}"
+    );
 
     let options = SignOptions {
         new_root_keys: Some(1),
@@ -373,8 +411,7 @@ async fn a_new_root_and_online_key_are_signed_offline_and_published() {
     assert_eq!(new.root.roles["root"].threshold, 1);
     assert_ne!(new.root.roles["root"].keyids, old.root.roles["root"].keyids);
     assert_ne!(
-        new.root.roles["timestamp"].keyids,
-        old.root.roles["timestamp"].keyids,
+        new.root.roles["timestamp"].keyids, old.root.roles["timestamp"].keyids,
         "a new online key"
     );
     assert_eq!(new.targets.version, old.targets.version + 1);
@@ -393,5 +430,11 @@ async fn a_new_root_and_online_key_are_signed_offline_and_published() {
     let promote = "/depot/channels/acme/stable/pkgs/web/1.0.0/20240101000000/promote";
     w.maintain(Method::PUT, promote, StatusCode::OK).await;
     settle(&w).await;
-    assert!(seen(store).await.index(store, "stable", "web").await.is_some());
+    assert!(
+        seen(store)
+            .await
+            .index(store, "stable", "web")
+            .await
+            .is_some()
+    );
 }

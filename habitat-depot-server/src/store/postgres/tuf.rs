@@ -83,15 +83,16 @@ fn bigint(n: u64) -> i64 {
 
 pub(super) async fn packages_missing_tuf_facts(
     store: &PostgresStore,
-    limit: u64,
+    after: i64,
+    limit: usize,
 ) -> StoreResult<Vec<(i64, Blake2bHash)>> {
     read!(async {
         let client = store.client().await?;
         query(
             &client,
-            "SELECT id, checksum FROM packages WHERE sha256 IS NULL OR signer IS NULL \
-             ORDER BY id LIMIT $1",
-            &[&bigint(limit)],
+            "SELECT id, checksum FROM packages WHERE (sha256 IS NULL OR signer IS NULL) \
+             AND id > $1 ORDER BY id LIMIT $2",
+            &[&after, &bigint(limit as u64)],
         )
         .await?
         .iter()
@@ -128,7 +129,12 @@ pub(super) async fn tuf_initialized(store: &PostgresStore) -> StoreResult<bool> 
     })
 }
 
-pub(super) async fn tuf_put_key(store: &PostgresStore, key: &TufKey) -> StoreResult<()> {
+pub(super) async fn tuf_put_key(
+    store: &PostgresStore,
+    name: &str,
+    public: &str,
+    secret_encrypted: &[u8],
+) -> StoreResult<()> {
     read!(async {
         let client = store.client().await?;
         execute(
@@ -136,7 +142,7 @@ pub(super) async fn tuf_put_key(store: &PostgresStore, key: &TufKey) -> StoreRes
             "INSERT INTO tuf_keys (name, public, secret_encrypted) VALUES ($1, $2, $3) \
              ON CONFLICT (name) DO UPDATE SET public = excluded.public, \
              secret_encrypted = excluded.secret_encrypted",
-            &[&key.name, &key.public, &key.secret_encrypted],
+            &[&name, &public, &secret_encrypted],
         )
         .await?;
         Ok(())
@@ -163,13 +169,16 @@ pub(super) async fn tuf_key(store: &PostgresStore, name: &str) -> StoreResult<Op
     })
 }
 
-pub(super) async fn tuf_changes(store: &PostgresStore, limit: u64) -> StoreResult<Vec<TufChange>> {
+pub(super) async fn tuf_changes(
+    store: &PostgresStore,
+    limit: usize,
+) -> StoreResult<Vec<TufChange>> {
     read!(async {
         let client = store.client().await?;
         query(
             &client,
             "SELECT id, origin, scope, name FROM tuf_outbox ORDER BY id LIMIT $1",
-            &[&bigint(limit)],
+            &[&bigint(limit as u64)],
         )
         .await?
         .iter()
@@ -244,14 +253,15 @@ pub(super) async fn tuf_origin_package_names(
 }
 
 /// The columns [`current_row`] reads.
-const CURRENT_COLS: &str = "path, sha256, blake2b, length";
+const CURRENT_COLS: &str = "path, bin, sha256, blake2b, length";
 
 fn current_row(row: &Row) -> Step<TufCurrent> {
     Ok(TufCurrent {
         path: column(row, 0)?,
-        sha256: column(row, 1)?,
-        blake2b: column(row, 2)?,
-        length: column::<i64>(row, 3)? as u64,
+        bin: column(row, 1)?,
+        sha256: column(row, 2)?,
+        blake2b: column(row, 3)?,
+        length: column::<i64>(row, 4)? as u64,
     })
 }
 
@@ -402,9 +412,9 @@ pub(super) async fn tuf_target_body(
     })
 }
 
-pub(super) async fn tuf_publish(store: &PostgresStore, publish: &TufPublish) -> StoreResult<()> {
+pub(super) async fn tuf_publish(store: &PostgresStore, publish: TufPublish) -> StoreResult<()> {
     transaction!(store, |tx| {
-        apply_publish(&tx, publish).await?;
+        apply_publish(&tx, &publish).await?;
     })
 }
 
@@ -445,7 +455,7 @@ async fn apply_publish<C: GenericClient>(tx: &C, publish: &TufPublish) -> Step<(
              length = excluded.length",
             &[
                 &entry.path,
-                &write.bin,
+                &entry.bin,
                 &entry.sha256,
                 &entry.blake2b,
                 &length,

@@ -67,16 +67,17 @@ pub(super) fn outbox_packages(
 
 pub(super) async fn packages_missing_tuf_facts(
     store: &SqliteStore,
-    limit: u64,
+    after: i64,
+    limit: usize,
 ) -> StoreResult<Vec<(i64, Blake2bHash)>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     store
         .with(move |c| {
             all(
                 c,
-                "SELECT id, checksum FROM packages WHERE sha256 IS NULL OR signer IS NULL \
-                 ORDER BY id LIMIT ?1",
-                [limit],
+                "SELECT id, checksum FROM packages WHERE (sha256 IS NULL OR signer IS NULL) \
+                 AND id > ?1 ORDER BY id LIMIT ?2",
+                [after, limit],
                 |r| Ok((r.get(0)?, parse_col(&r.get::<_, String>(1)?)?)),
             )
         })
@@ -115,8 +116,17 @@ pub(super) async fn tuf_initialized(store: &SqliteStore) -> StoreResult<bool> {
         .await
 }
 
-pub(super) async fn tuf_put_key(store: &SqliteStore, key: &TufKey) -> StoreResult<()> {
-    let key = key.clone();
+pub(super) async fn tuf_put_key(
+    store: &SqliteStore,
+    name: &str,
+    public: &str,
+    secret_encrypted: &[u8],
+) -> StoreResult<()> {
+    let key = TufKey {
+        name: name.to_owned(),
+        public: public.to_owned(),
+        secret_encrypted: secret_encrypted.to_vec(),
+    };
     store
         .write(move |tx| {
             tx.execute(
@@ -152,7 +162,7 @@ pub(super) async fn tuf_key(store: &SqliteStore, name: &str) -> StoreResult<Opti
         .await
 }
 
-pub(super) async fn tuf_changes(store: &SqliteStore, limit: u64) -> StoreResult<Vec<TufChange>> {
+pub(super) async fn tuf_changes(store: &SqliteStore, limit: usize) -> StoreResult<Vec<TufChange>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
     store
         .with(move |c| {
@@ -227,14 +237,15 @@ pub(super) async fn tuf_origin_package_names(
 }
 
 /// The columns [`current_row`] reads.
-const CURRENT_COLS: &str = "path, sha256, blake2b, length";
+const CURRENT_COLS: &str = "path, bin, sha256, blake2b, length";
 
 fn current_row(r: &Row<'_>) -> rusqlite::Result<TufCurrent> {
     Ok(TufCurrent {
         path: r.get(0)?,
-        sha256: r.get(1)?,
-        blake2b: r.get(2)?,
-        length: r.get::<_, i64>(3)? as u64,
+        bin: r.get(1)?,
+        sha256: r.get(2)?,
+        blake2b: r.get(3)?,
+        length: r.get::<_, i64>(4)? as u64,
     })
 }
 
@@ -378,8 +389,7 @@ pub(super) async fn tuf_target_body(
         .await
 }
 
-pub(super) async fn tuf_publish(store: &SqliteStore, publish: &TufPublish) -> StoreResult<()> {
-    let publish = publish.clone();
+pub(super) async fn tuf_publish(store: &SqliteStore, publish: TufPublish) -> StoreResult<()> {
     store
         .write(move |tx| {
             let stamp = ts(now());
@@ -419,7 +429,7 @@ pub(super) async fn tuf_publish(store: &SqliteStore, publish: &TufPublish) -> St
                 current
                     .execute(params![
                         entry.path,
-                        write.bin,
+                        entry.bin,
                         entry.sha256,
                         entry.blake2b,
                         length
