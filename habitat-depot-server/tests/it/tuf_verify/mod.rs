@@ -8,6 +8,7 @@
 //! own metadata API, which tests the harness and the attacks on their own.
 
 mod core_made;
+mod depot;
 mod stand_in;
 
 use std::path::Path;
