@@ -18,5 +18,6 @@ mod start;
 mod stock_commands;
 mod support;
 mod sync;
+mod tuf_client;
 mod tuf_depot;
 mod web;

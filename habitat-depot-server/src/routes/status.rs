@@ -50,7 +50,9 @@ async fn status(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             let expires_at = crate::json::timestamp(row.expires_at);
             json!({"nearest_expiry": {"role": row.role, "version": row.version, "expires_at": expires_at}})
         });
-    Ok(Json(json!({"metadata": "ok", "artifacts": "ok", "tuf": tuf})))
+    Ok(Json(
+        json!({"metadata": "ok", "artifacts": "ok", "tuf": tuf}),
+    ))
 }
 
 /// Liveness: answers without touching the stores, so a store outage does not make a

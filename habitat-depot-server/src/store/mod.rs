@@ -431,6 +431,11 @@ pub const DUMP_TABLES: &[&str] = &[
     "channel_packages",
     "audit",
     "bundle_imports",
+    "tuf_metadata",
+    "tuf_targets",
+    "tuf_current",
+    "tuf_keys",
+    "tuf_outbox",
 ];
 
 /// One value in a [`DumpTable`] row.
@@ -467,7 +472,8 @@ pub struct Dump {
 
 impl DumpTable {
     /// Refuses a table or column name a restore must not put into SQL: only the tables of
-    /// [`DUMP_TABLES`], and column names of lowercase letters and underscores.
+    /// [`DUMP_TABLES`], and column names of lowercase letters, digits and underscores that
+    /// start with a letter (`sha256`).
     pub fn check_names(&self) -> StoreResult<()> {
         if !DUMP_TABLES.contains(&self.name.as_str()) {
             return Err(StoreError::Refused(format!(
@@ -475,11 +481,13 @@ impl DumpTable {
                 self.name
             )));
         }
-        if let Some(bad) = self
-            .columns
-            .iter()
-            .find(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        {
+        let valid = |column: &str| {
+            column.starts_with(|ch: char| ch.is_ascii_lowercase())
+                && column
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        };
+        if let Some(bad) = self.columns.iter().find(|c| !valid(c)) {
             return Err(StoreError::Refused(format!(
                 "the dump's table `{}` has an invalid column name `{bad}`",
                 self.name

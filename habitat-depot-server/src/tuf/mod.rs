@@ -5,10 +5,12 @@
 //! - [`init`]: `hab-depot tuf init`, the first root, targets and bins.
 //! - [`publish`]: turning the store's outbox into new bins, snapshot and timestamp, and
 //!   re-signing what is about to expire.
+//! - [`check`]: what `hab-depot fsck` checks of the repository.
 //! - [`root`]: rotating root keys and the online key.
 //! - [`backfill`]: the SHA-256 and signer of packages stored before those were recorded.
 
 pub mod backfill;
+pub mod check;
 pub mod init;
 pub mod keys;
 pub mod publish;

@@ -275,6 +275,17 @@ impl Publisher {
         Ok(cycle)
     }
 
+    /// The target paths whose current entry differs from what `changes` say they should be
+    /// (fsck's comparison of the repository with the database).
+    pub async fn pending(&self, changes: &[TufChange]) -> Result<Vec<String>, RepoError> {
+        let changed = self.changed_targets(changes).await?;
+        Ok(changed
+            .upserts
+            .into_keys()
+            .chain(changed.removals)
+            .collect())
+    }
+
     /// The targets the changes touch, as they should now be: new or changed ones and removed
     /// ones (compared with what the bins list now).
     async fn changed_targets(&self, changes: &[TufChange]) -> Result<TargetChanges, RepoError> {

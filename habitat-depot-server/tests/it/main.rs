@@ -19,6 +19,7 @@ mod s3;
 mod signin;
 mod store;
 mod support;
+mod tuf;
 mod tuf_publish;
 mod tuf_verify;
 mod upload;

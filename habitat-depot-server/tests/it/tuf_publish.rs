@@ -313,7 +313,10 @@ async fn what_is_about_to_expire_is_signed_again() {
     initialize(&w).await;
     let status = w.get("/status", StatusCode::OK).await;
     assert_eq!(status["artifacts"], "ok", "{status}");
-    assert_eq!(status["tuf"]["nearest_expiry"]["role"], "timestamp", "{status}");
+    assert_eq!(
+        status["tuf"]["nearest_expiry"]["role"], "timestamp",
+        "{status}"
+    );
     let store = w.depot.state.metadata.as_ref();
     let first = seen(store).await;
     let publisher = &w.depot.state.tuf;
@@ -437,4 +440,61 @@ async fn a_new_root_and_online_key_are_signed_offline_and_published() {
             .await
             .is_some()
     );
+}
+
+#[tokio::test]
+async fn fsck_checks_signatures_expiries_and_the_indexes_against_the_database() {
+    use habitat_depot_server::store::TufPublish;
+    use habitat_depot_server::tuf::check::check;
+
+    let w = World::new().await;
+    w.depot.publish_key("acme", &w.keys).await;
+    upload_package(&w, "acme/web/1.0.0/20240101000000").await;
+    initialize(&w).await;
+    let store = w.depot.state.metadata.as_ref();
+    let publisher = &w.depot.state.tuf;
+    let now = OffsetDateTime::now_utc();
+    assert_eq!(
+        check(store, publisher, now).await.unwrap(),
+        Vec::<String>::new()
+    );
+    let report = habitat_depot_server::fsck::check(&w.depot.state, false)
+        .await
+        .unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+
+    let later = check(store, publisher, now + time::Duration::days(2))
+        .await
+        .unwrap();
+    assert!(
+        later
+            .iter()
+            .any(|p| p.starts_with("tuf: `timestamp` version") && p.contains("expired at")),
+        "{later:?}"
+    );
+
+    // The index of `unstable` taken out of the store's current targets behind the bins' back.
+    let path = channel_index_path("acme", "unstable", "web", "x86_64-linux");
+    store
+        .tuf_publish(TufPublish {
+            removals: vec![path.clone()],
+            ..TufPublish::default()
+        })
+        .await
+        .unwrap();
+    let problems = check(store, publisher, now).await.unwrap();
+    assert!(
+        problems.contains(&format!("tuf: target `{path}` does not match the database")),
+        "{problems:?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("lists") && p.contains(&path)),
+        "the bin lists what is no longer current: {problems:?}"
+    );
+    let report = habitat_depot_server::fsck::check(&w.depot.state, false)
+        .await
+        .unwrap();
+    assert!(!report.is_clean());
 }

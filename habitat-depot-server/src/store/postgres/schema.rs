@@ -268,6 +268,10 @@ pub(super) fn dump_order(table: &str) -> &'static str {
         "identities" => "provider, subject",
         "channel_packages" => "channel_id, package_id",
         "bundle_imports" => "signer",
+        "tuf_metadata" => "role, version",
+        "tuf_targets" => "sha256",
+        "tuf_current" => "path",
+        "tuf_keys" => "name",
         _ => "id",
     }
 }
@@ -282,4 +286,5 @@ pub(super) const ID_TABLES: &[&str] = &[
     "packages",
     "channels",
     "audit",
+    "tuf_outbox",
 ];
