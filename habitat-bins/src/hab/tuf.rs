@@ -3,7 +3,7 @@
 //! `hab pkg install`, `hab pkg download` and `hab start` ask the verified metadata: a
 //! channel's releases, a release's checksum and size, an origin's public key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -202,11 +202,7 @@ pub(super) fn run_trust(
     say!(
         "Pinned the TUF root of {depot_name} (1.root.json, sha256 {}) in {}",
         root_sha256.trim().to_lowercase(),
-        shown(&dir)
+        dir.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn shown(dir: &Path) -> String {
-    dir.display().to_string()
 }
