@@ -320,13 +320,7 @@ async fn resolve(
                 resolve_verified(client, verifier, ident, target, channel).await?;
             for dep in tdeps {
                 if root.is_none_or(|root| !root.is_installed(&dep)) {
-                    let expected = super::tuf::exact(verifier, &dep, target).await?;
-                    add(Wanted {
-                        ident: dep,
-                        checksum: Some(expected.checksum),
-                        channel: None,
-                        expected: Some(expected),
-                    });
+                    add(verified_dependency(client, verifier, dep, target).await?);
                 }
             }
             add(release);
@@ -422,6 +416,16 @@ async fn resolve_verified(
 ) -> Result<(Wanted, Vec<FullyQualifiedIdent>)> {
     let Some((release, expected)) = super::tuf::resolve(verifier, ident, target, channel).await?
     else {
+        if let Some(package) = private_latest(client, ident, target, channel).await {
+            super::tuf::note_private(&package.ident);
+            let wanted = Wanted {
+                checksum: Some(package.checksum),
+                ident: package.ident,
+                channel: Some(channel.clone()),
+                expected: None,
+            };
+            return Ok((wanted, package.tdeps));
+        }
         let shown = if ident.is_fully_qualified() {
             "unstable".to_owned()
         } else {
@@ -459,6 +463,54 @@ async fn resolve_verified(
         expected: Some(expected),
     };
     Ok((wanted, package.tdeps))
+}
+
+/// A dependency with what the verified `unstable` index says of it; a private one (with a
+/// token, as the depot says) goes on its origin signature only.
+async fn verified_dependency(
+    client: &Client,
+    verifier: &TufClient,
+    dep: FullyQualifiedIdent,
+    target: PackageTarget,
+) -> Result<Wanted> {
+    if let Some(expected) = super::tuf::exact(verifier, &dep, target).await? {
+        return Ok(Wanted {
+            checksum: Some(expected.checksum),
+            ident: dep,
+            channel: None,
+            expected: Some(expected),
+        });
+    }
+    let query = PackageIdent::from(dep.clone());
+    match private_latest(client, &query, target, &ChannelName::unstable()).await {
+        Some(package) if package.ident == dep => {
+            super::tuf::note_private(&dep);
+            Ok(Wanted {
+                checksum: Some(package.checksum),
+                ident: dep,
+                channel: None,
+                expected: None,
+            })
+        }
+        _ => bail!("`{dep}` ({target}) is not in the depot's verified index of channel `unstable`"),
+    }
+}
+
+/// The depot's latest release satisfying `ident` in `channel` when it is private, which no
+/// signed index lists; only asked with a token (private packages are read with one), so an
+/// anonymous install never leaves the verified metadata.
+async fn private_latest(
+    client: &Client,
+    ident: &PackageIdent,
+    target: PackageTarget,
+    channel: &ChannelName,
+) -> Option<habitat_depot_client::Package> {
+    if !client.has_token() {
+        return None;
+    }
+    let package = client.latest(ident, target, Some(channel)).await.ok()?;
+    let private = package.visibility == habitat_core::Visibility::Private;
+    (private && ident.satisfied_by(&package.ident) && package.target == target).then_some(package)
 }
 
 /// The depot, and its verifier when channels are verified.

@@ -3,7 +3,7 @@
 //! `hab pkg install`, `hab pkg download` and `hab start` ask the verified metadata: a
 //! channel's releases, a release's checksum and size, an origin's public key.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -120,19 +120,27 @@ pub(super) async fn resolve(
     }
 }
 
-/// The verified facts of a release named exactly (a dependency): from the `unstable` index.
+/// The verified facts of a release named exactly (a dependency): from the `unstable` index,
+/// `None` when it is not there.
 pub(super) async fn exact(
     verifier: &TufClient,
     ident: &FullyQualifiedIdent,
     target: PackageTarget,
-) -> Result<Expected> {
+) -> Result<Option<Expected>> {
     let query = PackageIdent::from(ident.clone());
     match resolve(verifier, &query, target, &ChannelName::unstable()).await? {
-        Some((found, expected)) if found == *ident => Ok(expected),
-        _ => {
-            bail!("`{ident}` ({target}) is not in the depot's verified index of channel `unstable`")
-        }
+        Some((found, expected)) if found == *ident => Ok(Some(expected)),
+        _ => Ok(None),
     }
+}
+
+/// Says that `ident` is installed on its origin signature only: private packages are in no
+/// signed index (docs/security.md, "Client").
+pub(super) fn note_private(ident: &FullyQualifiedIdent) {
+    say!(
+        "Note: {ident} is private: the depot's signed metadata does not list it, so only its \
+         origin signature protects it"
+    );
 }
 
 fn expected(release: &tuf::IndexedRelease) -> Result<Expected> {
@@ -194,11 +202,7 @@ pub(super) fn run_trust(
     say!(
         "Pinned the TUF root of {depot_name} (1.root.json, sha256 {}) in {}",
         root_sha256.trim().to_lowercase(),
-        shown(&dir)
+        dir.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn shown(dir: &Path) -> String {
-    dir.display().to_string()
 }

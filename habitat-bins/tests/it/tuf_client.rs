@@ -453,3 +453,53 @@ fn a_client_that_pinned_the_old_root_follows_a_rotation_of_the_root_and_online_k
         serde_json::from_slice(&std::fs::read(&root_file).unwrap()).unwrap();
     assert_eq!(root["signed"]["version"], 2);
 }
+
+#[test]
+fn a_private_package_is_installed_on_its_signature_with_a_token_and_never_without() {
+    let published = Published::new(true);
+    let url = published.base_url();
+    // demo/liba made private: it leaves every signed index.
+    let ident: habitat_core::FullyQualifiedIdent =
+        format!("demo/liba/1.0.0/{OLD}").parse().unwrap();
+    let depot = crate::support::client(&published.depot.url, Some(&published.token));
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(depot.set_visibility(
+            &ident,
+            habitat_core::PackageTarget::X86_64Linux,
+            habitat_core::Visibility::Private,
+        ))
+        .unwrap();
+
+    let s = published.trusting_client();
+    let err = s.fails(&["pkg", "install", "demo/liba", "--url", url]);
+    assert!(
+        err.contains(
+            "no package satisfies `demo/liba` (x86_64-linux) in the depot's verified index"
+        ),
+        "{err}"
+    );
+
+    // With a token that may read it: installed on its origin signature, and said so; the key
+    // still comes from the signed target. A public package that needs it works the same way.
+    let out = s
+        .hab()
+        .env("HAB_AUTH_TOKEN", &published.token)
+        .args(["pkg", "install", "demo/app", "--url", url])
+        .output()
+        .unwrap();
+    let err = succeeds(&out, "install with a private dependency");
+    assert!(
+        err.contains(&format!(
+            "Note: demo/liba/1.0.0/{OLD} is private: the depot's signed metadata does not list it"
+        )),
+        "{err}"
+    );
+    assert_eq!(
+        installed(&s),
+        [
+            format!("demo/app/1.0.0/{OLD}"),
+            format!("demo/liba/1.0.0/{OLD}"),
+        ]
+    );
+}
