@@ -33,7 +33,10 @@ const BATCH: usize = 2000;
 const TIMESTAMP_MARGIN: time::Duration = time::Duration::hours(12);
 /// Re-sign the snapshot and bins when less than this is left.
 const ONLINE_MARGIN: time::Duration = time::Duration::hours(84);
-/// How often every bin's expiry is looked at (one query per bin).
+/// How long a version that is no longer current stays available (a client that read the
+/// timestamp before it changed can still fetch what that timestamp names).
+const GRACE: time::Duration = time::Duration::hours(24);
+/// How often every bin's expiry is looked at, and old versions collected.
 const BIN_CHECK_EVERY: Duration = Duration::from_secs(600);
 
 /// What one cycle did.
@@ -74,8 +77,9 @@ impl Publisher {
         }
     }
 
-    /// Publishes what the outbox holds and re-signs what is about to expire. A depot without a
-    /// TUF repository does nothing.
+    /// Publishes what the outbox holds and re-signs what is about to expire; every ten minutes
+    /// also deletes versions older than the grace period that are no longer current. A depot
+    /// without a TUF repository does nothing.
     pub async fn cycle(&self, now: OffsetDateTime) -> Result<Cycle, RepoError> {
         let mut last_bin_check = self.last_bin_check.lock().await;
         if !self.store.tuf_initialized().await? {
@@ -84,6 +88,14 @@ impl Publisher {
         let check_bins = last_bin_check.is_none_or(|at| at.elapsed() >= BIN_CHECK_EVERY);
         let cycle = self.run(now, None, check_bins).await?;
         if check_bins {
+            let collected = self.store.tuf_collect(now - GRACE).await?;
+            if collected.metadata + collected.targets > 0 {
+                tracing::debug!(
+                    metadata = collected.metadata,
+                    targets = collected.targets,
+                    "TUF: collected versions past their grace period"
+                );
+            }
             *last_bin_check = Some(Instant::now());
         }
         Ok(cycle)
