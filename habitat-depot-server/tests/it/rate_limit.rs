@@ -46,7 +46,7 @@ fn limited(depot: &TestDepot, reason: &str) -> u64 {
 
 #[tokio::test]
 async fn anonymous_clients_over_the_limit_get_429_with_retry_after() {
-    let depot = TestDepot::start_with(limits("requests_per_second = 0.5\nburst = 2")).await;
+    let depot = TestDepot::start_with(limits("requests_per_second = 0.1\nburst = 2")).await;
     for _ in 0..2 {
         assert_eq!(depot.get("/status", None).await.status(), StatusCode::OK);
     }
@@ -55,8 +55,8 @@ async fn anonymous_clients_over_the_limit_get_429_with_retry_after() {
     let (status, retry_after, code) = answer(response).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(code, "rate_limited");
-    // One request every 2 s: the next is possible in at most 2 whole seconds.
-    assert!(matches!(retry_after, Some(1 | 2)), "{retry_after:?}");
+    // One request every 10 s: the next is possible in at most 10 whole seconds.
+    assert!(matches!(retry_after, Some(1..=10)), "{retry_after:?}");
     assert!(
         message_head["content-type"]
             .to_str()
@@ -99,7 +99,7 @@ async fn anonymous_clients_over_the_limit_get_429_with_retry_after() {
 
 #[tokio::test]
 async fn each_token_has_a_budget_of_its_own() {
-    let depot = TestDepot::start_with(limits("requests_per_second = 0.2\nburst = 2")).await;
+    let depot = TestDepot::start_with(limits("requests_per_second = 0.05\nburst = 2")).await;
     let alice = depot.user("alice").await;
     let bob = depot.user("bob").await;
     let profile = |token| depot.get("/profile", Some(token));
@@ -111,7 +111,7 @@ async fn each_token_has_a_budget_of_its_own() {
         (status, code.as_str()),
         (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
     );
-    assert!(matches!(retry_after, Some(1..=5)), "{retry_after:?}");
+    assert!(matches!(retry_after, Some(1..=20)), "{retry_after:?}");
     // Bob, and anonymous clients of the same address, are not charged for Alice's requests.
     for _ in 0..2 {
         assert_eq!(profile(&bob).await.status(), StatusCode::OK);
@@ -119,6 +119,16 @@ async fn each_token_has_a_budget_of_its_own() {
     }
     assert_eq!(profile(&bob).await.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited(&depot, "requests"), 2);
+    // A token is counted before it is checked: an unknown one has a budget of its own too,
+    // and over it the 429 comes before the 401.
+    for _ in 0..2 {
+        assert_eq!(profile(BAD_TOKEN).await.status(), StatusCode::UNAUTHORIZED);
+    }
+    let (status, _, code) = answer(profile(BAD_TOKEN).await).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
 }
 
 #[tokio::test]
@@ -131,7 +141,7 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     };
     // The tests' requests come from 127.0.0.1: here that is a trusted proxy.
     let behind_proxy = TestDepot::start_with(limits(
-        "requests_per_second = 0.2\nburst = 1\ntrusted_proxies = [\"127.0.0.0/8\"]",
+        "requests_per_second = 0.05\nburst = 1\ntrusted_proxies = [\"127.0.0.0/8\"]",
     ))
     .await;
     let first = "198.51.100.1";
@@ -156,7 +166,7 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
     );
 
     // Not trusted: the header is the client's say-so, and every request is 127.0.0.1's.
-    let direct = TestDepot::start_with(limits("requests_per_second = 0.2\nburst = 1")).await;
+    let direct = TestDepot::start_with(limits("requests_per_second = 0.05\nburst = 1")).await;
     assert_eq!(
         status_from(&direct, first).await.unwrap().status(),
         StatusCode::OK
@@ -170,8 +180,8 @@ async fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
 #[tokio::test]
 async fn downloads_and_writes_have_tighter_limits() {
     let depot = TestDepot::start_with(limits(
-        "requests_per_second = 100\nburst = 100\ndownloads_per_second = 0.2\n\
-         writes_per_second = 0.2",
+        "requests_per_second = 100\nburst = 100\ndownloads_per_second = 0.05\n\
+         writes_per_second = 0.05",
     ))
     .await;
     let token = depot.user("alice").await;
@@ -195,7 +205,7 @@ async fn downloads_and_writes_have_tighter_limits() {
         (status, code.as_str()),
         (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
     );
-    assert!(matches!(retry_after, Some(1..=5)), "{retry_after:?}");
+    assert!(matches!(retry_after, Some(1..=20)), "{retry_after:?}");
     // Reads other than downloads stay within the general budget.
     for _ in 0..10 {
         assert_eq!(
@@ -328,7 +338,7 @@ async fn an_account_over_its_upload_cap_gets_429_too_many_uploads() {
 
 #[tokio::test]
 async fn the_client_waits_as_retry_after_asks_and_then_succeeds() {
-    let depot = TestDepot::start_with(limits("requests_per_second = 1\nburst = 1")).await;
+    let depot = TestDepot::start_with(limits("requests_per_second = 0.5\nburst = 1")).await;
     let token = depot.user("alice").await;
     let url: DepotUrl = depot.url.parse().unwrap();
     let client = Client::new(url, Some(Token::new(token).unwrap()))
@@ -336,12 +346,12 @@ async fn the_client_waits_as_retry_after_asks_and_then_succeeds() {
         .with_retry(RetryPolicy::new(3, Duration::from_millis(10)));
     client.profile().await.unwrap();
     let started = Instant::now();
-    // Over the budget: 429 with `Retry-After: 1`, waited, then answered.
+    // Over the budget: 429 with `Retry-After: 1` or `2`, waited, then answered.
     let profile = client.profile().await.unwrap();
     let waited = started.elapsed();
     assert_eq!(profile.name, "alice");
     assert_eq!(limited(&depot, "requests"), 1);
-    // It waited the second asked for, not its own 10 ms back-off.
+    // It waited the seconds asked for, not its own 10 ms back-off.
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
     assert!(waited < Duration::from_secs(5), "{waited:?}");
 
