@@ -495,6 +495,8 @@ pub async fn populate(
                 created_at,
                 target: PackageTarget::X86_64Linux,
                 ident,
+                sha256: None,
+                signer: None,
             });
             if packages.len() == batch {
                 state.metadata.import_packages(&packages).await?;

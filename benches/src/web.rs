@@ -342,6 +342,8 @@ pub async fn populate(data_dir: &Path, spec: &WebCatalogSpec, batch: usize) -> R
             created_at: now - time::Duration::seconds((total - k) as i64),
             target: PackageTarget::X86_64Linux,
             ident,
+            sha256: None,
+            signer: None,
         });
         if rows.len() == batch {
             state.metadata.import_packages(&rows).await?;

@@ -13,6 +13,7 @@ use habitat_depot_server::{AppState, auth, fsck, router};
 use crate::{out, say};
 
 mod sync;
+mod tuf;
 
 /// The Habitat depot: serves packages to `hab`, on an embedded store by default.
 #[derive(Parser, Debug)]
@@ -128,6 +129,12 @@ enum Command {
     Bundle {
         #[command(subcommand)]
         command: BundleCommand,
+    },
+    /// The depot's TUF repository: signed, expiring metadata of what each channel holds
+    /// (docs/security.md).
+    Tuf {
+        #[command(subcommand)]
+        command: tuf::TufCommand,
     },
     /// Prints, as JSON on stdout, every package this depot holds with its checksum: what
     /// `hab-depot bundle create --have` takes to make a delta bundle for this depot.
@@ -454,6 +461,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(code)
         }
         Command::Bundle { command } => bundle(command).await,
+        Command::Tuf { command } => tuf::run(command).await,
         Command::Inventory { data } => {
             let state = open_admin(settings(&data)?).await?;
             let inventory = habitat_depot_server::sync::bundle::inventory(&state).await?;
@@ -542,8 +550,10 @@ async fn start(settings: Settings) -> Result<ExitCode> {
     );
     let idle = state.settings.idle_timeout();
     let mirrors = habitat_depot_server::sync::schedule::start(&state);
+    let publisher = habitat_depot_server::tuf::publish::start(&state);
     habitat_depot_server::serve::serve(listener, router(state), idle, shutdown_signal()).await;
     mirrors.stop();
+    publisher.abort();
     say!("hab-depot stopped");
     Ok(ExitCode::SUCCESS)
 }

@@ -194,3 +194,37 @@ pub fn channel(flag: Option<habitat_core::ChannelName>) -> Result<habitat_core::
         None => Ok(habitat_core::ChannelName::stable()),
     }
 }
+
+/// Whether `hab` verifies a depot's channels with TUF: `HAB_TUF` (docs/commands.md,
+/// "Verified channels").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TufMode {
+    /// Unset: verify when a root is pinned, else go on with a notice.
+    Auto,
+    /// `required`: refuse to fetch from a depot without a pinned root.
+    Required,
+    /// `off`: never verify, even with a pinned root.
+    Off,
+}
+
+/// `HAB_TUF`: `required`, `off`, or unset.
+pub fn tuf_mode() -> Result<TufMode> {
+    match env("HAB_TUF").as_deref() {
+        None => Ok(TufMode::Auto),
+        Some("required") => Ok(TufMode::Required),
+        Some("off") => Ok(TufMode::Off),
+        Some(other) => bail!("HAB_TUF must be `required` or `off`, not `{other}`"),
+    }
+}
+
+/// The pinned TUF root file: `--tuf-root`, `HAB_TUF_ROOT`, cli.toml `tuf_root`; none means the
+/// root pinned in the TUF cache (`hab depot trust`), if any.
+pub fn tuf_root(flag: Option<&Path>) -> Result<Option<PathBuf>> {
+    if let Some(path) = flag {
+        return Ok(Some(path.to_owned()));
+    }
+    if let Some(path) = env("HAB_TUF_ROOT") {
+        return Ok(Some(PathBuf::from(path)));
+    }
+    Ok(cli_toml_value("tuf_root")?.map(PathBuf::from))
+}

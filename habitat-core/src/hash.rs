@@ -68,11 +68,32 @@ impl Blake2bHash {
 
 impl fmt::Display for Blake2bHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for byte in self.0 {
-            write!(f, "{byte:02x}")?;
-        }
-        Ok(())
+        f.write_str(&hex(&self.0))
     }
+}
+
+/// Bytes as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write;
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// Exactly `N` bytes from `2 * N` hex characters (either case); `None` for anything else.
+pub fn from_hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (byte, pair) in out.iter_mut().zip(text.as_bytes().chunks(2)) {
+        let pair = std::str::from_utf8(pair).ok()?;
+        *byte = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
 }
 
 impl fmt::Debug for Blake2bHash {
@@ -93,12 +114,7 @@ impl FromStr for Blake2bHash {
         if s.len() != 64 {
             return Err(invalid("expected 64 hex characters"));
         }
-        let mut out = [0u8; 32];
-        for (i, pair) in s.as_bytes().chunks(2).enumerate() {
-            let text = std::str::from_utf8(pair).map_err(|_| invalid("not hex"))?;
-            out[i] = u8::from_str_radix(text, 16).map_err(|_| invalid("not hex"))?;
-        }
-        Ok(Self(out))
+        from_hex(s).map(Self).ok_or_else(|| invalid("not hex"))
     }
 }
 

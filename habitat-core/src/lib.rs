@@ -27,6 +27,7 @@ mod metadata_files;
 pub mod pack;
 pub mod target;
 pub mod timestamp;
+pub mod tuf;
 pub mod version;
 mod xz;
 

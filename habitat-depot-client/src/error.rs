@@ -155,6 +155,11 @@ pub enum Error {
         source: BoxError,
     },
 
+    /// The depot's TUF metadata, or a target it lists, was refused (docs/security.md,
+    /// "Client").
+    #[error(transparent)]
+    Tuf(#[from] crate::tuf::TufError),
+
     /// An error of the formats crate: a key cache write, an identifier that does not parse.
     #[error(transparent)]
     Core(#[from] habitat_core::Error),

@@ -48,6 +48,7 @@ mod error;
 mod retry;
 mod token;
 mod transfer;
+pub mod tuf;
 mod types;
 mod url;
 

@@ -364,7 +364,7 @@ fn utc_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OffsetDateTime
         .map_err(serde::de::Error::custom)
 }
 
-fn from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+pub(crate) fn from_str<'de, D, T>(deserializer: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
     T: FromStr,

@@ -33,6 +33,8 @@ pub enum Problem {
         /// The checksum of the stored bytes.
         actual: Blake2bHash,
     },
+    /// Something wrong in the TUF repository (the sentence says what).
+    Tuf(String),
     /// An artifact no row refers to (left by an upload interrupted between the two steps).
     Orphan {
         /// Its checksum.
@@ -63,6 +65,7 @@ impl std::fmt::Display for Problem {
                     "corrupt: {ident} ({target}) expects {expected}, the stored artifact hashes to {actual}"
                 )
             }
+            Self::Tuf(problem) => f.write_str(problem),
             Self::Orphan {
                 checksum,
                 removed: true,
@@ -98,7 +101,8 @@ impl Report {
     }
 }
 
-/// Checks every package row against the artifact store (re-hashing every artifact), and with
+/// Checks every package row against the artifact store (re-hashing every artifact), and the
+/// TUF repository (signatures, expiries, and that every target matches the database); with
 /// `repair` removes orphan artifacts.
 pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
     let rows = state.metadata.package_checksums().await?;
@@ -128,6 +132,13 @@ pub async fn check(state: &AppState, repair: bool) -> StoreResult<Report> {
             });
         }
     }
+    let tuf = crate::tuf::check::check(
+        state.metadata.as_ref(),
+        &state.tuf,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
+    report.problems.extend(tuf.into_iter().map(Problem::Tuf));
     for (checksum, _) in stored {
         if !referenced.contains(&checksum) {
             if repair {

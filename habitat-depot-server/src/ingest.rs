@@ -362,7 +362,8 @@ pub async fn ingest(
         };
     }
 
-    let (verified, metadata) = check_artifact(state, claim, received.file.path()).await?;
+    let (verified, metadata, sha256) = check_artifact(state, claim, received.file.path()).await?;
+    let signer = verified.signer().to_string();
     let Some(origin) = state.metadata.origin(claim.ident.origin()).await? else {
         return Err(IngestError::UnknownOrigin {
             origin: claim.ident.origin().clone(),
@@ -373,13 +374,17 @@ pub async fn ingest(
         .put(&received.checksum, verified.path())
         .await?;
     // `check_artifact` proved the metadata's IDENT and TARGET are the claimed ones.
-    let package = Package::new(
-        metadata,
-        received.checksum,
-        received.size,
-        origin.default_package_visibility,
-        claim.source.owner(),
-    );
+    let package = Package {
+        sha256: Some(sha256),
+        signer: Some(signer),
+        ..Package::new(
+            metadata,
+            received.checksum,
+            received.size,
+            origin.default_package_visibility,
+            claim.source.owner(),
+        )
+    };
     match state.metadata.insert_package(&package).await {
         Ok(stored) => Ok(Ingested::Stored(stored)),
         Err(StoreError::Conflict(_)) => {
@@ -418,12 +423,14 @@ fn check_limits(state: &AppState) -> UnpackLimits {
 
 /// The artifact's own checks, in order: the header parses; its signer is a key of the package's
 /// origin that was uploaded to it; the signature and payload hash verify; the payload is a safe
-/// archive whose IDENT and TARGET are the claimed ones, for a target the depot accepts.
+/// archive whose IDENT and TARGET are the claimed ones, for a target the depot accepts. With the
+/// verified artifact and its metadata, the SHA-256 of the whole file (lowercase hex, what TUF
+/// clients check), measured once the artifact verified.
 async fn check_artifact(
     state: &AppState,
     claim: &Claim,
     path: &Path,
-) -> Result<(VerifiedArtifact, PackageMetadata), IngestError> {
+) -> Result<(VerifiedArtifact, PackageMetadata, String), IngestError> {
     let (ident, target) = (&claim.ident, claim.target);
     let owned = path.to_owned();
     let header = blocking(move || Artifact::open(&owned).map(|a| a.header().clone())).await?;
@@ -448,7 +455,12 @@ async fn check_artifact(
 
     let owned = path.to_owned();
     let limits = check_limits(state);
-    let (verified, metadata) = blocking(move || verify_and_read(&owned, &key, &limits)).await?;
+    let (verified, metadata, sha256) = blocking(move || {
+        let (verified, metadata) = verify_and_read(&owned, &key, &limits)?;
+        let sha256 = sha256_of_file(&owned)?;
+        Ok((verified, metadata, sha256))
+    })
+    .await?;
 
     if metadata.ident != *ident {
         return Err(IngestError::IdentMismatch {
@@ -468,7 +480,21 @@ async fn check_artifact(
             accepted: state.settings.targets.to_vec(),
         });
     }
-    Ok((verified, metadata))
+    Ok((verified, metadata, sha256))
+}
+
+/// SHA-256 of the file at `path`, lowercase hex.
+fn sha256_of_file(path: &Path) -> habitat_core::Result<String> {
+    use sha2::{Digest, Sha256};
+    let unreadable = |error| habitat_core::Error::Io {
+        action: "read",
+        path: path.to_owned(),
+        error,
+    };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).map_err(unreadable)?;
+    Ok(habitat_core::hash::hex(&hasher.finalize()))
 }
 
 /// Runs blocking artifact work (file reads, hashing, decompression) off the async threads.

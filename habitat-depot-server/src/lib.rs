@@ -31,6 +31,7 @@ pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod tuf;
 pub mod web;
 
 pub use routes::router;
@@ -67,6 +68,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// The rate limits and the upload cap of `[rate_limit]` (docs/operations.md, "Rate limits").
     pub limits: Arc<rate_limit::Limits>,
+    /// Publishes TUF metadata of the changes the outbox records (docs/security.md).
+    pub tuf: Arc<tuf::publish::Publisher>,
 }
 
 /// Why the stores could not be opened: the message names the directory and what failed; the
@@ -296,10 +299,17 @@ impl AppState {
             .map_err(|e| fail(OpenFailure::Settings(e)))?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
+        let server_key = Arc::new(server_key);
+        let tuf = Arc::new(tuf::publish::Publisher::new(
+            metadata.clone(),
+            artifacts.clone(),
+            server_key.clone(),
+        ));
         Ok(Self {
             metadata,
             artifacts,
-            server_key: Arc::new(server_key),
+            server_key,
+            tuf,
             settings: Arc::new(settings),
             tmp_dir,
             first_start,

@@ -835,6 +835,8 @@ mod tests {
             is_a_service: false,
             owner: "alice".into(),
             created_at: time::OffsetDateTime::now_utc(),
+            sha256: None,
+            signer: None,
         };
         source.metadata.insert_package(&package).await.unwrap();
         // The rows cannot be read whole any more: the copy fails after the artifacts moved.

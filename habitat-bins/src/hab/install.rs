@@ -14,9 +14,11 @@ use habitat_core::{
     PackageTarget, UnpackLimits, metadata,
 };
 use habitat_depot_client::Client;
+use habitat_depot_client::tuf::TufClient;
 
 use super::remote::{block_on, client};
-use super::{DepotArgs, KeyCacheArg};
+use super::tuf::Expected;
+use super::{DepotArgs, KeyCacheArg, TufArgs};
 use crate::output::Hinted;
 use crate::progress::{Steps, Transfer};
 use crate::{out, say, settings};
@@ -44,6 +46,8 @@ struct Wanted {
     /// The channel it must be downloaded from (the requested package); dependencies come by
     /// their fully qualified identifier, whatever their channels.
     channel: Option<ChannelName>,
+    /// What the depot's verified index says of its artifact, when channels are verified.
+    expected: Option<Expected>,
 }
 
 /// `hab pkg install IDENT|HART…`.
@@ -54,6 +58,7 @@ pub(super) fn run_install(
     binlink: bool,
     cache: &KeyCacheArg,
     depot: &DepotArgs,
+    tuf: &TufArgs,
 ) -> Result<ExitCode> {
     let mut files = Vec::new();
     let mut idents = Vec::new();
@@ -77,9 +82,11 @@ pub(super) fn run_install(
     let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     let outcomes = if !needed.is_empty() {
         let client = client(depot)?;
+        let verifier = super::tuf::verifier(&client, tuf, &keys)?;
         let channel = settings::channel(channel)?;
         block_on(install_from_depot(
             &client,
+            verifier.as_deref(),
             &channel,
             &needed,
             files,
@@ -181,6 +188,7 @@ pub(super) struct Place<'a> {
 /// dependencies first.
 pub(super) async fn install_from_depot(
     client: &Client,
+    verifier: Option<&TufClient>,
     channel: &ChannelName,
     idents: &[PackageIdent],
     mut files: Vec<Request>,
@@ -189,8 +197,9 @@ pub(super) async fn install_from_depot(
 ) -> Result<Vec<Outcome>> {
     let Place { root, keys, target } = place;
     let channel = client.channel_or(channel);
-    let wanted = resolve(client, idents, target, channel, Some(root)).await?;
-    let fetched = fetch(client, &wanted, target, &root.artifact_cache(), keys, local).await?;
+    let wanted = resolve(client, verifier, idents, target, channel, Some(root)).await?;
+    let depot = Depot { client, verifier };
+    let fetched = fetch(depot, &wanted, target, &root.artifact_cache(), keys, local).await?;
     // install_all checks each artifact holds what was resolved, while staging it.
     files.extend(fetched.into_iter().map(|(ident, path)| Request {
         path,
@@ -237,6 +246,7 @@ pub(super) fn run_download(
     channel: Option<ChannelName>,
     cache: &KeyCacheArg,
     depot: &DepotArgs,
+    tuf: &TufArgs,
 ) -> Result<ExitCode> {
     if idents.is_empty() {
         bail!("no package to download: give identifiers or a --file that lists some");
@@ -248,11 +258,17 @@ pub(super) fn run_download(
         None => (settings::fs_root().artifact_cache(), None),
     };
     let client = client(depot)?;
+    let verifier = super::tuf::verifier(&client, tuf, &keys)?;
     let channel = settings::channel(channel)?;
     let fetched = block_on(async {
         let channel = client.channel_or(&channel);
-        let wanted = resolve(&client, idents, target, channel, None).await?;
-        fetch(&client, &wanted, target, &dir, &keys, Local::Use).await
+        let verifier = verifier.as_deref();
+        let wanted = resolve(&client, verifier, idents, target, channel, None).await?;
+        let depot = Depot {
+            client: &client,
+            verifier,
+        };
+        fetch(depot, &wanted, target, &dir, &keys, Local::Use).await
     })?;
     // Nothing is installed here, so nothing else reads these artifacts: check each holds
     // what was resolved (install checks the same while staging).
@@ -286,6 +302,7 @@ pub(super) fn run_download(
 /// installed under `root`, when given), without duplicates.
 async fn resolve(
     client: &Client,
+    verifier: Option<&TufClient>,
     idents: &[PackageIdent],
     target: PackageTarget,
     channel: &ChannelName,
@@ -298,6 +315,23 @@ async fn resolve(
         }
     };
     for ident in idents {
+        if let Some(verifier) = verifier {
+            let (release, tdeps) =
+                resolve_verified(client, verifier, ident, target, channel).await?;
+            for dep in tdeps {
+                if root.is_none_or(|root| !root.is_installed(&dep)) {
+                    let expected = super::tuf::exact(verifier, &dep, target).await?;
+                    add(Wanted {
+                        ident: dep,
+                        checksum: Some(expected.checksum),
+                        channel: None,
+                        expected: Some(expected),
+                    });
+                }
+            }
+            add(release);
+            continue;
+        }
         let package = match client.latest(ident, target, Some(channel)).await {
             Ok(package) => package,
             Err(err) if err.is_not_found() => {
@@ -362,6 +396,7 @@ async fn resolve(
                     ident: dep.clone(),
                     checksum: None,
                     channel: None,
+                    expected: None,
                 });
             }
         }
@@ -369,9 +404,66 @@ async fn resolve(
             ident: package.ident,
             checksum: Some(package.checksum),
             channel: Some(channel.clone()),
+            expected: None,
         });
     }
     Ok(wanted)
+}
+
+/// The release satisfying `ident` first in the verified index of `channel` (its latest), and
+/// its TDEPS. The TDEPS list comes from the depot's package answer; each dependency is then
+/// checked against the verified `unstable` index like the release itself.
+async fn resolve_verified(
+    client: &Client,
+    verifier: &TufClient,
+    ident: &PackageIdent,
+    target: PackageTarget,
+    channel: &ChannelName,
+) -> Result<(Wanted, Vec<FullyQualifiedIdent>)> {
+    let Some((release, expected)) = super::tuf::resolve(verifier, ident, target, channel).await?
+    else {
+        let shown = if ident.is_fully_qualified() {
+            "unstable".to_owned()
+        } else {
+            channel.to_string()
+        };
+        return Err(anyhow::Error::msg(Hinted {
+            what: format!(
+                "no package satisfies `{ident}` ({target}) in the depot's verified index of                  channel `{shown}`"
+            ),
+            hint: format!(
+                "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, or a                  view URL); `hab pkg search {}` lists what the depot has",
+                ident.name()
+            ),
+        }));
+    };
+    let package = client
+        .package(&release, target)
+        .await
+        .with_context(|| format!("cannot look up `{release}` ({target}) on the depot"))?;
+    if package.ident != release || package.target != target {
+        bail!(
+            "the depot answered `{}` ({}) for `{release}` ({target})",
+            package.ident,
+            package.target
+        );
+    }
+    let wanted = Wanted {
+        checksum: Some(expected.checksum),
+        ident: release,
+        // A fully qualified release is resolved through `unstable`, where it is whatever
+        // channel was asked for.
+        channel: (!ident.is_fully_qualified()).then(|| channel.clone()),
+        expected: Some(expected),
+    };
+    Ok((wanted, package.tdeps))
+}
+
+/// The depot, and its verifier when channels are verified.
+#[derive(Clone, Copy)]
+struct Depot<'a> {
+    client: &'a Client,
+    verifier: Option<&'a TufClient>,
 }
 
 /// The latest release satisfying `ident` in any channel, with the channels it is in and the
@@ -405,7 +497,7 @@ async fn in_other_channels(
 /// into `keys`, and checks that each artifact is the package asked for. Returns the files in
 /// the order of `wanted`.
 async fn fetch(
-    client: &Client,
+    depot: Depot<'_>,
     wanted: &[Wanted],
     target: PackageTarget,
     dir: &Path,
@@ -413,7 +505,7 @@ async fn fetch(
     local: Local,
 ) -> Result<Vec<(FullyQualifiedIdent, PathBuf)>> {
     let fetched: Vec<(FullyQualifiedIdent, PathBuf)> = stream::iter(wanted)
-        .map(|item| fetch_one(client, item, target, dir, local))
+        .map(|item| fetch_one(depot.client, item, target, dir, local))
         .buffered(download_concurrency()?)
         .try_collect()
         .await?;
@@ -425,14 +517,34 @@ async fn fetch(
         // Before its key is fetched: a key of another origin is never asked for.
         habitat_core::artifact::check_signer(ident, &signer)
             .with_context(|| format!("cannot use `{}`", path.display()))?;
+        let expected = wanted
+            .iter()
+            .find(|w| w.ident == *ident)
+            .and_then(|w| w.expected.as_ref());
+        if let Some(expected) = expected
+            && expected.signer != signer
+        {
+            bail!(
+                "`{}` is signed by `{signer}`, the depot's verified index says `{}`",
+                path.display(),
+                expected.signer
+            );
+        }
         if known.contains(&signer) || keys.public_key(&signer).is_ok() {
             continue;
         }
         say!("Downloading public key {signer}");
-        client
-            .download_public_key(ident.origin(), Some(signer.revision()), keys)
-            .await
-            .with_context(|| format!("cannot fetch the public key `{signer}`"))?;
+        match depot.verifier {
+            // Only a key the verified metadata lists, never the first one handed out.
+            Some(verifier) => super::tuf::fetch_key(verifier, &signer, keys).await?,
+            None => {
+                depot
+                    .client
+                    .download_public_key(ident.origin(), Some(signer.revision()), keys)
+                    .await
+                    .with_context(|| format!("cannot fetch the public key `{signer}`"))?;
+            }
+        }
         known.push(signer);
     }
     Ok(fetched)
@@ -488,10 +600,26 @@ async fn fetch_one(
     if downloaded.checksum != checksum {
         // Do not leave a file that the next run would have to check again.
         let _ = std::fs::remove_file(&downloaded.path);
+        let source = if item.expected.is_some() {
+            "the depot's verified index"
+        } else {
+            "the depot"
+        };
         bail!(
-            "the artifact downloaded for `{ident}` ({target}) has checksum `{}`, the depot \
+            "the artifact downloaded for `{ident}` ({target}) has checksum `{}`, {source} \
              lists `{checksum}`",
             downloaded.checksum
+        );
+    }
+    if let Some(expected) = &item.expected
+        && downloaded.size != expected.size
+    {
+        let _ = std::fs::remove_file(&downloaded.path);
+        bail!(
+            "the artifact downloaded for `{ident}` ({target}) is {} bytes, the depot's \
+             verified index lists {}",
+            downloaded.size,
+            expected.size
         );
     }
     Ok((ident.clone(), downloaded.path))

@@ -16,6 +16,7 @@ mod origin;
 mod pkg;
 mod remote;
 mod start;
+mod tuf;
 mod upload;
 
 /// Habitat packages and origin keys.
@@ -49,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         command: BldrCommand,
     },
+    /// Trust in a depot: its pinned TUF root.
+    Depot {
+        #[command(subcommand)]
+        command: DepotCommand,
+    },
     /// Settings of `hab` itself.
     Cli {
         #[command(subcommand)]
@@ -63,6 +69,22 @@ enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DepotCommand {
+    /// Pins the depot's TUF root: fetches its 1.root.json and keeps it when the sha256 of its
+    /// bytes is ROOT_SHA256 (a fingerprint from the depot's operator); from then on `hab pkg
+    /// install`, `hab pkg download` and `hab start` verify that depot's channels.
+    Trust {
+        /// The sha256 of the depot's 1.root.json, hex.
+        #[arg(long, value_name = "HEX")]
+        root_sha256: String,
+        #[command(flatten)]
+        cache: KeyCacheArg,
+        #[command(flatten)]
+        depot: DepotArgs,
     },
 }
 
@@ -292,6 +314,15 @@ struct OriginChannelArgs {
     depot: DepotArgs,
 }
 
+/// Which TUF root verifies the depot's channels.
+#[derive(Args, Debug, Clone)]
+struct TufArgs {
+    /// The depot's TUF root metadata file to trust [default: HAB_TUF_ROOT, cli.toml
+    /// `tuf_root`, else the root pinned with `hab depot trust`]
+    #[arg(long, value_name = "FILE")]
+    tuf_root: Option<PathBuf>,
+}
+
 /// Where keys are cached.
 #[derive(Args, Debug, Clone)]
 struct KeyCacheArg {
@@ -454,6 +485,8 @@ enum PkgCommand {
         cache: KeyCacheArg,
         #[command(flatten)]
         depot: DepotArgs,
+        #[command(flatten)]
+        tuf: TufArgs,
     },
     /// Fetches the latest release of each IDENT in the channel, with all its TDEPS, and the
     /// public keys they need, without installing; prints the artifacts' paths.
@@ -479,6 +512,8 @@ enum PkgCommand {
         cache: KeyCacheArg,
         #[command(flatten)]
         depot: DepotArgs,
+        #[command(flatten)]
+        tuf: TufArgs,
     },
     /// Prints the directory of the newest installed package that satisfies IDENT.
     Path {
@@ -597,6 +632,14 @@ pub fn run(cli: Cli) -> Result<ExitCode> {
         Command::Bldr {
             command: BldrCommand::Channel { command },
         } => remote::channel(command),
+        Command::Depot {
+            command:
+                DepotCommand::Trust {
+                    root_sha256,
+                    cache,
+                    depot,
+                },
+        } => tuf::run_trust(&root_sha256, &cache, &depot),
         Command::Cli {
             command: CliCommand::Setup,
         } => cli_setup::run(),

@@ -46,13 +46,14 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             binlink,
             cache,
             depot,
+            tuf,
         } => {
             let local = if ignore_local {
                 install::Local::Ignore
             } else {
                 install::Local::Use
             };
-            install::run_install(&artifacts, channel, local, binlink, &cache, &depot)
+            install::run_install(&artifacts, channel, local, binlink, &cache, &depot, &tuf)
         }
         PkgCommand::Download {
             idents,
@@ -62,6 +63,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
             channel,
             cache,
             depot,
+            tuf,
         } => {
             let mut idents = idents;
             for path in &file {
@@ -71,7 +73,7 @@ pub(super) fn run(command: PkgCommand) -> Result<ExitCode> {
                 dir: download_directory,
                 target,
             };
-            install::run_download(&idents, place, channel, &cache, &depot)
+            install::run_download(&idents, place, channel, &cache, &depot, &tuf)
         }
         PkgCommand::Path { ident } => path(&ident),
         PkgCommand::List { filter } => list(filter.as_deref()),

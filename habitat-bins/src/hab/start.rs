@@ -27,9 +27,12 @@ use habitat_core::{
 use tokio::sync::mpsc;
 
 use super::remote::{block_on, client};
-use super::{DepotArgs, KeyCacheArg};
+use super::{DepotArgs, KeyCacheArg, TufArgs};
 use crate::output::Hinted;
 use crate::{say, settings};
+use habitat_depot_client::Client;
+use habitat_depot_client::tuf::TufClient;
+use std::sync::Arc;
 
 /// `hab start`'s arguments.
 #[derive(Args, Debug)]
@@ -58,6 +61,15 @@ pub(super) struct StartArgs {
     cache: KeyCacheArg,
     #[command(flatten)]
     depot: DepotArgs,
+    #[command(flatten)]
+    tuf: TufArgs,
+}
+
+/// The depot, and its verifier when its channels are verified: made once per command, so the
+/// notice about unverified channels shows once.
+struct Depot {
+    client: Client,
+    verifier: Option<Arc<TufClient>>,
 }
 
 /// How a running service follows new releases (Habitat's update strategies, minus `rolling`,
@@ -95,7 +107,21 @@ pub(super) fn run(args: StartArgs) -> Result<ExitCode> {
     let root = settings::fs_root();
     let keys = settings::key_cache(args.cache.cache_key_path.as_deref())?;
     let target = settings::target(None)?;
+    let needs_depot = match &wanted {
+        PackageArg::Artifact(_) => false,
+        PackageArg::Ident(query) => {
+            args.strategy == Strategy::AtOnce || root.latest_installed(query)?.is_none()
+        }
+    };
     block_on(async move {
+        // Made in the runtime that uses it, as every depot command does.
+        let depot = if needs_depot {
+            let client = client(&args.depot)?;
+            let verifier = super::tuf::verifier(&client, &args.tuf, &keys)?;
+            Some(Depot { client, verifier })
+        } else {
+            None
+        };
         let (ident, query) = match wanted {
             PackageArg::Artifact(path) => {
                 (install_artifact(&root, &keys, target, path).await?, None)
@@ -106,13 +132,18 @@ pub(super) fn run(args: StartArgs) -> Result<ExitCode> {
                         say!("{found} is already installed");
                         found
                     }
-                    None => install_ident(&args, &root, &keys, target, &query).await?,
+                    None => {
+                        let depot = depot.as_ref().context("no depot to install from")?;
+                        install_ident(&args, depot, &root, &keys, target, &query).await?
+                    }
                 };
                 (ident, Some(query))
             }
         };
         let (updates, follow) = match query {
             Some(query) if args.strategy == Strategy::AtOnce => {
+                let verifier = depot.context("no depot to follow the channel of")?.verifier;
+                // A client of its own, whose connections the installs did not open.
                 let client = client(&args.depot)?;
                 let channel = client
                     .channel_or(&settings::channel(args.channel.clone())?)
@@ -123,6 +154,7 @@ pub(super) fn run(args: StartArgs) -> Result<ExitCode> {
                 );
                 let follow = update::Follow {
                     client,
+                    verifier,
                     channel,
                     query,
                     target,
@@ -177,15 +209,16 @@ async fn install_artifact(
 /// `hab pkg install` does, and returns it.
 async fn install_ident(
     args: &StartArgs,
+    depot: &Depot,
     root: &FsRoot,
     keys: &KeyCache,
     target: PackageTarget,
     query: &PackageIdent,
 ) -> Result<FullyQualifiedIdent> {
-    let client = client(&args.depot)?;
     let channel = settings::channel(args.channel.clone())?;
     let outcomes = super::install::install_from_depot(
-        &client,
+        &depot.client,
+        depot.verifier.as_deref(),
         &channel,
         std::slice::from_ref(query),
         Vec::new(),

@@ -18,4 +18,5 @@ mod start;
 mod stock_commands;
 mod support;
 mod sync;
+mod tuf_client;
 mod web;

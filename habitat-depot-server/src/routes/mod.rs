@@ -20,6 +20,7 @@ pub(crate) mod origins;
 pub(crate) mod packages;
 pub(crate) mod profile;
 mod status;
+mod tuf;
 mod upload;
 
 /// The whole API, ready to serve.
@@ -34,6 +35,7 @@ pub fn router(state: AppState) -> Router {
         .merge(packages::routes())
         .merge(channels::routes())
         .merge(upload::routes())
+        .merge(tuf::routes())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
@@ -60,6 +62,10 @@ pub fn router(state: AppState) -> Router {
         timeout,
     ))
     .layer(middleware::from_fn(json_errors))
+    .layer(middleware::from_fn_with_state(
+        state.clone(),
+        crate::tuf::publish::after_writes,
+    ))
     .layer(middleware::from_fn(log_request))
     // Outermost: a write that timed out still counts.
     .layer(middleware::from_fn_with_state(

@@ -4,7 +4,7 @@
 
 /// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
 /// other one by a call to the function of the same name in the store's area modules
-/// (`accounts`, `sessions`, `origins`, `packages`, `pages`), with the store first; a backend failure's context
+/// (`accounts`, `sessions`, `origins`, `packages`, `pages`, `tuf`), with the store first; a backend failure's context
 /// then names the method.
 macro_rules! metadata_store_by_area {
     ($store:ty, { $($own:tt)* }) => {
@@ -563,6 +563,108 @@ macro_rules! metadata_store_by_area {
                 pages::set_default_visibility(self, origin, visibility)
                     .await
                     .map_err(|e| e.during("set_default_visibility"))
+            }
+
+            async fn packages_missing_tuf_facts(&self, after: i64, limit: usize) -> StoreResult<Vec<(i64, Blake2bHash)>> {
+                tuf::packages_missing_tuf_facts(self, after, limit)
+                    .await
+                    .map_err(|e| e.during("packages_missing_tuf_facts"))
+            }
+
+            async fn set_package_tuf_facts(&self, id: i64, sha256: &str, signer: &str) -> StoreResult<()> {
+                tuf::set_package_tuf_facts(self, id, sha256, signer)
+                    .await
+                    .map_err(|e| e.during("set_package_tuf_facts"))
+            }
+
+            async fn tuf_initialized(&self) -> StoreResult<bool> {
+                tuf::tuf_initialized(self)
+                    .await
+                    .map_err(|e| e.during("tuf_initialized"))
+            }
+
+            async fn tuf_put_key(&self, name: &str, public: &str, secret_encrypted: &[u8]) -> StoreResult<()> {
+                tuf::tuf_put_key(self, name, public, secret_encrypted)
+                    .await
+                    .map_err(|e| e.during("tuf_put_key"))
+            }
+
+            async fn tuf_key(&self, name: &str) -> StoreResult<Option<$crate::store::TufKey>> {
+                tuf::tuf_key(self, name)
+                    .await
+                    .map_err(|e| e.during("tuf_key"))
+            }
+
+            async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<$crate::store::TufChange>> {
+                tuf::tuf_changes(self, limit)
+                    .await
+                    .map_err(|e| e.during("tuf_changes"))
+            }
+
+            async fn tuf_index_rows(&self, origin: &OriginName, name: &str) -> StoreResult<Vec<$crate::store::TufIndexRow>> {
+                tuf::tuf_index_rows(self, origin, name)
+                    .await
+                    .map_err(|e| e.during("tuf_index_rows"))
+            }
+
+            async fn tuf_origin_package_names(&self, origin: &OriginName) -> StoreResult<Vec<String>> {
+                tuf::tuf_origin_package_names(self, origin)
+                    .await
+                    .map_err(|e| e.during("tuf_origin_package_names"))
+            }
+
+            async fn tuf_current_in_bin(&self, bin: &str) -> StoreResult<Vec<$crate::store::TufCurrent>> {
+                tuf::tuf_current_in_bin(self, bin)
+                    .await
+                    .map_err(|e| e.during("tuf_current_in_bin"))
+            }
+
+            async fn tuf_current(&self, path: &str) -> StoreResult<Option<$crate::store::TufCurrent>> {
+                tuf::tuf_current(self, path)
+                    .await
+                    .map_err(|e| e.during("tuf_current"))
+            }
+
+            async fn tuf_current_paths_under(&self, prefix: &str) -> StoreResult<Vec<String>> {
+                tuf::tuf_current_paths_under(self, prefix)
+                    .await
+                    .map_err(|e| e.during("tuf_current_paths_under"))
+            }
+
+            async fn tuf_latest(&self, role: &str) -> StoreResult<Option<$crate::store::TufMetadataRow>> {
+                tuf::tuf_latest(self, role)
+                    .await
+                    .map_err(|e| e.during("tuf_latest"))
+            }
+
+            async fn tuf_latest_versions(&self) -> StoreResult<Vec<$crate::store::TufMetadataRow>> {
+                tuf::tuf_latest_versions(self)
+                    .await
+                    .map_err(|e| e.during("tuf_latest_versions"))
+            }
+
+            async fn tuf_metadata(&self, role: &str, version: u64) -> StoreResult<Option<$crate::store::TufMetadataRow>> {
+                tuf::tuf_metadata(self, role, version)
+                    .await
+                    .map_err(|e| e.during("tuf_metadata"))
+            }
+
+            async fn tuf_target_body(&self, path: &str, hash_hex: &str) -> StoreResult<Option<Vec<u8>>> {
+                tuf::tuf_target_body(self, path, hash_hex)
+                    .await
+                    .map_err(|e| e.during("tuf_target_body"))
+            }
+
+            async fn tuf_publish(&self, publish: $crate::store::TufPublish) -> StoreResult<()> {
+                tuf::tuf_publish(self, publish)
+                    .await
+                    .map_err(|e| e.during("tuf_publish"))
+            }
+
+            async fn tuf_collect(&self, older_than: OffsetDateTime) -> StoreResult<$crate::store::TufCollected> {
+                tuf::tuf_collect(self, older_than)
+                    .await
+                    .map_err(|e| e.during("tuf_collect"))
             }
         }
     };

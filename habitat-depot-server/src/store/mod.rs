@@ -23,8 +23,13 @@ pub mod postgres;
 pub mod s3;
 mod sql;
 pub mod sqlite;
+pub mod tuf;
 
 pub use error::BackendError;
+pub use tuf::{
+    TufChange, TufCollected, TufCurrent, TufIndexRow, TufKey, TufMetadataRow, TufPublish, TufScope,
+    TufTargetUpsert,
+};
 
 /// What a store can fail with. Conflicts and absences the handlers must distinguish have their
 /// own variants; everything else is [`StoreError::Backend`] (keeping the backend's error) or
@@ -283,12 +288,19 @@ pub struct Package {
     pub owner: String,
     /// Upload time.
     pub created_at: OffsetDateTime,
+    /// SHA-256 of the whole .hart, 64 lowercase hex digits (what TUF clients check); `None` for
+    /// a package stored before the depot kept it, until the backfill measures it.
+    pub sha256: Option<String>,
+    /// The name of the key that signed the .hart (`origin-revision`, from its header); `None`
+    /// as [`Package::sha256`].
+    pub signer: Option<String>,
 }
 
 impl Package {
     /// The row of a new package, before the store inserts it (its `id` is 0 until then): what
     /// the artifact's metadata files say, with its checksum and size, the visibility it gets and
-    /// the account recorded as its owner; created now.
+    /// the account recorded as its owner; created now. Its `sha256` and `signer` are left
+    /// `None` for the caller to set (ingest measures them).
     pub fn new(
         metadata: PackageMetadata,
         checksum: Blake2bHash,
@@ -315,6 +327,8 @@ impl Package {
             binds_optional: metadata.binds_optional,
             owner,
             created_at: now(),
+            sha256: None,
+            signer: None,
         }
     }
 }
@@ -417,6 +431,11 @@ pub const DUMP_TABLES: &[&str] = &[
     "channel_packages",
     "audit",
     "bundle_imports",
+    "tuf_metadata",
+    "tuf_targets",
+    "tuf_current",
+    "tuf_keys",
+    "tuf_outbox",
 ];
 
 /// One value in a [`DumpTable`] row.
@@ -453,7 +472,8 @@ pub struct Dump {
 
 impl DumpTable {
     /// Refuses a table or column name a restore must not put into SQL: only the tables of
-    /// [`DUMP_TABLES`], and column names of lowercase letters and underscores.
+    /// [`DUMP_TABLES`], and column names of lowercase letters, digits and underscores that
+    /// start with a letter (`sha256`).
     pub fn check_names(&self) -> StoreResult<()> {
         if !DUMP_TABLES.contains(&self.name.as_str()) {
             return Err(StoreError::Refused(format!(
@@ -461,11 +481,13 @@ impl DumpTable {
                 self.name
             )));
         }
-        if let Some(bad) = self
-            .columns
-            .iter()
-            .find(|c| c.is_empty() || !c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_'))
-        {
+        let valid = |column: &str| {
+            column.starts_with(|ch: char| ch.is_ascii_lowercase())
+                && column
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        };
+        if let Some(bad) = self.columns.iter().find(|c| !valid(c)) {
             return Err(StoreError::Refused(format!(
                 "the dump's table `{}` has an invalid column name `{bad}`",
                 self.name
@@ -821,6 +843,75 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// Keeps a channel manifest a mirror read, in place of the one kept for the same upstream,
     /// origin, channel and target.
     async fn put_mirrored_manifest(&self, manifest: &MirroredManifest) -> StoreResult<()>;
+
+    // The TUF repository (docs/security.md). The store keeps rows; the publisher builds and
+    // signs. Every change of which public release is in which channel, and of an origin's
+    // public keys, writes an outbox row ([`TufChange`]) in its own transaction once the
+    // repository is initialized ([`Self::tuf_initialized`]).
+
+    /// Up to `limit` packages with an id above `after` whose `sha256` or `signer` is not
+    /// recorded yet (stored before the depot kept them), by id: each id and the checksum its
+    /// artifact is stored under. A caller pages with the last id it got, so a package whose
+    /// facts cannot be measured (its artifact missing) does not stop the others.
+    async fn packages_missing_tuf_facts(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<(i64, Blake2bHash)>>;
+    /// Records a package's `sha256` (64 lowercase hex digits) and `signer` (`origin-revision`),
+    /// as the backfill measured them; an unknown id is [`StoreError::NotFound`]. Writes an
+    /// outbox row for a public package, since its index entries gain both.
+    async fn set_package_tuf_facts(&self, id: i64, sha256: &str, signer: &str) -> StoreResult<()>;
+    /// Whether the TUF repository is initialized: some metadata is stored.
+    async fn tuf_initialized(&self) -> StoreResult<bool>;
+    /// Stores a repository key, replacing the one of the same name (a rotated online key).
+    async fn tuf_put_key(
+        &self,
+        name: &str,
+        public: &str,
+        secret_encrypted: &[u8],
+    ) -> StoreResult<()>;
+    /// The repository key `name` (the online key is `online`).
+    async fn tuf_key(&self, name: &str) -> StoreResult<Option<TufKey>>;
+    /// The oldest `limit` outbox rows, by id. A row this build does not understand is
+    /// [`StoreError::Invalid`].
+    async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<TufChange>>;
+    /// Every public release of `origin`/`name` with each channel it is in, one row per
+    /// (release, channel), ordered by channel, then target, then newest first in the order
+    /// `latest` uses: each (channel, target) run is one channel index's `releases`, in order.
+    async fn tuf_index_rows(
+        &self,
+        origin: &OriginName,
+        name: &str,
+    ) -> StoreResult<Vec<TufIndexRow>>;
+    /// The names of `origin` that have any release (public or not), by name.
+    async fn tuf_origin_package_names(&self, origin: &OriginName) -> StoreResult<Vec<String>>;
+    /// What bin `bin` lists now, by path.
+    async fn tuf_current_in_bin(&self, bin: &str) -> StoreResult<Vec<TufCurrent>>;
+    /// The entry listed now for target `path`.
+    async fn tuf_current(&self, path: &str) -> StoreResult<Option<TufCurrent>>;
+    /// The paths listed now that start with `prefix` (such as `channels/core/` or
+    /// `channels/core/stable/redis/`), by path.
+    async fn tuf_current_paths_under(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    /// The newest version of `role`.
+    async fn tuf_latest(&self, role: &str) -> StoreResult<Option<TufMetadataRow>>;
+    /// The newest version of every role, without bodies (left empty), by role: what a
+    /// publisher reads to build the snapshot and find what expires soon.
+    async fn tuf_latest_versions(&self) -> StoreResult<Vec<TufMetadataRow>>;
+    /// Version `version` of `role`.
+    async fn tuf_metadata(&self, role: &str, version: u64) -> StoreResult<Option<TufMetadataRow>>;
+    /// The body of target `path` whose SHA-256 or BLAKE2b-256 is `hash_hex` (lowercase hex),
+    /// current or kept from an earlier publish.
+    async fn tuf_target_body(&self, path: &str, hash_hex: &str) -> StoreResult<Option<Vec<u8>>>;
+    /// Applies one publish in one transaction: the consumed outbox rows deleted, the upserted
+    /// targets listed (their bodies kept), the removed ones unlisted, the new metadata
+    /// versions stored. A (role, version) stored already is [`StoreError::Conflict`] and
+    /// nothing changes: another publisher got there first.
+    async fn tuf_publish(&self, publish: TufPublish) -> StoreResult<()>;
+    /// Deletes what was stored before `older_than` and is no longer needed: metadata versions
+    /// that are not the newest of their role (never a `root` version: clients walk every
+    /// root), and target bodies no bin lists now.
+    async fn tuf_collect(&self, older_than: OffsetDateTime) -> StoreResult<TufCollected>;
 }
 
 /// A lock taken with [`MetadataStore::try_lock`]; released when dropped.

@@ -20,6 +20,8 @@ mod s3;
 mod signin;
 mod store;
 mod support;
+mod tuf;
+mod tuf_publish;
 mod upload;
 mod web;
 mod web_forms;

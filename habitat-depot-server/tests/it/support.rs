@@ -74,6 +74,8 @@ pub fn package_row(ident: &str) -> Package {
         is_a_service: false,
         owner: "alice".into(),
         created_at: time::OffsetDateTime::now_utc(),
+        sha256: None,
+        signer: None,
     }
 }
 

@@ -13,7 +13,9 @@ use habitat_core::install_set::Outcome;
 use habitat_core::{
     ChannelName, FsRoot, FullyQualifiedIdent, KeyCache, PackageIdent, PackageTarget,
 };
+use habitat_depot_client::tuf::TufClient;
 use habitat_depot_client::{Client, Error as DepotError};
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::say;
@@ -22,6 +24,9 @@ use crate::say;
 pub(super) struct Follow {
     /// The depot.
     pub client: Client,
+    /// Its verifier, when its channels are verified: each check refreshes the metadata and
+    /// reads the channel's verified index.
+    pub verifier: Option<Arc<TufClient>>,
     /// The channel (a view URL's, else the setting).
     pub channel: ChannelName,
     /// The identifier given to `hab start`, which every release must satisfy.
@@ -119,18 +124,40 @@ async fn check(
     follow: &Follow,
     current: &FullyQualifiedIdent,
 ) -> Result<Option<FullyQualifiedIdent>> {
-    let latest = follow
-        .client
-        .latest(&follow.query, follow.target, Some(&follow.channel))
-        .await
-        .context("cannot ask the depot")?;
-    if !follow.query.satisfied_by(&latest.ident) || latest.target != follow.target {
-        bail!("the depot answered `{}` ({})", latest.ident, latest.target);
-    }
-    if latest.ident.cmp_release(current) != Ordering::Greater {
+    let latest = match &follow.verifier {
+        Some(verifier) => {
+            verifier
+                .refresh()
+                .await
+                .context("cannot verify the depot's channels")?;
+            let found =
+                super::super::tuf::resolve(verifier, &follow.query, follow.target, &follow.channel)
+                    .await?;
+            match found {
+                Some((ident, _)) => ident,
+                None => bail!(
+                    "no release satisfies `{}` in the verified index of channel `{}`",
+                    follow.query,
+                    follow.channel
+                ),
+            }
+        }
+        None => {
+            let latest = follow
+                .client
+                .latest(&follow.query, follow.target, Some(&follow.channel))
+                .await
+                .context("cannot ask the depot")?;
+            if !follow.query.satisfied_by(&latest.ident) || latest.target != follow.target {
+                bail!("the depot answered `{}` ({})", latest.ident, latest.target);
+            }
+            latest.ident
+        }
+    };
+    if latest.cmp_release(current) != Ordering::Greater {
         return Ok(None);
     }
-    let newer = latest.ident;
+    let newer = latest;
     say!(
         "hab-sup(MR): {newer} is newer than {current} in channel `{}`",
         follow.channel
@@ -138,6 +165,7 @@ async fn check(
     if !follow.root.is_installed(&newer) {
         let outcomes = super::super::install::install_from_depot(
             &follow.client,
+            follow.verifier.as_deref(),
             &follow.channel,
             &[PackageIdent::from(newer.clone())],
             Vec::new(),

@@ -17,8 +17,9 @@ const BATCH: usize = 500;
 /// The package row, its TDEPS and its `unstable` membership, in one statement.
 const INSERT: &str = "WITH p AS (INSERT INTO packages (origin, name, version, release, target, \
      version_key, checksum, size, visibility, manifest, config, deps, tdeps, build_deps, \
-     build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional) VALUES ($1, $2, \
-     $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $24, $25) \
+     build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional, sha256, signer) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, \
+     $24, $25, $26, $27) \
      RETURNING id), \
      d AS (INSERT INTO package_tdeps (package_id, dep_origin, dep_name, dep_ident, pkg_origin, \
      pkg_name, pkg_target) SELECT p.id, d.origin, d.name, d.ident, $1, $2, $5 FROM p, \
@@ -176,7 +177,7 @@ impl<'a> Row<'a> {
     fn params<'b>(
         &'b self,
         channel: &'b i64,
-    ) -> [&'b (dyn tokio_postgres::types::ToSql + Sync); 25] {
+    ) -> [&'b (dyn tokio_postgres::types::ToSql + Sync); 27] {
         let package = self.package;
         [
             &self.origin,
@@ -204,6 +205,8 @@ impl<'a> Row<'a> {
             channel,
             &self.binds,
             &self.binds_optional,
+            &package.sha256,
+            &package.signer,
         ]
     }
 }

@@ -81,6 +81,7 @@ mod pages;
 mod rows;
 mod schema;
 mod sessions;
+mod tuf;
 
 use schema::{MIGRATIONS, MIGRATIONS_TABLE};
 

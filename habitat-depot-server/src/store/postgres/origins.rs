@@ -108,6 +108,7 @@ pub(super) async fn delete_origin(
         };
         if contents == OriginContents::default() {
             execute(&tx, "DELETE FROM origins WHERE id = $1", &[&id]).await?;
+            tuf::outbox(&tx, name, &TufScope::Origin, &ts(now())).await?;
             Ok(())
         } else {
             Err(contents)
@@ -426,6 +427,7 @@ pub(super) async fn add_public_key(
         )
         .await
         .map_err(conflict_as(format!("key `{origin}-{revision}`")))?;
+        tuf::outbox(&tx, origin, &TufScope::Keys, &ts(created)).await?;
         OriginKey {
             origin: origin.clone(),
             revision: revision.to_owned(),

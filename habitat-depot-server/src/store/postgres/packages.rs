@@ -4,6 +4,7 @@ use habitat_core::Blake2bHash;
 
 use super::insert::insert_packages;
 use super::rows::*;
+use super::tuf::{outbox, outbox_package, outbox_packages};
 use super::*;
 use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
@@ -13,6 +14,7 @@ pub(super) async fn insert_package(
 ) -> StoreResult<Package> {
     transaction!(store, |tx| {
         let ids = insert_packages(&tx, std::slice::from_ref(package)).await?;
+        outbox_packages(&tx, std::slice::from_ref(package)).await?;
         Package {
             id: ids.first().copied().unwrap_or_default(),
             ..package.clone()
@@ -26,6 +28,7 @@ pub(super) async fn import_packages(
 ) -> StoreResult<()> {
     transaction!(store, |tx| {
         insert_packages(&tx, packages).await?;
+        outbox_packages(&tx, packages).await?;
     })
 }
 
@@ -194,6 +197,7 @@ pub(super) async fn delete_package(
         if let Some(dependent) = dependent {
             return Err(StoreError::Refused(format!("{dependent} depends on {ident}")).into());
         }
+        outbox_package(&tx, id, &ts(now())).await?;
         execute(&tx, "DELETE FROM packages WHERE id = $1", &[&id]).await?;
         execute(
             &tx,
@@ -212,10 +216,15 @@ pub(super) async fn set_visibility(
 ) -> StoreResult<()> {
     read!(async {
         let client = store.client().await?;
+        // One statement: the outbox row (a change either way makes the package enter or leave
+        // its indexes) is read from the row as it was before the update.
         execute(
             &client,
-            "UPDATE packages SET visibility = $1 WHERE id = $2",
-            &[&visibility.as_str(), &id],
+            "WITH o AS (INSERT INTO tuf_outbox (origin, scope, name, created_at) \
+             SELECT p.origin, 'package', p.name, $3 FROM packages p \
+             WHERE p.id = $2 AND p.visibility <> $1 AND EXISTS (SELECT 1 FROM tuf_metadata)) \
+             UPDATE packages SET visibility = $1 WHERE id = $2",
+            &[&visibility.as_str(), &id, &ts(now())],
         )
         .await?;
         Ok(())
@@ -299,6 +308,7 @@ pub(super) async fn delete_channel(
         }
         let id = channel_id(&tx, origin, channel, Lock::Update).await?;
         execute(&tx, "DELETE FROM channels WHERE id = $1", &[&id]).await?;
+        outbox(&tx, origin, &TufScope::Origin, &ts(now())).await?;
     })
 }
 
@@ -381,6 +391,7 @@ pub(super) async fn change_channel(
                 ],
             )
             .await?;
+            outbox_package(&tx, package_id, &stamp).await?;
         }
     })
 }
@@ -426,6 +437,7 @@ pub(super) async fn apply_memberships(
                     ],
                 )
                 .await?;
+                outbox_package(&tx, *package_id, &stamp).await?;
                 added += 1;
             }
         }
@@ -471,6 +483,19 @@ pub(super) async fn change_channel_all(
                 &origin.as_str(),
                 &target.as_str(),
             ],
+        )
+        .await?;
+        execute(
+            &tx,
+            &format!(
+                "INSERT INTO tuf_outbox (origin, scope, name, created_at) \
+                 SELECT DISTINCT p.origin, 'package', p.name, $3 \
+                 FROM channel_packages s JOIN packages p ON p.id = s.package_id \
+                 WHERE s.channel_id = $1 AND {membership} (SELECT 1 FROM channel_packages t \
+                 WHERE t.channel_id = $2 AND t.package_id = s.package_id) \
+                 AND p.visibility = 'public' AND EXISTS (SELECT 1 FROM tuf_metadata)"
+            ),
+            &[&sid, &tid, &stamp],
         )
         .await?;
         match action {

@@ -205,7 +205,8 @@ pub(super) fn invitation_row(row: &Row) -> Step<Invitation> {
 
 pub(super) const PACKAGE_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, \
      p.checksum, p.size, p.visibility, p.manifest, p.config, p.deps, p.tdeps, p.build_deps, \
-     p.build_tdeps, p.exposes, p.is_a_service, p.owner, p.created_at, p.binds, p.binds_optional";
+     p.build_tdeps, p.exposes, p.is_a_service, p.owner, p.created_at, p.binds, p.binds_optional, \
+     p.sha256, p.signer";
 
 fn idents(text: &str) -> Step<Vec<FullyQualifiedIdent>> {
     text.lines()
@@ -218,10 +219,11 @@ fn idents(text: &str) -> Step<Vec<FullyQualifiedIdent>> {
 /// reads them into a package with an empty manifest, config, dependency lists and ports.
 pub(super) const LIST_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, \
      p.checksum, p.size, p.visibility, ''::text, ''::text, ''::text, ''::text, ''::text, \
-     ''::text, ''::text, p.is_a_service, p.owner, p.created_at, ''::text, ''::text";
+     ''::text, ''::text, p.is_a_service, p.owner, p.created_at, ''::text, ''::text, p.sha256, \
+     p.signer";
 
 /// How many columns [`PACKAGE_COLS`] selects.
-const PACKAGE_WIDTH: usize = 21;
+const PACKAGE_WIDTH: usize = 23;
 
 pub(super) fn package_row(row: &Row) -> Step<Package> {
     let text = |i| column::<&str>(row, i);
@@ -249,6 +251,8 @@ pub(super) fn package_row(row: &Row) -> Step<Package> {
         binds: split_binds(text(19)?).map_err(|_| corrupt("binds", text(19).unwrap_or("")))?,
         binds_optional: split_binds(text(20)?)
             .map_err(|_| corrupt("binds", text(20).unwrap_or("")))?,
+        sha256: column(row, 21)?,
+        signer: column(row, 22)?,
     })
 }
 

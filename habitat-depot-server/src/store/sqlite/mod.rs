@@ -25,6 +25,7 @@ mod pages;
 mod rows;
 mod schema;
 mod sessions;
+mod tuf;
 
 use schema::MIGRATIONS;
 

@@ -84,6 +84,7 @@ pub(super) async fn delete_origin(
             return Ok(Err(contents));
         }
         tx.execute("DELETE FROM origins WHERE id = ?1", [id]).map_err(backend)?;
+        tuf::outbox(tx, &name, &TufScope::Origin, &ts(now()))?;
         Ok(Ok(()))
     })
     .await
@@ -367,6 +368,7 @@ pub(super) async fn add_public_key(
             params![oid, revision, body, ts(created)],
         )
         .map_err(conflict_as(format!("key `{origin}-{revision}`")))?;
+        tuf::outbox(tx, &origin, &TufScope::Keys, &ts(created))?;
         Ok(OriginKey { origin, revision, body, created_at: created })
     })
     .await

@@ -3,6 +3,7 @@
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::rows::*;
+use super::tuf::{outbox, outbox_package, outbox_packages};
 use super::*;
 use crate::store::sql::{PackageWhere, Placeholders, VisibleTo};
 
@@ -11,6 +12,7 @@ pub(super) async fn insert_package(store: &SqliteStore, package: &Package) -> St
     store
         .write(move |tx| {
             let id = insert_package_in(tx, &package)?;
+            outbox_packages(tx, std::slice::from_ref(&package), &ts(now()))?;
             Ok(Package { id, ..package })
         })
         .await
@@ -23,7 +25,7 @@ pub(super) async fn import_packages(store: &SqliteStore, packages: &[Package]) -
             for package in &packages {
                 insert_package_in(tx, package)?;
             }
-            Ok(())
+            outbox_packages(tx, &packages, &ts(now()))
         })
         .await
 }
@@ -207,6 +209,7 @@ pub(super) async fn delete_package(store: &SqliteStore, id: i64, account: &str) 
         if let Some(dependent) = dependent {
             return Err(StoreError::Refused(format!("{dependent} depends on {ident}")));
         }
+        outbox_package(tx, id, &ts(now()))?;
         tx.execute("DELETE FROM packages WHERE id = ?1", [id]).map_err(backend)?;
         tx.execute(
             "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
@@ -226,6 +229,14 @@ pub(super) async fn set_visibility(
 ) -> StoreResult<()> {
     store
         .write(move |tx| {
+            // A change either way makes the package enter or leave its indexes.
+            tx.execute(
+                "INSERT INTO tuf_outbox (origin, scope, name, created_at) \
+                 SELECT p.origin, 'package', p.name, ?3 FROM packages p \
+                 WHERE p.id = ?2 AND p.visibility <> ?1 AND EXISTS (SELECT 1 FROM tuf_metadata)",
+                params![visibility.as_str(), id, ts(now())],
+            )
+            .map_err(backend)?;
             tx.execute(
                 "UPDATE packages SET visibility = ?1 WHERE id = ?2",
                 params![visibility.as_str(), id],
@@ -315,6 +326,7 @@ pub(super) async fn delete_channel(
             let id = channel_id(tx, &origin, &channel)?;
             tx.execute("DELETE FROM channels WHERE id = ?1", [id])
                 .map_err(backend)?;
+            outbox(tx, &origin, &TufScope::Origin, &ts(now()))?;
             Ok(())
         })
         .await
@@ -379,6 +391,7 @@ pub(super) async fn change_channel(
                 params![stamp, account, action_name, origin.as_str(), channel.as_str(), package_id],
             )
             .map_err(backend)?;
+            outbox_package(tx, package_id, &stamp)?;
         }
         Ok(())
     })
@@ -417,6 +430,7 @@ pub(super) async fn apply_memberships(
                         params![stamp, account, origin.as_str(), channel.as_str(), package_id],
                     )
                     .map_err(backend)?;
+                    outbox_package(tx, *package_id, &stamp)?;
                     added += 1;
                 }
             }
@@ -460,6 +474,15 @@ pub(super) async fn change_channel_all(
                      {changing} ORDER BY p.id"
                 ),
                 params![sid, tid, stamp, account, action_name, origin.as_str(), target.as_str()],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                &format!(
+                    "INSERT INTO tuf_outbox (origin, scope, name, created_at) \
+                     SELECT DISTINCT p.origin, 'package', p.name, ?3 {changing} \
+                     AND p.visibility = 'public' AND EXISTS (SELECT 1 FROM tuf_metadata)"
+                ),
+                params![sid, tid, stamp],
             )
             .map_err(backend)?;
             let changed = match action {

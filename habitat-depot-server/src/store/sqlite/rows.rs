@@ -125,12 +125,12 @@ pub(super) fn invitation_row(row: &Row<'_>) -> rusqlite::Result<Invitation> {
 
 pub(super) const PACKAGE_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
      p.visibility, p.manifest, p.config, p.deps, p.tdeps, p.build_deps, p.build_tdeps, p.exposes, \
-     p.is_a_service, p.owner, p.created_at, p.binds, p.binds_optional";
+     p.is_a_service, p.owner, p.created_at, p.binds, p.binds_optional, p.sha256, p.signer";
 
 /// The columns of [`PACKAGE_COLS`] a list shows, the others as empty text: [`package_row`]
 /// reads them into a package with an empty manifest, config, dependency lists and ports.
 pub(super) const LIST_COLS: &str = "p.id, p.origin, p.name, p.version, p.release, p.target, p.checksum, p.size, \
-     p.visibility, '', '', '', '', '', '', '', p.is_a_service, p.owner, p.created_at, '', ''";
+     p.visibility, '', '', '', '', '', '', '', p.is_a_service, p.owner, p.created_at, '', '', p.sha256, p.signer";
 
 pub(super) fn idents(text: &str) -> rusqlite::Result<Vec<FullyQualifiedIdent>> {
     text.lines()
@@ -169,6 +169,8 @@ pub(super) fn package_row(row: &Row<'_>) -> rusqlite::Result<Package> {
         created_at: parse_ts(&text(18)?)?,
         binds: binds(&text(19)?)?,
         binds_optional: binds(&text(20)?)?,
+        sha256: row.get(21)?,
+        signer: row.get(22)?,
     })
 }
 
@@ -248,8 +250,9 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
     let version_key = Version::new(ident.version()).sort_key();
     tx.execute(
         "INSERT INTO packages (origin, name, version, release, target, version_key, checksum, size, visibility, \
-         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+         manifest, config, deps, tdeps, build_deps, build_tdeps, exposes, is_a_service, owner, created_at, binds, binds_optional, \
+         sha256, signer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)",
         params![
             ident.origin().as_str(),
             ident.name().as_str(),
@@ -272,6 +275,8 @@ pub(super) fn insert_package_in(tx: &Connection, package: &Package) -> StoreResu
             ts(package.created_at),
             join_binds(&package.binds),
             join_binds(&package.binds_optional),
+            package.sha256,
+            package.signer,
         ],
     )
     .map_err(conflict_as(format!("package {ident} for {}", package.target)))?;

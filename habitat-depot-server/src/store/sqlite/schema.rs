@@ -198,4 +198,51 @@ CREATE TABLE mirrored_manifests (
     PRIMARY KEY (upstream, origin, channel, target)
 );
 "#,
+    // The TUF repository: each release's SHA-256 and signing key (what its index entries
+    // say), the outbox of changes to publish, the metadata versions, the target documents
+    // (every version published, and what the bins list now) and the online key.
+    r#"
+ALTER TABLE packages ADD COLUMN sha256 TEXT;
+ALTER TABLE packages ADD COLUMN signer TEXT;
+CREATE INDEX packages_missing_tuf_facts ON packages (id) WHERE sha256 IS NULL OR signer IS NULL;
+CREATE TABLE tuf_outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    origin TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    name TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE tuf_metadata (
+    role TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (role, version)
+);
+CREATE TABLE tuf_targets (
+    sha256 TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    blake2b TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    body BLOB NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX tuf_targets_blake2b ON tuf_targets (blake2b);
+CREATE INDEX tuf_targets_age ON tuf_targets (created_at);
+CREATE TABLE tuf_current (
+    path TEXT PRIMARY KEY,
+    bin TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    blake2b TEXT NOT NULL,
+    length INTEGER NOT NULL
+);
+CREATE INDEX tuf_current_bin ON tuf_current (bin, path);
+CREATE INDEX tuf_current_sha256 ON tuf_current (sha256);
+CREATE TABLE tuf_keys (
+    name TEXT PRIMARY KEY,
+    public TEXT NOT NULL,
+    secret_encrypted BLOB NOT NULL
+);
+"#,
 ];

@@ -4,7 +4,8 @@
 use habitat_core::{Blake2bHash, OriginName, PackageTarget};
 use habitat_depot_server::store::{
     BundleImport, ChannelAction, LoginFlow, MetadataStore, NewIdentity, Package, PackageFilter,
-    Page, Role, SecretOriginKey, StoreError, Visibility,
+    Page, Role, SecretOriginKey, StoreError, TufCurrent, TufMetadataRow, TufPublish,
+    TufTargetUpsert, Visibility,
 };
 use time::macros::datetime;
 
@@ -21,7 +22,111 @@ pub async fn exercise(store: &dyn MetadataStore) -> Vec<String> {
     keys(store, &mut t).await;
     packages_and_channels(store, &mut t).await;
     bundle_imports(store, &mut t).await;
+    tuf(store, &mut t).await;
     t.0
+}
+
+/// The TUF repository's rows: release facts, the outbox, a publish and what it leaves to read,
+/// a publish that loses, keys; some of each is left for the dump tests.
+async fn tuf(store: &dyn MetadataStore, t: &mut Transcript) {
+    let core = origin("core");
+    let version = |role: &str, version: u64| TufMetadataRow {
+        role: role.into(),
+        version,
+        body: format!("{role} {version}").into_bytes(),
+        expires_at: datetime!(2030-01-01 00:00:00 UTC),
+    };
+    let index = "channels/core/stable/lib/x86_64-linux.json";
+    let upsert = TufTargetUpsert {
+        current: TufCurrent {
+            path: index.into(),
+            bin: "bin-4c".into(),
+            sha256: "5".repeat(64),
+            blake2b: "b".repeat(64),
+            length: 5,
+        },
+        body: b"index".to_vec(),
+    };
+    t.record("tuf before init", store.tuf_initialized().await);
+    let missing = t.ok(
+        "missing facts",
+        store.packages_missing_tuf_facts(0, 3).await.map(|rows| {
+            rows.into_iter()
+                .map(|(_, checksum)| checksum)
+                .collect::<Vec<_>>()
+        }),
+    );
+    assert_eq!(missing.len(), 3);
+    let first = store.packages_missing_tuf_facts(0, 1).await.unwrap();
+    t.record(
+        "set facts",
+        store
+            .set_package_tuf_facts(first[0].0, &"a".repeat(64), "core-20200101000000")
+            .await,
+    );
+    t.record(
+        "set facts of none",
+        store.set_package_tuf_facts(-5, "a", "b").await,
+    );
+    t.ok(
+        "tuf init",
+        store
+            .tuf_publish(TufPublish {
+                upserts: vec![upsert.clone()],
+                metadata: vec![
+                    version("root", 1),
+                    version("bin-4c", 1),
+                    version("timestamp", 1),
+                ],
+                ..TufPublish::default()
+            })
+            .await,
+    );
+    t.record("tuf after init", store.tuf_initialized().await);
+    t.ok(
+        "put key",
+        store.tuf_put_key("online", "ab", &[1, 2, 3]).await,
+    );
+    t.record("key", store.tuf_key("online").await);
+    t.record("no key", store.tuf_key("root").await);
+    t.ok(
+        "upload after init",
+        store
+            .insert_package(&package("core/tufpkg/1.0.0/20200101000000"))
+            .await,
+    );
+    t.record("changes", store.tuf_changes(10).await);
+    t.record("index rows", store.tuf_index_rows(&core, "lib").await);
+    t.record("index rows none", store.tuf_index_rows(&core, "none").await);
+    t.record("names", store.tuf_origin_package_names(&core).await);
+    t.record("bin", store.tuf_current_in_bin("bin-4c").await);
+    t.record("current", store.tuf_current(index).await);
+    t.record(
+        "under",
+        store.tuf_current_paths_under("channels/core/").await,
+    );
+    t.record("latest", store.tuf_latest("timestamp").await);
+    t.record("latest versions", store.tuf_latest_versions().await);
+    t.record("version", store.tuf_metadata("root", 1).await);
+    t.record("body", store.tuf_target_body(index, &"b".repeat(64)).await);
+    t.record(
+        "no body",
+        store.tuf_target_body(index, &"c".repeat(64)).await,
+    );
+    let lost = t.keep(
+        "publish again",
+        store
+            .tuf_publish(TufPublish {
+                metadata: vec![version("root", 1)],
+                ..TufPublish::default()
+            })
+            .await,
+    );
+    assert!(matches!(lost, Err(StoreError::Conflict(_))), "{lost:?}");
+    t.record(
+        "collect nothing",
+        store.tuf_collect(datetime!(2000-01-01 00:00:00 UTC)).await,
+    );
 }
 
 /// The last air-gap bundle imported from a transfer key: begun, completed, never older.

@@ -6,7 +6,8 @@ use habitat_core::{Blake2bHash, ChannelName, OriginName, PackageTarget};
 use habitat_depot_server::store::{
     Account, BundleImport, ChannelMembership, Identity, Invitation, LoginFlow, Member, Origin,
     OriginContents, OriginKey, Package, Paged, Role, SecretOriginKey, Session, StoreError,
-    StoreResult, TokenRecord,
+    StoreResult, TokenRecord, TufChange, TufCollected, TufCurrent, TufIndexRow, TufKey,
+    TufMetadataRow,
 };
 use time::OffsetDateTime;
 
@@ -30,8 +31,21 @@ plain!(
     Member,
     SecretOriginKey,
     OriginContents,
-    BundleImport
+    BundleImport,
+    Blake2bHash,
+    u8,
+    TufCollected,
+    TufCurrent,
+    TufIndexRow,
+    TufKey,
+    TufMetadataRow
 );
+
+impl Normal for TufChange {
+    fn normal(self) -> Self {
+        TufChange { id: 0, ..self }
+    }
+}
 
 impl Normal for OffsetDateTime {
     fn normal(self) -> Self {
