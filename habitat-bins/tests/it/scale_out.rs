@@ -96,6 +96,23 @@ async fn two_processes(
     (deployment, token, start("data-a"), start("data-b"))
 }
 
+/// Origin `demo` and its key, and `demo/hello/1.0.0` uploaded, through the depot at `url`: the
+/// `.hart` and its ident.
+fn origin_and_package(sandbox: &Sandbox, url: &str, token: &str) -> (PathBuf, String) {
+    hab(sandbox, url, token, &["origin", "create", "demo"]);
+    sandbox.ok(&["origin", "key", "generate", "demo"]);
+    hab(sandbox, url, token, &["origin", "key", "upload", "demo"]);
+    let hart = sandbox.pack("demo/hello/1.0.0", &[]);
+    let ident = ident_of(&hart);
+    hab(
+        sandbox,
+        url,
+        token,
+        &["pkg", "upload", hart.to_str().unwrap()],
+    );
+    (hart, ident)
+}
+
 fn tmp_is_empty(data: &Path) -> bool {
     std::fs::read_dir(data.join("tmp"))
         .map(|mut entries| entries.next().is_none())
@@ -224,22 +241,7 @@ async fn two_processes_share_uploads_promotions_and_upload_races() {
     let client = reqwest::Client::new();
 
     // An origin and its key through A; a package through A.
-    hab(&sandbox, &a.url, &token, &["origin", "create", "demo"]);
-    sandbox.ok(&["origin", "key", "generate", "demo"]);
-    hab(
-        &sandbox,
-        &a.url,
-        &token,
-        &["origin", "key", "upload", "demo"],
-    );
-    let hart = sandbox.pack("demo/hello/1.0.0", &[]);
-    let ident = ident_of(&hart);
-    hab(
-        &sandbox,
-        &a.url,
-        &token,
-        &["pkg", "upload", hart.to_str().unwrap()],
-    );
+    let (hart, ident) = origin_and_package(&sandbox, &a.url, &token);
 
     // At once through B: byte-identical download, and `latest`.
     let (status, body) = get(
@@ -656,22 +658,7 @@ async fn a_promotion_through_one_process_is_in_the_verified_metadata_of_the_othe
     .trim()
     .to_owned();
 
-    hab(&sandbox, &a.url, &token, &["origin", "create", "demo"]);
-    sandbox.ok(&["origin", "key", "generate", "demo"]);
-    hab(
-        &sandbox,
-        &a.url,
-        &token,
-        &["origin", "key", "upload", "demo"],
-    );
-    let hart = sandbox.pack("demo/hello/1.0.0", &[]);
-    let ident = ident_of(&hart);
-    hab(
-        &sandbox,
-        &a.url,
-        &token,
-        &["pkg", "upload", hart.to_str().unwrap()],
-    );
+    let (hart, ident) = origin_and_package(&sandbox, &a.url, &token);
 
     let through_b = Client::new(b.url.parse().unwrap(), None).unwrap();
     let cache = sandbox.path().join("tuf-cache");

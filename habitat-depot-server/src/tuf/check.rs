@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 
 use super::RepoError;
 use super::publish::Publisher;
-use crate::store::{MetadataStore, Page, StoreError, TufChange, TufScope};
+use crate::store::{MetadataStore, StoreError};
 
 /// The problems found, each a sentence; empty when the repository is sound (or absent).
 pub async fn check(
@@ -28,25 +28,7 @@ pub async fn check(
         Err(RepoError::Store(e)) => return Err(e),
         Err(e) => problems.push(format!("tuf: {e}")),
     }
-    let origins = store
-        .origins_matching(
-            "",
-            Page {
-                offset: 0,
-                limit: u64::MAX >> 1,
-            },
-        )
-        .await?
-        .items;
-    let changes: Vec<TufChange> = origins
-        .into_iter()
-        .map(|origin| TufChange {
-            id: 0,
-            origin,
-            scope: TufScope::Origin,
-        })
-        .collect();
-    match publisher.pending(&changes).await {
+    match publisher.stale_targets().await {
         Ok(stale) => {
             let waiting = store.tuf_changes(1).await?.len();
             for path in stale {

@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 use super::publish::{Cycle, Publisher, meta_version, metadata_bytes, signed_row, timestamp_for};
 use super::{RepoError, keys};
 use crate::crypto::ServerKey;
-use crate::store::{ArtifactStore, MetadataStore, Page, TufMetadataRow, TufPublish};
+use crate::store::{ArtifactStore, MetadataStore, TufMetadataRow, TufPublish};
 
 /// What `tuf init` makes.
 #[derive(Clone, Debug)]
@@ -141,19 +141,9 @@ pub async fn init(
         })
         .await?;
 
-    let origins = store
-        .origins_matching(
-            "",
-            Page {
-                offset: 0,
-                limit: u64::MAX >> 1,
-            },
-        )
-        .await?
-        .items;
     let publisher = Publisher::new(store, artifacts, server_key);
     publisher.backfill().await?;
-    let published = publisher.rebuild(now, origins).await?;
+    let published = publisher.rebuild(now).await?;
     Ok(Initialized {
         root_sha256,
         key_files,

@@ -23,8 +23,8 @@ use time::OffsetDateTime;
 use super::{RepoError, backfill, keys};
 use crate::crypto::ServerKey;
 use crate::store::{
-    ArtifactStore, MetadataStore, TufChange, TufCurrent, TufIndexRow, TufMetadataRow, TufPublish,
-    TufScope, TufTargetUpsert,
+    ArtifactStore, MetadataStore, Page, TufChange, TufCurrent, TufIndexRow, TufMetadataRow,
+    TufPublish, TufScope, TufTargetUpsert,
 };
 
 /// Outbox rows taken per cycle.
@@ -109,23 +109,43 @@ impl Publisher {
         Ok(backfill::run(self.store.as_ref(), self.artifacts.as_ref()).await?)
     }
 
-    /// Rebuilds everything of `origins` (every package index and key), as `tuf init` does
+    /// Rebuilds everything of every origin (every package index and key), as `tuf init` does
     /// after writing the first metadata.
-    pub async fn rebuild(
-        &self,
-        now: OffsetDateTime,
-        origins: Vec<OriginName>,
-    ) -> Result<Cycle, RepoError> {
+    pub async fn rebuild(&self, now: OffsetDateTime) -> Result<Cycle, RepoError> {
         let _serial = self.last_bin_check.lock().await;
-        let changes = origins
+        let changes = self.every_origin().await?;
+        self.run(now, Some(changes), false).await
+    }
+
+    /// The target paths whose current entry is not what the database says it should be
+    /// (fsck's comparison of the whole repository with the database).
+    pub async fn stale_targets(&self) -> Result<Vec<String>, RepoError> {
+        let changed = self.changed_targets(&self.every_origin().await?).await?;
+        Ok(changed
+            .upserts
+            .into_keys()
+            .chain(changed.removals)
+            .collect())
+    }
+
+    /// A change of everything of each origin of the depot.
+    async fn every_origin(&self) -> Result<Vec<TufChange>, RepoError> {
+        let all = Page {
+            offset: 0,
+            limit: u64::MAX >> 1,
+        };
+        Ok(self
+            .store
+            .origins_matching("", all)
+            .await?
+            .items
             .into_iter()
             .map(|origin| TufChange {
                 id: 0,
                 origin,
                 scope: TufScope::Origin,
             })
-            .collect();
-        self.run(now, Some(changes), false).await
+            .collect())
     }
 
     /// Stores `rows` (a new root, a new top-level targets) together with a new version of every
@@ -285,17 +305,6 @@ impl Publisher {
             })
             .await?;
         Ok(cycle)
-    }
-
-    /// The target paths whose current entry differs from what `changes` say they should be
-    /// (fsck's comparison of the repository with the database).
-    pub async fn pending(&self, changes: &[TufChange]) -> Result<Vec<String>, RepoError> {
-        let changed = self.changed_targets(changes).await?;
-        Ok(changed
-            .upserts
-            .into_keys()
-            .chain(changed.removals)
-            .collect())
     }
 
     /// The targets the changes touch, as they should now be: new or changed ones and removed
