@@ -5,7 +5,8 @@
 //! of the scale-out tests with the environment rules that start, require or skip them, and the
 //! identity providers of the sign-in tests ([`oidc`], [`github`]), and a TLS front with its own
 //! certificate authority for the HTTPS tests ([`tls`]), and a proxy between two depots that
-//! counts requests and alters answers on demand ([`proxy`]).
+//! counts requests and alters answers on demand ([`proxy`]), and the reference TUF client
+//! with a stand-in repository for the TUF verifier tests ([`tuf`]).
 //!
 //! ```
 //! use habitat_test_support::{Stores, TestDepot, expect_status};
@@ -42,6 +43,7 @@ pub mod s3;
 pub mod scale_out;
 pub mod stores;
 pub mod tls;
+pub mod tuf;
 pub mod web;
 
 pub use artifacts::{OriginKeys, artifact, origin_keys, rich_artifact, signing_key};

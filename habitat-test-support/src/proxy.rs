@@ -2,7 +2,10 @@
 //! the pull-through cache): it passes every request on and logs it, and on demand it answers
 //! 404 to the channel manifest route (as a Builder does), cuts downloads after some bytes,
 //! flips a byte of each download, serves another public key file, or answers 503 to
-//! everything (an upstream that is down).
+//! everything (an upstream that is down). For the TUF attack tests it keeps the answers it
+//! passed on, and serves, for the paths it is told, given bytes (an old answer replayed), the
+//! upstream's answer for another path (a file of another version under the current name), or
+//! the upstream's answer rewritten.
 //!
 //! ```no_run
 //! # async fn run(upstream: habitat_test_support::TestDepot) {
@@ -14,6 +17,7 @@
 //! # }
 //! ```
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +37,23 @@ struct Switches {
     flip: AtomicBool,
     key: Mutex<Option<String>>,
     down: AtomicBool,
+    rules: Mutex<Vec<(String, Rule)>>,
+    keep: Mutex<Option<String>>,
+    kept: Mutex<HashMap<String, Vec<Bytes>>>,
+}
+
+/// A rewriting of one answer's body.
+type Rewrite = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+
+/// What the proxy answers for the paths a rule names instead of the upstream's answer.
+#[derive(Clone)]
+enum Rule {
+    /// These bytes, with 200.
+    Body(Bytes),
+    /// The upstream's answer for this other path (and query).
+    From(String),
+    /// The upstream's answer, its body changed by the function when it is a success.
+    Rewrite(Rewrite),
 }
 
 /// A running proxy.
@@ -109,6 +130,49 @@ impl Proxy {
         self.switches.down.store(down, Ordering::SeqCst);
     }
 
+    /// Answers 200 with `body` (an answer kept before, say) for every path that ends with
+    /// `path` (`/timestamp.json`, `/3.snapshot.json`) from now on, without asking the upstream.
+    pub fn replace(&self, path: &str, body: impl Into<Bytes>) {
+        self.rule(path, Rule::Body(body.into()));
+    }
+
+    /// Answers every path that ends with `path` with the upstream's answer for `other` (a path
+    /// from the root, `/v1/tuf/metadata/1.bin-3a.json`) from now on.
+    pub fn serve_from(&self, path: &str, other: &str) {
+        self.rule(path, Rule::From(other.to_owned()));
+    }
+
+    /// Changes the body of every successful answer for a path that ends with `path` with
+    /// `change` from now on (the length and `ETag` headers are dropped).
+    pub fn rewrite(&self, path: &str, change: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) {
+        self.rule(path, Rule::Rewrite(Arc::new(change)));
+    }
+
+    /// Drops every rule of [`Proxy::replace`], [`Proxy::serve_from`] and [`Proxy::rewrite`]:
+    /// the upstream's answers pass again.
+    pub fn pass_all(&self) {
+        self.switches.rules.lock().unwrap().clear();
+    }
+
+    /// Keeps the body of every successful answer passed on for a path containing `part` from
+    /// now on (`None`: no more), for [`Proxy::kept`].
+    pub fn keep_answers(&self, part: Option<&str>) {
+        *self.switches.keep.lock().unwrap() = part.map(str::to_owned);
+    }
+
+    /// The bodies kept for exactly `path` (no query), oldest first; an answer the same as the
+    /// one before it is kept once.
+    pub fn kept(&self, path: &str) -> Vec<Bytes> {
+        let kept = self.switches.kept.lock().unwrap();
+        kept.get(path).cloned().unwrap_or_default()
+    }
+
+    /// Adds `rule` for `path`; a later rule wins over an earlier one for the same path.
+    fn rule(&self, path: &str, rule: Rule) {
+        let mut rules = self.switches.rules.lock().unwrap();
+        rules.push((path.to_owned(), rule));
+    }
+
     /// The requests seen so far.
     pub fn requests(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
@@ -166,7 +230,27 @@ async fn pass_on(
         )
             .into_response();
     }
-    let mut asked = http.request(request.method().clone(), format!("{root}{path}"));
+    let rule = told
+        .rules
+        .lock()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|(end, _)| bare.ends_with(end.as_str()))
+        .map(|(_, rule)| rule.clone());
+    let asked_path = match &rule {
+        Some(Rule::Body(body)) => {
+            let kind = if bare.ends_with(".json") {
+                "application/json"
+            } else {
+                "application/octet-stream"
+            };
+            return (StatusCode::OK, [(CONTENT_TYPE, kind)], body.clone()).into_response();
+        }
+        Some(Rule::From(other)) => other.clone(),
+        _ => path.clone(),
+    };
+    let mut asked = http.request(request.method().clone(), format!("{root}{asked_path}"));
     for name in [AUTHORIZATION, RANGE] {
         if let Some(value) = request.headers().get(&name) {
             asked = asked.header(name, value.clone());
@@ -177,7 +261,22 @@ async fn pass_on(
         .unwrap();
     let answer = asked.body(body).send().await.unwrap();
     let (status, mut headers) = (answer.status(), answer.headers().clone());
-    let bytes = answer.bytes().await.unwrap();
+    let mut bytes = answer.bytes().await.unwrap();
+    if status.is_success() {
+        let keep = told.keep.lock().unwrap().clone();
+        if keep.is_some_and(|part| bare.contains(&part)) && rule.is_none() {
+            let mut kept = told.kept.lock().unwrap();
+            let bodies = kept.entry(bare.clone()).or_default();
+            if bodies.last() != Some(&bytes) {
+                bodies.push(bytes.clone());
+            }
+        }
+        if let Some(Rule::Rewrite(change)) = &rule {
+            bytes = Bytes::from(change(&bytes));
+            headers.remove(CONTENT_LENGTH);
+            headers.remove(ETAG);
+        }
+    }
     let download = bare.ends_with("/download");
     let cut = cut_after.load(Ordering::SeqCst);
     let cut_here = told

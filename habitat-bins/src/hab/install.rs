@@ -429,10 +429,12 @@ async fn resolve_verified(
         };
         return Err(anyhow::Error::msg(Hinted {
             what: format!(
-                "no package satisfies `{ident}` ({target}) in the depot's verified index of                  channel `{shown}`"
+                "no package satisfies `{ident}` ({target}) in the depot's verified index of \
+                 channel `{shown}`"
             ),
             hint: format!(
-                "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, or a                  view URL); `hab pkg search {}` lists what the depot has",
+                "check the identifier and the channel (-c/--channel, HAB_BLDR_CHANNEL, or a \
+                 view URL); `hab pkg search {}` lists what the depot has",
                 ident.name()
             ),
         }));

@@ -19,4 +19,5 @@ mod stock_commands;
 mod support;
 mod sync;
 mod tuf_client;
+mod tuf_depot;
 mod web;

@@ -631,3 +631,101 @@ async fn an_embedded_depot_migrated_to_postgres_and_s3_answers_the_same() {
     fsck_is_clean(&deployment.config, &sandbox.path().join("scale-data"));
     assert!(!deployment.postgres_url.is_empty() && !deployment.bucket.is_empty());
 }
+
+/// TUF on a scale-out depot (docs/security.md, "Publishing"): `hab-depot tuf init` against the
+/// shared stores, a promotion through process A, and the signed channel index as served by
+/// process B, checked by the client's verifier (the one `hab` uses), within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_promotion_through_one_process_is_in_the_verified_metadata_of_the_other() {
+    use habitat_depot_client::Client;
+    use habitat_depot_client::tuf::TufClient;
+
+    let Some(servers) = ScaleOut::get() else {
+        return;
+    };
+    let sandbox = Sandbox::new();
+    let (deployment, token, a, b) = two_processes(servers, &sandbox).await;
+    let fingerprint = hab_depot(&[
+        os("tuf"),
+        os("init"),
+        os("--config"),
+        deployment.config.as_os_str(),
+        os("--data-dir"),
+        sandbox.path().join("admin-data").as_os_str(),
+    ])
+    .trim()
+    .to_owned();
+
+    hab(&sandbox, &a.url, &token, &["origin", "create", "demo"]);
+    sandbox.ok(&["origin", "key", "generate", "demo"]);
+    hab(
+        &sandbox,
+        &a.url,
+        &token,
+        &["origin", "key", "upload", "demo"],
+    );
+    let hart = sandbox.pack("demo/hello/1.0.0", &[]);
+    let ident = ident_of(&hart);
+    hab(
+        &sandbox,
+        &a.url,
+        &token,
+        &["pkg", "upload", hart.to_str().unwrap()],
+    );
+
+    let through_b = Client::new(b.url.parse().unwrap(), None).unwrap();
+    let cache = sandbox.path().join("tuf-cache");
+    let root = TufClient::trust(&through_b, &fingerprint, &cache)
+        .await
+        .unwrap();
+    let verifier = TufClient::new(through_b, &root, &cache).unwrap();
+    let (origin, stable, name) = (
+        "demo".parse().unwrap(),
+        "stable".parse().unwrap(),
+        "hello".parse().unwrap(),
+    );
+    let target = habitat_core::PackageTarget::X86_64Linux;
+    verifier.refresh().await.unwrap();
+    assert_eq!(
+        verifier
+            .index(&origin, &stable, &name, target)
+            .await
+            .unwrap(),
+        None,
+        "not in stable yet"
+    );
+
+    hab(
+        &sandbox,
+        &a.url,
+        &token,
+        &["pkg", "promote", &ident, "stable"],
+    );
+    let promoted = std::time::Instant::now();
+    let index = loop {
+        verifier.refresh().await.unwrap();
+        if let Some(index) = verifier
+            .index(&origin, &stable, &name, target)
+            .await
+            .unwrap()
+        {
+            break index;
+        }
+        assert!(
+            promoted.elapsed() < Duration::from_secs(30),
+            "the promotion through A never reached B's verified metadata"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "promotion through A visible in B's verified metadata after {} ms",
+        promoted.elapsed().as_millis()
+    );
+    assert_eq!(index.releases[0].ident.to_string(), ident);
+    assert_eq!(
+        index.releases[0].checksum,
+        habitat_core::Blake2bHash::of_file(&hart)
+            .unwrap()
+            .to_string()
+    );
+}

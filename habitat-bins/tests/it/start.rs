@@ -88,18 +88,40 @@ struct Published {
     publisher: Sandbox,
     depot: DepotProcess,
     token: String,
+    /// The sha256 of `1.root.json`, for a depot with TUF.
+    fingerprint: Option<String>,
 }
 
 impl Published {
     fn new() -> Self {
+        Self::build(false)
+    }
+
+    /// With a TUF repository (`hab-depot tuf init` before the depot starts).
+    fn with_tuf() -> Self {
+        Self::build(true)
+    }
+
+    fn build(tuf: bool) -> Self {
         let publisher = Sandbox::new();
         let data = publisher.path().join("depot-data");
         let token = user_create(&data, "alice");
+        let fingerprint = tuf.then(|| {
+            crate::support::hab_depot(&[
+                "tuf".as_ref(),
+                "init".as_ref(),
+                "--data-dir".as_ref(),
+                data.as_os_str(),
+            ])
+            .trim()
+            .to_owned()
+        });
         let depot = start_depot(&data);
         let published = Self {
             publisher,
             depot,
             token,
+            fingerprint,
         };
         published.hab(&["origin", "create", "demo"]);
         published
@@ -275,6 +297,49 @@ fn start_installs_from_a_view_url_and_runs_the_rendered_service() {
     );
     assert!(!pid_alive(&pid));
     assert!(!svc(&s, "app").join("PID").exists());
+}
+
+#[test]
+fn at_once_follows_the_verified_index_with_a_pinned_root() {
+    let published = Published::with_tuf();
+    published.publish_app(OLD, "prod");
+    let s = Sandbox::new();
+    let base = published.depot.url.trim_end_matches("/v1").to_owned();
+    let fingerprint = published.fingerprint.clone().unwrap();
+    s.ok(&[
+        "depot",
+        "trust",
+        "--url",
+        &base,
+        "--root-sha256",
+        &fingerprint,
+    ]);
+    let mut service = start(
+        &s,
+        &[
+            "demo/app",
+            "--url",
+            &published.view("prod"),
+            "--strategy",
+            "at-once",
+            "--update-interval",
+            "1",
+        ],
+    );
+    let out = svc(&s, "app").join("var/out.txt");
+    wait_for_text(&out, OLD);
+    published.publish_app(NEW, "prod");
+    wait_for_text(&out, NEW);
+    let err = service.stderr();
+    assert!(!err.contains("are not verified"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "Updating app from demo/app/1.0.0/{OLD} to demo/app/1.0.0/{NEW}"
+        )),
+        "{err}"
+    );
+    service.signal(Signal::INT);
+    service.exits_within(PATIENCE);
 }
 
 #[test]

@@ -4,6 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
+use habitat_test_support::proxy::Proxy;
+
 use crate::support::{
     DepotProcess, Sandbox, hab_depot, start_depot, stderr, succeeds, user_create,
 };
@@ -89,6 +91,23 @@ impl Published {
     fn base_url(&self) -> &str {
         self.depot.url.trim_end_matches("/v1")
     }
+
+    /// A client sandbox that pinned this depot's root.
+    fn trusting_client(&self) -> Sandbox {
+        let s = Sandbox::new();
+        let fingerprint = self.fingerprint.as_deref().expect("a depot with TUF");
+        let out = s.run(&[
+            "depot",
+            "trust",
+            "--url",
+            self.base_url(),
+            "--root-sha256",
+            fingerprint,
+        ]);
+        let err = succeeds(&out, "hab depot trust");
+        assert!(err.contains("Pinned the TUF root of"), "{err}");
+        s
+    }
 }
 
 /// The trusted metadata `hab` keeps for the depot at `url` (beside the sandbox's key cache).
@@ -98,6 +117,10 @@ fn tuf_cache(s: &Sandbox, url: &str) -> PathBuf {
         .trim_end_matches("/v1")
         .replace(':', "_");
     s.keys().parent().unwrap().join("tuf").join(host_port)
+}
+
+fn installed(s: &Sandbox) -> Vec<String> {
+    s.ok(&["pkg", "list"]).lines().map(str::to_owned).collect()
 }
 
 fn exists(path: &Path) -> bool {
@@ -206,4 +229,227 @@ fn an_unverified_install_says_so_once_and_trust_needs_a_repository() {
         "{err}"
     );
     assert!(!exists(&tuf_cache(&s, url).join("root.json")));
+}
+
+#[test]
+fn a_pinned_root_verifies_installs_downloads_and_keys() {
+    let published = Published::new(true);
+    let url = published.base_url();
+
+    // The wrong fingerprint pins nothing.
+    let s = Sandbox::new();
+    let err = s.fails(&[
+        "depot",
+        "trust",
+        "--url",
+        url,
+        "--root-sha256",
+        &"00".repeat(32),
+    ]);
+    assert!(
+        err.contains(&format!(
+            "the depot {url} served a `1.root.json` with sha256 `"
+        )),
+        "{err}"
+    );
+    assert!(!exists(&tuf_cache(&s, url).join("root.json")));
+
+    // Pinned: the install resolves through the signed index, says nothing about unverified
+    // channels, and takes the origin key from the signed key target.
+    let s = published.trusting_client();
+    let cache = tuf_cache(&s, url);
+    assert!(exists(&cache.join("root.json")));
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", url]),
+        "a verified install",
+    );
+    assert!(!err.contains(NOTE), "{err}");
+    assert!(err.contains("Downloading public key demo-"), "{err}");
+    assert_eq!(
+        installed(&s),
+        [
+            format!("demo/app/1.0.0/{OLD}"),
+            format!("demo/liba/1.0.0/{OLD}"),
+        ]
+    );
+    for role in ["timestamp", "snapshot", "targets"] {
+        assert!(exists(&cache.join(format!("{role}.json"))), "{role}");
+    }
+    let bins = std::fs::read_dir(&cache)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("bin-")
+        })
+        .count();
+    // The bins of two indexes and one key at most, never all 256.
+    assert!((1..=3).contains(&bins), "{bins} bins cached");
+
+    // A promotion is visible in the verified index at once (embedded store).
+    published.hab(&["pkg", "promote", &format!("demo/app/1.0.0/{NEW}"), "stable"]);
+    let err = succeeds(
+        &s.run(&["pkg", "install", "--ignore-local", "demo/app", "--url", url]),
+        "the promoted release",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{NEW}")),
+        "{err}"
+    );
+
+    // A fully qualified ident resolves through `unstable`, in any channel; a name the
+    // channel does not have is refused by the verified index.
+    let out = s.run(&[
+        "pkg",
+        "download",
+        &format!("demo/app/1.0.0/{OLD}"),
+        "-c",
+        "stable",
+        "--url",
+        url,
+    ]);
+    let paths = String::from_utf8(out.stdout.clone()).unwrap();
+    succeeds(&out, "download a fully qualified ident");
+    assert!(paths.contains(&format!("demo-app-1.0.0-{OLD}-")), "{paths}");
+    let err = s.fails(&["pkg", "install", "demo/nope", "--url", url]);
+    assert!(
+        err.contains("no package satisfies `demo/nope` (x86_64-linux) in the depot's verified index of channel `stable`"),
+        "{err}"
+    );
+
+    // HAB_TUF=required is satisfied by the pinned root.
+    let out = s
+        .hab()
+        .env("HAB_TUF", "required")
+        .args(["pkg", "download", "demo/liba", "--url", url])
+        .output()
+        .unwrap();
+    succeeds(&out, "HAB_TUF=required with a pinned root");
+
+    // A root named by --tuf-root works as well as a pinned one.
+    let root_file = s.path().join("1.root.json");
+    std::fs::copy(cache.join("root.json"), &root_file).unwrap();
+    let other = Sandbox::new();
+    let err = succeeds(
+        &other
+            .hab()
+            .args(["pkg", "install", "demo/liba", "--url", url, "--tuf-root"])
+            .arg(&root_file)
+            .output()
+            .unwrap(),
+        "install with --tuf-root",
+    );
+    assert!(!err.contains(NOTE), "{err}");
+    assert!(exists(&tuf_cache(&other, url).join("timestamp.json")));
+}
+
+#[test]
+fn a_pinned_root_takes_keys_from_the_signed_targets_and_refuses_a_changed_artifact() {
+    let published = Published::new(true);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    // The proxy serves from the runtime's threads while this one runs `hab`.
+    let proxy = runtime.block_on(Proxy::start(&published.depot.url));
+    let forger = Sandbox::new();
+    forger.ok(&["origin", "key", "generate", "demo"]);
+    let forged = std::fs::read_dir(forger.keys())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "pub"))
+        .unwrap();
+    proxy.serve_key(Some(std::fs::read_to_string(forged).unwrap()));
+
+    let s = Sandbox::new();
+    let fingerprint = published.fingerprint.clone().unwrap();
+    s.ok(&[
+        "depot",
+        "trust",
+        "--url",
+        &proxy.url,
+        "--root-sha256",
+        &fingerprint,
+    ]);
+    // The depot's key route is never asked: the key comes from the signed target.
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", &proxy.url]),
+        "a verified install through a proxy that substitutes keys",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
+        "{err}"
+    );
+    assert_eq!(proxy.count("/origins/demo/keys/"), 0);
+    assert!(proxy.count("/v1/tuf/targets/keys/demo/") >= 1);
+
+    // A changed byte in an artifact (its ETag dropped) does not match the signed index.
+    proxy.flip_downloads(true);
+    let fresh = Sandbox::new();
+    fresh.ok(&[
+        "depot",
+        "trust",
+        "--url",
+        &proxy.url,
+        "--root-sha256",
+        &fingerprint,
+    ]);
+    let err = fresh.fails(&["pkg", "install", "demo/liba", "--url", &proxy.url]);
+    assert!(err.contains("the depot's verified index lists"), "{err}");
+    assert!(installed(&fresh).is_empty());
+}
+
+#[test]
+fn a_client_that_pinned_the_old_root_follows_a_rotation_of_the_root_and_online_keys() {
+    let published = Published::new(true);
+    let url = published.base_url();
+    let s = published.trusting_client();
+    succeeds(
+        &s.run(&["pkg", "install", "demo/liba", "--url", url]),
+        "install before the rotation",
+    );
+    let cache = tuf_cache(&s, url);
+
+    // Offline: a new root key and a new online key, signed with the keys tuf init wrote.
+    let data = published.publisher.path().join("depot-data");
+    let next = published.publisher.path().join("next");
+    let (root_file, targets_file) = (cache.join("root.json"), cache.join("targets.json"));
+    let arg = |p: &Path| p.as_os_str().to_owned();
+    hab_depot(&[
+        "tuf".as_ref(),
+        "root".as_ref(),
+        "sign".as_ref(),
+        "--root".as_ref(),
+        &arg(&root_file),
+        "--keys".as_ref(),
+        &arg(&data.join("tuf-keys")),
+        "--out".as_ref(),
+        &arg(&next),
+        "--new-root-keys".as_ref(),
+        "1".as_ref(),
+        "--rotate-online-key".as_ref(),
+        "--targets".as_ref(),
+        &arg(&targets_file),
+    ]);
+    hab_depot(&[
+        "tuf".as_ref(),
+        "root".as_ref(),
+        "publish".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+        "--from".as_ref(),
+        &arg(&next),
+    ]);
+
+    // The client still pins version 1 and follows the chain to version 2.
+    let err = succeeds(
+        &s.run(&["pkg", "install", "demo/app", "--url", url]),
+        "install after the rotation",
+    );
+    assert!(
+        err.contains(&format!("Installed demo/app/1.0.0/{OLD}")),
+        "{err}"
+    );
+    let root: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&root_file).unwrap()).unwrap();
+    assert_eq!(root["signed"]["version"], 2);
 }

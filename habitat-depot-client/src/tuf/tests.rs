@@ -383,6 +383,14 @@ async fn verifies_an_index_and_a_key_and_fetches_only_the_bins_needed() {
     let again = repo.client(dir.path());
     assert_eq!(index(&again).await.unwrap(), Some(found));
     assert_eq!(repo.served.asked(&bin_file), 1);
+    // What it downloaded: the timestamp and the index, nothing else.
+    let timestamp = repo.served.get("metadata/timestamp.json").len();
+    let index_len = index_body(&[
+        "core/redis/4.0.14/20190319155852",
+        "core/redis/3.2.4/20170514150022",
+    ])
+    .len();
+    assert_eq!(again.downloaded_bytes(), (timestamp + index_len) as u64);
     assert_eq!(repo.served.asked("metadata/timestamp.json"), 2);
     for role in [
         "root",
@@ -562,6 +570,12 @@ async fn a_root_rotation_is_followed_and_a_root_not_signed_by_the_old_keys_is_re
     let client = repo.client(dir.path());
     assert_eq!(index(&client).await.unwrap().unwrap().releases.len(), 2);
     assert_eq!(client.root_version().await, 2);
+    // A later run pinned to version 1 goes on from the cached version 2.
+    let asked = repo.served.asked("metadata/2.root.json");
+    let later = repo.client(dir.path());
+    later.refresh().await.unwrap();
+    assert_eq!(later.root_version().await, 2);
+    assert_eq!(repo.served.asked("metadata/2.root.json"), asked);
 
     // Root 3 signed only by a key root 2 does not know.
     repo.root_keys = vec![key(21)];

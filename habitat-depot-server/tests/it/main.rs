@@ -22,6 +22,7 @@ mod store;
 mod support;
 mod tuf;
 mod tuf_publish;
+mod tuf_verify;
 mod upload;
 mod web;
 mod web_forms;
