@@ -25,6 +25,7 @@ pub mod ingest;
 pub mod json;
 pub mod metrics;
 pub mod migrate;
+pub mod rate_limit;
 mod routes;
 pub mod serve;
 pub mod settings;
@@ -65,6 +66,8 @@ pub struct AppState {
     pub pull: Arc<sync::pull::PullThrough>,
     /// The metrics `GET /metrics` answers (docs/operations.md, "Metrics").
     pub metrics: Arc<metrics::Metrics>,
+    /// The rate limits and the upload cap of `[rate_limit]` (docs/operations.md, "Rate limits").
+    pub limits: Arc<rate_limit::Limits>,
     /// Publishes TUF metadata of the changes the outbox records (docs/security.md).
     pub tuf: Arc<tuf::publish::Publisher>,
 }
@@ -292,6 +295,8 @@ impl AppState {
             })?;
         }
         let metrics = Arc::new(metrics::Metrics::new());
+        let limits = rate_limit::Limits::from_settings(settings.rate_limit.as_ref(), &metrics)
+            .map_err(|e| fail(OpenFailure::Settings(e)))?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
         let server_key = Arc::new(server_key);
@@ -311,12 +316,21 @@ impl AppState {
             providers: Arc::new(providers),
             pull: Arc::new(pull),
             metrics,
+            limits: Arc::new(limits),
         })
     }
 }
 
-/// The identity providers of the settings, checked and ready (nothing is fetched).
+/// The identity providers of the settings, checked and ready (nothing is fetched). The
+/// `[rate_limit]` settings are checked here too: like a bad provider, a bad limit must stop
+/// the depot before anything is written.
 fn open_providers(settings: &Settings) -> Result<identity::Providers, OpenError> {
+    if let Some(limits) = &settings.rate_limit {
+        limits.check().map_err(|e| OpenError {
+            dir: settings.data_dir.clone(),
+            reason: e.into(),
+        })?;
+    }
     identity::Providers::from_settings(&settings.auth.providers).map_err(|e| OpenError {
         dir: settings.data_dir.clone(),
         reason: e.into(),

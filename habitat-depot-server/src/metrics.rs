@@ -92,6 +92,7 @@ pub struct Metrics {
     received: Family<RouteLabels, Counter>,
     sent: Family<RouteLabels, Counter>,
     refused: Family<ReasonLabels, Counter>,
+    limited: Family<ReasonLabels, Counter>,
     store_calls: Family<StoreCallLabels, Histogram, fn() -> Histogram>,
 }
 
@@ -144,6 +145,12 @@ impl Metrics {
             "Package uploads refused, by the code of the error answered",
             refused.clone(),
         );
+        let limited = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "requests_limited",
+            "Requests refused with 429 by the rate limits or the upload cap, by the limit hit",
+            limited.clone(),
+        );
         let store_calls =
             Family::<StoreCallLabels, Histogram, fn() -> Histogram>::new_with_constructor(
                 seconds_histogram,
@@ -167,8 +174,19 @@ impl Metrics {
             received,
             sent,
             refused,
+            limited,
             store_calls,
         }
+    }
+
+    /// The counter of requests refused by the limit `reason` (`requests`, `downloads`,
+    /// `writes`, `uploads`), made at once so that a refusal does not look it up.
+    pub fn limited(&self, reason: &'static str) -> Counter {
+        self.limited
+            .get_or_create(&ReasonLabels {
+                reason: Cow::Borrowed(reason),
+            })
+            .clone()
     }
 
     /// The histogram of `store`'s `call`.

@@ -60,6 +60,14 @@ pub enum SettingsError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A `[rate_limit]` setting is unusable (a rate that is not positive, a bad proxy address).
+    #[error("`[rate_limit]` `{setting}`: {problem}")]
+    RateLimit {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
 }
 
 /// Everything the depot can be told.
@@ -112,6 +120,101 @@ pub struct Settings {
     /// (docs/mirroring.md, "Pull-through cache").
     #[serde(rename = "upstream")]
     pub upstreams: Vec<UpstreamSettings>,
+    /// `[rate_limit]`: requests per second per token or client address, and the per-account
+    /// cap on concurrent uploads (docs/operations.md, "Rate limits"). Absent: no limits.
+    pub rate_limit: Option<RateLimitSettings>,
+}
+
+/// `[rate_limit]`: how many requests a client may make. A client is a token when the request
+/// carries one, else its address. Checked at start by [`RateLimitSettings::check`].
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Requests per second each client may sustain, on every route (fractions allowed).
+    pub requests_per_second: f64,
+    /// Requests a client may make at once after a quiet spell; by default one second's worth
+    /// (`requests_per_second` rounded up).
+    #[serde(default)]
+    pub burst: Option<i64>,
+    /// A tighter rate for artifact downloads (the `…/download` routes), on top of the general
+    /// one; its burst is one second's worth, at most `burst`.
+    #[serde(default)]
+    pub downloads_per_second: Option<f64>,
+    /// A tighter rate for writes (any method but `GET`, `HEAD` and `OPTIONS`), on top of the
+    /// general one; its burst is one second's worth, at most `burst`.
+    #[serde(default)]
+    pub writes_per_second: Option<f64>,
+    /// Addresses or networks (`10.0.0.5`, `10.0.0.0/8`, `fd00::/8`) of proxies whose
+    /// `X-Forwarded-For` is believed; a request from any other peer is keyed by the peer's
+    /// own address.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Uploads one account may have in progress at once (the next is refused with 429
+    /// `too_many_uploads`); none: no cap.
+    #[serde(default)]
+    pub max_concurrent_uploads: Option<i64>,
+}
+
+// The rates are checked finite at start (`check`), so equality is reflexive where it is used.
+impl Eq for RateLimitSettings {}
+
+impl RateLimitSettings {
+    /// Checks every value: positive finite rates, a burst and an upload cap of at least 1,
+    /// proxy addresses that parse. The error names the setting.
+    pub fn check(&self) -> Result<(), SettingsError> {
+        let problem = |setting, problem: String| SettingsError::RateLimit { setting, problem };
+        let rate = |setting, value: f64| {
+            if value.is_finite() && value > 0.0 {
+                Ok(())
+            } else {
+                Err(problem(
+                    setting,
+                    format!("`{value}` is not a positive number of requests per second"),
+                ))
+            }
+        };
+        rate("requests_per_second", self.requests_per_second)?;
+        if let Some(value) = self.downloads_per_second {
+            rate("downloads_per_second", value)?;
+        }
+        if let Some(value) = self.writes_per_second {
+            rate("writes_per_second", value)?;
+        }
+        let at_least_one = |setting, value: Option<i64>| match value {
+            Some(value) if !(1..=i64::from(u32::MAX)).contains(&value) => Err(problem(
+                setting,
+                format!("`{value}` must be a whole number from 1 to {}", u32::MAX),
+            )),
+            _ => Ok(()),
+        };
+        at_least_one("burst", self.burst)?;
+        at_least_one("max_concurrent_uploads", self.max_concurrent_uploads)?;
+        for proxy in &self.trusted_proxies {
+            parse_network(proxy).map_err(|e| problem("trusted_proxies", e))?;
+        }
+        Ok(())
+    }
+
+    /// The trusted proxies as networks (a bare address is a network of one).
+    pub fn proxy_networks(&self) -> Result<Vec<ipnet::IpNet>, SettingsError> {
+        self.trusted_proxies
+            .iter()
+            .map(|p| {
+                parse_network(p).map_err(|problem| SettingsError::RateLimit {
+                    setting: "trusted_proxies",
+                    problem,
+                })
+            })
+            .collect()
+    }
+}
+
+/// `10.0.0.0/8` or `10.0.0.5` as a network.
+fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{text}` is not an address or a network (`10.0.0.0/8`)"))
 }
 
 /// `[[upstream]]`: an upstream depot this depot caches on demand. A request for a package of
@@ -583,6 +686,7 @@ impl Default for Settings {
             trusted_bundle_keys: Vec::new(),
             mirrors: Vec::new(),
             upstreams: Vec::new(),
+            rate_limit: None,
         }
     }
 }

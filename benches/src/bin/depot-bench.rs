@@ -5,6 +5,9 @@
 //!    prints the throughput and the server's peak RSS (`VmHWM`). Target: below 100 MiB.
 //! 2. With 100,000 packages stored, measures `GET …/{name}/latest` per second against
 //!    `GET /v1/status` at the same concurrency. Target: at least half the rate of `status`.
+//! 3. With `--limits`: the same two endpoints on the same packages with `[rate_limit]` set
+//!    (limits far above the load, so that nothing is refused but every request is counted)
+//!    against without it, in interleaved rounds. Target: at least 0.95 times the rate.
 //!
 //! Usage: `depot-bench [--hab-depot PATH] [options]` (`--help` lists them).
 
@@ -32,6 +35,13 @@ use tokio_util::io::ReaderStream;
 const RSS_TARGET_MIB: f64 = 100.0;
 /// Smallest acceptable `latest` / `status` rate ratio (issue).
 const RATIO_TARGET: f64 = 0.5;
+/// Smallest acceptable rate with rate limits on / off (issue).
+const LIMITS_TARGET: f64 = 0.95;
+/// The `[rate_limit]` of the `--limits` phase: far above what the load can send, so nothing is
+/// refused, but every request goes through the limiter (and the metrics, which are always on).
+const HIGH_LIMITS: &str = "\n[rate_limit]\nrequests_per_second = 1000000000\nburst = 1000000000\n\
+                           downloads_per_second = 1000000000\nwrites_per_second = 1000000000\n\
+                           max_concurrent_uploads = 1000\n";
 /// Longest any transfer may take.
 const TRANSFER_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -55,7 +65,9 @@ usage: depot-bench [options]
   --max-wait-secs N    ... but not longer than N seconds [default: 600; 0: do not wait]
   --rust-log FILTER    RUST_LOG of the server [default: unset, i.e. info: a line per request]
   --skip-transfer      only the lookup benchmark
-  --skip-latest        only the transfer benchmark
+  --skip-latest        only the transfer benchmark (with --limits: no plain lookup phase)
+  --limits             also measure status and latest with [rate_limit] on (limits too high
+                       to refuse anything) against off, --rounds interleaved rounds of each
   --keep               keep the scratch directory (data dirs and server logs)";
 
 struct Options {
@@ -72,6 +84,7 @@ struct Options {
     rust_log: Option<String>,
     transfer: bool,
     latest: bool,
+    limits: bool,
     keep: bool,
 }
 
@@ -98,6 +111,7 @@ fn parse_args() -> Result<Option<Options>> {
         rust_log: None,
         transfer: true,
         latest: true,
+        limits: false,
         keep: false,
     };
     let mut args = std::env::args().skip(1);
@@ -124,6 +138,7 @@ fn parse_args() -> Result<Option<Options>> {
             "--rust-log" => o.rust_log = Some(value(&arg)?),
             "--skip-transfer" => o.transfer = false,
             "--skip-latest" => o.latest = false,
+            "--limits" => o.limits = true,
             "--keep" => o.keep = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -213,7 +228,7 @@ async fn run(o: Options) -> Result<ExitCode> {
         .tempdir_in(&o.data_dir)
         .with_context(|| format!("create a scratch directory in `{}`", o.data_dir.display()))?;
     let catalog_dir = scratch.path().join("latest-depot");
-    if o.latest {
+    if o.latest || o.limits {
         eprintln!(
             "== storing {} packages ({} names x {} versions) through the library",
             o.catalog.packages(),
@@ -242,6 +257,11 @@ async fn run(o: Options) -> Result<ExitCode> {
     };
     let lookups = if o.latest {
         Some(lookups(&o, &catalog_dir, scratch.path()).await?)
+    } else {
+        None
+    };
+    let limits = if o.limits {
+        Some(limits(&o, &catalog_dir, scratch.path()).await?)
     } else {
         None
     };
@@ -403,6 +423,56 @@ async fn run(o: Options) -> Result<ExitCode> {
             failures.to_string(),
             "0",
             verdict(failures == 0),
+        );
+    }
+    if let Some(l) = &limits {
+        let c = o.load.concurrency;
+        for (name, off, on) in [
+            ("status", &l.off_status, &l.on_status),
+            ("latest", &l.off_latest, &l.on_latest),
+        ] {
+            row(
+                &format!(
+                    "{name} req/s, limits off / on (c={c}, best of {})",
+                    o.rounds
+                ),
+                format!("{:.0} / {:.0}", off.rate(), on.rate()),
+                "",
+                "info",
+            );
+            let ratio = on.rate() / off.rate().max(1e-9);
+            let pass = ratio >= LIMITS_TARGET;
+            ok &= pass;
+            row(
+                &format!("{name}: limits on / off"),
+                format!("{ratio:.3}"),
+                &format!(">= {LIMITS_TARGET:.2}"),
+                verdict(pass),
+            );
+            row(
+                &format!("{name}: server CPU per request, off / on"),
+                format!(
+                    "{:.0} / {:.0} us",
+                    off.server_cpu_us_per_request(),
+                    on.server_cpu_us_per_request()
+                ),
+                "",
+                "info",
+            );
+        }
+        failures += l.failed;
+        row(
+            "limits on: answers refused (hab_depot_requests_limited)",
+            l.refused.to_string(),
+            "0",
+            verdict(l.refused == 0),
+        );
+        ok &= l.refused == 0;
+        row(
+            "answers other than 200 (all rounds, off and on)",
+            l.failed.to_string(),
+            "0",
+            verdict(l.failed == 0),
         );
     }
     Ok(habitat_benches::depot::finish(
@@ -626,41 +696,6 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
     let api = depot.url.clone();
     eprintln!("== lookups: hab-depot pid {} at {api}", depot.pid());
     let client = client()?;
-    let expected: Arc<Vec<String>> = Arc::new(
-        (0..o.catalog.names)
-            .map(|n| o.catalog.latest_version(n))
-            .collect(),
-    );
-    let latest_url = {
-        let api = api.clone();
-        move |n: usize| format!("{api}/depot/pkgs/{ORIGIN}/{}/latest", CatalogSpec::name(n))
-    };
-    let check_latest = {
-        let expected = expected.clone();
-        move |n: usize, body: &[u8]| -> Result<()> {
-            let json: serde_json::Value = serde_json::from_slice(body)?;
-            let version = json["ident"]["version"].as_str().unwrap_or_default();
-            ensure!(
-                version == expected[n],
-                "latest of {} is {version}, expected {}",
-                CatalogSpec::name(n),
-                expected[n]
-            );
-            Ok(())
-        }
-    };
-    // A few answers checked in full before the load.
-    for n in [0, 1, o.catalog.names / 2, o.catalog.names - 1] {
-        let body = expect(
-            client.get(latest_url(n)).send().await?,
-            StatusCode::OK,
-            "latest",
-        )
-        .await?;
-        check_latest(n, body.as_bytes())?;
-    }
-
-    let names = o.catalog.names as u64;
     let mut best_latest: Option<LoadReport> = None;
     let mut best_status: Option<LoadReport> = None;
     let mut failed = 0;
@@ -672,58 +707,11 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
         o.load.concurrency
     );
     for round in 1..=o.rounds {
-        let status_url = format!("{api}/status");
-        let status = run_load(
-            &client,
-            ServerCpu::Process(depot.pid()),
-            &o.load,
-            move |_| (status_url.clone(), 0),
-            |_, body| {
-                ensure!(body.is_empty(), "status answered a body");
-                Ok(())
-            },
-        )
-        .await?;
-        let url = latest_url.clone();
-        let latest = run_load(
-            &client,
-            ServerCpu::Process(depot.pid()),
-            &o.load,
-            move |rng| {
-                let n = rng.below(names) as usize;
-                (url(n), n)
-            },
-            check_latest.clone(),
-        )
-        .await?;
-        for (name, r) in [("status", &status), ("latest", &latest)] {
-            eprintln!(
-                "   round {round} {name}: {:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  server CPU \
-                 {:.0} us/req  client CPU {:.0} us/req  load {}",
-                r.rate(),
-                r.percentile_ms(50.0),
-                r.percentile_ms(99.0),
-                r.server_cpu_us_per_request(),
-                r.client_cpu_secs * 1e6 / r.ok.max(1) as f64,
-                load_text()
-            );
-            if let Some(what) = &r.first_failure {
-                eprintln!("   {} failures, the first: {what}", r.failed);
-            }
-        }
+        let (status, latest) =
+            status_and_latest(o, &client, depot.pid(), &api, &format!("round {round}")).await?;
         failed += status.failed + latest.failed;
-        if best_status
-            .as_ref()
-            .is_none_or(|b| status.rate() > b.rate())
-        {
-            best_status = Some(status);
-        }
-        if best_latest
-            .as_ref()
-            .is_none_or(|b| latest.rate() > b.rate())
-        {
-            best_latest = Some(latest);
-        }
+        keep_best(&mut best_status, status);
+        keep_best(&mut best_latest, latest);
     }
     let end = proc_stats(depot.pid())?;
     depot.stop().map_err(anyhow::Error::msg)?;
@@ -732,5 +720,208 @@ async fn lookups(o: &Options, data: &Path, scratch: &Path) -> Result<LookupRepor
         status: best_status.context("no round ran")?,
         failed,
         end,
+    })
+}
+
+/// `GET …/{name}/latest` of package `n` under `api`.
+fn latest_url(api: &str, n: usize) -> String {
+    format!("{api}/depot/pkgs/{ORIGIN}/{}/latest", CatalogSpec::name(n))
+}
+
+/// Checks that a `latest` answer for package `n` names its newest version.
+fn latest_checker(
+    o: &Options,
+) -> impl Fn(usize, &[u8]) -> Result<()> + Clone + Send + Sync + 'static {
+    let expected: Arc<Vec<String>> = Arc::new(
+        (0..o.catalog.names)
+            .map(|n| o.catalog.latest_version(n))
+            .collect(),
+    );
+    move |n: usize, body: &[u8]| -> Result<()> {
+        let json: serde_json::Value = serde_json::from_slice(body)?;
+        let version = json["ident"]["version"].as_str().unwrap_or_default();
+        ensure!(
+            version == expected[n],
+            "latest of {} is {version}, expected {}",
+            CatalogSpec::name(n),
+            expected[n]
+        );
+        Ok(())
+    }
+}
+
+/// One round on the depot at `api` (process `pid`): a few `latest` answers checked in full,
+/// then the load on `GET /v1/status`, then on `latest` of random names; `what` names the round
+/// in the progress lines.
+async fn status_and_latest(
+    o: &Options,
+    client: &reqwest::Client,
+    pid: u32,
+    api: &str,
+    what: &str,
+) -> Result<(LoadReport, LoadReport)> {
+    let check_latest = latest_checker(o);
+    for n in [0, 1, o.catalog.names / 2, o.catalog.names - 1] {
+        let body = expect(
+            client.get(latest_url(api, n)).send().await?,
+            StatusCode::OK,
+            "latest",
+        )
+        .await?;
+        check_latest(n, body.as_bytes())?;
+    }
+    let status_url = format!("{api}/status");
+    let status = run_load(
+        client,
+        ServerCpu::Process(pid),
+        &o.load,
+        move |_| (status_url.clone(), 0),
+        |_, body| {
+            ensure!(body.is_empty(), "status answered a body");
+            Ok(())
+        },
+    )
+    .await?;
+    let names = o.catalog.names as u64;
+    let api_owned = api.to_owned();
+    let latest = run_load(
+        client,
+        ServerCpu::Process(pid),
+        &o.load,
+        move |rng| {
+            let n = rng.below(names) as usize;
+            (latest_url(&api_owned, n), n)
+        },
+        check_latest,
+    )
+    .await?;
+    for (name, r) in [("status", &status), ("latest", &latest)] {
+        eprintln!(
+            "   {what} {name}: {:>7.0} req/s  p50 {:.2} ms  p99 {:.2} ms  server CPU \
+             {:.0} us/req  client CPU {:.0} us/req  load {}",
+            r.rate(),
+            r.percentile_ms(50.0),
+            r.percentile_ms(99.0),
+            r.server_cpu_us_per_request(),
+            r.client_cpu_secs * 1e6 / r.ok.max(1) as f64,
+            load_text()
+        );
+        if let Some(what) = &r.first_failure {
+            eprintln!("   {} failures, the first: {what}", r.failed);
+        }
+    }
+    Ok((status, latest))
+}
+
+/// Keeps the faster of `best` and `report`.
+fn keep_best(best: &mut Option<LoadReport>, report: LoadReport) {
+    if best.as_ref().is_none_or(|b| report.rate() > b.rate()) {
+        *best = Some(report);
+    }
+}
+
+/// What the `--limits` phase measured: the best round of each endpoint, limits off and on.
+struct LimitsReport {
+    off_status: LoadReport,
+    off_latest: LoadReport,
+    on_status: LoadReport,
+    on_latest: LoadReport,
+    failed: u64,
+    /// Requests the limits refused (`hab_depot_requests_limited_total`, every round).
+    refused: u64,
+}
+
+/// `--limits`: a fresh `hab-depot` on the stored packages for each (round, mode), without and
+/// with [`HIGH_LIMITS`] (in odd rounds off first, in even ones on first), each measured as
+/// [`status_and_latest`].
+async fn limits(o: &Options, data: &Path, scratch: &Path) -> Result<LimitsReport> {
+    let base = match &o.config {
+        Some(config) => std::fs::read_to_string(config)
+            .with_context(|| format!("read `{}`", config.display()))?,
+        None => String::new(),
+    };
+    ensure!(
+        !base.contains("[rate_limit]"),
+        "--limits: the settings file has a [rate_limit] already"
+    );
+    let limited_config = scratch.join("limits-on.toml");
+    std::fs::write(&limited_config, format!("{base}{HIGH_LIMITS}"))
+        .with_context(|| format!("write `{}`", limited_config.display()))?;
+    let client = client()?;
+    eprintln!(
+        "== rate limits: {} rounds of off and on (alternating which goes first), each: status \
+         then latest, {} s warm-up + {} s, {} in flight",
+        o.rounds,
+        o.load.warmup.as_secs(),
+        o.load.duration.as_secs(),
+        o.load.concurrency
+    );
+    let (mut off_status, mut off_latest, mut on_status, mut on_latest) = (None, None, None, None);
+    let (mut failed, mut refused) = (0, 0);
+    for round in 1..=o.rounds {
+        let order = if round % 2 == 1 {
+            [false, true]
+        } else {
+            [true, false]
+        };
+        for on in order {
+            let mode = if on { "on" } else { "off" };
+            let config = if on {
+                Some(limited_config.as_path())
+            } else {
+                o.config.as_deref()
+            };
+            let depot = start_depot(
+                &o.hab_depot,
+                data,
+                config,
+                &scratch.join(format!("limits-{mode}-{round}.log")),
+                o.rust_log.as_deref(),
+            )?;
+            let api = depot.url.clone();
+            let (status, latest) = status_and_latest(
+                o,
+                &client,
+                depot.pid(),
+                &api,
+                &format!("round {round} limits {mode}"),
+            )
+            .await?;
+            failed += status.failed + latest.failed;
+            if on {
+                let root = api.strip_suffix("/v1").unwrap_or(&api);
+                let text = expect(
+                    client.get(format!("{root}/metrics")).send().await?,
+                    StatusCode::OK,
+                    "metrics",
+                )
+                .await?;
+                let counted: Vec<u64> = text
+                    .lines()
+                    .filter(|l| l.starts_with("hab_depot_requests_limited_total{"))
+                    .filter_map(|l| l.rsplit_once(' ')?.1.parse().ok())
+                    .collect();
+                ensure!(
+                    !counted.is_empty(),
+                    "the depot with [rate_limit] shows no hab_depot_requests_limited_total: are \
+                     the limits on?"
+                );
+                refused += counted.iter().sum::<u64>();
+                keep_best(&mut on_status, status);
+                keep_best(&mut on_latest, latest);
+            } else {
+                keep_best(&mut off_status, status);
+                keep_best(&mut off_latest, latest);
+            }
+            depot.stop().map_err(anyhow::Error::msg)?;
+        }
+    }
+    Ok(LimitsReport {
+        off_status: off_status.context("no round ran")?,
+        off_latest: off_latest.context("no round ran")?,
+        on_status: on_status.context("no round ran")?,
+        on_latest: on_latest.context("no round ran")?,
+        failed,
+        refused,
     })
 }

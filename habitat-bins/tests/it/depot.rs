@@ -253,6 +253,33 @@ fn empty_depot_variables_count_as_unset() {
 }
 
 #[test]
+fn a_bad_rate_limit_stops_the_depot_naming_the_setting_before_it_writes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let config = dir.path().join("depot.toml");
+    std::fs::write(
+        &config,
+        format!("data_dir = {data:?}\n[rate_limit]\nrequests_per_second = 0\nburst = 10\n"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hab-depot"))
+        .args(["start", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env_remove("HAB_DEPOT_DATA_DIR")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains(
+            "`[rate_limit]` `requests_per_second`: `0` is not a positive number of requests"
+        ),
+        "{said}"
+    );
+    assert!(!data.exists());
+}
+
+#[test]
 fn user_link_ties_an_account_to_a_provider_identity_once() {
     let dir = tempfile::tempdir().unwrap();
     let secret = dir.path().join("oidc-secret");

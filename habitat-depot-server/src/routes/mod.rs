@@ -48,6 +48,10 @@ pub fn router(state: AppState) -> Router {
         app = app.merge(crate::metrics::routes());
     }
     app.route_layer(middleware::from_fn_with_state(
+        state.limits.clone(),
+        crate::rate_limit::limit,
+    ))
+    .route_layer(middleware::from_fn_with_state(
         state.metrics.clone(),
         crate::metrics::remember_route,
     ))

@@ -89,6 +89,11 @@ pub(super) async fn upload(
     // 2. Who: a token, and at least `member` in an existing origin.
     let permit = authorize(&state, &caller, ident.origin(), Action::Upload).await?;
     let account = permit.account()?;
+    // The upload cap (`max_concurrent_uploads`): held until this upload is answered.
+    let _slot = match state.limits.upload_slot(account) {
+        Ok(slot) => slot,
+        Err(refused) => return Ok(refused),
+    };
     // Uploads land in `unstable`: not into a mirrored one.
     crate::authz::check_not_mirrored(&state, ident.origin(), &ChannelName::unstable())?;
 

@@ -631,6 +631,12 @@ macro_rules! metadata_store_by_area {
                     .map_err(|e| e.during("tuf_current_paths_under"))
             }
 
+            async fn tuf_current_package_paths(&self, origin: &OriginName, name: &str) -> StoreResult<Vec<String>> {
+                tuf::tuf_current_package_paths(self, origin, name)
+                    .await
+                    .map_err(|e| e.during("tuf_current_package_paths"))
+            }
+
             async fn tuf_latest(&self, role: &str) -> StoreResult<Option<$crate::store::TufMetadataRow>> {
                 tuf::tuf_latest(self, role)
                     .await

@@ -873,8 +873,8 @@ pub trait MetadataStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
     /// The repository key `name` (the online key is `online`).
     async fn tuf_key(&self, name: &str) -> StoreResult<Option<TufKey>>;
-    /// The oldest `limit` outbox rows, by id. A row this build does not understand is
-    /// [`StoreError::Invalid`].
+    /// The oldest `limit` outbox rows, by id. A row this build does not understand (an
+    /// unknown scope) fails the call.
     async fn tuf_changes(&self, limit: usize) -> StoreResult<Vec<TufChange>>;
     /// Every public release of `origin`/`name` with each channel it is in, one row per
     /// (release, channel), ordered by channel, then target, then newest first in the order
@@ -891,8 +891,16 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// The entry listed now for target `path`.
     async fn tuf_current(&self, path: &str) -> StoreResult<Option<TufCurrent>>;
     /// The paths listed now that start with `prefix` (such as `channels/core/` or
-    /// `channels/core/stable/redis/`), by path.
+    /// `keys/core/`), by path.
     async fn tuf_current_paths_under(&self, prefix: &str) -> StoreResult<Vec<String>>;
+    /// The channel index paths listed now for package `origin`/`name`, in every channel (one
+    /// deleted since included), by path: what a publish of that name compares with, without
+    /// reading the paths of the origin's other names.
+    async fn tuf_current_package_paths(
+        &self,
+        origin: &OriginName,
+        name: &str,
+    ) -> StoreResult<Vec<String>>;
     /// The newest version of `role`.
     async fn tuf_latest(&self, role: &str) -> StoreResult<Option<TufMetadataRow>>;
     /// The newest version of every role, without bodies (left empty), by role: what a

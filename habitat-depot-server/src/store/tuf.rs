@@ -156,6 +156,19 @@ pub struct TufCollected {
     pub targets: u64,
 }
 
+/// The `origin/name` of a channel index path (`channels/{origin}/{channel}/{name}/{file}`), as
+/// `tuf_current` keeps it to find a package's indexes in every channel; `None` for any other
+/// target.
+pub(crate) fn index_package(path: &str) -> Option<String> {
+    let mut parts = path.strip_prefix("channels/")?.split('/');
+    let (origin, _channel, name, _file) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(format!("{origin}/{name}"))
+}
+
 /// The first path after every path that starts with `prefix` (bytewise): the end of the range
 /// `[prefix, end)` of an index scan. `None` when no such string exists (a prefix of only
 /// `char::MAX`), or for an empty prefix, which has no end.
@@ -178,6 +191,17 @@ pub(crate) fn prefix_end(prefix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_channel_index_names_its_package() {
+        assert_eq!(
+            index_package("channels/core/stable/redis/x86_64-linux.json").as_deref(),
+            Some("core/redis")
+        );
+        assert_eq!(index_package("keys/core/core-20200101000000.pub"), None);
+        assert_eq!(index_package("channels/core/stable/redis"), None);
+        assert_eq!(index_package("channels/core/stable/redis/x/y.json"), None);
+    }
 
     #[test]
     fn a_prefix_range_ends_after_every_path_under_it() {

@@ -327,21 +327,12 @@ impl Publisher {
         }
 
         let mut changed = TargetChanges::default();
-        let mut current_by_origin: BTreeMap<OriginName, Vec<String>> = BTreeMap::new();
         for (origin, name) in &names {
             let rows = self.store.tuf_index_rows(origin, name).await?;
             let wanted = channel_indexes(origin, name, rows)?;
-            if !current_by_origin.contains_key(origin) {
-                let prefix = format!("channels/{origin}/");
-                let paths = self.store.tuf_current_paths_under(&prefix).await?;
-                current_by_origin.insert(origin.clone(), paths);
-            }
-            let existing = current_by_origin
-                .get(origin)
-                .into_iter()
-                .flatten()
-                .filter(|path| path.split('/').nth(3) == Some(name.as_str()));
-            self.compare(&mut changed, wanted, existing).await?;
+            // This name's indexes only (from an index), not every path of its origin.
+            let existing = self.store.tuf_current_package_paths(origin, name).await?;
+            self.compare(&mut changed, wanted, existing.iter()).await?;
         }
         for origin in &key_origins {
             let wanted = self

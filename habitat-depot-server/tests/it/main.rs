@@ -15,6 +15,7 @@ mod packages;
 mod postgres;
 mod profile;
 mod pull_through;
+mod rate_limit;
 mod s3;
 mod signin;
 mod store;

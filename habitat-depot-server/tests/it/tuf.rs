@@ -466,6 +466,45 @@ async fn publishes_are_read_back_and_collected(store: &dyn MetadataStore) {
         Some(second.body.clone())
     );
 
+    // A package's indexes in every channel, and only its own.
+    let core = origin("core");
+    let old = "channels/core/old/redis/aarch64-linux.json";
+    store
+        .tuf_publish(TufPublish {
+            upserts: vec![
+                target(old, "bin-01", "old"),
+                target(
+                    "channels/core/old/redis-cli/aarch64-linux.json",
+                    "bin-02",
+                    "cli",
+                ),
+            ],
+            ..TufPublish::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .tuf_current_package_paths(&core, "redis")
+            .await
+            .unwrap(),
+        [old, redis]
+    );
+    assert_eq!(
+        store
+            .tuf_current_package_paths(&core, "none")
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        store
+            .tuf_current_package_paths(&origin("other"), "redis")
+            .await
+            .unwrap(),
+        Vec::<String>::new()
+    );
+
     // The online key, replaced by a rotation.
     assert_eq!(store.tuf_key("online").await.unwrap(), None);
     store.tuf_put_key("online", "aa", &[1, 2]).await.unwrap();

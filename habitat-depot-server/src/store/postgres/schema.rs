@@ -256,6 +256,14 @@ CREATE TABLE tuf_keys (
     secret_encrypted BYTEA NOT NULL
 );
 "#,
+    // Each listed channel index with its `origin/name`, so that a publish finds one package's
+    // indexes in every channel from an index rather than reading every path of its origin.
+    r#"
+ALTER TABLE tuf_current ADD COLUMN package TEXT COLLATE "C";
+UPDATE tuf_current SET package = split_part(path, '/', 2) || '/' || split_part(path, '/', 4)
+WHERE path LIKE 'channels/%';
+CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
+"#,
 ];
 
 /// The key of each table as the dump orders rows by: the primary key, or for `package_tdeps`

@@ -6,7 +6,7 @@ use tokio_postgres::Row;
 
 use super::rows::*;
 use super::*;
-use crate::store::tuf::prefix_end;
+use crate::store::tuf::{index_package, prefix_end};
 
 /// The condition under which an outbox row is written: the repository is initialized.
 const INITIALIZED: &str = "EXISTS (SELECT 1 FROM tuf_metadata)";
@@ -328,6 +328,26 @@ pub(super) async fn tuf_current_paths_under(
     })
 }
 
+pub(super) async fn tuf_current_package_paths(
+    store: &PostgresStore,
+    origin: &OriginName,
+    name: &str,
+) -> StoreResult<Vec<String>> {
+    let package = format!("{origin}/{name}");
+    read!(async {
+        let client = store.client().await?;
+        query(
+            &client,
+            "SELECT path FROM tuf_current WHERE package = $1 ORDER BY path",
+            &[&package],
+        )
+        .await?
+        .iter()
+        .map(|row| column(row, 0))
+        .collect()
+    })
+}
+
 fn metadata_row(row: &Row) -> Step<TufMetadataRow> {
     Ok(TufMetadataRow {
         role: column(row, 0)?,
@@ -449,8 +469,8 @@ async fn apply_publish<C: GenericClient>(tx: &C, publish: &TufPublish) -> Step<(
         .await?;
         execute(
             tx,
-            "INSERT INTO tuf_current (path, bin, sha256, blake2b, length) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (path) DO UPDATE SET \
+            "INSERT INTO tuf_current (path, bin, sha256, blake2b, length, package) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (path) DO UPDATE SET \
              bin = excluded.bin, sha256 = excluded.sha256, blake2b = excluded.blake2b, \
              length = excluded.length",
             &[
@@ -459,6 +479,7 @@ async fn apply_publish<C: GenericClient>(tx: &C, publish: &TufPublish) -> Step<(
                 &entry.sha256,
                 &entry.blake2b,
                 &length,
+                &index_package(&entry.path),
             ],
         )
         .await?;

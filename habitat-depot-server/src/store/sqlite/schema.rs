@@ -245,4 +245,16 @@ CREATE TABLE tuf_keys (
     secret_encrypted BLOB NOT NULL
 );
 "#,
+    // Each listed channel index with its `origin/name`, so that a publish finds one package's
+    // indexes in every channel from an index rather than reading every path of its origin.
+    r#"
+ALTER TABLE tuf_current ADD COLUMN package TEXT;
+UPDATE tuf_current SET package = (
+    SELECT substr(r1, 1, instr(r1, '/') - 1) || '/' || substr(r3, 1, instr(r3, '/') - 1)
+    FROM (SELECT r1, substr(r2, instr(r2, '/') + 1) AS r3
+        FROM (SELECT r1, substr(r1, instr(r1, '/') + 1) AS r2
+            FROM (SELECT substr(tuf_current.path, 10) AS r1))))
+WHERE path LIKE 'channels/%';
+CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
+"#,
 ];

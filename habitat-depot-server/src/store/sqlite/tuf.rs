@@ -5,7 +5,7 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::rows::*;
 use super::*;
-use crate::store::tuf::prefix_end;
+use crate::store::tuf::{index_package, prefix_end};
 
 /// The condition under which an outbox row is written: the repository is initialized.
 const INITIALIZED: &str = "EXISTS (SELECT 1 FROM tuf_metadata)";
@@ -305,6 +305,24 @@ pub(super) async fn tuf_current_paths_under(
         .await
 }
 
+pub(super) async fn tuf_current_package_paths(
+    store: &SqliteStore,
+    origin: &OriginName,
+    name: &str,
+) -> StoreResult<Vec<String>> {
+    let package = format!("{origin}/{name}");
+    store
+        .with(move |c| {
+            all_cached(
+                c,
+                "SELECT path FROM tuf_current WHERE package = ?1 ORDER BY path",
+                [package],
+                |r| r.get(0),
+            )
+        })
+        .await
+}
+
 fn metadata_row(r: &Row<'_>) -> rusqlite::Result<TufMetadataRow> {
     Ok(TufMetadataRow {
         role: r.get(0)?,
@@ -408,8 +426,8 @@ pub(super) async fn tuf_publish(store: &SqliteStore, publish: TufPublish) -> Sto
                 .map_err(backend)?;
             let mut current = tx
                 .prepare_cached(
-                    "INSERT INTO tuf_current (path, bin, sha256, blake2b, length) \
-                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (path) DO UPDATE SET \
+                    "INSERT INTO tuf_current (path, bin, sha256, blake2b, length, package) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (path) DO UPDATE SET \
                      bin = excluded.bin, sha256 = excluded.sha256, blake2b = excluded.blake2b, \
                      length = excluded.length",
                 )
@@ -432,7 +450,8 @@ pub(super) async fn tuf_publish(store: &SqliteStore, publish: TufPublish) -> Sto
                         entry.bin,
                         entry.sha256,
                         entry.blake2b,
-                        length
+                        length,
+                        index_package(&entry.path)
                     ])
                     .map_err(backend)?;
             }

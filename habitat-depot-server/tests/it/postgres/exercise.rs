@@ -105,6 +105,10 @@ async fn tuf(store: &dyn MetadataStore, t: &mut Transcript) {
         "under",
         store.tuf_current_paths_under("channels/core/").await,
     );
+    t.record(
+        "package paths",
+        store.tuf_current_package_paths(&core, "lib").await,
+    );
     t.record("latest", store.tuf_latest("timestamp").await);
     t.record("latest versions", store.tuf_latest_versions().await);
     t.record("version", store.tuf_metadata("root", 1).await);

@@ -115,13 +115,13 @@ async fn stand_in_an_expired_timestamp_is_refused() {
         "timestamp metadata is expired",
     );
     // A timestamp kept and replayed after it expired, to a client that never saw a newer one.
-    setup.repo.publish(&[], Some(5));
+    setup.repo.publish(&[], Some(10));
     let fresh_before = setup.clients();
     Clients::accepted(fresh_before.run(&setup.base, &[INDEX]).await);
     let kept = setup.proxy.kept("/v1/tuf/metadata/timestamp.json");
     let last = kept.last().unwrap().clone();
     setup.repo.publish(&[], None);
-    tokio::time::sleep(std::time::Duration::from_secs(6)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(11)).await;
     setup.proxy.replace("/timestamp.json", last);
     let outcome = setup.clients().run(&setup.base, &[INDEX]).await;
     Clients::refused(
