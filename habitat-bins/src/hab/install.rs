@@ -499,7 +499,7 @@ async fn verified_dependency(
 /// The depot's latest release satisfying `ident` in `channel` when it is private, which no
 /// signed index lists; only asked with a token (private packages are read with one), so an
 /// anonymous install never leaves the verified metadata.
-async fn private_latest(
+pub(super) async fn private_latest(
     client: &Client,
     ident: &PackageIdent,
     target: PackageTarget,

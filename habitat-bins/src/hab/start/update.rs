@@ -133,9 +133,23 @@ async fn check(
             let found =
                 super::super::tuf::resolve(verifier, &follow.query, follow.target, &follow.channel)
                     .await?;
-            match found {
-                Some((ident, _)) => ident,
-                None => bail!(
+            let private = match found {
+                Some(_) => None,
+                // A private release is in no signed index: with a token, the depot's answer.
+                None => {
+                    super::super::install::private_latest(
+                        &follow.client,
+                        &follow.query,
+                        follow.target,
+                        &follow.channel,
+                    )
+                    .await
+                }
+            };
+            match (found, private) {
+                (Some((ident, _)), _) => ident,
+                (None, Some(package)) => package.ident,
+                (None, None) => bail!(
                     "no release satisfies `{}` in the verified index of channel `{}`",
                     follow.query,
                     follow.channel
