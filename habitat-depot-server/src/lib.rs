@@ -299,6 +299,8 @@ impl AppState {
             .map_err(|e| fail(OpenFailure::Settings(e)))?;
         let artifacts: Arc<dyn ArtifactStore> =
             Arc::new(metrics::TimedArtifacts::new(artifacts, &metrics));
+        let metadata: Arc<dyn MetadataStore> =
+            Arc::new(metrics::TimedMetadata::new(metadata, &metrics));
         let server_key = Arc::new(server_key);
         let tuf = Arc::new(tuf::publish::Publisher::new(
             metadata.clone(),

@@ -1,6 +1,6 @@
 //! The depot's metrics in the Prometheus text format (docs/operations.md, "Metrics"):
 //! requests by route template, method and status, their durations, the bytes of request and
-//! response bodies, refused uploads by reason, and the build.
+//! response bodies, refused uploads by reason, the time of store calls, and the build.
 //!
 //! [`Metrics`] lives in the [`crate::AppState`]; [`track`] (outermost on the router) counts
 //! every request once it is answered, [`remember_route`] (a route layer) tells it the route
@@ -31,6 +31,10 @@ use prometheus_client::registry::Registry;
 use crate::AppState;
 use crate::store::{ArtifactReader, ArtifactStore, StoreResult};
 use habitat_core::Blake2bHash;
+
+mod timed;
+
+pub use timed::TimedMetadata;
 
 /// The route template of the upload route, whose refusals are counted by reason.
 pub const UPLOAD_ROUTE: &str = "/v1/depot/pkgs/{origin}/{name}/{version}/{release}";
