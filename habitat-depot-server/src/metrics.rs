@@ -1,6 +1,7 @@
 //! The depot's metrics in the Prometheus text format (docs/operations.md, "Metrics"):
 //! requests by route template, method and status, their durations, the bytes of request and
-//! response bodies, refused uploads by reason, the time of store calls, and the build.
+//! response bodies, refused uploads by reason, the time of store calls, the metadata store's
+//! connection pool, the packages and bytes stored, and the build.
 //!
 //! [`Metrics`] lives in the [`crate::AppState`]; [`track`] (outermost on the router) counts
 //! every request once it is answered, [`remember_route`] (a route layer) tells it the route
@@ -11,7 +12,7 @@ use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes, HttpBody};
@@ -29,7 +30,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::AppState;
-use crate::store::{ArtifactReader, ArtifactStore, StoreResult};
+use crate::store::{ArtifactReader, ArtifactStore, MetadataStore, StoreResult};
 use habitat_core::Blake2bHash;
 
 mod timed;
@@ -82,6 +83,14 @@ struct BuildLabels {
     version: &'static str,
 }
 
+/// The (empty) labels of a gauge that is present only when it means something: its one
+/// series is made by the first value set.
+type Unlabelled = [(&'static str, &'static str); 0];
+
+/// How long the stored packages and bytes, counted by a query at a scrape, are kept before a
+/// scrape counts them again.
+pub const STORED_TOTALS_EVERY: Duration = Duration::from_secs(15);
+
 /// A histogram of seconds from 1 ms to about 33 s.
 fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -98,6 +107,15 @@ pub struct Metrics {
     refused: Family<ReasonLabels, Counter>,
     limited: Family<ReasonLabels, Counter>,
     store_calls: Family<StoreCallLabels, Histogram, fn() -> Histogram>,
+    packages_stored: Gauge,
+    artifact_bytes_stored: Gauge,
+    /// When the two gauges above were last counted (held while they are counted, so that
+    /// scrapes at once count once).
+    stored_at: tokio::sync::Mutex<Option<Instant>>,
+    pool_max: Family<Unlabelled, Gauge>,
+    pool_size: Family<Unlabelled, Gauge>,
+    pool_available: Family<Unlabelled, Gauge>,
+    pool_waiting: Family<Unlabelled, Gauge>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -164,6 +182,43 @@ impl Metrics {
             "Time of calls to a store, by store and call",
             store_calls.clone(),
         );
+        let packages_stored = Gauge::default();
+        registry.register(
+            "packages_stored",
+            "Packages stored in the metadata store (counted at most every 15 s, at a scrape)",
+            packages_stored.clone(),
+        );
+        let artifact_bytes_stored = Gauge::default();
+        registry.register(
+            "artifact_bytes_stored",
+            "Bytes of the artifacts of the packages stored (counted with packages_stored)",
+            artifact_bytes_stored.clone(),
+        );
+        let pool_gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let family = Family::<Unlabelled, Gauge>::default();
+            registry.register(name, help, family.clone());
+            family
+        };
+        let pool_max = pool_gauge(
+            &mut registry,
+            "metadata_pool_max_size",
+            "The most connections the PostgreSQL pool opens",
+        );
+        let pool_size = pool_gauge(
+            &mut registry,
+            "metadata_pool_size",
+            "Connections the PostgreSQL pool holds open now",
+        );
+        let pool_available = pool_gauge(
+            &mut registry,
+            "metadata_pool_available",
+            "Idle connections in the PostgreSQL pool now",
+        );
+        let pool_waiting = pool_gauge(
+            &mut registry,
+            "metadata_pool_waiting",
+            "Store calls waiting for a PostgreSQL connection now",
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -180,6 +235,44 @@ impl Metrics {
             refused,
             limited,
             store_calls,
+            packages_stored,
+            artifact_bytes_stored,
+            stored_at: tokio::sync::Mutex::new(None),
+            pool_max,
+            pool_size,
+            pool_available,
+            pool_waiting,
+        }
+    }
+
+    /// Reads the gauges taken at scrape time from `metadata`: its pool's use every time, the
+    /// packages and bytes stored when [`STORED_TOTALS_EVERY`] has passed since they were last
+    /// counted (a failed count is logged and keeps the last values).
+    pub async fn refresh(&self, metadata: &dyn MetadataStore) {
+        if let Some(pool) = metadata.pool_use() {
+            let set = |family: &Family<Unlabelled, Gauge>, value: u64| {
+                family
+                    .get_or_create(&[])
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            };
+            set(&self.pool_max, pool.max_size);
+            set(&self.pool_size, pool.size);
+            set(&self.pool_available, pool.available);
+            set(&self.pool_waiting, pool.waiting);
+        }
+        let mut stored_at = self.stored_at.lock().await;
+        if stored_at.is_some_and(|at| at.elapsed() < STORED_TOTALS_EVERY) {
+            return;
+        }
+        match metadata.stored_totals().await {
+            Ok(totals) => {
+                self.packages_stored
+                    .set(i64::try_from(totals.packages).unwrap_or(i64::MAX));
+                self.artifact_bytes_stored
+                    .set(i64::try_from(totals.artifact_bytes).unwrap_or(i64::MAX));
+                *stored_at = Some(Instant::now());
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot count the packages stored"),
         }
     }
 
@@ -368,7 +461,7 @@ impl HttpBody for Counted {
 pub fn routes() -> Router<AppState> {
     Router::new().route(
         "/metrics",
-        get(|State(state): State<AppState>| async move { answer(&state.metrics) }),
+        get(|State(state): State<AppState>| async move { answer(&state).await }),
     )
 }
 
@@ -377,14 +470,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route(
             "/metrics",
-            get(|State(metrics): State<Arc<Metrics>>| async move { answer(&metrics) }),
+            get(|State(state): State<AppState>| async move { answer(&state).await }),
         )
-        .with_state(state.metrics.clone())
+        .with_state(state)
 }
 
-/// The text, or 500 when it cannot be encoded.
-fn answer(metrics: &Metrics) -> Response {
-    match metrics.encode() {
+/// The text, the scrape-time gauges read first, or 500 when it cannot be encoded.
+async fn answer(state: &AppState) -> Response {
+    state.metrics.refresh(state.metadata.as_ref()).await;
+    match state.metrics.encode() {
         Ok(text) => (
             [(
                 CONTENT_TYPE,

@@ -47,6 +47,10 @@ macro_rules! timed_metadata {
     ($(fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty;)*) => {
         #[async_trait::async_trait]
         impl MetadataStore for TimedMetadata {
+            fn pool_use(&self) -> Option<PoolUse> {
+                self.inner.pool_use()
+            }
+
             $(
                 async fn $name(&self, $($arg: $ty),*) -> $ret {
                     timed(&self.histogram(stringify!($name)), self.inner.$name($($arg),*)).await
@@ -147,4 +151,5 @@ timed_metadata! {
     fn tuf_target_body(path: &str, hash_hex: &str) -> StoreResult<Option<Vec<u8>>>;
     fn tuf_publish(publish: TufPublish) -> StoreResult<()>;
     fn tuf_collect(older_than: OffsetDateTime) -> StoreResult<TufCollected>;
+    fn stored_totals() -> StoreResult<StoredTotals>;
 }

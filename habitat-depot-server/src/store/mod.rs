@@ -920,6 +920,36 @@ pub trait MetadataStore: Send + Sync + 'static {
     /// that are not the newest of their role (never a `root` version: clients walk every
     /// root), and target bodies no bin lists now.
     async fn tuf_collect(&self, older_than: OffsetDateTime) -> StoreResult<TufCollected>;
+    /// The packages stored and the bytes of their artifacts, in one aggregate query (the
+    /// metrics' gauges, docs/operations.md).
+    async fn stored_totals(&self) -> StoreResult<StoredTotals>;
+    /// The use of the store's connection pool now, for the metrics; `None` (the default) when
+    /// the store has none worth reporting (the embedded store).
+    fn pool_use(&self) -> Option<PoolUse> {
+        None
+    }
+}
+
+/// What [`MetadataStore::stored_totals`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoredTotals {
+    /// Package rows stored.
+    pub packages: u64,
+    /// The sum of their artifacts' sizes in bytes.
+    pub artifact_bytes: u64,
+}
+
+/// A connection pool's use at one moment ([`MetadataStore::pool_use`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolUse {
+    /// The most connections the pool opens.
+    pub max_size: u64,
+    /// Connections open now.
+    pub size: u64,
+    /// Open connections that are idle.
+    pub available: u64,
+    /// Callers waiting for a connection.
+    pub waiting: u64,
 }
 
 /// A lock taken with [`MetadataStore::try_lock`]; released when dropped.

@@ -315,3 +315,111 @@ async fn the_liveness_route_answers_without_the_stores() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn metadata_calls_are_timed_and_stored_packages_and_bytes_counted() {
+    let depot = TestDepot::start().await;
+    depot.user("alice").await;
+    depot
+        .create_origin("alice", "acme", Visibility::Public)
+        .await;
+    for (ident, size) in [(HELLO, 10), ("acme/world/1.0.0/20240101000000", 32)] {
+        let package = habitat_depot_server::store::Package {
+            size,
+            ..package_row(ident)
+        };
+        depot.state.metadata.insert_package(&package).await.unwrap();
+    }
+    assert_eq!(depot.get("/status", None).await.status(), StatusCode::OK);
+    let (text, samples) = scrape(&depot.client, &format!("{}/metrics", root(&depot))).await;
+    // Every metadata call through the store the depot uses, by method.
+    let calls = "hab_depot_store_call_duration_seconds_count";
+    for (call, count) in [("insert_package", 2.0), ("ping", 1.0)] {
+        assert_eq!(
+            value(&samples, calls, &[("store", "metadata"), ("call", call)]),
+            count,
+            "{call}:\n{text}"
+        );
+    }
+    // The scrape counted the rows and their sizes.
+    assert_eq!(
+        value(&samples, "hab_depot_packages_stored", &[]),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        value(&samples, "hab_depot_artifact_bytes_stored", &[]),
+        42.0,
+        "{text}"
+    );
+    // The pool gauges exist only on PostgreSQL.
+    let pool = "hab_depot_metadata_pool_size";
+    match depot.state.metadata.pool_use() {
+        None => assert!(
+            samples
+                .iter()
+                .all(|s| !s.name.starts_with("hab_depot_metadata_pool"))
+        ),
+        Some(_) => {
+            assert!(value(&samples, pool, &[]) >= 1.0, "{text}");
+            assert!(value(&samples, "hab_depot_metadata_pool_max_size", &[]) >= 1.0);
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_postgresql_pool_is_reported_at_each_scrape() {
+    let Some(url) = habitat_test_support::postgres::migrated_database().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let metadata = habitat_depot_server::store::postgres::PostgresStore::connect(&url, 3)
+        .await
+        .unwrap();
+    let artifacts =
+        habitat_depot_server::store::files::FileArtifacts::open(dir.path().join("artifacts"))
+            .unwrap();
+    let settings = habitat_depot_server::settings::Settings {
+        data_dir: dir.path().join("data"),
+        ..Default::default()
+    };
+    let state = habitat_depot_server::AppState::with_stores(
+        settings,
+        std::sync::Arc::new(metadata),
+        std::sync::Arc::new(artifacts),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(habitat_depot_server::serve::serve(
+        listener,
+        habitat_depot_server::router(state.clone()),
+        state.settings.idle_timeout(),
+        std::future::pending(),
+    ));
+    let client = reqwest::Client::new();
+    let status = client
+        .get(format!("http://{addr}/v1/status"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), StatusCode::OK);
+    let (text, samples) = scrape(&client, &format!("http://{addr}/metrics")).await;
+    let gauge = |name: &str| value(&samples, name, &[]);
+    assert_eq!(gauge("hab_depot_metadata_pool_max_size"), 3.0, "{text}");
+    let size = gauge("hab_depot_metadata_pool_size");
+    assert!((1.0..=3.0).contains(&size), "{text}");
+    // Nothing runs between the requests: every open connection is idle, nobody waits.
+    assert_eq!(gauge("hab_depot_metadata_pool_available"), size, "{text}");
+    assert_eq!(gauge("hab_depot_metadata_pool_waiting"), 0.0, "{text}");
+    assert_eq!(gauge("hab_depot_packages_stored"), 0.0, "{text}");
+    assert_eq!(
+        value(
+            &samples,
+            "hab_depot_store_call_duration_seconds_count",
+            &[("store", "metadata"), ("call", "stored_totals")]
+        ),
+        1.0,
+        "{text}"
+    );
+}

@@ -308,6 +308,31 @@ impl PostgresStore {
 }
 
 metadata_store_by_area!(PostgresStore, {
+    async fn stored_totals(&self) -> StoreResult<StoredTotals> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                "SELECT count(*), coalesce(sum(size), 0)::BIGINT FROM packages",
+                &[],
+            )
+            .await
+            .map_err(|e| db_error(e).during("stored_totals"))?;
+        Ok(StoredTotals {
+            packages: row.get::<_, i64>(0) as u64,
+            artifact_bytes: row.get::<_, i64>(1) as u64,
+        })
+    }
+
+    fn pool_use(&self) -> Option<PoolUse> {
+        let status = self.pool.status();
+        Some(PoolUse {
+            max_size: status.max_size as u64,
+            size: status.size as u64,
+            available: status.available as u64,
+            waiting: status.waiting as u64,
+        })
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(db_error)?;

@@ -208,6 +208,24 @@ fn migrate(conn: &mut Connection) -> StoreResult<()> {
 }
 
 metadata_store_by_area!(SqliteStore, {
+    async fn stored_totals(&self) -> StoreResult<StoredTotals> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT count(*), coalesce(sum(size), 0) FROM packages",
+                [],
+                |row| {
+                    Ok(StoredTotals {
+                        packages: row.get::<_, i64>(0)? as u64,
+                        artifact_bytes: row.get::<_, i64>(1)? as u64,
+                    })
+                },
+            )
+            .map_err(backend)
+        })
+        .await
+        .map_err(|e| e.during("stored_totals"))
+    }
+
     async fn ping(&self) -> StoreResult<()> {
         self.with(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(backend))
             .await
