@@ -91,6 +91,10 @@ type Unlabelled = [(&'static str, &'static str); 0];
 /// scrape counts them again.
 pub const STORED_TOTALS_EVERY: Duration = Duration::from_secs(15);
 
+/// How long a scrape waits for the packages and bytes to be counted: a store that does not
+/// answer must not keep every other metric from the scraper.
+pub const STORED_TOTALS_WAIT: Duration = Duration::from_secs(2);
+
 /// A histogram of seconds from 1 ms to about 33 s.
 fn seconds_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -247,7 +251,8 @@ impl Metrics {
 
     /// Reads the gauges taken at scrape time from `metadata`: its pool's use every time, the
     /// packages and bytes stored when [`STORED_TOTALS_EVERY`] has passed since they were last
-    /// counted (a failed count is logged and keeps the last values).
+    /// counted (a count that fails or takes over [`STORED_TOTALS_WAIT`] is logged and keeps
+    /// the last values).
     pub async fn refresh(&self, metadata: &dyn MetadataStore) {
         if let Some(pool) = metadata.pool_use() {
             let set = |family: &Family<Unlabelled, Gauge>, value: u64| {
@@ -264,15 +269,19 @@ impl Metrics {
         if stored_at.is_some_and(|at| at.elapsed() < STORED_TOTALS_EVERY) {
             return;
         }
-        match metadata.stored_totals().await {
-            Ok(totals) => {
+        match tokio::time::timeout(STORED_TOTALS_WAIT, metadata.stored_totals()).await {
+            Err(_) => tracing::warn!(
+                seconds = STORED_TOTALS_WAIT.as_secs(),
+                "counting the packages stored took too long"
+            ),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot count the packages stored"),
+            Ok(Ok(totals)) => {
                 self.packages_stored
                     .set(i64::try_from(totals.packages).unwrap_or(i64::MAX));
                 self.artifact_bytes_stored
                     .set(i64::try_from(totals.artifact_bytes).unwrap_or(i64::MAX));
                 *stored_at = Some(Instant::now());
             }
-            Err(e) => tracing::warn!(error = %e, "cannot count the packages stored"),
         }
     }
 
