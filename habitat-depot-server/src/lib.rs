@@ -15,6 +15,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod crypto;
