@@ -268,7 +268,9 @@ async fn pass_on(
             } else {
                 "application/octet-stream"
             };
-            return (StatusCode::OK, [(CONTENT_TYPE, kind)], body.clone()).into_response();
+            let sent = body.len() as u64;
+            let response = (StatusCode::OK, [(CONTENT_TYPE, kind)], body.clone()).into_response();
+            return (response, sent);
         }
         Some(Rule::From(other)) => other.clone(),
         _ => path.clone(),
