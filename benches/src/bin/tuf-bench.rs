@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
-    DepotProcess, load_text, number, proc_stats, start_depot, verdict, wait_for_quiet,
+    DepotProcess, block_on_two_threads, ensure_binaries, load_text, number, proc_stats,
+    start_depot, verdict, wait_for_quiet,
 };
 use habitat_benches::web::{OWNER, RELEASES_PER_NAME, WebCatalogSpec, populate};
 use habitat_core::tuf::sha256_hex;
@@ -135,13 +136,7 @@ fn parse_args() -> Result<Option<Options>> {
         o.catalog.names >= 10 * (o.promotes.max(o.between) + WARM_UP),
         "--names must be at least 10 × (--promotes + {WARM_UP}) (names to promote and demote)"
     );
-    for (bin, what) in [(&o.hab_depot, "--hab-depot"), (&o.hab, "--hab")] {
-        ensure!(
-            bin.is_file(),
-            "no binary at `{}` (build it: cargo build --release -p habitat-bins, or pass {what})",
-            bin.display()
-        );
-    }
+    ensure_binaries(&[(&o.hab_depot, "--hab-depot"), (&o.hab, "--hab")])?;
     Ok(Some(o))
 }
 
@@ -149,11 +144,7 @@ fn main() -> Result<ExitCode> {
     let Some(options) = parse_args()? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(options))
+    block_on_two_threads(run(options))?
 }
 
 fn http() -> Result<reqwest::Client> {
