@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
