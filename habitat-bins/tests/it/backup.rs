@@ -119,6 +119,39 @@ async fn a_backup_taken_during_an_upload_restores_into_a_depot_that_serves_it() 
         other => panic!("{during}: {other}"),
     }
     depot.kill();
+
+    // A damaged backup restores, but the checks fail, list the problem and leave the copy.
+    let artifacts = backup.join("artifacts");
+    let shard = std::fs::read_dir(&artifacts)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let file = std::fs::read_dir(&shard)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    std::fs::remove_file(&file).unwrap();
+    let damaged = dir.path().join("damaged");
+    let out = run(&[
+        "restore".as_ref(),
+        "--data-dir".as_ref(),
+        damaged.as_os_str(),
+        "--from".as_ref(),
+        backup.as_os_str(),
+    ]);
+    assert!(
+        !out.status.success(),
+        "restore of a damaged backup succeeded"
+    );
+    assert!(text(&out).contains("missing: "), "{}", text(&out));
+    assert!(
+        damaged.join("depot.sqlite").is_file(),
+        "the restored copy is left"
+    );
 }
 
 /// `args` as the `&OsStr` list [`run`] takes.
