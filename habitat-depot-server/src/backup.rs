@@ -145,9 +145,13 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<Copied, BackupError> {
         .prefix(".hab-depot-backup-")
         .tempdir_in(&parent)
         .map_err(io_error("create a temp folder in", &parent))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(temp.path(), std::fs::Permissions::from_mode(0o700))
+            .map_err(io_error("protect", temp.path()))?;
+    }
     let copy = temp.path().join(DATABASE);
-    copy_database(&database, &copy)?;
-    let checksums = referenced_checksums(&copy)?;
+    let checksums = copy_database(&database, &copy)?;
     let mut copied = Copied::default();
     for hex in &checksums {
         let Some(relative) = artifact_relative(hex) else {
@@ -177,11 +181,14 @@ pub fn backup(settings: &Settings, to: &Path) -> Result<Copied, BackupError> {
 }
 
 /// Copies a live database with SQLite's online backup API, in one step: the copy is one
-/// consistent snapshot, however the depot writes meanwhile.
-fn copy_database(database: &Path, copy: &Path) -> Result<(), BackupError> {
+/// consistent snapshot, however the depot writes meanwhile. Returns the checksums the copy's
+/// package rows reference.
+fn copy_database(database: &Path, copy: &Path) -> Result<BTreeSet<String>, BackupError> {
+    // Read-write (but never created): only a writer may remove the write-ahead log files
+    // when it is the last connection to close; the backup itself only reads.
     let source = Connection::open_with_flags(
         database,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite_error(database))?;
     source
@@ -200,14 +207,15 @@ fn copy_database(database: &Path, copy: &Path) -> Result<(), BackupError> {
             }
         }
     }
+    let checksums = referenced_checksums(&dest, copy)?;
+    // Closing the last connection folds any write-ahead log into the file and removes it.
     dest.close().map_err(|(_, e)| sqlite_error(copy)(e))?;
-    sync_file(copy)
+    sync_file(copy)?;
+    Ok(checksums)
 }
 
-/// The checksums of every package row of the database at `path`.
-fn referenced_checksums(path: &Path) -> Result<BTreeSet<String>, BackupError> {
-    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(sqlite_error(path))?;
+/// The checksums of every package row of `conn`, the database at `path`.
+fn referenced_checksums(conn: &Connection, path: &Path) -> Result<BTreeSet<String>, BackupError> {
     let mut statement = conn
         .prepare("SELECT DISTINCT checksum FROM packages")
         .map_err(sqlite_error(path))?;

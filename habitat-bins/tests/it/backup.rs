@@ -80,6 +80,12 @@ async fn a_backup_taken_during_an_upload_restores_into_a_depot_that_serves_it() 
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600, "the key is private");
+    let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the backup is private");
+    assert!(
+        !backup.join("depot.sqlite-wal").exists(),
+        "the copy is one file"
+    );
     let left: Vec<_> = std::fs::read_dir(dir.path().join("backups"))
         .unwrap()
         .map(|e| e.unwrap().file_name())
