@@ -18,6 +18,7 @@ use std::sync::Arc;
 pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod crypto;
 pub mod error;
 pub mod fsck;
