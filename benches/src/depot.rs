@@ -300,6 +300,28 @@ pub fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
         .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
 }
 
+/// Checks that each of the `binaries` (a path and the option that names it) is a file, saying
+/// how to build it otherwise.
+pub fn ensure_binaries(binaries: &[(&Path, &str)]) -> Result<()> {
+    for (bin, option) in binaries {
+        ensure!(
+            bin.is_file(),
+            "no binary at `{}` (build it: cargo build --release -p habitat-bins, or pass {option})",
+            bin.display()
+        );
+    }
+    Ok(())
+}
+
+/// Runs a benchmark's `main` future on a runtime of two worker threads (the machine's cores).
+pub fn block_on_two_threads<T>(main: impl Future<Output = T>) -> Result<T> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    Ok(runtime.block_on(main))
+}
+
 /// Starts `bin` (a `hab-depot`) on `data_dir` with a free port on `127.0.0.1`, with stderr
 /// going to `log`, and waits (up to 60 s) for it to announce its address. `rust_log` sets
 /// `RUST_LOG` (`None`: the depot's default, `info`, one line per request as in production).

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
+use habitat_core::tuf::sha256_hex;
 use habitat_core::{Blake2bHash, ChannelName, FullyQualifiedIdent, OriginName, PackageTarget};
 use habitat_depot_server::AppState;
 use habitat_depot_server::settings::Settings;
@@ -78,6 +79,10 @@ pub struct WebCatalogSpec {
     pub names: usize,
     /// Versions of the heavy name ([`HEAVY`]); 50 releases each.
     pub heavy_versions: usize,
+    /// Whether rows carry an artifact's SHA-256 and signer, as rows stored by an upload do (a
+    /// made-up hash and the origin's key `{origin}-20240101000000`), so that a TUF repository
+    /// lists them in its channel indexes (`tuf-bench`); without them the pages are the same.
+    pub release_facts: bool,
 }
 
 impl Default for WebCatalogSpec {
@@ -86,9 +91,14 @@ impl Default for WebCatalogSpec {
         Self {
             names: 1980,
             heavy_versions: 20,
+            release_facts: false,
         }
     }
 }
+
+/// The revision of the origin key named as the signer of every row when
+/// [`WebCatalogSpec::release_facts`] is set.
+pub const FACTS_KEY_REVISION: &str = "20240101000000";
 
 /// Releases of each ordinary name (and of each version of the heavy one).
 pub const RELEASES_PER_NAME: usize = 50;
@@ -341,9 +351,13 @@ pub async fn populate(data_dir: &Path, spec: &WebCatalogSpec, batch: usize) -> R
             owner: OWNER.to_owned(),
             created_at: now - time::Duration::seconds((total - k) as i64),
             target: PackageTarget::X86_64Linux,
+            sha256: spec
+                .release_facts
+                .then(|| sha256_hex(ident.to_string().as_bytes())),
+            signer: spec
+                .release_facts
+                .then(|| format!("{}-{FACTS_KEY_REVISION}", entry.origin)),
             ident,
-            sha256: None,
-            signer: None,
         });
         if rows.len() == batch {
             state.metadata.import_packages(&rows).await?;

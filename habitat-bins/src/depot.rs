@@ -12,6 +12,7 @@ use habitat_depot_server::{AppState, auth, fsck, router};
 
 use crate::{out, say};
 
+mod backup;
 mod sync;
 mod tuf;
 
@@ -123,6 +124,23 @@ enum Command {
         /// Removes orphan artifacts.
         #[arg(long)]
         repair: bool,
+    },
+    /// Copies the embedded store (the database with SQLite's online backup, the artifacts it
+    /// references, the server key) into a new or empty directory while the depot serves.
+    Backup {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The backup's directory (new or empty; written under a temp name, then renamed).
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+    },
+    /// Copies a backup into an empty data directory, then checks it as `fsck` does.
+    Restore {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The backup's directory, as `backup --to` wrote it.
+        #[arg(long, value_name = "DIR")]
+        from: PathBuf,
     },
     /// Air-gap bundles: a channel with its dependencies and keys, carried between depots as
     /// one signed file (docs/bundles.md).
@@ -468,6 +486,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             out!("{}", serde_json::to_string_pretty(&inventory)?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Backup { data, to } => backup::backup(settings(&data)?, &to).await,
+        Command::Restore { data, from } => backup::restore(settings(&data)?, &from).await,
         Command::Fsck { data, repair } => {
             let state = open_admin_without_tmp(settings(&data)?).await?;
             let report = fsck::check(&state, repair).await?;

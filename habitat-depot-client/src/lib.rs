@@ -59,9 +59,9 @@ pub use retry::RetryPolicy;
 pub use token::Token;
 pub use transfer::{Downloaded, Progress, UploadOutcome};
 pub use types::{
-    AccessToken, ChannelManifest, Invitation, KeyInfo, ListedPackage, ManifestAnswer,
-    ManifestEntry, Member, NewAccessToken, Origin, Package, PackageChannel, Page, PageRequest,
-    Profile, Role, UserOrigin, VersionInfo, Visibility,
+    AccessToken, AuditEntry, AuditFilter, ChannelManifest, Invitation, KeyInfo, ListedPackage,
+    ManifestAnswer, ManifestEntry, Member, NewAccessToken, Origin, Package, PackageChannel, Page,
+    PageRequest, Profile, Role, UserOrigin, VersionInfo, Visibility,
 };
 pub use url::DepotUrl;
 

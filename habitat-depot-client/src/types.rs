@@ -96,6 +96,41 @@ pub struct Member {
     pub role: Role,
 }
 
+/// One entry of an origin's audit log (docs/api.md, "The audit log").
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct AuditEntry {
+    /// Its id (grows with every entry).
+    pub id: i64,
+    /// When, in RFC 3339.
+    pub at: String,
+    /// The account that acted.
+    pub account: String,
+    /// What it did (`upload`, `promote`, `role_change`, ...).
+    pub action: String,
+    /// The client's address, when recorded.
+    pub address: Option<String>,
+    /// The channel of a promotion or demotion.
+    pub channel: Option<String>,
+    /// The package or key acted on.
+    pub ident: Option<String>,
+    /// The package's target.
+    pub target: Option<String>,
+    /// A short detail (the member and role of a role change, ...).
+    pub detail: Option<String>,
+}
+
+/// Which entries of an audit log to list: each field given must match exactly.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The action.
+    pub action: Option<String>,
+    /// The package or key.
+    pub ident: Option<String>,
+    /// The account that acted.
+    pub account: Option<String>,
+}
+
 /// An invitation to join an origin.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]

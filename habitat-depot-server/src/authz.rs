@@ -63,6 +63,8 @@ pub enum Action {
     DeleteOrigin,
     /// Hand the origin to another member: `owner`.
     TransferOrigin,
+    /// Read the origin's audit log: `maintainer`.
+    ReadAudit,
 }
 
 /// Who may ask for an action.
@@ -84,7 +86,7 @@ impl Action {
             Self::AnswerInvitation | Self::Depart => Requirement::Account,
             Self::ReadPrivate | Self::ListMembers => Requirement::Role(Role::ReadonlyMember),
             Self::ReadMemberRole | Self::Upload => Requirement::Role(Role::Member),
-            Self::ManagePackages | Self::ManageChannels | Self::Invite => {
+            Self::ManagePackages | Self::ManageChannels | Self::Invite | Self::ReadAudit => {
                 Requirement::Role(Role::Maintainer)
             }
             Self::SetRoles | Self::ManageKeys | Self::ManageSettings => {
@@ -415,6 +417,7 @@ mod tests {
             (RemoveMembers, Some(Role::Owner)),
             (DeleteOrigin, Some(Role::Owner)),
             (TransferOrigin, Some(Role::Owner)),
+            (ReadAudit, Some(Role::Maintainer)),
         ];
         for (action, min) in table {
             assert_eq!(lowest(action), Some(min), "{action:?}");

@@ -15,8 +15,10 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub mod audit;
 pub mod auth;
 pub mod authz;
+pub mod backup;
 pub mod crypto;
 pub mod error;
 pub mod fsck;

@@ -296,7 +296,7 @@ impl Limits {
 
     /// The client's address: the peer's, unless the peer is a trusted proxy; then the
     /// nearest address in `X-Forwarded-For` (read from the right) that is not a trusted proxy.
-    fn client_address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
+    pub(crate) fn client_address(&self, headers: &HeaderMap, peer: IpAddr) -> IpAddr {
         if !self.is_trusted(peer) {
             return peer;
         }

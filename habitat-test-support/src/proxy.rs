@@ -62,6 +62,9 @@ pub struct Proxy {
     pub url: String,
     /// Each request's path and query, with ` range=…` when it had a `Range` header.
     pub seen: Arc<Mutex<Vec<String>>>,
+    /// Each answer's path (without the query) and the bytes of its body as sent on, in the
+    /// order they were answered (what a benchmark counts).
+    pub answered: Arc<Mutex<Vec<(String, u64)>>>,
     /// Downloads (of the paths [`Proxy::cut_only`] names, else all) break after this many
     /// bytes; 0: never.
     pub cut: Arc<AtomicUsize>,
@@ -77,19 +80,32 @@ impl Proxy {
             .trim_end_matches("/v1")
             .to_owned();
         let seen = Arc::new(Mutex::new(Vec::new()));
+        let answered = Arc::new(Mutex::new(Vec::new()));
         let cut = Arc::new(AtomicUsize::new(0));
         let switches = Arc::new(Switches::default());
         let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let (log, cut_after, told) = (seen.clone(), cut.clone(), switches.clone());
+        let (log, sizes, cut_after, told) = (
+            seen.clone(),
+            answered.clone(),
+            cut.clone(),
+            switches.clone(),
+        );
         let app = axum::Router::new().fallback(move |request: axum::extract::Request| {
-            let (root, http, log, cut_after, told) = (
+            let (root, http, log, sizes, cut_after, told) = (
                 root.clone(),
                 http.clone(),
                 log.clone(),
+                sizes.clone(),
                 cut_after.clone(),
                 told.clone(),
             );
-            async move { pass_on(request, &root, &http, &log, &cut_after, &told).await }
+            async move {
+                let path = request.uri().path().to_owned();
+                let (response, sent) =
+                    pass_on(request, &root, &http, &log, &cut_after, &told).await;
+                sizes.lock().unwrap().push((path, sent));
+                response
+            }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -97,6 +113,7 @@ impl Proxy {
         Self {
             url: format!("http://{address}"),
             seen,
+            answered,
             cut,
             switches,
         }
@@ -189,7 +206,8 @@ impl Proxy {
     }
 }
 
-/// Logs `request`, then answers as the switches say, or with the upstream's answer.
+/// Logs `request`, then answers as the switches say, or with the upstream's answer; also
+/// returns the length of the body it answers with (of a cut download, the bytes before the cut).
 async fn pass_on(
     request: axum::extract::Request,
     root: &str,
@@ -197,7 +215,7 @@ async fn pass_on(
     log: &Mutex<Vec<String>>,
     cut_after: &AtomicUsize,
     told: &Switches,
-) -> Response {
+) -> (Response, u64) {
     let path = request
         .uri()
         .path_and_query()
@@ -213,22 +231,27 @@ async fn pass_on(
     let bare = request.uri().path().to_owned();
     if told.down.load(Ordering::SeqCst) {
         let body = r#"{"code":"unavailable","message":"down for the test"}"#;
-        return json_answer(StatusCode::SERVICE_UNAVAILABLE, body);
+        return (
+            json_answer(StatusCode::SERVICE_UNAVAILABLE, body),
+            body.len() as u64,
+        );
     }
     if told.no_manifest.load(Ordering::SeqCst) && bare.ends_with("/manifest") {
         let body = r#"{"code":"not_found","message":"no such route"}"#;
-        return json_answer(StatusCode::NOT_FOUND, body);
+        return (json_answer(StatusCode::NOT_FOUND, body), body.len() as u64);
     }
     if let Some(key) = told.key.lock().unwrap().clone()
         && bare.contains(&format!("/origins/{}/keys/", key_origin(&key)))
         && !bare.ends_with("/latest")
     {
-        return (
+        let sent = key.len() as u64;
+        let response = (
             StatusCode::OK,
             [(CONTENT_TYPE, "application/octet-stream")],
             key,
         )
             .into_response();
+        return (response, sent);
     }
     let rule = told
         .rules
@@ -245,7 +268,9 @@ async fn pass_on(
             } else {
                 "application/octet-stream"
             };
-            return (StatusCode::OK, [(CONTENT_TYPE, kind)], body.clone()).into_response();
+            let sent = body.len() as u64;
+            let response = (StatusCode::OK, [(CONTENT_TYPE, kind)], body.clone()).into_response();
+            return (response, sent);
         }
         Some(Rule::From(other)) => other.clone(),
         _ => path.clone(),
@@ -285,8 +310,10 @@ async fn pass_on(
         .unwrap()
         .as_deref()
         .is_none_or(|part| path.contains(part));
+    let mut sent = bytes.len() as u64;
     let body = if download && cut > 0 && cut_here {
         use futures_util::StreamExt;
+        sent = cut.min(bytes.len()) as u64;
         let head: Result<Bytes, std::io::Error> = Ok(bytes.slice(..cut.min(bytes.len())));
         // A pause, so that what was sent leaves before the connection breaks.
         let broken = futures_util::stream::once(async {
@@ -311,7 +338,7 @@ async fn pass_on(
             response.headers_mut().insert(name.clone(), value.clone());
         }
     }
-    response
+    (response, sent)
 }
 
 /// An answer with a JSON body.

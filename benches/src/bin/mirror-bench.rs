@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
-    DepotProcess, load_average, load_text, number, proc_stats, start_depot, user_create, verdict,
-    wait_for_quiet,
+    DepotProcess, block_on_two_threads, ensure_binaries, load_average, load_text, number,
+    proc_stats, start_depot, user_create, verdict, wait_for_quiet,
 };
 use habitat_benches::mirror::{CHANNEL, MirrorSet, SetSpec, ensure_set};
 use habitat_core::{Blake2bHash, PublicKey};
@@ -114,13 +114,7 @@ fn parse_args() -> Result<Option<Options>> {
         (1..=64).contains(&o.stock_concurrency),
         "--stock-concurrency must be from 1 to 64"
     );
-    for (bin, what) in [(&o.hab_depot, "--hab-depot"), (&o.hab, "--hab")] {
-        ensure!(
-            bin.is_file(),
-            "no binary at `{}` (build it: cargo build --release -p habitat-bins, or pass {what})",
-            bin.display()
-        );
-    }
+    ensure_binaries(&[(&o.hab_depot, "--hab-depot"), (&o.hab, "--hab")])?;
     Ok(Some(o))
 }
 
@@ -128,11 +122,7 @@ fn main() -> Result<ExitCode> {
     let Some(options) = parse_args()? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(options))
+    block_on_two_threads(run(options))?
 }
 
 /// CPU seconds (user plus system) of this process's children that have been waited for.

@@ -152,6 +152,22 @@ enum OriginCommand {
         #[command(subcommand)]
         command: RbacCommand,
     },
+    /// Shows an origin's audit log, newest first (maintainers and up).
+    Audit {
+        /// The origin.
+        origin: OriginName,
+        /// Only this action (`upload`, `promote`, `role_change`, ...).
+        #[arg(long)]
+        action: Option<String>,
+        /// Only this package or key identifier.
+        #[arg(long)]
+        ident: Option<String>,
+        /// Only what this account did.
+        #[arg(long)]
+        account: Option<String>,
+        #[command(flatten)]
+        depot: DepotArgs,
+    },
 }
 
 #[derive(Subcommand, Debug)]

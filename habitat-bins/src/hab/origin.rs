@@ -56,6 +56,20 @@ pub(super) fn run(command: OriginCommand) -> Result<ExitCode> {
         OriginCommand::Key { command } => return super::key::run(command),
         OriginCommand::Invitations { command } => invitations(command)?,
         OriginCommand::Rbac { command } => rbac(command)?,
+        OriginCommand::Audit {
+            origin,
+            action,
+            ident,
+            account,
+            depot,
+        } => {
+            let filter = habitat_depot_client::AuditFilter {
+                action,
+                ident,
+                account,
+            };
+            audit(&origin, &filter, &depot)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -91,6 +105,65 @@ fn create(origin: &OriginName, depot: &DepotArgs) -> Result<()> {
             }),
         }
     })
+}
+
+/// `hab origin audit`: the audit log as a table, newest first; `-` for an empty field.
+fn audit(
+    origin: &OriginName,
+    filter: &habitat_depot_client::AuditFilter,
+    depot: &DepotArgs,
+) -> Result<()> {
+    let client = client(depot)?;
+    let entries = block_on(async {
+        client
+            .audit_log_all(origin, filter)
+            .await
+            .with_context(|| format!("cannot show the audit log of `{origin}`"))
+    })?;
+    if entries.is_empty() {
+        say!("No audit entries for origin {origin}");
+        return Ok(());
+    }
+    let field = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|e| {
+            [
+                e.at.clone(),
+                e.account.clone(),
+                e.action.clone(),
+                field(&e.address),
+                field(&e.channel),
+                match (&e.ident, &e.target) {
+                    (Some(ident), Some(target)) => format!("{ident} ({target})"),
+                    (ident, _) => field(ident),
+                },
+                field(&e.detail),
+            ]
+        })
+        .collect();
+    let header = [
+        "TIME", "ACCOUNT", "ACTION", "ADDRESS", "CHANNEL", "IDENT", "DETAIL",
+    ];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        padded.join("  ").trim_end().to_owned()
+    };
+    out!("{}", line(header.to_vec()));
+    for row in &rows {
+        out!("{}", line(row.iter().map(String::as_str).collect()));
+    }
+    Ok(())
 }
 
 fn info(origin: &OriginName, json: bool, depot: &DepotArgs) -> Result<()> {

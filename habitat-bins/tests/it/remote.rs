@@ -307,6 +307,68 @@ fn an_invited_account_joins_and_its_role_is_shown_and_changed() {
 }
 
 #[test]
+fn origin_audit_prints_the_log_as_a_table() {
+    let sandbox = Sandbox::new();
+    let data = sandbox.path().join("depot-data");
+    let alice = user_create(&data, "alice");
+    let bob = user_create(&data, "bob");
+    let depot = start_depot(&data);
+    let url = depot.url.as_str();
+    let as_alice = |args: &[&str]| remote(&sandbox, url, &alice, args);
+    let as_bob = |args: &[&str]| remote(&sandbox, url, &bob, args);
+
+    succeeds(&as_alice(&["origin", "create", "team"]), "origin create");
+    let sent = as_alice(&["origin", "invitations", "send", "team", "bob"]);
+    succeeds(&sent, "invitations send");
+    let id = stdout(&sent).trim().to_owned();
+    succeeds(
+        &as_bob(&["origin", "invitations", "accept", "team", &id]),
+        "accept",
+    );
+    succeeds(
+        &as_alice(&["origin", "rbac", "set", "team", "bob", "maintainer"]),
+        "rbac set",
+    );
+
+    let shown = as_alice(&["origin", "audit", "team"]);
+    succeeds(&shown, "origin audit");
+    let text = stdout(&shown);
+    let lines: Vec<Vec<&str>> = text
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "TIME", "ACCOUNT", "ACTION", "ADDRESS", "CHANNEL", "IDENT", "DETAIL"
+        ],
+        "{text}"
+    );
+    let rows: Vec<_> = lines[1..].iter().map(|l| l[1..].to_vec()).collect();
+    assert_eq!(
+        rows,
+        [
+            vec![
+                "alice",
+                "role_change",
+                "127.0.0.1",
+                "-",
+                "-",
+                "bob",
+                "maintainer"
+            ],
+            vec!["bob", "invitation_accept", "127.0.0.1", "-", "-", "bob"],
+            vec!["alice", "invitation_send", "127.0.0.1", "-", "-", "bob"],
+        ],
+        "{text}"
+    );
+    // A filter; and a maintainer reads it too.
+    let only = as_bob(&["origin", "audit", "team", "--account", "bob"]);
+    succeeds(&only, "origin audit --account");
+    assert_eq!(stdout(&only).lines().count(), 2, "{}", stdout(&only));
+}
+
+#[test]
 fn cli_setup_writes_the_settings_that_later_commands_use() {
     let sandbox = Sandbox::new();
     let data = sandbox.path().join("depot-data");

@@ -8,7 +8,10 @@ use crate::client::{Client, Payload};
 use crate::error::Result;
 use crate::retry::Retry;
 use crate::segment;
-use crate::types::{Invitation, Invitations, Member, Members, Origin, Role, RoleBody, Visibility};
+use crate::types::{
+    AuditEntry, AuditFilter, Invitation, Invitations, Member, Members, Origin, Page, PageRequest,
+    Role, RoleBody, Visibility,
+};
 
 impl Client {
     fn origin_url<'a>(&self, origin: &'a OriginName, rest: &[&'a str]) -> Url {
@@ -74,6 +77,35 @@ impl Client {
     pub async fn depart_origin(&self, origin: &OriginName) -> Result<()> {
         let url = self.origin_url(origin, &["depart"]);
         self.call_empty(Method::POST, url, None).await
+    }
+
+    /// One page of `GET /v1/depot/origins/{o}/audit`: the origin's audit log, newest first
+    /// (maintainer and up).
+    pub async fn audit_log(
+        &self,
+        origin: &OriginName,
+        filter: &AuditFilter,
+        page: PageRequest,
+    ) -> Result<Page<AuditEntry>> {
+        let extra: Vec<(&str, &str)> = [
+            ("action", &filter.action),
+            ("ident", &filter.ident),
+            ("account", &filter.account),
+        ]
+        .into_iter()
+        .filter_map(|(key, value)| value.as_deref().map(|v| (key, v)))
+        .collect();
+        let url = super::packages::with_page(self.origin_url(origin, &["audit"]), page, &extra);
+        self.get_json(url).await
+    }
+
+    /// Every entry of [`Client::audit_log`], newest first.
+    pub async fn audit_log_all(
+        &self,
+        origin: &OriginName,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditEntry>> {
+        super::packages::all_pages(|page| self.audit_log(origin, filter, page)).await
     }
 
     /// `GET /v1/depot/origins/{o}/users`: the members and their roles (readonly_member and

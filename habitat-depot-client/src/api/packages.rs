@@ -96,7 +96,7 @@ pub(crate) fn with_target(url: Url, target: PackageTarget) -> Url {
 }
 
 /// `?range=&limit=`.
-fn with_page(url: Url, page: PageRequest, extra: &[(&str, &str)]) -> Url {
+pub(super) fn with_page(url: Url, page: PageRequest, extra: &[(&str, &str)]) -> Url {
     let start = page.start.to_string();
     let limit = page.limit.map(|l| l.to_string());
     let mut pairs = vec![("range", start.as_str())];
@@ -118,7 +118,7 @@ fn ident_segments(ident: &FullyQualifiedIdent) -> [&str; 4] {
 }
 
 /// Every page of a listing, fetched in order with the largest page size.
-async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+pub(super) async fn all_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
 where
     F: FnMut(PageRequest) -> Fut,
     Fut: Future<Output = Result<Page<T>>>,

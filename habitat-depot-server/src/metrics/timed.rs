@@ -126,6 +126,8 @@ timed_metadata! {
     fn package_names(origin: Option<&OriginName>, private_origins: &[OriginName]) -> StoreResult<Vec<(OriginName, String)>>;
     fn newest_releases(names: &[(OriginName, String)], private_origins: &[OriginName]) -> StoreResult<Vec<Package>>;
     fn set_default_visibility(origin: &OriginName, visibility: Visibility) -> StoreResult<()>;
+    fn record_audit(record: &AuditRecord) -> StoreResult<()>;
+    fn audit_log(origin: &OriginName, filter: &AuditFilter, page: Page) -> StoreResult<Paged<AuditEntry>>;
     fn bundle_import(signer: &str) -> StoreResult<Option<BundleImport>>;
     fn record_bundle_import(import: &BundleImport) -> StoreResult<()>;
     fn dump() -> StoreResult<Dump>;

@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::authz::{self, Action, authorize};
 use crate::error::{ApiError, ApiResult};
-use crate::store::{OriginKey, SecretOriginKey};
+use crate::store::{AuditRecord, OriginKey, SecretOriginKey};
 use crate::sync::pull;
 
 /// Key files are a few hundred bytes; anything this large is not one.
@@ -252,9 +252,10 @@ async fn upload_public_key(
 ) -> ApiResult<Response> {
     let origin = path.origin()?;
     let revision = path.revision()?;
-    authz::authorize_key_upload(&state, &caller, &origin, revision).await?;
+    let permit = authz::authorize_key_upload(&state, &caller, &origin, revision).await?;
     let text = key_text(body)?;
-    let stored = store_public_key(&state, &origin, Some(revision), &text).await?;
+    let account = &permit.account()?.name;
+    let stored = store_public_key(&state, &origin, Some(revision), &text, account).await?;
     let location = format!("/v1/depot/origins/{origin}/keys/{revision}");
     Ok((
         StatusCode::CREATED,
@@ -272,9 +273,10 @@ async fn upload_secret_key(
 ) -> ApiResult<Json<Value>> {
     let origin = common::origin(&origin_text)?;
     let revision = revision(&revision_text)?;
-    authorize(&state, &caller, &origin, Action::ManageKeys).await?;
+    let permit = authorize(&state, &caller, &origin, Action::ManageKeys).await?;
     let text = key_text(body)?;
-    let revision = store_secret_key(&state, &origin, Some(revision), &text).await?;
+    let account = &permit.account()?.name;
+    let revision = store_secret_key(&state, &origin, Some(revision), &text, account).await?;
     // The stock client accepts only 200 here.
     Ok(Json(json!({ "origin": origin, "revision": revision })))
 }
@@ -299,13 +301,22 @@ pub(crate) async fn store_public_key(
     origin: &OriginName,
     revision: Option<&str>,
     text: &str,
+    account: &str,
 ) -> ApiResult<OriginKey> {
     let key = PublicKey::parse(text).map_err(invalid_key)?;
     let revision = expected_revision(key.name(), origin, revision)?;
-    Ok(state
+    let stored = state
         .metadata
         .add_public_key(origin, revision, &key.to_file_string())
-        .await?)
+        .await?;
+    crate::audit::record(
+        state,
+        AuditRecord::new("public_key_upload", account)
+            .origin(origin)
+            .ident(format!("{origin}-{revision}")),
+    )
+    .await?;
+    Ok(stored)
 }
 
 /// Stores secret key file `text` for `origin`, encrypted with the server key (its revision
@@ -317,6 +328,7 @@ pub(crate) async fn store_secret_key(
     origin: &OriginName,
     revision: Option<&str>,
     text: &str,
+    account: &str,
 ) -> ApiResult<String> {
     let key = SecretKey::parse(text).map_err(invalid_key)?;
     let revision = expected_revision(key.name(), origin, revision)?;
@@ -341,6 +353,13 @@ pub(crate) async fn store_secret_key(
         encrypted,
     };
     state.metadata.put_secret_key(&stored).await?;
+    crate::audit::record(
+        state,
+        AuditRecord::new("secret_key_upload", account)
+            .origin(origin)
+            .ident(format!("{origin}-{revision}")),
+    )
+    .await?;
     Ok(revision)
 }
 

@@ -13,6 +13,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::AppState;
 
+mod audit;
 pub(crate) mod channels;
 pub(crate) mod common;
 pub(crate) mod keys;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(status::routes())
         .merge(profile::routes())
         .merge(origins::routes())
+        .merge(audit::routes())
         .merge(keys::routes())
         .merge(packages::routes())
         .merge(channels::routes())
@@ -75,6 +77,10 @@ pub fn router(state: AppState) -> Router {
     .layer(middleware::from_fn_with_state(
         state.metrics.clone(),
         crate::metrics::track,
+    ))
+    .layer(middleware::from_fn_with_state(
+        state.limits.clone(),
+        crate::audit::remember_address,
     ))
     .with_state(state)
 }

@@ -22,7 +22,7 @@ use crate::auth::Caller;
 use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{invitation_json, timestamp};
-use crate::store::{Account, Invitation, Origin, OriginContents, Role, Visibility};
+use crate::store::{Account, AuditRecord, Invitation, Origin, OriginContents, Role, Visibility};
 
 /// The router's `DefaultBodyLimit` for these JSON bodies, named in 413 messages.
 const JSON_BODY_LIMIT: usize = 1 << 20;
@@ -273,10 +273,35 @@ async fn remove_member(
 pub(crate) async fn remove(state: &AppState, permit: &Permit, account: &str) -> ApiResult<()> {
     authz::check_removal(&permit.origin, account)?;
     // The store refuses to remove the owner too, and answers 404 for non-members.
-    Ok(state
+    state
         .metadata
         .remove_member(&permit.origin.name, account)
-        .await?)
+        .await?;
+    crate::audit::record(
+        state,
+        AuditRecord::new("member_remove", &permit.account()?.name)
+            .origin(&permit.origin.name)
+            .detail(account),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Records that `by` accepted, ignored or rescinded (`action`) `invitation`.
+pub(crate) async fn record_invitation(
+    state: &AppState,
+    action: &str,
+    by: &Account,
+    invitation: &Invitation,
+) -> ApiResult<()> {
+    crate::audit::record(
+        state,
+        AuditRecord::new(action, &by.name)
+            .origin(&invitation.origin)
+            .detail(&invitation.account),
+    )
+    .await?;
+    Ok(())
 }
 
 /// The role of `account` in `origin`: 404 for unknown accounts and non-members.
@@ -366,6 +391,13 @@ pub(crate) async fn change_role(
     // 404 for an account that is not a member.
     role_of(state, origin, account).await?;
     state.metadata.set_role(origin, account, role).await?;
+    crate::audit::record(
+        state,
+        AuditRecord::new("role_change", &permit.account()?.name)
+            .origin(origin)
+            .detail(format!("{account} {}", role.as_str())),
+    )
+    .await?;
     Ok(())
 }
 
@@ -390,10 +422,12 @@ pub(crate) async fn send_invitation(
 ) -> ApiResult<Invitation> {
     let me = permit.account()?;
     // The store answers 404 for an unknown account and 409 for a member or a second invitation.
-    Ok(state
+    let invitation = state
         .metadata
         .create_invitation(&permit.origin.name, account, &me.name)
-        .await?)
+        .await?;
+    record_invitation(state, "invitation_send", me, &invitation).await?;
+    Ok(invitation)
 }
 
 async fn invitations(
@@ -444,6 +478,7 @@ async fn accept_invitation(
     let invitation = own_invitation(&state, &caller, &origin, &id, "accept").await?;
     // One transaction: the invitee becomes `member` and the invitation is gone.
     state.metadata.accept_invitation(invitation.id).await?;
+    record_invitation(&state, "invitation_accept", caller.account()?, &invitation).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -454,6 +489,7 @@ async fn ignore_invitation(
 ) -> ApiResult<StatusCode> {
     let invitation = own_invitation(&state, &caller, &origin, &id, "ignore").await?;
     state.metadata.delete_invitation(invitation.id).await?;
+    record_invitation(&state, "invitation_ignore", caller.account()?, &invitation).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -463,9 +499,10 @@ async fn rescind_invitation(
     Path((origin, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let origin = common::origin(&origin)?;
-    authorize(&state, &caller, &origin, Action::Invite).await?;
+    let permit = authorize(&state, &caller, &origin, Action::Invite).await?;
     let invitation = find_invitation(&state, &origin, &id).await?;
     state.metadata.delete_invitation(invitation.id).await?;
+    record_invitation(&state, "invitation_rescind", permit.account()?, &invitation).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -498,6 +535,13 @@ async fn transfer_origin(
         )));
     }
     state.metadata.transfer_origin(&origin, &account).await?;
+    crate::audit::record(
+        &state,
+        AuditRecord::new("origin_transfer", &permit.account()?.name)
+            .origin(&origin)
+            .detail(&account),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -519,6 +563,11 @@ async fn depart_origin(
     }
     authz::check_departure(&permit.origin, &me.name)?;
     state.metadata.remove_member(&origin, &me.name).await?;
+    crate::audit::record(
+        &state,
+        AuditRecord::new("origin_depart", &me.name).origin(&origin),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

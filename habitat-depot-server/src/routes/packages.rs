@@ -24,7 +24,7 @@ use crate::auth::Caller;
 use crate::authz::{self, Action, Permit, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::json::{MAX_LIMIT, PageQuery, TargetQuery, paged, timestamp};
-use crate::store::{Package, PackageFilter, Page, StoreError, Visibility};
+use crate::store::{AuditRecord, Package, PackageFilter, Page, StoreError, Visibility};
 use crate::sync::pull;
 
 pub(super) fn routes() -> Router<AppState> {
@@ -432,6 +432,15 @@ async fn set_visibility(
         .metadata
         .set_visibility(package.id, visibility)
         .await?;
+    crate::audit::record(
+        &state,
+        AuditRecord::new("visibility", &caller.account()?.name)
+            .origin(package.ident.origin())
+            .ident(&package.ident)
+            .target(package.target)
+            .detail(visibility.as_str()),
+    )
+    .await?;
     package_body(
         &state,
         &Package {

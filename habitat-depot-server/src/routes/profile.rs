@@ -11,7 +11,7 @@ use crate::AppState;
 use crate::auth::{Caller, new_token};
 use crate::error::{ApiError, ApiResult};
 use crate::json::timestamp;
-use crate::store::{Account, TokenRecord};
+use crate::store::{Account, AuditRecord, TokenRecord};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -105,7 +105,24 @@ pub(crate) async fn issue_token(
         .metadata
         .create_token(account.id, &name, &hash, expires_at)
         .await?;
+    record_token(state, "token_create", account, token.id).await?;
     Ok((token, secret))
+}
+
+/// Records that `account` created or revoked (`action`) its token `id`: a row of no origin
+/// (docs/operations.md, "The audit log").
+pub(crate) async fn record_token(
+    state: &AppState,
+    action: &str,
+    account: &Account,
+    id: i64,
+) -> ApiResult<()> {
+    crate::audit::record(
+        state,
+        AuditRecord::new(action, &account.name).detail(format!("token {id}")),
+    )
+    .await?;
+    Ok(())
 }
 
 async fn delete_token(
@@ -117,6 +134,7 @@ async fn delete_token(
     let not_found = || ApiError::not_found(format!("token `{id}` not found"));
     let id: i64 = id.parse().map_err(|_| not_found())?;
     if state.metadata.delete_token(account.id, id).await? {
+        record_token(&state, "token_revoke", account, id).await?;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found())

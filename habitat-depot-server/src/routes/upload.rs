@@ -27,6 +27,7 @@ use crate::authz::{Action, authorize};
 use crate::error::{ApiError, ApiResult};
 use crate::ingest::{self, Claim, IngestError, Ingested, Received, Source};
 use crate::json::TargetQuery;
+use crate::store::AuditRecord;
 
 /// Bytes gathered before one write to the temp file.
 const WRITE_BUFFER: usize = 1 << 20;
@@ -134,6 +135,14 @@ pub(super) async fn upload(
             owner = %stored.owner,
             "package uploaded"
         );
+        crate::audit::record(
+            &state,
+            AuditRecord::new("upload", &account.name)
+                .origin(stored.ident.origin())
+                .ident(&stored.ident)
+                .target(stored.target),
+        )
+        .await?;
     }
     Ok(created(&claim.ident, claim.target))
 }

@@ -4,7 +4,7 @@
 
 /// Implements `MetadataStore` for `$store`: the methods given in braces as written, every
 /// other one by a call to the function of the same name in the store's area modules
-/// (`accounts`, `sessions`, `origins`, `packages`, `pages`, `tuf`), with the store first; a backend failure's context
+/// (`accounts`, `sessions`, `origins`, `packages`, `pages`, `audit`, `tuf`), with the store first; a backend failure's context
 /// then names the method.
 macro_rules! metadata_store_by_area {
     ($store:ty, { $($own:tt)* }) => {
@@ -553,6 +553,23 @@ macro_rules! metadata_store_by_area {
                 pages::newest_releases(self, names, private_origins)
                     .await
                     .map_err(|e| e.during("newest_releases"))
+            }
+
+            async fn record_audit(&self, record: &AuditRecord) -> StoreResult<()> {
+                audit::record_audit(self, record)
+                    .await
+                    .map_err(|e| e.during("record_audit"))
+            }
+
+            async fn audit_log(
+                &self,
+                origin: &OriginName,
+                filter: &AuditFilter,
+                page: Page,
+            ) -> StoreResult<Paged<AuditEntry>> {
+                audit::audit_log(self, origin, filter, page)
+                    .await
+                    .map_err(|e| e.during("audit_log"))
             }
 
             async fn set_default_visibility(

@@ -399,6 +399,50 @@ pub enum ChannelAction {
     Demote,
 }
 
+/// One row to add to the audit log (docs/operations.md, "The audit log"): who did what, from
+/// where, to what. Rows are only ever added.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// The action, e.g. `upload`, `promote`, `role`, `token_create`.
+    pub action: String,
+    /// The account that acted.
+    pub account: String,
+    /// The origin acted on; `None` for an account's own actions (tokens).
+    pub origin: Option<String>,
+    /// The client's address; `None` for commands run on the depot's host.
+    pub address: Option<String>,
+    /// The channel, for promotions and demotions.
+    pub channel: Option<String>,
+    /// The package or key acted on (`origin/name/version/release`, or `origin-revision`).
+    pub ident: Option<String>,
+    /// The package's target.
+    pub target: Option<String>,
+    /// A short detail, e.g. the member and role of a role change.
+    pub detail: Option<String>,
+}
+
+/// One row of the audit log as read back, newest first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The row's id (grows with every row).
+    pub id: i64,
+    /// When.
+    pub at: OffsetDateTime,
+    /// The rest of the row as recorded.
+    pub record: AuditRecord,
+}
+
+/// Which audit rows a listing returns (every field that is set must match exactly).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The action.
+    pub action: Option<String>,
+    /// The package or key identifier.
+    pub ident: Option<String>,
+    /// The account that acted.
+    pub account: Option<String>,
+}
+
 /// The last air-gap bundle imported from one transfer key (docs/bundles.md, "Where the sequence
 /// is kept"): an importer refuses an older one from the same key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -809,6 +853,16 @@ pub trait MetadataStore: Send + Sync + 'static {
         origin: &OriginName,
         visibility: Visibility,
     ) -> StoreResult<()>;
+
+    /// Adds `record` to the audit log, at the time now.
+    async fn record_audit(&self, record: &AuditRecord) -> StoreResult<()>;
+    /// `origin`'s audit rows matching `filter`, newest first.
+    async fn audit_log(
+        &self,
+        origin: &OriginName,
+        filter: &AuditFilter,
+        page: Page,
+    ) -> StoreResult<Paged<AuditEntry>>;
 
     /// The last bundle imported from transfer key `signer`, if any.
     async fn bundle_import(&self, signer: &str) -> StoreResult<Option<BundleImport>>;

@@ -244,10 +244,29 @@ impl Publisher {
             }
         }
 
+        let snapshot_row = self.latest("snapshot").await?;
+        let timestamp_row = self.latest("timestamp").await?;
+        let snapshot_due = snapshot_row.expires_at - now < ONLINE_MARGIN;
+        let timestamp_due = timestamp_row.expires_at - now < TIMESTAMP_MARGIN;
+        if bins.is_empty() && !snapshot_due && !timestamp_due {
+            // Nothing to sign: the common case of a write that changed nothing public.
+            if !consumed.is_empty() {
+                self.store
+                    .tuf_publish(TufPublish {
+                        consumed: consumed.clone(),
+                        ..TufPublish::default()
+                    })
+                    .await?;
+            }
+            return Ok(Cycle {
+                changes: consumed.len(),
+                ..Cycle::default()
+            });
+        }
+
         let online = keys::online_key(self.store.as_ref(), &self.server_key).await?;
         let mut metadata = Vec::new();
-        let mut snapshot: Signed<Snapshot> = parse_stored(&self.latest("snapshot").await?)?;
-        let snapshot_due = snapshot.signed.expires - now < ONLINE_MARGIN;
+        let mut snapshot: Signed<Snapshot> = parse_stored(&snapshot_row)?;
         for (bin, content) in &bins {
             let version = self.latest(bin).await?.version + 1;
             let document = Targets {
@@ -265,7 +284,6 @@ impl Publisher {
                 .insert(format!("{bin}.json"), meta_version(version));
         }
 
-        let timestamp_row = self.latest("timestamp").await?;
         let new_snapshot = !bins.is_empty() || snapshot_due;
         if new_snapshot {
             let mut document = snapshot.signed;
@@ -274,14 +292,14 @@ impl Publisher {
             metadata.push(signed_row("snapshot", document, &online)?);
         }
         let mut timestamp_version = None;
-        if new_snapshot || timestamp_row.expires_at - now < TIMESTAMP_MARGIN {
+        if new_snapshot || timestamp_due {
             let current: Signed<Timestamp> = parse_stored(&timestamp_row)?;
-            let snapshot_row = match metadata.last() {
-                Some(row) if new_snapshot => row.clone(),
-                _ => self.latest("snapshot").await?,
+            let named = match metadata.last() {
+                Some(row) if new_snapshot => row,
+                _ => &snapshot_row,
             };
             let version = current.signed.version + 1;
-            let document = timestamp_for(version, &snapshot_row, now);
+            let document = timestamp_for(version, named, now);
             metadata.push(signed_row("timestamp", document, &online)?);
             timestamp_version = Some(version);
         }

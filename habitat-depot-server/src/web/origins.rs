@@ -22,7 +22,7 @@ use crate::authz::{self, Action, Permit, authorize};
 use crate::identity::see_other;
 use crate::identity::session::{MultipartForm, NoFields, Posted, PostedMultipart, Viewer};
 use crate::routes::{keys, origins as api};
-use crate::store::{Role, Visibility};
+use crate::store::{AuditRecord, Role, Visibility};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -360,6 +360,7 @@ async fn rescind(
     let origin = &permit.origin.name;
     let invitation = api::find_invitation(&state, origin, &id).await?;
     state.metadata.delete_invitation(invitation.id).await?;
+    api::record_invitation(&state, "invitation_rescind", permit.account()?, &invitation).await?;
     Ok(back(origin, "rescinded", "invitations"))
 }
 
@@ -380,6 +381,13 @@ async fn settings(
         .metadata
         .set_default_visibility(origin, visibility)
         .await?;
+    crate::audit::record(
+        &state,
+        AuditRecord::new("default_visibility", &permit.account()?.name)
+            .origin(origin)
+            .detail(visibility.as_str()),
+    )
+    .await?;
     Ok(back(origin, "settings", "settings"))
 }
 
@@ -437,13 +445,14 @@ async fn upload_key(
         ));
     }
     let text = format!("{text}\n");
+    let account = &permit.account()?.name;
     let done = match form.kind.as_str() {
         "secret" => {
-            keys::store_secret_key(&state, origin, None, &text).await?;
+            keys::store_secret_key(&state, origin, None, &text, account).await?;
             "secret-key"
         }
         _ => {
-            keys::store_public_key(&state, origin, None, &text).await?;
+            keys::store_public_key(&state, origin, None, &text, account).await?;
             "public-key"
         }
     };

@@ -182,6 +182,7 @@ async fn revoke_token(
     if !state.metadata.delete_token(account.id, id).await? {
         return Err(not_found());
     }
+    api::record_token(&state, "token_revoke", account, id).await?;
     Ok(see_other("/profile?done=token-revoked#tokens", &[]))
 }
 
@@ -218,6 +219,13 @@ async fn accept(
 ) -> WebResult<Response> {
     let invitation = own_invitation(&state, &viewer, &id, "accept").await?;
     state.metadata.accept_invitation(invitation.id).await?;
+    api_origins::record_invitation(
+        &state,
+        "invitation_accept",
+        signed_in(&viewer)?,
+        &invitation,
+    )
+    .await?;
     Ok(see_other(
         &format!("/origins/{}?done=accepted", invitation.origin),
         &[],
@@ -231,5 +239,12 @@ async fn ignore(
 ) -> WebResult<Response> {
     let invitation = own_invitation(&state, &viewer, &id, "ignore").await?;
     state.metadata.delete_invitation(invitation.id).await?;
+    api_origins::record_invitation(
+        &state,
+        "invitation_ignore",
+        signed_in(&viewer)?,
+        &invitation,
+    )
+    .await?;
     Ok(see_other("/profile?done=ignored#invitations", &[]))
 }

@@ -72,6 +72,7 @@ macro_rules! read {
 }
 
 mod accounts;
+mod audit;
 mod bundles;
 mod dump;
 mod insert;

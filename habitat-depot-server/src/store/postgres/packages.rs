@@ -159,6 +159,7 @@ pub(super) async fn delete_package(
     id: i64,
     account: &str,
 ) -> StoreResult<()> {
+    let address = crate::audit::client_address();
     transaction!(store, |tx| {
         // The lock waits for promotions and for uploads that depend on this package (they
         // hold key-share locks on it) and makes later ones wait for this delete.
@@ -201,9 +202,17 @@ pub(super) async fn delete_package(
         execute(&tx, "DELETE FROM packages WHERE id = $1", &[&id]).await?;
         execute(
             &tx,
-            "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
-             VALUES ($1, $2, 'delete', $3, '', $4, $5, $6)",
-            &[&ts(now()), &account, &origin, &id, &ident, &target],
+            "INSERT INTO audit (at, account, action, origin, package_id, ident, target, address) \
+             VALUES ($1, $2, 'delete', $3, $4, $5, $6, $7)",
+            &[
+                &ts(now()),
+                &account,
+                &origin,
+                &id,
+                &ident,
+                &target,
+                &address,
+            ],
         )
         .await?;
     })
@@ -345,6 +354,7 @@ pub(super) async fn change_channel(
     action: ChannelAction,
     account: &str,
 ) -> StoreResult<()> {
+    let address = crate::audit::client_address();
     transaction!(store, |tx| {
         let cid = channel_id(&tx, origin, channel, Lock::KeyShare).await?;
         let stamp = ts(now());
@@ -378,8 +388,8 @@ pub(super) async fn change_channel(
             execute(
                 &tx,
                 "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
-                 target) SELECT $1, $2, $3, $4, $5, p.id, \
-                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                 target, address) SELECT $1, $2, $3, $4, $5, p.id, \
+                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, $7 \
                  FROM packages p WHERE p.id = $6",
                 &[
                     &stamp,
@@ -388,6 +398,7 @@ pub(super) async fn change_channel(
                     &origin.as_str(),
                     &channel.as_str(),
                     &package_id,
+                    &address,
                 ],
             )
             .await?;
@@ -401,6 +412,7 @@ pub(super) async fn apply_memberships(
     memberships: &[(i64, OriginName, ChannelName)],
     account: &str,
 ) -> StoreResult<u64> {
+    let address = crate::audit::client_address();
     transaction!(store, |tx| {
         let stamp = ts(now());
         let mut added: u64 = 0;
@@ -425,8 +437,8 @@ pub(super) async fn apply_memberships(
                 execute(
                     &tx,
                     "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
-                     target) SELECT $1, $2, 'promote', $3, $4, p.id, \
-                     p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                     target, address) SELECT $1, $2, 'promote', $3, $4, p.id, \
+                     p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, $6 \
                      FROM packages p WHERE p.id = $5",
                     &[
                         &stamp,
@@ -434,6 +446,7 @@ pub(super) async fn apply_memberships(
                         &origin.as_str(),
                         &channel.as_str(),
                         package_id,
+                        &address,
                     ],
                 )
                 .await?;
@@ -453,6 +466,7 @@ pub(super) async fn change_channel_all(
     action: ChannelAction,
     account: &str,
 ) -> StoreResult<u64> {
+    let address = crate::audit::client_address();
     transaction!(store, |tx| {
         let sid = channel_id(&tx, origin, source, Lock::KeyShare).await?;
         // The target's row lock makes two bulk changes of one channel take turns.
@@ -468,8 +482,8 @@ pub(super) async fn change_channel_all(
             &tx,
             &format!(
                 "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, \
-                 target) SELECT $3, $4, $5, $6, $7, p.id, \
-                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                 target, address) SELECT $3, $4, $5, $6, $7, p.id, \
+                 p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, $8 \
                  FROM channel_packages s JOIN packages p ON p.id = s.package_id \
                  WHERE s.channel_id = $1 AND {membership} (SELECT 1 FROM channel_packages t \
                  WHERE t.channel_id = $2 AND t.package_id = s.package_id) ORDER BY p.id"
@@ -482,6 +496,7 @@ pub(super) async fn change_channel_all(
                 &action_name,
                 &origin.as_str(),
                 &target.as_str(),
+                &address,
             ],
         )
         .await?;

@@ -263,6 +263,20 @@ ALTER TABLE tuf_current ADD COLUMN package TEXT COLLATE "C";
 UPDATE tuf_current SET package = split_part(path, '/', 2) || '/' || split_part(path, '/', 4)
 WHERE path LIKE 'channels/%';
 CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
+"#, // The audit log records any action (docs/operations.md, "The audit log"): the client's
+    // address and a short detail, and origin, channel, package and target only where the action
+    // has them; a delete's empty channel becomes NULL.
+    r#"
+ALTER TABLE audit
+    ALTER COLUMN origin DROP NOT NULL,
+    ALTER COLUMN channel DROP NOT NULL,
+    ALTER COLUMN package_id DROP NOT NULL,
+    ALTER COLUMN ident DROP NOT NULL,
+    ALTER COLUMN target DROP NOT NULL,
+    ADD COLUMN address TEXT COLLATE "C",
+    ADD COLUMN detail TEXT COLLATE "C";
+UPDATE audit SET channel = NULL WHERE channel = '';
+CREATE INDEX audit_origin ON audit (origin, id);
 "#,
 ];
 

@@ -17,6 +17,7 @@ use super::by_area::metadata_store_by_area;
 use super::*;
 
 mod accounts;
+mod audit;
 mod bundles;
 mod dump;
 mod origins;

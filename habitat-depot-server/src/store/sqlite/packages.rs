@@ -175,6 +175,7 @@ pub(super) async fn rdeps(
 
 pub(super) async fn delete_package(store: &SqliteStore, id: i64, account: &str) -> StoreResult<()> {
     let account = account.to_owned();
+    let address = crate::audit::client_address();
     store.write(move |tx| {
         let (origin, ident, target): (String, String, String) = tx
             .query_row(
@@ -212,9 +213,9 @@ pub(super) async fn delete_package(store: &SqliteStore, id: i64, account: &str) 
         outbox_package(tx, id, &ts(now()))?;
         tx.execute("DELETE FROM packages WHERE id = ?1", [id]).map_err(backend)?;
         tx.execute(
-            "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
-             VALUES (?1, ?2, 'delete', ?3, '', ?4, ?5, ?6)",
-            params![ts(now()), account, origin, id, ident, target],
+            "INSERT INTO audit (at, account, action, origin, package_id, ident, target, address) \
+             VALUES (?1, ?2, 'delete', ?3, ?4, ?5, ?6, ?7)",
+            params![ts(now()), account, origin, id, ident, target, address],
         )
         .map_err(backend)?;
         Ok(())
@@ -361,6 +362,7 @@ pub(super) async fn change_channel(
     account: &str,
 ) -> StoreResult<()> {
     let (origin, channel, account) = (origin.clone(), channel.clone(), account.to_owned());
+    let address = crate::audit::client_address();
     store.write(move |tx| {
         let cid = channel_id(tx, &origin, &channel)?;
         let stamp = ts(now());
@@ -385,10 +387,10 @@ pub(super) async fn change_channel(
         };
         if changed > 0 {
             tx.execute(
-                "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target, address) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, ?7 \
                  FROM packages p WHERE p.id = ?6",
-                params![stamp, account, action_name, origin.as_str(), channel.as_str(), package_id],
+                params![stamp, account, action_name, origin.as_str(), channel.as_str(), package_id, address],
             )
             .map_err(backend)?;
             outbox_package(tx, package_id, &stamp)?;
@@ -404,6 +406,7 @@ pub(super) async fn apply_memberships(
     account: &str,
 ) -> StoreResult<u64> {
     let (memberships, account) = (memberships.to_vec(), account.to_owned());
+    let address = crate::audit::client_address();
     store
         .write(move |tx| {
             let stamp = ts(now());
@@ -424,10 +427,10 @@ pub(super) async fn apply_memberships(
                     .map_err(backend)?;
                 if changed > 0 {
                     tx.execute(
-                        "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
-                         SELECT ?1, ?2, 'promote', ?3, ?4, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                        "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target, address) \
+                         SELECT ?1, ?2, 'promote', ?3, ?4, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, ?6 \
                          FROM packages p WHERE p.id = ?5",
-                        params![stamp, account, origin.as_str(), channel.as_str(), package_id],
+                        params![stamp, account, origin.as_str(), channel.as_str(), package_id, address],
                     )
                     .map_err(backend)?;
                     outbox_package(tx, *package_id, &stamp)?;
@@ -453,6 +456,7 @@ pub(super) async fn change_channel_all(
         target.clone(),
         account.to_owned(),
     );
+    let address = crate::audit::client_address();
     store
         .write(move |tx| {
             let (sid, tid) = (channel_id(tx, &origin, &source)?, channel_id(tx, &origin, &target)?);
@@ -469,11 +473,11 @@ pub(super) async fn change_channel_all(
             );
             tx.execute(
                 &format!(
-                    "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target) \
-                     SELECT ?3, ?4, ?5, ?6, ?7, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target \
+                    "INSERT INTO audit (at, account, action, origin, channel, package_id, ident, target, address) \
+                     SELECT ?3, ?4, ?5, ?6, ?7, p.id, p.origin || '/' || p.name || '/' || p.version || '/' || p.release, p.target, ?8 \
                      {changing} ORDER BY p.id"
                 ),
-                params![sid, tid, stamp, account, action_name, origin.as_str(), target.as_str()],
+                params![sid, tid, stamp, account, action_name, origin.as_str(), target.as_str(), address],
             )
             .map_err(backend)?;
             tx.execute(

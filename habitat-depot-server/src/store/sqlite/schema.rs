@@ -257,4 +257,28 @@ UPDATE tuf_current SET package = (
 WHERE path LIKE 'channels/%';
 CREATE INDEX tuf_current_package ON tuf_current (package, path) WHERE package IS NOT NULL;
 "#,
+    // The audit log records any action (docs/operations.md, "The audit log"): the client's
+    // address and a short detail, and origin, channel, package and target only where the action
+    // has them. A column cannot become nullable in place, so the table is rebuilt with every
+    // row and id; a delete's empty channel becomes NULL.
+    r#"
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    account TEXT NOT NULL,
+    action TEXT NOT NULL,
+    origin TEXT,
+    channel TEXT,
+    package_id INTEGER,
+    ident TEXT,
+    target TEXT,
+    address TEXT,
+    detail TEXT
+);
+INSERT INTO audit_log (id, at, account, action, origin, channel, package_id, ident, target)
+SELECT id, at, account, action, origin, NULLIF(channel, ''), package_id, ident, target FROM audit ORDER BY id;
+DROP TABLE audit;
+ALTER TABLE audit_log RENAME TO audit;
+CREATE INDEX audit_origin ON audit (origin, id);
+"#,
 ];
