@@ -17,24 +17,5 @@
 # 1-minute load of at most 1.5 before measuring (--max-load, --max-wait-secs).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-target=${CARGO_TARGET_DIR:-$root/target}
-
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    echo "== building release binaries" >&2
-    (cd "$root" && cargo build --release --locked -p habitat-bins -p habitat-benches --bin hab \
-        --bin hab-depot --bin mirror-bench) >&2
-fi
-HAB_DEPOT=${HAB_DEPOT:-$target/release/hab-depot}
-HAB=${HAB:-$target/release/hab}
-BENCH=$target/release/mirror-bench
-for bin in "$HAB_DEPOT" "$HAB" "$BENCH"; do
-    [[ -x $bin ]] || { echo "error: no binary at $bin" >&2; exit 1; }
-done
-
-data=$root/benches/data
-mkdir -p "$data"
-echo "== machine: $(nproc) CPUs; load before:$(uptime | sed 's/.*load average:/ /')"
-"$BENCH" --hab-depot "$HAB_DEPOT" --hab "$HAB" --data-dir "$data" "$@"
-echo "== load after:$(uptime | sed 's/.*load average:/ /')"
+source "$(dirname "${BASH_SOURCE[0]}")/run-with-hab.sh"
+run_with_hab mirror-bench "$@"

@@ -300,6 +300,15 @@ pub fn number<T: std::str::FromStr>(name: &str, text: String) -> Result<T> {
         .map_err(|_| anyhow::anyhow!("{name} takes a number, not `{text}`"))
 }
 
+/// The binary `name` in the folder of the running benchmark (where cargo puts `hab` and
+/// `hab-depot` too), or `name` alone when that folder is unknown.
+pub fn beside_this_binary(name: &str) -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join(name)))
+        .unwrap_or_else(|| PathBuf::from(name))
+}
+
 /// Checks that each of the `binaries` (a path and the option that names it) is a file, saying
 /// how to build it otherwise.
 pub fn ensure_binaries(binaries: &[(&Path, &str)]) -> Result<()> {

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use habitat_benches::default_data_dir;
 use habitat_benches::depot::{
-    DepotProcess, block_on_two_threads, ensure_binaries, load_average, load_text, number,
-    proc_stats, start_depot, user_create, verdict, wait_for_quiet,
+    DepotProcess, beside_this_binary, block_on_two_threads, ensure_binaries, load_average,
+    load_text, number, proc_stats, start_depot, user_create, verdict, wait_for_quiet,
 };
 use habitat_benches::mirror::{CHANNEL, MirrorSet, SetSpec, ensure_set};
 use habitat_core::{Blake2bHash, PublicKey};
@@ -70,15 +70,9 @@ struct Options {
 }
 
 fn parse_args() -> Result<Option<Options>> {
-    let beside = |name: &str| {
-        std::env::current_exe()
-            .ok()
-            .and_then(|exe| Some(exe.parent()?.join(name)))
-            .unwrap_or_else(|| PathBuf::from(name))
-    };
     let mut o = Options {
-        hab_depot: beside("hab-depot"),
-        hab: beside("hab"),
+        hab_depot: beside_this_binary("hab-depot"),
+        hab: beside_this_binary("hab"),
         data_dir: default_data_dir(),
         set: SetSpec::default(),
         runs: 3,
